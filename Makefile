@@ -1,0 +1,65 @@
+# dyno: the replicator Lambda, the writer and their tests.
+# `make demo` runs the system locally; `make test` runs every test (it installs what it needs).
+
+VENV      := .venv
+NODE_MODS := tools/node_modules
+LOCAL_ENV := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
+             PRIMARY_TABLE=dyno-primary REPLICA_TABLE=dyno-replica \
+             PRIMARY_ENDPOINT_URL=http://127.0.0.1:8000 REPLICA_ENDPOINT_URL=http://127.0.0.1:8001
+LAMBDA_ENV := --env-var PRIMARY_TABLE=dyno-primary --env-var REPLICA_TABLE=dyno-replica \
+              --env-var PRIMARY_ENDPOINT_URL=http://127.0.0.1:8000 \
+              --env-var REPLICA_ENDPOINT_URL=http://127.0.0.1:8001 \
+              --env-var AWS_ACCESS_KEY_ID=local --env-var AWS_SECRET_ACCESS_KEY=local \
+              --env-var AWS_REGION=us-east-1
+
+.PHONY: tools test lint build invoke deploy demo servers-up servers-down clean
+
+## tools: local servers (npm, in tools/) and Python tools (moto, cfn-lint, cargo-lambda, in .venv)
+tools: $(NODE_MODS)/.installed $(VENV)/.installed
+
+$(NODE_MODS)/.installed: tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund
+	touch $@
+
+$(VENV)/.installed: tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+
+## lint: formatting, clippy, the SAM template, the sample events
+lint: tools
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml
+	python3 scripts/make-events.py --check
+
+## test: every test, against real local servers (started and stopped by the tests themselves)
+test: lint
+	cargo test --all-targets
+
+## build: the Lambda package for arm64 (needs `rustup target add aarch64-unknown-linux-gnu`)
+build: tools
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin replicator
+
+## servers-up / servers-down: dynalite (8000 primary, 8001 replica) and kinesalite (4567)
+servers-up: tools
+	scripts/servers.sh start
+
+servers-down:
+	scripts/servers.sh stop
+
+## invoke: send a sample event to a running `cargo lambda watch` (EVENT=events/seed.json)
+EVENT ?= events/seed.json
+invoke: tools
+	$(VENV)/bin/cargo-lambda lambda invoke replicator --data-file $(EVENT)
+
+## deploy: with the AWS SAM CLI and your AWS credentials
+deploy: build
+	sam deploy
+
+## demo: the system's main job, locally, on embedded defaults
+demo: tools
+	@echo "demo: not yet"; exit 1
+
+clean: servers-down
+	cargo clean

@@ -1,0 +1,2 @@
+//! The dyno command-line tool (see the README).
+fn main() {}

@@ -1,0 +1,246 @@
+//! Configuration: the replicator's settings from the environment, the local defaults the demo
+//! and CLI use, and the AWS SDK clients built from them.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Environment variable names.
+pub const PRIMARY_TABLE: &str = "PRIMARY_TABLE";
+pub const REPLICA_TABLE: &str = "REPLICA_TABLE";
+pub const PRIMARY_REGION: &str = "PRIMARY_REGION";
+pub const REPLICA_REGION: &str = "REPLICA_REGION";
+pub const PRIMARY_ENDPOINT_URL: &str = "PRIMARY_ENDPOINT_URL";
+pub const REPLICA_ENDPOINT_URL: &str = "REPLICA_ENDPOINT_URL";
+pub const CONCURRENCY: &str = "REPLICATOR_CONCURRENCY";
+pub const MAX_ATTEMPTS: &str = "REPLICATOR_MAX_ATTEMPTS";
+pub const CALL_TIMEOUT_MS: &str = "REPLICATOR_CALL_TIMEOUT_MS";
+pub const DEADLINE_MARGIN_MS: &str = "REPLICATOR_DEADLINE_MARGIN_MS";
+
+/// Defaults for running the whole system on this machine (`make demo`, the CLI).
+pub mod local {
+    pub const REGION: &str = "us-east-1";
+    pub const PRIMARY_TABLE: &str = "dyno-primary";
+    pub const REPLICA_TABLE: &str = "dyno-replica";
+    pub const STREAM: &str = "dyno-keys";
+    pub const PRIMARY_ENDPOINT_URL: &str = "http://127.0.0.1:8000";
+    pub const REPLICA_ENDPOINT_URL: &str = "http://127.0.0.1:8001";
+    pub const KINESIS_ENDPOINT_URL: &str = "http://127.0.0.1:4567";
+}
+
+/// A setting that is missing or invalid. The message names the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set: it must name the {1}")]
+    Missing(&'static str, &'static str),
+    #[error("{name}={value:?} is invalid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+/// Where one table lives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableTarget {
+    pub table: String,
+    /// `None`: the function's own region.
+    pub region: Option<String>,
+    /// `None`: the AWS endpoint for the region; set for local servers.
+    pub endpoint_url: Option<String>,
+}
+
+/// How hard the replicator tries, and how much it does at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tuning {
+    /// DynamoDB calls in flight at once.
+    pub concurrency: usize,
+    /// Attempts per call (SDK retries of throttling and server errors) and rounds per batch
+    /// call (re-sending `UnprocessedKeys` / `UnprocessedItems`), each with exponential backoff
+    /// and full jitter.
+    pub max_attempts: u32,
+    /// Longest a single attempt may take before it counts as failed.
+    pub call_timeout: Duration,
+    /// No new call starts later than this before the invocation's deadline.
+    pub deadline_margin: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            concurrency: 8,
+            max_attempts: 8,
+            call_timeout: Duration::from_secs(10),
+            deadline_margin: Duration::from_millis(1500),
+        }
+    }
+}
+
+/// The replicator's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub primary: TableTarget,
+    pub replica: TableTarget,
+    pub tuning: Tuning,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration from any lookup (an empty value counts as unset).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str, what: &'static str| {
+            get(name).ok_or(ConfigError::Missing(name, what))
+        };
+        let defaults = Tuning::default();
+        let number = |name: &'static str, default: u64, min: u64, max: u64| match get(name) {
+            None => Ok(default),
+            Some(value) => match value.trim().parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(ConfigError::Invalid {
+                    name,
+                    value,
+                    reason: "expected a whole number in range (see the README)",
+                }),
+            },
+        };
+        let endpoint = |name: &'static str| match get(name) {
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                Err(ConfigError::Invalid {
+                    name,
+                    value: url,
+                    reason: "expected an http:// or https:// URL",
+                })
+            }
+            other => Ok(other),
+        };
+        Ok(Config {
+            primary: TableTarget {
+                table: required(PRIMARY_TABLE, "primary DynamoDB table")?,
+                region: get(PRIMARY_REGION),
+                endpoint_url: endpoint(PRIMARY_ENDPOINT_URL)?,
+            },
+            replica: TableTarget {
+                table: required(REPLICA_TABLE, "replica DynamoDB table")?,
+                region: get(REPLICA_REGION),
+                endpoint_url: endpoint(REPLICA_ENDPOINT_URL)?,
+            },
+            tuning: Tuning {
+                concurrency: number(CONCURRENCY, defaults.concurrency as u64, 1, 256)? as usize,
+                max_attempts: number(MAX_ATTEMPTS, defaults.max_attempts as u64, 1, 20)? as u32,
+                call_timeout: Duration::from_millis(number(
+                    CALL_TIMEOUT_MS,
+                    defaults.call_timeout.as_millis() as u64,
+                    100,
+                    900_000,
+                )?),
+                deadline_margin: Duration::from_millis(number(
+                    DEADLINE_MARGIN_MS,
+                    defaults.deadline_margin.as_millis() as u64,
+                    0,
+                    900_000,
+                )?),
+            },
+        })
+    }
+}
+
+/// Loads the shared AWS configuration (credentials chain, default region) once.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// A DynamoDB client for one table's region and endpoint, with the retry policy and timeouts of
+/// `tuning`. Extra interceptors (e.g. a [`crate::calls::CallCounter`]) are added to it.
+pub fn dynamodb_client(
+    base: &SdkConfig,
+    target: &TableTarget,
+    tuning: &Tuning,
+    interceptors: &[crate::calls::CallCounter],
+) -> aws_sdk_dynamodb::Client {
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(base)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(tuning.max_attempts)
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_secs(2)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(tuning.call_timeout)
+                .build(),
+        );
+    if let Some(region) = &target.region {
+        builder = builder.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &target.endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    for counter in interceptors {
+        builder = builder.interceptor(counter.clone());
+    }
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn reads_tables_and_defaults() {
+        let config = Config::from_lookup(lookup(&[
+            (PRIMARY_TABLE, "p"),
+            (REPLICA_TABLE, "r"),
+            (REPLICA_REGION, "eu-west-1"),
+            (PRIMARY_REGION, ""),
+        ]))
+        .unwrap();
+        assert_eq!(config.primary.table, "p");
+        assert_eq!(config.primary.region, None);
+        assert_eq!(config.replica.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(config.tuning, Tuning::default());
+    }
+
+    #[test]
+    fn missing_and_invalid_values_name_the_variable() {
+        let err = Config::from_lookup(lookup(&[(REPLICA_TABLE, "r")])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("PRIMARY_TABLE is not set"),
+            "{err}"
+        );
+        let err = Config::from_lookup(lookup(&[
+            (PRIMARY_TABLE, "p"),
+            (REPLICA_TABLE, "r"),
+            (CONCURRENCY, "0"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("REPLICATOR_CONCURRENCY=\"0\""),
+            "{err}"
+        );
+        let err = Config::from_lookup(lookup(&[
+            (PRIMARY_TABLE, "p"),
+            (REPLICA_TABLE, "r"),
+            (PRIMARY_ENDPOINT_URL, "localhost:8000"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("PRIMARY_ENDPOINT_URL"), "{err}");
+    }
+}

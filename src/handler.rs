@@ -1,0 +1,180 @@
+//! Lambda glue: a Kinesis event in, `batchItemFailures` out. Decodes the records, groups them by
+//! key, runs the engine, and reports every record whose key was not made to agree.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use lambda_runtime::LambdaEvent;
+use tokio::time::Instant;
+
+use crate::config::{Config, Tuning, dynamodb_client};
+use crate::key::Key;
+use crate::record;
+use crate::replicate::{Engine, SetupError, Tables};
+
+/// What one batch did, for the summary log line and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub records: usize,
+    pub keys: usize,
+    pub puts: usize,
+    pub deletes: usize,
+    pub failed_records: usize,
+    pub unusable_records: usize,
+    pub duration: Duration,
+    /// Age of the oldest record in the batch, from its approximate arrival time.
+    pub oldest_record_age: Duration,
+}
+
+/// The replicator: an engine plus the rules for turning a Kinesis batch into work and failures.
+#[derive(Debug, Clone)]
+pub struct Replicator {
+    engine: Engine,
+    tuning: Tuning,
+}
+
+impl Replicator {
+    /// Builds the clients from `config` and checks both tables (once per container).
+    pub async fn from_config(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+        counters: &[crate::calls::CallCounter],
+    ) -> Result<Self, SetupError> {
+        let tables = Tables {
+            primary: dynamodb_client(sdk, &config.primary, &config.tuning, counters),
+            primary_table: config.primary.table.clone(),
+            replica: dynamodb_client(sdk, &config.replica, &config.tuning, counters),
+            replica_table: config.replica.table.clone(),
+        };
+        Self::connect(tables, config.tuning.clone()).await
+    }
+
+    /// Checks both tables and returns a replicator for them.
+    pub async fn connect(tables: Tables, tuning: Tuning) -> Result<Self, SetupError> {
+        let engine = Engine::connect(tables, tuning.clone()).await?;
+        Ok(Replicator { engine, tuning })
+    }
+
+    /// The engine (for callers that already have distinct keys).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Handles one batch. `deadline` is when the invocation times out: no new call starts
+    /// within the configured margin of it, and what is left is reported as failed.
+    pub async fn handle(
+        &self,
+        event: &KinesisEvent,
+        deadline: Option<Instant>,
+    ) -> (KinesisEventResponse, Summary) {
+        let started = Instant::now();
+        let stop_at = deadline.map(|d| d.checked_sub(self.tuning.deadline_margin).unwrap_or(d));
+        let schema = self.engine.schema();
+        let primary_table = &self.engine.tables().primary_table;
+
+        // Records → distinct keys; `slot[r]` is record r's key index, or None if unusable.
+        let mut keys: Vec<Key> = Vec::new();
+        let mut index: HashMap<Key, usize> = HashMap::new();
+        let mut slot: Vec<Option<usize>> = Vec::with_capacity(event.records.len());
+        let mut unusable = 0;
+        for record in &event.records {
+            match record::decode(record, schema, primary_table) {
+                Ok(key) => {
+                    let next = keys.len();
+                    let i = *index.entry(key.clone()).or_insert(next);
+                    if i == next {
+                        keys.push(key);
+                    }
+                    slot.push(Some(i));
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        shard = %error.shard,
+                        sequence_number = %error.sequence_number,
+                        reason = %error.problem,
+                        "unusable record: reported as a failure"
+                    );
+                    unusable += 1;
+                    slot.push(None);
+                }
+            }
+        }
+        drop(index);
+
+        let outcome = self.engine.replicate(&keys, stop_at).await;
+        let mut failed = vec![false; keys.len()];
+        for failure in &outcome.failures {
+            tracing::error!(
+                keys = failure.keys.len(),
+                first_key = %keys[failure.keys[0]],
+                error = %failure.error,
+                "keys not replicated: their records are reported as failures"
+            );
+            for &i in &failure.keys {
+                failed[i] = true;
+            }
+        }
+
+        let mut response = KinesisEventResponse::default();
+        for (record, slot) in event.records.iter().zip(&slot) {
+            if slot.is_none_or(|i| failed[i]) {
+                response.add_failure(record.kinesis.sequence_number.clone());
+            }
+        }
+
+        let oldest = event
+            .records
+            .iter()
+            .map(|r| r.kinesis.approximate_arrival_timestamp.0)
+            .min();
+        let summary = Summary {
+            records: event.records.len(),
+            keys: keys.len(),
+            puts: outcome.puts,
+            deletes: outcome.deletes,
+            failed_records: response.batch_item_failures.len(),
+            unusable_records: unusable,
+            duration: started.elapsed(),
+            oldest_record_age: oldest
+                .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
+                .unwrap_or_default(),
+        };
+        tracing::info!(
+            records = summary.records,
+            keys = summary.keys,
+            puts = summary.puts,
+            deletes = summary.deletes,
+            failed_records = summary.failed_records,
+            unusable_records = summary.unusable_records,
+            duration_ms = summary.duration.as_millis() as u64,
+            oldest_record_age_ms = summary.oldest_record_age.as_millis() as u64,
+            "batch replicated"
+        );
+        (response, summary)
+    }
+}
+
+/// The Lambda function: handles the event before the invocation's deadline.
+pub async fn function_handler(
+    replicator: &Replicator,
+    event: LambdaEvent<KinesisEvent>,
+) -> Result<KinesisEventResponse, lambda_runtime::Error> {
+    let deadline = deadline_instant(event.context.deadline);
+    let (response, _) = replicator.handle(&event.payload, deadline).await;
+    Ok(response)
+}
+
+/// Turns the context's deadline (milliseconds since the epoch; 0 when there is none) into an
+/// `Instant`.
+pub fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    Some(Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+}

@@ -1,0 +1,138 @@
+//! Decoding: one Kinesis record's data (a DynamoDB Streams key record) into the primary-table
+//! key it announces, or a typed error that says which record is unusable and why.
+
+use aws_lambda_events::event::dynamodb::EventRecord;
+use aws_lambda_events::event::kinesis::KinesisEventRecord;
+
+use crate::key::{Key, KeyError, KeySchema};
+
+/// Why a record can never be replicated, whatever is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("data is not a DynamoDB Streams JSON record: {0}")]
+    NotARecord(#[from] serde_json::Error),
+    #[error("record has no dynamodb.Keys")]
+    NoKeys,
+    #[error("record is for table `{found}`, not the primary table `{expected}`")]
+    OtherTable { found: String, expected: String },
+    #[error("record's key does not match the primary table's key schema: {0}")]
+    Key(#[from] KeyError),
+}
+
+/// An unusable record, with where it is in the stream.
+#[derive(Debug, thiserror::Error)]
+#[error("unusable record {sequence_number} on {shard}: {problem}")]
+pub struct RecordError {
+    pub shard: String,
+    pub sequence_number: String,
+    pub problem: Problem,
+}
+
+/// The shard a record came from, from its `eventID` (`shardId-…:sequence`).
+pub fn shard_of(record: &KinesisEventRecord) -> &str {
+    record
+        .event_id
+        .as_deref()
+        .and_then(|id| id.split(':').next())
+        .unwrap_or("unknown-shard")
+}
+
+/// Decodes a record's key and checks it against the primary table's key schema. Accepts the
+/// seed's key records and the records AWS's Kinesis Data Streams for DynamoDB writes (their
+/// images are ignored: the primary is the source of truth).
+pub fn decode(
+    record: &KinesisEventRecord,
+    schema: &KeySchema,
+    primary_table: &str,
+) -> Result<Key, RecordError> {
+    decode_data(&record.kinesis.data, schema, primary_table).map_err(|problem| RecordError {
+        shard: shard_of(record).to_owned(),
+        sequence_number: record.kinesis.sequence_number.clone(),
+        problem,
+    })
+}
+
+fn decode_data(data: &[u8], schema: &KeySchema, primary_table: &str) -> Result<Key, Problem> {
+    let change: EventRecord = serde_json::from_slice(data)?;
+    if let Some(table) = change.table_name.filter(|t| t != primary_table) {
+        return Err(Problem::OtherTable {
+            found: table,
+            expected: primary_table.to_owned(),
+        });
+    }
+    let keys = change.change.keys.into_inner();
+    if keys.is_empty() {
+        return Err(Problem::NoKeys);
+    }
+    Ok(schema.key(keys.into_iter().map(|(k, v)| (k, v.into())).collect())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::ScalarType;
+
+    const SEED: &[u8] = include_bytes!("../tests/fixtures/seed-record.json");
+
+    fn thread() -> KeySchema {
+        KeySchema::composite(("ForumName", ScalarType::S), ("Subject", ScalarType::S))
+    }
+
+    fn record(data: &[u8]) -> KinesisEventRecord {
+        let mut r = KinesisEventRecord::default();
+        r.event_id = Some("shardId-000000000007:42".into());
+        r.kinesis.sequence_number = "42".into();
+        *r.kinesis.data = data.to_vec();
+        r
+    }
+
+    #[test]
+    fn decodes_the_seed_record_verbatim() {
+        let key = decode(&record(SEED), &thread(), "Thread").unwrap();
+        assert_eq!(
+            key.to_string(),
+            r#"ForumName=S:"DynamoDB",Subject=S:"DynamoDB Thread 3""#
+        );
+    }
+
+    #[test]
+    fn decodes_the_kinesis_data_streams_for_dynamodb_format() {
+        let data = br#"{"awsRegion":"us-east-1","eventID":"0d6d1a3c-1b64-4c08-9f5e-7c2b1c0f1a2b",
+            "eventName":"MODIFY","userIdentity":null,"recordFormat":"application/json",
+            "tableName":"Thread","dynamodb":{"ApproximateCreationDateTime":1732521600123,
+            "ApproximateCreationDateTimePrecision":"MILLISECOND",
+            "Keys":{"Subject":{"S":"s"},"ForumName":{"S":"f"}},
+            "NewImage":{"ForumName":{"S":"f"},"Subject":{"S":"s"},"Tags":{"SS":["a"]}},
+            "OldImage":{"ForumName":{"S":"f"},"Subject":{"S":"s"}},"SizeBytes":40},
+            "eventSource":"aws:dynamodb"}"#;
+        let key = decode(&record(data), &thread(), "Thread").unwrap();
+        assert_eq!(key.to_string(), r#"ForumName=S:"f",Subject=S:"s""#);
+    }
+
+    #[test]
+    fn names_the_record_and_the_reason() {
+        let err = decode(&record(b"not json"), &thread(), "Thread").unwrap_err();
+        assert_eq!(err.shard, "shardId-000000000007");
+        assert_eq!(err.sequence_number, "42");
+        assert!(matches!(err.problem, Problem::NotARecord(_)));
+        assert!(err.to_string().contains("shardId-000000000007"), "{err}");
+
+        let no_keys =
+            br#"{"awsRegion":"r","eventID":"e","eventName":"INSERT","dynamodb":{"SizeBytes":1}}"#;
+        let err = decode(&record(no_keys), &thread(), "Thread").unwrap_err();
+        assert!(matches!(err.problem, Problem::NoKeys), "{err}");
+
+        let other = br#"{"awsRegion":"r","eventID":"e","eventName":"INSERT","tableName":"Other",
+            "dynamodb":{"SizeBytes":1,"Keys":{"ForumName":{"S":"f"},"Subject":{"S":"s"}}}}"#;
+        let err = decode(&record(other), &thread(), "Thread").unwrap_err();
+        assert!(matches!(err.problem, Problem::OtherTable { .. }), "{err}");
+
+        let wrong_type = br#"{"awsRegion":"r","eventID":"e","eventName":"INSERT",
+            "dynamodb":{"SizeBytes":1,"Keys":{"ForumName":{"N":"1"},"Subject":{"S":"s"}}}}"#;
+        let err = decode(&record(wrong_type), &thread(), "Thread").unwrap_err();
+        assert!(
+            matches!(err.problem, Problem::Key(KeyError::WrongType { .. })),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,409 @@
+//! Test harness: starts real DynamoDB- and Kinesis-compatible servers (dynalite, moto,
+//! kinesalite) on 127.0.0.1, builds SDK clients for them, and creates tables.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use dyno::config::{TableTarget, Tuning, dynamodb_client};
+use dyno::key::{KeySchema, ScalarType};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Which implementation of DynamoDB a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Dynalite,
+    Moto,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tool(path: &str) -> PathBuf {
+    let tool = root().join(path);
+    assert!(
+        tool.exists(),
+        "{} is missing: run `make tools` (or `make test`, which installs it)",
+        tool.display()
+    );
+    tool
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// A server process on 127.0.0.1, stopped when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+}
+
+impl Server {
+    fn spawn(mut command: Command, port: u16, what: &str) -> Server {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+        let server = Server {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{what} did not listen on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// dynalite 4.0.0 (from `tools/node_modules`), in memory.
+    pub fn dynalite() -> Server {
+        let port = free_port();
+        let mut command = Command::new("node");
+        command
+            .arg(tool("tools/node_modules/dynalite/cli.js"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--createTableMs", "0", "--deleteTableMs", "0"])
+            .args(["--updateTableMs", "0"]);
+        Server::spawn(command, port, "dynalite")
+    }
+
+    /// moto 5.2.5's `moto_server` (from `.venv`): DynamoDB, Kinesis and SQS.
+    pub fn moto() -> Server {
+        let port = free_port();
+        let mut command = Command::new(tool(".venv/bin/moto_server"));
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        Server::spawn(command, port, "moto_server")
+    }
+
+    /// kinesalite 3.3.3, bound to 127.0.0.1.
+    pub fn kinesalite() -> Server {
+        let port = free_port();
+        let mut command = Command::new("node");
+        command
+            .arg(tool("tools/kinesalite.js"))
+            .arg(port.to_string())
+            .current_dir(root().join("tools"));
+        Server::spawn(command, port, "kinesalite")
+    }
+
+    /// A DynamoDB server of the given kind.
+    pub fn dynamodb(backend: Backend) -> Server {
+        match backend {
+            Backend::Dynalite => Server::dynalite(),
+            Backend::Moto => Server::moto(),
+        }
+    }
+
+    /// Stops the server for good (e.g. a replica that refuses writes).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Freezes the server: connections are accepted by the kernel but never answered.
+    pub fn pause(&self) {
+        signal(self.child.id(), "STOP");
+    }
+
+    /// Undoes [`Server::pause`].
+    pub fn resume(&self) {
+        signal(self.child.id(), "CONT");
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.resume_quietly();
+        self.kill();
+    }
+}
+
+impl Server {
+    fn resume_quietly(&self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// SDK configuration with static test credentials for local servers.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "dyno-tests"))
+        .load()
+        .await
+}
+
+/// A target for `table` on `server`.
+pub fn target(server: &Server, table: &str) -> TableTarget {
+    TableTarget {
+        table: table.to_owned(),
+        region: Some("us-east-1".to_owned()),
+        endpoint_url: Some(server.endpoint.clone()),
+    }
+}
+
+/// Test tuning: quick to give up, so failure tests stay short.
+pub fn tuning() -> Tuning {
+    Tuning {
+        concurrency: 8,
+        max_attempts: 3,
+        call_timeout: Duration::from_secs(5),
+        deadline_margin: Duration::from_millis(500),
+    }
+}
+
+/// A plain DynamoDB client for a server (what a test uses to set up and inspect tables).
+pub async fn client(server: &Server) -> Client {
+    dynamodb_client(&sdk_config().await, &target(server, "-"), &tuning(), &[])
+}
+
+/// The seed's table shape: ForumName (HASH, S) + Subject (RANGE, S).
+pub fn thread_schema() -> KeySchema {
+    KeySchema::composite(("ForumName", ScalarType::S), ("Subject", ScalarType::S))
+}
+
+/// Creates an on-demand table with `schema`.
+pub async fn create_table(client: &Client, name: &str, schema: &KeySchema) {
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    let attrs = std::iter::once((&schema.hash, KeyType::Hash))
+        .chain(schema.range.iter().map(|r| (r, KeyType::Range)));
+    for (attr, key_type) in attrs {
+        let kind = match attr.kind {
+            ScalarType::S => ScalarAttributeType::S,
+            ScalarType::N => ScalarAttributeType::N,
+            ScalarType::B => ScalarAttributeType::B,
+        };
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(&attr.name)
+                    .attribute_type(kind)
+                    .build()
+                    .expect("attribute definition"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(&attr.name)
+                    .key_type(key_type)
+                    .build()
+                    .expect("key schema element"),
+            );
+    }
+    request.send().await.expect("CreateTable");
+}
+
+/// Puts many items quickly (`BatchWriteItem`, 25 at a time, 8 calls at once).
+pub async fn put_items(client: &Client, table: &str, items: Vec<Item>) {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    use futures::stream::{self, StreamExt};
+    let chunks: Vec<Vec<Item>> = items.chunks(25).map(|c| c.to_vec()).collect();
+    stream::iter(chunks)
+        .for_each_concurrent(8, |chunk| async move {
+            let mut requests: Vec<WriteRequest> = chunk
+                .into_iter()
+                .map(|item| {
+                    WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                        .build()
+                })
+                .collect();
+            while !requests.is_empty() {
+                let out = client
+                    .batch_write_item()
+                    .request_items(table, requests)
+                    .send()
+                    .await
+                    .expect("BatchWriteItem");
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(table))
+                    .unwrap_or_default();
+            }
+        })
+        .await;
+}
+
+/// Every item in a table, keyed by its key's canonical encoding.
+pub async fn scan_all(client: &Client, table: &str, schema: &KeySchema) -> HashMap<Vec<u8>, Item> {
+    let mut items = HashMap::new();
+    let mut pages = client
+        .scan()
+        .table_name(table)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = item.expect("Scan");
+        let key = schema.key_of_item(&item).expect("scanned item has a key");
+        items.insert(key.canonical().to_vec(), item);
+    }
+    items
+}
+
+/// Asserts that two tables hold the same items, attribute for attribute.
+pub async fn assert_tables_equal(
+    primary: (&Client, &str),
+    replica: (&Client, &str),
+    schema: &KeySchema,
+) -> usize {
+    let p = scan_all(primary.0, primary.1, schema).await;
+    let r = scan_all(replica.0, replica.1, schema).await;
+    let missing = p.keys().filter(|k| !r.contains_key(*k)).count();
+    let extra = r.keys().filter(|k| !p.contains_key(*k)).count();
+    let different = p
+        .iter()
+        .filter(|(k, v)| r.get(*k).is_some_and(|w| normalize(w) != normalize(v)))
+        .count();
+    assert_eq!(
+        (missing, extra, different),
+        (0, 0, 0),
+        "replica differs from primary: (missing, extra, different) of {} items",
+        p.len()
+    );
+    p.len()
+}
+
+/// Sorts set members, whose order DynamoDB does not keep.
+pub fn normalize(item: &Item) -> Item {
+    item.iter()
+        .map(|(k, v)| (k.clone(), normalize_value(v)))
+        .collect()
+}
+
+fn normalize_value(value: &AttributeValue) -> AttributeValue {
+    match value {
+        AttributeValue::Ss(v) => AttributeValue::Ss(sorted(v)),
+        AttributeValue::Ns(v) => AttributeValue::Ns(sorted(v)),
+        AttributeValue::Bs(v) => {
+            let mut v = v.clone();
+            v.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+            AttributeValue::Bs(v)
+        }
+        AttributeValue::M(m) => AttributeValue::M(normalize(m)),
+        AttributeValue::L(l) => AttributeValue::L(l.iter().map(normalize_value).collect()),
+        other => other.clone(),
+    }
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+/// A string attribute.
+pub fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+/// A Thread item with a body.
+pub fn thread_item(forum: &str, subject: &str, body: &str) -> Item {
+    HashMap::from([
+        ("ForumName".to_owned(), s(forum)),
+        ("Subject".to_owned(), s(subject)),
+        ("Body".to_owned(), s(body)),
+    ])
+}
+
+/// A DynamoDB Streams key record (the seed's shape) for a key, as JSON bytes.
+pub fn key_record(keys: serde_json::Value, event_name: &str, sequence: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": keys,
+            "SequenceNumber": sequence.to_string(),
+            "SizeBytes": 41,
+            "StreamViewType": "KEYS_ONLY"
+        },
+        "eventID": format!("{sequence:032x}"),
+        "eventName": event_name,
+        "eventSource": "aws:dynamodb",
+        "eventVersion": "1.0"
+    }))
+    .expect("json")
+}
+
+/// The key record of a Thread key.
+pub fn thread_record(forum: &str, subject: &str, sequence: u64) -> Vec<u8> {
+    key_record(
+        serde_json::json!({"ForumName": {"S": forum}, "Subject": {"S": subject}}),
+        "MODIFY",
+        sequence,
+    )
+}
+
+/// A Kinesis event as Lambda delivers it, one record per data blob, sequence numbers 1, 2, ….
+pub fn kinesis_event(data: Vec<Vec<u8>>) -> KinesisEvent {
+    let mut event = KinesisEvent::default();
+    for (i, data) in data.into_iter().enumerate() {
+        let sequence = format!("{:056}", i + 1);
+        let mut record = KinesisEventRecord::default();
+        record.event_id = Some(format!("shardId-000000000000:{sequence}"));
+        record.event_source = Some("aws:kinesis".into());
+        record.kinesis.sequence_number = sequence;
+        record.kinesis.partition_key = "pk".into();
+        *record.kinesis.data = data;
+        record.kinesis.approximate_arrival_timestamp.0 = chrono::Utc::now();
+        event.records.push(record);
+    }
+    event
+}
+
+/// Reads an event file from `events/`.
+pub fn event_file(name: &str) -> KinesisEvent {
+    let path = root().join("events").join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The sequence numbers a response reports as failed.
+pub fn failures(response: &aws_lambda_events::event::streams::KinesisEventResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .filter_map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+pub fn project_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}

@@ -1,0 +1,577 @@
+//! The replicator's handler against real servers: dynalite and moto, one for the primary's
+//! region and one for the replica's, over HTTP with the AWS SDK.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::*;
+use dyno::calls::CallCounter;
+use dyno::config::Tuning;
+use dyno::handler::Replicator;
+use dyno::key::{KeySchema, ScalarType};
+use dyno::replicate::Tables;
+use serde_json::json;
+use tokio::time::Instant;
+
+const PRIMARY: &str = "dyno-primary";
+const REPLICA: &str = "dyno-replica";
+
+struct Fixture {
+    primary_server: Server,
+    replica_server: Server,
+    primary: Client,
+    replica: Client,
+    calls: CallCounter,
+    replicator: Replicator,
+}
+
+async fn fixture_with(backend: Backend, schema: &KeySchema, tuning: Tuning) -> Fixture {
+    let primary_server = Server::dynamodb(backend);
+    let replica_server = Server::dynamodb(backend);
+    let primary = client(&primary_server).await;
+    let replica = client(&replica_server).await;
+    create_table(&primary, PRIMARY, schema).await;
+    create_table(&replica, REPLICA, schema).await;
+    let calls = CallCounter::default();
+    let sdk = sdk_config().await;
+    let counted = [calls.clone()];
+    let tables = Tables {
+        primary: dyno::config::dynamodb_client(
+            &sdk,
+            &target(&primary_server, PRIMARY),
+            &tuning,
+            &counted,
+        ),
+        primary_table: PRIMARY.into(),
+        replica: dyno::config::dynamodb_client(
+            &sdk,
+            &target(&replica_server, REPLICA),
+            &tuning,
+            &counted,
+        ),
+        replica_table: REPLICA.into(),
+    };
+    let replicator = Replicator::connect(tables, tuning).await.expect("connect");
+    calls.reset();
+    Fixture {
+        primary_server,
+        replica_server,
+        primary,
+        replica,
+        calls,
+        replicator,
+    }
+}
+
+async fn fixture(backend: Backend) -> Fixture {
+    fixture_with(backend, &thread_schema(), tuning()).await
+}
+
+async fn get(client: &Client, table: &str, forum: &str, subject: &str) -> Option<Item> {
+    client
+        .get_item()
+        .table_name(table)
+        .key("ForumName", s(forum))
+        .key("Subject", s(subject))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem")
+        .item
+}
+
+/// Runs every scenario against both DynamoDB implementations.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod dynalite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Dynalite).await })*
+        }
+        mod moto {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Moto).await })*
+        }
+    };
+}
+
+on_both_backends!(
+    seed_record_verbatim,
+    put_modify_delete_and_absent,
+    repeated_keys_are_read_once,
+    ten_thousand_records_over_two_thousand_keys,
+    every_attribute_type_and_a_400_kb_item_round_trip,
+    kinesis_data_streams_for_dynamodb_format,
+    unusable_records_are_reported_and_the_rest_replicated,
+    replica_refusing_writes_fails_exactly_its_records,
+    restart_from_lowest_failure_converges,
+    deadline_stops_new_work_and_reports_the_rest,
+    numeric_and_binary_keys,
+);
+
+async fn seed_record_verbatim(backend: Backend) {
+    let f = fixture(backend).await;
+    let item = thread_item("DynamoDB", "DynamoDB Thread 3", "hello");
+    put_items(&f.primary, PRIMARY, vec![item.clone()]).await;
+
+    let (response, summary) = f.replicator.handle(&event_file("seed.json"), None).await;
+
+    assert_eq!(failures(&response), Vec::<String>::new());
+    assert_eq!((summary.records, summary.keys, summary.puts), (1, 1, 1));
+    let copied = get(&f.replica, REPLICA, "DynamoDB", "DynamoDB Thread 3").await;
+    assert_eq!(copied, Some(item));
+}
+
+async fn put_modify_delete_and_absent(backend: Backend) {
+    let f = fixture(backend).await;
+    // Replica before: b (old), c (deleted since on the primary). Primary now: a (new), b (new).
+    put_items(
+        &f.primary,
+        PRIMARY,
+        vec![thread_item("f", "a", "a1"), thread_item("f", "b", "b2")],
+    )
+    .await;
+    put_items(
+        &f.replica,
+        REPLICA,
+        vec![thread_item("f", "b", "b1"), thread_item("f", "c", "c1")],
+    )
+    .await;
+    let event = kinesis_event(vec![
+        key_record(
+            json!({"ForumName": {"S": "f"}, "Subject": {"S": "a"}}),
+            "INSERT",
+            1,
+        ),
+        key_record(
+            json!({"Subject": {"S": "b"}, "ForumName": {"S": "f"}}),
+            "MODIFY",
+            2,
+        ),
+        key_record(
+            json!({"ForumName": {"S": "f"}, "Subject": {"S": "c"}}),
+            "REMOVE",
+            3,
+        ),
+        // Announced as an insert, but the primary no longer has it: the primary decides.
+        key_record(
+            json!({"ForumName": {"S": "f"}, "Subject": {"S": "d"}}),
+            "INSERT",
+            4,
+        ),
+    ]);
+
+    let (response, summary) = f.replicator.handle(&event, None).await;
+
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!((summary.puts, summary.deletes), (2, 2));
+    assert_eq!(
+        get(&f.replica, REPLICA, "f", "b").await,
+        Some(thread_item("f", "b", "b2"))
+    );
+    assert_eq!(get(&f.replica, REPLICA, "f", "c").await, None);
+    assert_eq!(get(&f.replica, REPLICA, "f", "d").await, None);
+    assert_tables_equal(
+        (&f.primary, PRIMARY),
+        (&f.replica, REPLICA),
+        &thread_schema(),
+    )
+    .await;
+}
+
+async fn repeated_keys_are_read_once(backend: Backend) {
+    let f = fixture(backend).await;
+    put_items(
+        &f.primary,
+        PRIMARY,
+        (0..3)
+            .map(|i| thread_item("f", &i.to_string(), "x"))
+            .collect(),
+    )
+    .await;
+    let event = kinesis_event(
+        (0..60)
+            .map(|i| thread_record("f", &(i % 3).to_string(), i))
+            .collect(),
+    );
+
+    let (response, summary) = f.replicator.handle(&event, None).await;
+
+    assert!(failures(&response).is_empty());
+    assert_eq!((summary.records, summary.keys, summary.puts), (60, 3, 3));
+    assert_eq!(f.calls.get("BatchGetItem"), 1, "{:?}", f.calls.snapshot());
+    assert_eq!(f.calls.get("BatchWriteItem"), 1, "{:?}", f.calls.snapshot());
+}
+
+async fn ten_thousand_records_over_two_thousand_keys(backend: Backend) {
+    let f = fixture(backend).await;
+    // 1,800 keys present on the primary, 200 announced but absent (deletes).
+    put_items(
+        &f.primary,
+        PRIMARY,
+        (0..1800)
+            .map(|i| thread_item("hot", &format!("{i:05}"), "body"))
+            .collect(),
+    )
+    .await;
+    let event = kinesis_event(
+        (0..10_000)
+            .map(|i| thread_record("hot", &format!("{:05}", (i * 7) % 2000), i))
+            .collect(),
+    );
+
+    let (response, summary) = f.replicator.handle(&event, None).await;
+
+    assert!(
+        failures(&response).is_empty(),
+        "{} failed",
+        response.batch_item_failures.len()
+    );
+    assert_eq!(
+        (summary.keys, summary.puts, summary.deletes),
+        (2000, 1800, 200)
+    );
+    // One read per 100 distinct keys, one write per 25: 20 + 80 calls for 10,000 records.
+    assert_eq!(f.calls.get("BatchGetItem"), 20, "{:?}", f.calls.snapshot());
+    assert_eq!(
+        f.calls.get("BatchWriteItem"),
+        80,
+        "{:?}",
+        f.calls.snapshot()
+    );
+    let n = assert_tables_equal(
+        (&f.primary, PRIMARY),
+        (&f.replica, REPLICA),
+        &thread_schema(),
+    )
+    .await;
+    assert_eq!(n, 1800);
+}
+
+fn every_type_item(subject: &str) -> Item {
+    let nested = HashMap::from([
+        ("s".to_owned(), s("inner")),
+        ("n".to_owned(), AttributeValue::N("-12500".into())),
+        (
+            "l".to_owned(),
+            AttributeValue::L(vec![
+                AttributeValue::Bool(false),
+                AttributeValue::Null(true),
+                AttributeValue::M(HashMap::from([("deep".to_owned(), s("er"))])),
+            ]),
+        ),
+    ]);
+    HashMap::from([
+        ("ForumName".to_owned(), s("types")),
+        ("Subject".to_owned(), s(subject)),
+        ("S".to_owned(), s("ünïcødé ✓ \u{0} text")),
+        (
+            "N".to_owned(),
+            AttributeValue::N("12345678901234567890.123456789".into()),
+        ),
+        (
+            "B".to_owned(),
+            AttributeValue::B(Blob::new((0..=255).collect::<Vec<u8>>())),
+        ),
+        ("BOOL".to_owned(), AttributeValue::Bool(true)),
+        ("NULL".to_owned(), AttributeValue::Null(true)),
+        ("M".to_owned(), AttributeValue::M(nested)),
+        (
+            "L".to_owned(),
+            AttributeValue::L(vec![s("a"), AttributeValue::N("1".into())]),
+        ),
+        (
+            "SS".to_owned(),
+            AttributeValue::Ss(vec!["x".into(), "y".into()]),
+        ),
+        (
+            "NS".to_owned(),
+            AttributeValue::Ns(vec!["1".into(), "2.5".into()]),
+        ),
+        (
+            "BS".to_owned(),
+            AttributeValue::Bs(vec![Blob::new(vec![1u8, 2]), Blob::new(vec![3u8])]),
+        ),
+    ])
+}
+
+async fn every_attribute_type_and_a_400_kb_item_round_trip(backend: Backend) {
+    let f = fixture(backend).await;
+    let mut big = thread_item("types", "big", "");
+    // DynamoDB allows 400 KB per item; moto counts that as 400,000 bytes: stay under both.
+    big.insert("Body".into(), s(&"z".repeat(399_000)));
+    let items = vec![every_type_item("all"), big];
+    put_items(&f.primary, PRIMARY, items).await;
+    let event = kinesis_event(vec![
+        thread_record("types", "all", 1),
+        thread_record("types", "big", 2),
+    ]);
+
+    let (response, _) = f.replicator.handle(&event, None).await;
+
+    assert!(failures(&response).is_empty(), "{response:?}");
+    for subject in ["all", "big"] {
+        let original = get(&f.primary, PRIMARY, "types", subject).await.unwrap();
+        let copied = get(&f.replica, REPLICA, "types", subject).await.unwrap();
+        assert_eq!(normalize(&copied), normalize(&original), "{subject}");
+    }
+    let all = get(&f.replica, REPLICA, "types", "all").await.unwrap();
+    assert_eq!(normalize(&all), normalize(&every_type_item("all")));
+}
+
+async fn kinesis_data_streams_for_dynamodb_format(backend: Backend) {
+    let f = fixture(backend).await;
+    let event = event_file("kinesis-for-dynamodb.json");
+    // Every key the file announces exists on the primary, except what it says was removed.
+    let mut expected = Vec::new();
+    for record in &event.records {
+        let change: serde_json::Value = serde_json::from_slice(&record.kinesis.data).unwrap();
+        let keys = &change["dynamodb"]["Keys"];
+        let forum = keys["ForumName"]["S"].as_str().unwrap().to_owned();
+        let subject = keys["Subject"]["S"].as_str().unwrap().to_owned();
+        if change["eventName"] != "REMOVE" {
+            expected.push((forum.clone(), subject.clone()));
+        }
+    }
+    expected.sort();
+    expected.dedup();
+    put_items(
+        &f.primary,
+        PRIMARY,
+        expected
+            .iter()
+            .map(|(f, s)| thread_item(f, s, "from the table, not the image"))
+            .collect(),
+    )
+    .await;
+
+    let (response, summary) = f.replicator.handle(&event, None).await;
+
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!(summary.puts, expected.len());
+    let n = assert_tables_equal(
+        (&f.primary, PRIMARY),
+        (&f.replica, REPLICA),
+        &thread_schema(),
+    )
+    .await;
+    assert_eq!(n, expected.len());
+}
+
+async fn unusable_records_are_reported_and_the_rest_replicated(backend: Backend) {
+    let f = fixture(backend).await;
+    put_items(&f.primary, PRIMARY, vec![thread_item("f", "good", "g")]).await;
+    let bad = |keys: serde_json::Value| key_record(keys, "INSERT", 9);
+    let event = kinesis_event(vec![
+        b"not json at all".to_vec(),
+        thread_record("f", "good", 1),
+        br#"{"awsRegion":"us-east-1","eventID":"x","eventName":"INSERT","dynamodb":{"SizeBytes":1}}"#
+            .to_vec(),
+        bad(json!({"ForumName": {"N": "1"}, "Subject": {"S": "s"}})),
+        bad(json!({"ForumName": {"S": "f"}})),
+        bad(json!({"ForumName": {"S": "f"}, "Subject": {"S": "s"}, "Extra": {"S": "x"}})),
+        bad(json!({"ForumName": {"S": ""}, "Subject": {"S": "s"}})),
+        br#"{"awsRegion":"us-east-1","eventID":"x","eventName":"INSERT","tableName":"SomeOtherTable",
+            "dynamodb":{"SizeBytes":1,"Keys":{"ForumName":{"S":"f"},"Subject":{"S":"good"}}}}"#
+            .to_vec(),
+        vec![0xff, 0xfe, 0x00],
+    ]);
+
+    let (response, summary) = f.replicator.handle(&event, None).await;
+
+    let expected: Vec<String> = [1, 3, 4, 5, 6, 7, 8, 9]
+        .iter()
+        .map(|i| format!("{i:056}"))
+        .collect();
+    assert_eq!(failures(&response), expected);
+    assert_eq!((summary.unusable_records, summary.puts), (8, 1));
+    assert!(get(&f.replica, REPLICA, "f", "good").await.is_some());
+
+    // The events/ sample of unusable records: every bad one reported, the good one replicated.
+    let sample = event_file("unusable.json");
+    put_items(
+        &f.primary,
+        PRIMARY,
+        vec![thread_item("DynamoDB", "DynamoDB Thread 3", "seed")],
+    )
+    .await;
+    let (response, summary) = f.replicator.handle(&sample, None).await;
+    assert_eq!(summary.unusable_records, sample.records.len() - 1);
+    assert_eq!(failures(&response).len(), sample.records.len() - 1);
+    assert!(
+        get(&f.replica, REPLICA, "DynamoDB", "DynamoDB Thread 3")
+            .await
+            .is_some()
+    );
+}
+
+async fn replica_refusing_writes_fails_exactly_its_records(backend: Backend) {
+    let mut f = fixture(backend).await;
+    put_items(
+        &f.primary,
+        PRIMARY,
+        (0..30)
+            .map(|i| thread_item("f", &i.to_string(), "x"))
+            .collect(),
+    )
+    .await;
+    f.replica_server.kill();
+    let mut data: Vec<Vec<u8>> = (0..30)
+        .map(|i| thread_record("f", &i.to_string(), i))
+        .collect();
+    data.insert(5, b"garbage".to_vec());
+    let event = kinesis_event(data);
+
+    let (response, summary) = f.replicator.handle(&event, None).await;
+
+    // Every record fails: none of their keys reached the replica, and the garbage is unusable.
+    assert_eq!(failures(&response).len(), 31);
+    assert_eq!(failures(&response)[0], format!("{:056}", 1));
+    assert_eq!((summary.puts, summary.failed_records), (0, 31));
+}
+
+/// Lambda restarts a shard at the lowest failed sequence number, so records after it come again,
+/// possibly after the primary changed: re-processing them must be harmless and converge.
+async fn restart_from_lowest_failure_converges(backend: Backend) {
+    let f = fixture(backend).await;
+    put_items(
+        &f.primary,
+        PRIMARY,
+        (0..6)
+            .map(|i| thread_item("f", &i.to_string(), "v1"))
+            .collect(),
+    )
+    .await;
+    let mut data: Vec<Vec<u8>> = (0..6)
+        .map(|i| thread_record("f", &i.to_string(), i))
+        .collect();
+    data.insert(3, b"poison".to_vec());
+    let event = kinesis_event(data);
+
+    let (response, _) = f.replicator.handle(&event, None).await;
+    let failed = failures(&response);
+    assert_eq!(failed, vec![format!("{:056}", 4)]);
+
+    // Meanwhile the primary moves on: key 4 changes, key 5 is deleted, key 1 changes.
+    put_items(
+        &f.primary,
+        PRIMARY,
+        vec![thread_item("f", "4", "v2"), thread_item("f", "1", "v2")],
+    )
+    .await;
+    f.primary
+        .delete_item()
+        .table_name(PRIMARY)
+        .key("ForumName", s("f"))
+        .key("Subject", s("5"))
+        .send()
+        .await
+        .unwrap();
+
+    // Redelivery from the lowest failure onwards, as Lambda does; then the new records.
+    let lowest = failed.iter().min().unwrap().clone();
+    let mut again = event.clone();
+    again
+        .records
+        .retain(|r| r.kinesis.sequence_number >= lowest);
+    assert_eq!(again.records.len(), 4);
+    let (response, _) = f.replicator.handle(&again, None).await;
+    assert_eq!(failures(&response), vec![lowest]);
+    let later = kinesis_event(vec![thread_record("f", "1", 10)]);
+    let (response, _) = f.replicator.handle(&later, None).await;
+    assert!(failures(&response).is_empty());
+
+    assert_tables_equal(
+        (&f.primary, PRIMARY),
+        (&f.replica, REPLICA),
+        &thread_schema(),
+    )
+    .await;
+    assert_eq!(
+        get(&f.replica, REPLICA, "f", "4").await,
+        Some(thread_item("f", "4", "v2"))
+    );
+}
+
+async fn deadline_stops_new_work_and_reports_the_rest(backend: Backend) {
+    let f = fixture(backend).await;
+    put_items(
+        &f.primary,
+        PRIMARY,
+        (0..10)
+            .map(|i| thread_item("f", &i.to_string(), "x"))
+            .collect(),
+    )
+    .await;
+    let event = kinesis_event(
+        (0..10)
+            .map(|i| thread_record("f", &i.to_string(), i))
+            .collect(),
+    );
+
+    // Already inside the margin: nothing is started, everything is reported.
+    let near = Instant::now() + Duration::from_millis(100);
+    let (response, summary) = f.replicator.handle(&event, Some(near)).await;
+    assert_eq!(failures(&response).len(), 10);
+    assert_eq!(summary.puts, 0);
+    assert_eq!(f.calls.total(), 0, "{:?}", f.calls.snapshot());
+
+    // A primary that stops answering: the handler returns before the deadline, all failed.
+    f.primary_server.pause();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let (response, _) = f.replicator.handle(&event, Some(deadline)).await;
+    let returned = Instant::now();
+    f.primary_server.resume();
+    assert_eq!(failures(&response).len(), 10);
+    assert!(
+        returned < deadline,
+        "returned {:?} after the deadline",
+        returned - deadline
+    );
+    assert!(
+        scan_all(&f.replica, REPLICA, &thread_schema())
+            .await
+            .is_empty()
+    );
+}
+
+async fn numeric_and_binary_keys(backend: Backend) {
+    let schema = KeySchema::composite(("id", ScalarType::N), ("bin", ScalarType::B));
+    let f = fixture_with(backend, &schema, tuning()).await;
+    let item = |id: &str, bin: &[u8]| -> Item {
+        HashMap::from([
+            ("id".to_owned(), AttributeValue::N(id.into())),
+            ("bin".to_owned(), AttributeValue::B(Blob::new(bin.to_vec()))),
+            ("v".to_owned(), s("value")),
+        ])
+    };
+    put_items(
+        &f.primary,
+        PRIMARY,
+        vec![item("1", &[0, 1]), item("2.5", &[255])],
+    )
+    .await;
+    let record = |id: &str, bin: &str, seq| {
+        key_record(json!({"id": {"N": id}, "bin": {"B": bin}}), "INSERT", seq)
+    };
+    // "1.0" and "1" are one DynamoDB key: read once, not rejected as a duplicate.
+    let event = kinesis_event(vec![
+        record("1", "AAE=", 1),
+        record("1.0", "AAE=", 2),
+        record("2.5", "/w==", 3),
+        record("3", "AA==", 4),
+    ]);
+
+    let (response, summary) = f.replicator.handle(&event, None).await;
+
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!((summary.keys, summary.puts, summary.deletes), (3, 2, 1));
+    assert_eq!(
+        assert_tables_equal((&f.primary, PRIMARY), (&f.replica, REPLICA), &schema).await,
+        2
+    );
+}
