@@ -18,6 +18,8 @@ pub const CONCURRENCY: &str = "REPLICATOR_CONCURRENCY";
 pub const MAX_ATTEMPTS: &str = "REPLICATOR_MAX_ATTEMPTS";
 pub const CALL_TIMEOUT_MS: &str = "REPLICATOR_CALL_TIMEOUT_MS";
 pub const DEADLINE_MARGIN_MS: &str = "REPLICATOR_DEADLINE_MARGIN_MS";
+pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+pub const DEAD_LETTER_ENDPOINT_URL: &str = "DEAD_LETTER_ENDPOINT_URL";
 
 /// Defaults for running the whole system on this machine (`make demo`, the CLI).
 pub mod local {
@@ -85,6 +87,10 @@ pub struct Config {
     pub primary: TableTarget,
     pub replica: TableTarget,
     pub tuning: Tuning,
+    /// Where unusable records go (SQS queue URL); `None`: they are reported as failures.
+    pub dead_letter_queue_url: Option<String>,
+    /// The SQS endpoint for local servers; `None`: AWS's.
+    pub dead_letter_endpoint_url: Option<String>,
 }
 
 impl Config {
@@ -148,6 +154,8 @@ impl Config {
                     900_000,
                 )?),
             },
+            dead_letter_queue_url: endpoint(DEAD_LETTER_QUEUE_URL)?,
+            dead_letter_endpoint_url: endpoint(DEAD_LETTER_ENDPOINT_URL)?,
         })
     }
 }
@@ -155,6 +163,22 @@ impl Config {
 /// Loads the shared AWS configuration (credentials chain, default region) once.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// The SDK's retry policy for `tuning`: standard mode (throttling, server errors and connection
+/// failures are retried with exponential backoff and jitter), at most `max_attempts` attempts.
+fn retry_config(tuning: &Tuning) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(tuning.max_attempts)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_secs(2))
+}
+
+fn timeout_config(tuning: &Tuning) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(tuning.call_timeout)
+        .build()
 }
 
 /// A DynamoDB client for one table's region and endpoint, with the retry policy and timeouts of
@@ -166,18 +190,8 @@ pub fn dynamodb_client(
     interceptors: &[crate::calls::CallCounter],
 ) -> aws_sdk_dynamodb::Client {
     let mut builder = aws_sdk_dynamodb::config::Builder::from(base)
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(tuning.max_attempts)
-                .with_initial_backoff(Duration::from_millis(50))
-                .with_max_backoff(Duration::from_secs(2)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(tuning.call_timeout)
-                .build(),
-        );
+        .retry_config(retry_config(tuning))
+        .timeout_config(timeout_config(tuning));
     if let Some(region) = &target.region {
         builder = builder.region(Region::new(region.clone()));
     }
@@ -188,6 +202,36 @@ pub fn dynamodb_client(
         builder = builder.interceptor(counter.clone());
     }
     aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
+/// A Kinesis client, at `endpoint_url` when given (local servers).
+pub fn kinesis_client(
+    base: &SdkConfig,
+    endpoint_url: Option<&str>,
+    tuning: &Tuning,
+) -> aws_sdk_kinesis::Client {
+    let mut builder = aws_sdk_kinesis::config::Builder::from(base)
+        .retry_config(retry_config(tuning))
+        .timeout_config(timeout_config(tuning));
+    if let Some(url) = endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_kinesis::Client::from_conf(builder.build())
+}
+
+/// An SQS client, at `endpoint_url` when given (local servers).
+pub fn sqs_client(
+    base: &SdkConfig,
+    endpoint_url: Option<&str>,
+    tuning: &Tuning,
+) -> aws_sdk_sqs::Client {
+    let mut builder = aws_sdk_sqs::config::Builder::from(base)
+        .retry_config(retry_config(tuning))
+        .timeout_config(timeout_config(tuning));
+    if let Some(url) = endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_sqs::Client::from_conf(builder.build())
 }
 
 #[cfg(test)]
