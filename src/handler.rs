@@ -10,9 +10,14 @@ use lambda_runtime::LambdaEvent;
 use tokio::time::Instant;
 
 use crate::config::{Config, Tuning, dynamodb_client};
+use crate::dead_letter::{self, DeadLetter, DeadLetterQueue};
 use crate::key::Key;
 use crate::record;
 use crate::replicate::{Engine, SetupError, Tables};
+
+/// Unusable records logged one by one per batch; the rest are only counted (a hostile batch of
+/// 10,000 must not make 10,000 log lines).
+const LOGGED_UNUSABLE: usize = 20;
 
 /// What one batch did, for the summary log line and for tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,6 +28,8 @@ pub struct Summary {
     pub deletes: usize,
     pub failed_records: usize,
     pub unusable_records: usize,
+    /// Unusable records the dead-letter queue confirmed (not reported as failures).
+    pub dead_lettered: usize,
     pub duration: Duration,
     /// Age of the oldest record in the batch, from its approximate arrival time.
     pub oldest_record_age: Duration,
@@ -33,10 +40,12 @@ pub struct Summary {
 pub struct Replicator {
     engine: Engine,
     tuning: Tuning,
+    dead_letters: Option<DeadLetterQueue>,
 }
 
 impl Replicator {
-    /// Builds the clients from `config` and checks both tables (once per container).
+    /// Builds the clients from `config` and checks both tables (once per container). With
+    /// `DEAD_LETTER_QUEUE_URL` set, unusable records go to that queue.
     pub async fn from_config(
         config: &Config,
         sdk: &aws_config::SdkConfig,
@@ -48,13 +57,32 @@ impl Replicator {
             replica: dynamodb_client(sdk, &config.replica, &config.tuning, counters),
             replica_table: config.replica.table.clone(),
         };
-        Self::connect(tables, config.tuning.clone()).await
+        let replicator = Self::connect(tables, config.tuning.clone()).await?;
+        Ok(match DeadLetterQueue::from_config(config, sdk) {
+            Some(queue) => replicator.with_dead_letter(queue),
+            None => replicator,
+        })
     }
 
     /// Checks both tables and returns a replicator for them.
     pub async fn connect(tables: Tables, tuning: Tuning) -> Result<Self, SetupError> {
         let engine = Engine::connect(tables, tuning.clone()).await?;
-        Ok(Replicator { engine, tuning })
+        Ok(Replicator {
+            engine,
+            tuning,
+            dead_letters: None,
+        })
+    }
+
+    /// Sends unusable records to `queue` instead of reporting them as failures.
+    pub fn with_dead_letter(mut self, queue: DeadLetterQueue) -> Self {
+        self.dead_letters = Some(queue);
+        self
+    }
+
+    /// The dead-letter queue, if unusable records go to one.
+    pub fn dead_letter(&self) -> Option<&DeadLetterQueue> {
+        self.dead_letters.as_ref()
     }
 
     /// The engine (for callers that already have distinct keys).
@@ -78,8 +106,9 @@ impl Replicator {
         let mut keys: Vec<Key> = Vec::new();
         let mut index: HashMap<Key, usize> = HashMap::new();
         let mut slot: Vec<Option<usize>> = Vec::with_capacity(event.records.len());
-        let mut unusable = 0;
-        for record in &event.records {
+        // Unusable records: (record index, reason).
+        let mut unusable: Vec<(usize, String)> = Vec::new();
+        for (r, record) in event.records.iter().enumerate() {
             match record::decode(record, schema, primary_table) {
                 Ok(key) => {
                     let next = keys.len();
@@ -90,36 +119,97 @@ impl Replicator {
                     slot.push(Some(i));
                 }
                 Err(error) => {
-                    tracing::warn!(
-                        shard = %error.shard,
-                        sequence_number = %error.sequence_number,
-                        reason = %error.problem,
-                        "unusable record: reported as a failure"
-                    );
-                    unusable += 1;
+                    unusable.push((r, dead_letter::reason(&error.problem)));
                     slot.push(None);
                 }
             }
         }
         drop(index);
 
-        let outcome = self.engine.replicate(&keys, stop_at).await;
+        // Unusable records go to the dead-letter queue while the keys are replicated.
+        let letters: Vec<DeadLetter> = match &self.dead_letters {
+            Some(_) => unusable
+                .iter()
+                .map(|(r, reason)| DeadLetter::from_record(&event.records[*r], reason.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let send = async {
+            match &self.dead_letters {
+                Some(queue) if !letters.is_empty() => queue.send(&letters, stop_at).await,
+                _ => Vec::new(),
+            }
+        };
+        let (outcome, sent) = tokio::join!(self.engine.replicate(&keys, stop_at), send);
+
+        // An unusable record is a failure unless the queue confirmed it.
+        let mut kept = vec![false; event.records.len()];
+        let mut dead_lettered = 0;
+        for (n, (r, reason)) in unusable.iter().enumerate() {
+            let record = &event.records[*r];
+            let sent = sent.get(n);
+            if let Some(Ok(())) = sent {
+                kept[*r] = true;
+                dead_lettered += 1;
+            }
+            if n >= LOGGED_UNUSABLE {
+                continue;
+            }
+            let shard = record::shard_of(record);
+            let sequence_number = &record.kinesis.sequence_number;
+            match sent {
+                Some(Ok(())) => tracing::warn!(
+                    shard,
+                    sequence_number = %sequence_number,
+                    reason = %reason,
+                    "unusable record: sent to the dead-letter queue"
+                ),
+                Some(Err(error)) => tracing::error!(
+                    shard,
+                    sequence_number = %sequence_number,
+                    reason = %reason,
+                    error = %error,
+                    "unusable record: the dead-letter queue did not take it; reported as a failure"
+                ),
+                None => tracing::warn!(
+                    shard,
+                    sequence_number = %sequence_number,
+                    reason = %reason,
+                    "unusable record: reported as a failure"
+                ),
+            }
+        }
+        if unusable.len() > LOGGED_UNUSABLE {
+            tracing::warn!(
+                unusable_records = unusable.len(),
+                logged = LOGGED_UNUSABLE,
+                "more unusable records than logged one by one"
+            );
+        }
+
         let mut failed = vec![false; keys.len()];
         for failure in &outcome.failures {
+            let first_key = failure.keys.first().and_then(|&i| keys.get(i));
             tracing::error!(
                 keys = failure.keys.len(),
-                first_key = %keys[failure.keys[0]],
+                first_key = %first_key.map(ToString::to_string).unwrap_or_default(),
                 error = %failure.error,
                 "keys not replicated: their records are reported as failures"
             );
             for &i in &failure.keys {
-                failed[i] = true;
+                if let Some(f) = failed.get_mut(i) {
+                    *f = true;
+                }
             }
         }
 
         let mut response = KinesisEventResponse::default();
-        for (record, slot) in event.records.iter().zip(&slot) {
-            if slot.is_none_or(|i| failed[i]) {
+        for ((record, slot), kept) in event.records.iter().zip(&slot).zip(&kept) {
+            let failure = match slot {
+                Some(i) => failed.get(*i).copied().unwrap_or(true),
+                None => !kept,
+            };
+            if failure {
                 response.add_failure(record.kinesis.sequence_number.clone());
             }
         }
@@ -135,7 +225,8 @@ impl Replicator {
             puts: outcome.puts,
             deletes: outcome.deletes,
             failed_records: response.batch_item_failures.len(),
-            unusable_records: unusable,
+            unusable_records: unusable.len(),
+            dead_lettered,
             duration: started.elapsed(),
             oldest_record_age: oldest
                 .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
@@ -148,6 +239,7 @@ impl Replicator {
             deletes = summary.deletes,
             failed_records = summary.failed_records,
             unusable_records = summary.unusable_records,
+            dead_lettered = summary.dead_lettered,
             duration_ms = summary.duration.as_millis() as u64,
             oldest_record_age_ms = summary.oldest_record_age.as_millis() as u64,
             "batch replicated"

@@ -3,6 +3,7 @@
 
 pub mod calls;
 pub mod config;
+pub mod dead_letter;
 pub mod handler;
 pub mod key;
 pub mod record;

@@ -407,3 +407,4 @@ pub fn failures(response: &aws_lambda_events::event::streams::KinesisEventRespon
 pub fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+pub mod faults;

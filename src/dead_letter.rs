@@ -1,0 +1,613 @@
+//! The dead-letter queue: unusable Kinesis records are kept in SQS, byte for byte, with where they
+//! came from and why they were set aside, so the shard moves on and nothing is lost; and read back
+//! (`inspect`, `replay`) so they can be looked at and re-submitted once the cause is fixed.
+//!
+//! One SQS message per record. Its body is ASCII JSON:
+//! `{"format":"dyno-dead-letter/1","reason":…,"shard":…,"sequenceNumber":…,"partitionKey":…,
+//! "eventSourceArn":…,"approximateArrivalTimestamp":…,"deadLetteredAt":…,"data":"<base64>"}`.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_lambda_events::event::kinesis::KinesisEventRecord;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::config::{Config, sqs_client};
+use crate::record::{self, Problem};
+
+/// The body's `format` field.
+pub const FORMAT: &str = "dyno-dead-letter/1";
+/// `SendMessageBatch` takes at most 10 entries …
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// … and at most 256 KiB in all; a single message is bounded by the same figure.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// `SendMessageBatch` calls in flight at once.
+const SEND_CONCURRENCY: usize = 4;
+/// How long a message `replay` received stays invisible to other readers: long enough that one
+/// run never sees a message twice.
+const REPLAY_VISIBILITY: Duration = Duration::from_secs(300);
+/// How long `inspect` hides what it read (it deletes nothing).
+const INSPECT_VISIBILITY: Duration = Duration::from_secs(30);
+
+/// Why a record could not be put on, or read from, the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeadLetterError {
+    #[error(
+        "record {sequence_number} on {shard} makes a {bytes}-byte dead-letter message; SQS accepts \
+         at most {limit}: left to the event source mapping's retries and on-failure destination"
+    )]
+    TooLarge {
+        shard: String,
+        sequence_number: String,
+        bytes: usize,
+        limit: usize,
+    },
+    #[error("SendMessageBatch to DEAD_LETTER_QUEUE_URL={queue_url} failed: {message}")]
+    Send { queue_url: String, message: String },
+    #[error(
+        "DEAD_LETTER_QUEUE_URL={queue_url} refused record {sequence_number}: {code}: {message}"
+    )]
+    Refused {
+        queue_url: String,
+        sequence_number: String,
+        code: String,
+        message: String,
+    },
+    #[error("the invocation's deadline is near; not sent to the dead-letter queue")]
+    Deadline,
+    #[error("ReceiveMessage from {queue_url} failed: {message}")]
+    Receive { queue_url: String, message: String },
+    #[error("DeleteMessageBatch on {queue_url} failed: {message}")]
+    Delete { queue_url: String, message: String },
+}
+
+/// Why an SQS message is not a dead letter this version can read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("message body is not dead-letter JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("message body has format {0:?}; this version reads {FORMAT:?}")]
+    Format(String),
+    #[error("field `data` is not base64: {0}")]
+    Data(#[from] base64::DecodeError),
+    #[error("field `{field}` is not an RFC 3339 time: {value:?}")]
+    Time { field: &'static str, value: String },
+}
+
+/// One unusable record, as kept on the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The record's data, exactly as it arrived.
+    pub data: Vec<u8>,
+    pub shard: String,
+    pub sequence_number: String,
+    /// Re-submit with this partition key to keep the record's ordering.
+    pub partition_key: String,
+    pub event_source_arn: Option<String>,
+    pub approximate_arrival: DateTime<Utc>,
+    /// Why it is unusable (never the data itself).
+    pub reason: String,
+    pub dead_lettered_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body {
+    format: String,
+    reason: String,
+    shard: String,
+    sequence_number: String,
+    partition_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event_source_arn: Option<String>,
+    approximate_arrival_timestamp: String,
+    dead_lettered_at: String,
+    data: String,
+}
+
+impl DeadLetter {
+    /// The dead letter of `record`, set aside now for `reason`.
+    pub fn from_record(record: &KinesisEventRecord, reason: impl Into<String>) -> Self {
+        DeadLetter {
+            data: record.kinesis.data.to_vec(),
+            shard: record::shard_of(record).to_owned(),
+            sequence_number: record.kinesis.sequence_number.clone(),
+            partition_key: record.kinesis.partition_key.clone(),
+            event_source_arn: record.event_source_arn.clone(),
+            approximate_arrival: record.kinesis.approximate_arrival_timestamp.0,
+            reason: reason.into(),
+            dead_lettered_at: Utc::now(),
+        }
+    }
+
+    /// The SQS message body: JSON with every non-ASCII character escaped, so any record, shard
+    /// name or reason makes a body SQS accepts.
+    pub fn to_body(&self) -> String {
+        let body = Body {
+            format: FORMAT.to_owned(),
+            reason: self.reason.clone(),
+            shard: self.shard.clone(),
+            sequence_number: self.sequence_number.clone(),
+            partition_key: self.partition_key.clone(),
+            event_source_arn: self.event_source_arn.clone(),
+            approximate_arrival_timestamp: self
+                .approximate_arrival
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+            dead_lettered_at: self
+                .dead_lettered_at
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+            data: BASE64.encode(&self.data),
+        };
+        // Serializing plain strings cannot fail; the fallback keeps this total anyway.
+        let json =
+            serde_json::to_string(&body).unwrap_or_else(|_| format!("{{\"format\":{FORMAT:?}}}"));
+        ascii_json(&json)
+    }
+
+    /// Reads a message body written by [`DeadLetter::to_body`].
+    pub fn from_body(body: &str) -> Result<Self, BodyError> {
+        let body: Body = serde_json::from_str(body)?;
+        if body.format != FORMAT {
+            return Err(BodyError::Format(body.format));
+        }
+        let time = |field: &'static str, value: &str| {
+            DateTime::parse_from_rfc3339(value)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| BodyError::Time {
+                    field,
+                    value: value.to_owned(),
+                })
+        };
+        Ok(DeadLetter {
+            data: BASE64.decode(body.data.as_bytes())?,
+            approximate_arrival: time(
+                "approximateArrivalTimestamp",
+                &body.approximate_arrival_timestamp,
+            )?,
+            dead_lettered_at: time("deadLetteredAt", &body.dead_lettered_at)?,
+            shard: body.shard,
+            sequence_number: body.sequence_number,
+            partition_key: body.partition_key,
+            event_source_arn: body.event_source_arn,
+            reason: body.reason,
+        })
+    }
+}
+
+/// Escapes every non-ASCII character of a JSON text as `\uXXXX` (surrogate pairs above U+FFFF).
+/// Non-ASCII characters only occur inside JSON strings, so the result is the same JSON value.
+fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// Why a record is unusable, fit for logs and the dead letter: names the problem and where, but
+/// never repeats the record's content (a JSON error's own message can quote a string value).
+pub fn reason(problem: &Problem) -> String {
+    match problem {
+        Problem::NotARecord(e) => {
+            let kind = match e.classify() {
+                serde_json::error::Category::Io => "I/O",
+                serde_json::error::Category::Syntax => "syntax",
+                serde_json::error::Category::Data => "data (wrong field type or value)",
+                serde_json::error::Category::Eof => "truncated",
+            };
+            format!(
+                "data is not a DynamoDB Streams JSON record: {kind} error at line {} column {}",
+                e.line(),
+                e.column()
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The SQS queue unusable records go to (`DEAD_LETTER_QUEUE_URL`).
+#[derive(Debug, Clone)]
+pub struct DeadLetterQueue {
+    client: Client,
+    queue_url: String,
+}
+
+/// A message read from the queue: the dead letter, or why it is not one.
+#[derive(Debug)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub letter: Result<DeadLetter, BodyError>,
+}
+
+/// What [`replay`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Re-submitted and deleted from the queue.
+    pub replayed: usize,
+    /// Re-submission failed: left on the queue (visible again after five minutes).
+    pub failed: usize,
+    /// Not a dead letter this version reads: left on the queue.
+    pub unreadable: usize,
+}
+
+impl DeadLetterQueue {
+    /// A queue reached with `client`.
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        DeadLetterQueue {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    /// The queue `config` names (`DEAD_LETTER_QUEUE_URL`, at `DEAD_LETTER_ENDPOINT_URL`), if any.
+    pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Option<Self> {
+        let url = config.dead_letter_queue_url.as_ref()?;
+        let client = sqs_client(
+            sdk,
+            config.dead_letter_endpoint_url.as_deref(),
+            &config.tuning,
+        );
+        Some(DeadLetterQueue::new(client, url.clone()))
+    }
+
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// Sends `letters` in `SendMessageBatch` calls (≤10 entries, ≤256 KiB each), several at once,
+    /// none started after `stop_at`. Returns one result per letter, in order: `Ok` only when SQS
+    /// confirmed that very entry.
+    pub async fn send(
+        &self,
+        letters: &[DeadLetter],
+        stop_at: Option<Instant>,
+    ) -> Vec<Result<(), DeadLetterError>> {
+        let mut results: Vec<Result<(), DeadLetterError>> = vec![Ok(()); letters.len()];
+        let mut batches: Vec<Vec<(usize, String)>> = Vec::new();
+        let mut current: Vec<(usize, String)> = Vec::new();
+        let mut current_bytes = 0;
+        for (i, letter) in letters.iter().enumerate() {
+            let body = letter.to_body();
+            if body.len() > MAX_MESSAGE_BYTES {
+                results[i] = Err(DeadLetterError::TooLarge {
+                    shard: letter.shard.clone(),
+                    sequence_number: letter.sequence_number.clone(),
+                    bytes: body.len(),
+                    limit: MAX_MESSAGE_BYTES,
+                });
+                continue;
+            }
+            if current.len() == MAX_BATCH_ENTRIES || current_bytes + body.len() > MAX_MESSAGE_BYTES
+            {
+                batches.push(std::mem::take(&mut current));
+                current_bytes = 0;
+            }
+            current_bytes += body.len();
+            current.push((i, body));
+        }
+        if !current.is_empty() {
+            batches.push(current);
+        }
+        let answers: Vec<Vec<(usize, Result<(), DeadLetterError>)>> = stream::iter(batches)
+            .map(|batch| self.send_batch(letters, batch, stop_at))
+            .buffer_unordered(SEND_CONCURRENCY)
+            .collect()
+            .await;
+        for (i, result) in answers.into_iter().flatten() {
+            results[i] = result;
+        }
+        results
+    }
+
+    async fn send_batch(
+        &self,
+        letters: &[DeadLetter],
+        batch: Vec<(usize, String)>,
+        stop_at: Option<Instant>,
+    ) -> Vec<(usize, Result<(), DeadLetterError>)> {
+        let all = |error: DeadLetterError| {
+            batch
+                .iter()
+                .map(|(i, _)| (*i, Err(error.clone())))
+                .collect::<Vec<_>>()
+        };
+        let mut entries = Vec::with_capacity(batch.len());
+        for (n, (_, body)) in batch.iter().enumerate() {
+            match SendMessageBatchRequestEntry::builder()
+                .id(n.to_string())
+                .message_body(body)
+                .build()
+            {
+                Ok(entry) => entries.push(entry),
+                Err(e) => return all(self.send_error(e.to_string())),
+            }
+        }
+        let call = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send();
+        let output = match within(stop_at, call).await {
+            None => return all(DeadLetterError::Deadline),
+            Some(Err(e)) => return all(self.send_error(DisplayErrorContext(e).to_string())),
+            Some(Ok(output)) => output,
+        };
+        let mut results: Vec<Option<Result<(), DeadLetterError>>> = vec![None; batch.len()];
+        for ok in output.successful() {
+            if let Some(slot) = ok
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| results.get_mut(n))
+            {
+                *slot = Some(Ok(()));
+            }
+        }
+        for failed in output.failed() {
+            let Some(n) = failed
+                .id()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n < batch.len())
+            else {
+                continue;
+            };
+            results[n] = Some(Err(DeadLetterError::Refused {
+                queue_url: self.queue_url.clone(),
+                sequence_number: letters[batch[n].0].sequence_number.clone(),
+                code: failed.code().to_owned(),
+                message: failed.message().unwrap_or("no message").to_owned(),
+            }));
+        }
+        batch
+            .iter()
+            .zip(results)
+            .map(|((i, _), result)| {
+                let result = result.unwrap_or_else(|| {
+                    Err(self.send_error("the answer does not mention this entry".into()))
+                });
+                (*i, result)
+            })
+            .collect()
+    }
+
+    fn send_error(&self, message: String) -> DeadLetterError {
+        DeadLetterError::Send {
+            queue_url: self.queue_url.clone(),
+            message,
+        }
+    }
+
+    /// Receives up to `max` (1..=10) messages, waiting up to `wait` (long polling, whole
+    /// seconds, at most 20) for the first; they stay invisible to others for `visibility`.
+    pub async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<Received>, DeadLetterError> {
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .visibility_timeout(visibility.as_secs().min(43_200) as i32)
+            .send()
+            .await
+            .map_err(|e| DeadLetterError::Receive {
+                queue_url: self.queue_url.clone(),
+                message: DisplayErrorContext(e).to_string(),
+            })?;
+        Ok(output
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let receipt_handle = m.receipt_handle?;
+                Some(Received {
+                    message_id: m.message_id.unwrap_or_default(),
+                    letter: DeadLetter::from_body(m.body.as_deref().unwrap_or_default()),
+                    receipt_handle,
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes received messages (10 per call); returns how many SQS confirmed.
+    pub async fn delete(&self, received: &[&Received]) -> Result<usize, DeadLetterError> {
+        let error = |message: String| DeadLetterError::Delete {
+            queue_url: self.queue_url.clone(),
+            message,
+        };
+        let mut deleted = 0;
+        for chunk in received.chunks(MAX_BATCH_ENTRIES) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(n, r)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(n.to_string())
+                        .receipt_handle(&r.receipt_handle)
+                        .build()
+                        .map_err(|e| error(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let output = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+            deleted += output.successful().len();
+        }
+        Ok(deleted)
+    }
+}
+
+/// Reads up to `limit` messages without deleting them (they are hidden from other readers for
+/// 30 s), for a person to look at.
+pub async fn inspect(
+    queue: &DeadLetterQueue,
+    limit: usize,
+) -> Result<Vec<Received>, DeadLetterError> {
+    let mut all = Vec::new();
+    while all.len() < limit {
+        let batch = queue
+            .receive(
+                limit - all.len(),
+                Duration::from_secs(1),
+                INSPECT_VISIBILITY,
+            )
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        all.extend(batch);
+    }
+    Ok(all)
+}
+
+/// Takes up to `limit` dead letters off the queue and hands each to `submit` (e.g. a Kinesis
+/// `PutRecord` of `letter.data` with `letter.partition_key`). A letter is deleted from the queue
+/// only after `submit` succeeds; one that fails, and any message that is not a dead letter, is
+/// left there. Stops when the queue has nothing more to give or `limit` messages were seen.
+pub async fn replay<F, Fut, E>(
+    queue: &DeadLetterQueue,
+    limit: usize,
+    mut submit: F,
+) -> Result<ReplayReport, DeadLetterError>
+where
+    F: FnMut(DeadLetter) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: fmt::Display,
+{
+    let mut report = ReplayReport::default();
+    let mut seen = 0;
+    while seen < limit {
+        let batch = queue
+            .receive(limit - seen, Duration::from_secs(1), REPLAY_VISIBILITY)
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        seen += batch.len();
+        let mut done = Vec::new();
+        for received in &batch {
+            match &received.letter {
+                Err(error) => {
+                    tracing::warn!(message_id = %received.message_id, %error, "not a dead letter: left on the queue");
+                    report.unreadable += 1;
+                }
+                Ok(letter) => match submit(letter.clone()).await {
+                    Ok(()) => done.push(received),
+                    Err(error) => {
+                        tracing::warn!(
+                            sequence_number = %letter.sequence_number,
+                            %error,
+                            "re-submission failed: left on the queue"
+                        );
+                        report.failed += 1;
+                    }
+                },
+            }
+        }
+        report.replayed += queue.delete(&done).await?;
+    }
+    Ok(report)
+}
+
+/// Runs `call` unless `stop_at` has passed; abandons it when `stop_at` comes (`None`).
+async fn within<T>(stop_at: Option<Instant>, call: impl Future<Output = T>) -> Option<T> {
+    match stop_at {
+        None => Some(call.await),
+        Some(t) if Instant::now() >= t => None,
+        Some(t) => tokio::time::timeout_at(t, call).await.ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(data: &[u8]) -> KinesisEventRecord {
+        let mut r = KinesisEventRecord::default();
+        r.event_id = Some("shardId-000000000003:77".into());
+        r.kinesis.sequence_number = "77".into();
+        r.kinesis.partition_key = "pk-é".into();
+        *r.kinesis.data = data.to_vec();
+        r
+    }
+
+    #[test]
+    fn body_round_trips_any_bytes_as_ascii() {
+        let data: Vec<u8> = (0..=255u8).chain([0xff, 0xfe, 0x00]).collect();
+        let letter = DeadLetter::from_record(&record(&data), "reason ✓ \u{fffe} \u{1f600}");
+        let body = letter.to_body();
+        assert!(body.is_ascii(), "{body}");
+        let back = DeadLetter::from_body(&body).unwrap();
+        assert_eq!(back.data, data);
+        assert_eq!(back.shard, "shardId-000000000003");
+        assert_eq!(back.sequence_number, "77");
+        assert_eq!(back.partition_key, "pk-é");
+        assert_eq!(back.reason, letter.reason);
+        assert_eq!(
+            back.dead_lettered_at.timestamp_millis(),
+            letter.dead_lettered_at.timestamp_millis()
+        );
+    }
+
+    #[test]
+    fn foreign_bodies_are_typed_errors() {
+        assert!(matches!(
+            DeadLetter::from_body("hello"),
+            Err(BodyError::Json(_))
+        ));
+        let other = DeadLetter::from_record(&record(b"x"), "r")
+            .to_body()
+            .replace(FORMAT, "something-else/9");
+        assert!(matches!(
+            DeadLetter::from_body(&other),
+            Err(BodyError::Format(f)) if f == "something-else/9"
+        ));
+        let bad = DeadLetter::from_record(&record(b"x"), "r")
+            .to_body()
+            .replace("\"data\":\"eA==\"", "\"data\":\"*\"");
+        assert!(matches!(
+            DeadLetter::from_body(&bad),
+            Err(BodyError::Data(_))
+        ));
+    }
+
+    #[test]
+    fn reasons_never_quote_the_data() {
+        let error = serde_json::from_slice::<aws_lambda_events::event::dynamodb::EventRecord>(
+            br#"{"dynamodb":"TOP-SECRET"}"#,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("TOP-SECRET"), "{error}");
+        let reason = reason(&Problem::NotARecord(error));
+        assert!(!reason.contains("TOP-SECRET"), "{reason}");
+        assert!(reason.contains("line 1"), "{reason}");
+    }
+}

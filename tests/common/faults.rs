@@ -1,0 +1,536 @@
+//! A fault-injecting HTTP/1.1 proxy on 127.0.0.1, between the AWS SDK and a real DynamoDB server
+//! (dynalite): every request is forwarded unless a seeded plan picks a fault for it — throttling,
+//! server errors, partial batch results, connection resets, answers slower than the client waits.
+//! It speaks just enough HTTP for the DynamoDB JSON protocol (`X-Amz-Target`, `Content-Length`,
+//! chunked bodies from the server).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// What the proxy can do to one request instead of forwarding it faithfully.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fault {
+    /// 400 `ProvisionedThroughputExceededException`, not forwarded.
+    ProvisionedThroughputExceeded,
+    /// 400 `ThrottlingException`, not forwarded.
+    Throttling,
+    /// 400 `RequestLimitExceeded`, not forwarded.
+    RequestLimitExceeded,
+    /// 500 `InternalServerError`, not forwarded.
+    InternalServerError,
+    /// 503 `ServiceUnavailable`, not forwarded.
+    ServiceUnavailable,
+    /// `BatchGetItem`: some keys are withheld and answered as `UnprocessedKeys`;
+    /// `BatchWriteItem`: some requests are withheld (not applied) and answered as
+    /// `UnprocessedItems`. Other operations are forwarded.
+    PartialBatch,
+    /// The connection is reset before the request is forwarded.
+    ResetBefore,
+    /// The request is forwarded (and applied), then the connection is reset: the answer is lost.
+    ResetAfter,
+    /// The request is forwarded at once, its answer held back past the client's call timeout.
+    Slow,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 9] = [
+        Fault::ProvisionedThroughputExceeded,
+        Fault::Throttling,
+        Fault::RequestLimitExceeded,
+        Fault::InternalServerError,
+        Fault::ServiceUnavailable,
+        Fault::PartialBatch,
+        Fault::ResetBefore,
+        Fault::ResetAfter,
+        Fault::Slow,
+    ];
+
+    fn error(self) -> Option<(u16, &'static str, &'static str)> {
+        let e = match self {
+            Fault::ProvisionedThroughputExceeded => (
+                400,
+                "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "The level of configured provisioned throughput for the table was exceeded.",
+            ),
+            Fault::Throttling => (
+                400,
+                "com.amazon.coral.availability#ThrottlingException",
+                "Rate of requests exceeds the allowed throughput.",
+            ),
+            Fault::RequestLimitExceeded => (
+                400,
+                "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded",
+                "Throughput exceeds the current throughput limit for your account.",
+            ),
+            Fault::InternalServerError => (
+                500,
+                "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                "Internal server error",
+            ),
+            Fault::ServiceUnavailable => (
+                503,
+                "com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
+                "Service unavailable",
+            ),
+            _ => return None,
+        };
+        Some(e)
+    }
+}
+
+/// Which faults, how often, for which operations; seeded, so a run can be repeated.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Chance that a targeted request gets a fault.
+    pub rate: f64,
+    /// Faults to choose from (uniformly).
+    pub faults: Vec<Fault>,
+    /// Operations (`X-Amz-Target` suffix) that may get a fault; empty: all.
+    pub operations: Vec<String>,
+    /// How long a [`Fault::Slow`] answer is held back.
+    pub slow: Duration,
+    pub seed: u64,
+}
+
+impl Plan {
+    /// No faults: a faithful proxy.
+    pub fn off() -> Plan {
+        Plan {
+            rate: 0.0,
+            faults: Vec::new(),
+            operations: Vec::new(),
+            slow: Duration::ZERO,
+            seed: 0,
+        }
+    }
+
+    /// One kind of fault on the replicator's data calls (`BatchGetItem`, `BatchWriteItem`).
+    pub fn only(fault: Fault, rate: f64, seed: u64) -> Plan {
+        Plan::mix(&[fault], rate, seed)
+    }
+
+    /// A mix of faults on the replicator's data calls.
+    pub fn mix(faults: &[Fault], rate: f64, seed: u64) -> Plan {
+        Plan {
+            rate,
+            faults: faults.to_vec(),
+            operations: vec!["BatchGetItem".into(), "BatchWriteItem".into()],
+            slow: Duration::from_millis(900),
+            seed,
+        }
+    }
+}
+
+/// What the proxy saw and did.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Requests by operation.
+    pub requests: BTreeMap<String, u64>,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<Fault, u64>,
+}
+
+struct State {
+    plan: Plan,
+    rng: fastrand::Rng,
+    stats: Stats,
+}
+
+/// The proxy; stops listening when dropped.
+pub struct FaultProxy {
+    pub endpoint: String,
+    state: Arc<Mutex<State>>,
+    task: JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to the HTTP server at `upstream` (`127.0.0.1:port`), faithful until a plan
+    /// is set.
+    pub async fn start(upstream_port: u16) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let state = Arc::new(Mutex::new(State {
+            plan: Plan::off(),
+            rng: fastrand::Rng::with_seed(0),
+            stats: Stats::default(),
+        }));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let _ = serve(client, upstream_port, state).await;
+                });
+            }
+        });
+        FaultProxy {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            state,
+            task,
+        }
+    }
+
+    /// Replaces the plan (and reseeds).
+    pub fn set_plan(&self, plan: Plan) {
+        let mut state = self.state.lock().expect("proxy state");
+        state.rng = fastrand::Rng::with_seed(plan.seed);
+        state.plan = plan;
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state.lock().expect("proxy state").stats.clone()
+    }
+
+    pub fn reset_stats(&self) {
+        self.state.lock().expect("proxy state").stats = Stats::default();
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One HTTP message: start line, headers, body.
+struct Message {
+    start: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Message {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The message with `body`, framed by `Content-Length`, and `connection` as its
+    /// `Connection` header.
+    fn encode(&self, body: &[u8], connection: &str, drop_headers: &[&str]) -> Vec<u8> {
+        let mut out = format!("{}\r\n", self.start);
+        for (name, value) in &self.headers {
+            let skip = ["content-length", "transfer-encoding", "connection"]
+                .iter()
+                .chain(drop_headers)
+                .any(|h| name.eq_ignore_ascii_case(h));
+            if !skip {
+                out.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        out.push_str(&format!(
+            "content-length: {}\r\nconnection: {connection}\r\n\r\n",
+            body.len()
+        ));
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads one message from `stream`; `buf` keeps bytes read past it. `None` on a clean EOF
+/// before any byte of a message.
+async fn read_message(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<Message>> {
+    let mut chunk = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = find(buf, b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    buf.drain(..head_end + 4);
+    let mut lines = head.split("\r\n");
+    let start = lines.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut message = Message {
+        start,
+        headers,
+        body: Vec::new(),
+    };
+    let chunked = message
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        loop {
+            let line_end = loop {
+                if let Some(i) = find(buf, b"\r\n") {
+                    break i;
+                }
+                fill(stream, buf, &mut chunk).await?;
+            };
+            let size_text = String::from_utf8_lossy(&buf[..line_end]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
+            buf.drain(..line_end + 2);
+            if size == 0 {
+                // Trailers (none expected) end with an empty line.
+                loop {
+                    if let Some(i) = find(buf, b"\r\n") {
+                        buf.drain(..i + 2);
+                        if i == 0 {
+                            break;
+                        }
+                        continue;
+                    }
+                    fill(stream, buf, &mut chunk).await?;
+                }
+                break;
+            }
+            while buf.len() < size + 2 {
+                fill(stream, buf, &mut chunk).await?;
+            }
+            message.body.extend_from_slice(&buf[..size]);
+            buf.drain(..size + 2);
+        }
+    } else {
+        let length: usize = message
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < length {
+            fill(stream, buf, &mut chunk).await?;
+        }
+        message.body = buf.drain(..length).collect();
+    }
+    Ok(Some(message))
+}
+
+async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, chunk: &mut [u8]) -> io::Result<()> {
+    let n = stream.read(chunk).await?;
+    if n == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
+/// Forwards one request on a fresh connection and reads the answer.
+async fn forward(upstream_port: u16, request: &Message, body: &[u8]) -> io::Result<Message> {
+    let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port)).await?;
+    upstream
+        .write_all(&request.encode(body, "close", &[]))
+        .await?;
+    let mut buf = Vec::new();
+    read_message(&mut upstream, &mut buf)
+        .await?
+        .ok_or_else(|| io::ErrorKind::UnexpectedEof.into())
+}
+
+fn error_response(status: u16, kind: &str, message: &str) -> Vec<u8> {
+    let body = json!({"__type": kind, "message": message}).to_string();
+    let reason = match status {
+        400 => "Bad Request",
+        500 => "Internal Server Error",
+        _ => "Service Unavailable",
+    };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         x-amzn-requestid: dyno-fault-proxy\r\ncontent-length: {}\r\nconnection: keep-alive\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[allow(deprecated)] // SO_LINGER 0 is exactly what makes the close a reset.
+fn reset(stream: TcpStream) {
+    let _ = stream.set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
+/// Withholds a random non-empty part of a batch call's request: returns the request body to
+/// forward (`None`: nothing left to forward) and what was withheld, by table.
+fn withhold(
+    operation: &str,
+    body: &[u8],
+    rng: &mut fastrand::Rng,
+) -> Option<(Option<Vec<u8>>, Value)> {
+    let mut request: Value = serde_json::from_slice(body).ok()?;
+    let items = request.get_mut("RequestItems")?.as_object_mut()?;
+    let mut withheld = serde_json::Map::new();
+    let mut left = 0;
+    for (table, spec) in items.iter_mut() {
+        let list = match operation {
+            "BatchGetItem" => spec.get_mut("Keys")?.as_array_mut()?,
+            _ => spec.as_array_mut()?,
+        };
+        let all = std::mem::take(list);
+        let (mut kept, mut held): (Vec<Value>, Vec<Value>) =
+            all.into_iter().partition(|_| rng.bool());
+        if held.is_empty() && !kept.is_empty() {
+            held.push(kept.remove(rng.usize(..kept.len())));
+        }
+        left += kept.len();
+        *list = kept;
+        let held = match operation {
+            "BatchGetItem" => {
+                let mut unprocessed = spec.clone();
+                unprocessed["Keys"] = Value::Array(held);
+                unprocessed
+            }
+            _ => Value::Array(held),
+        };
+        withheld.insert(table.clone(), held);
+    }
+    items.retain(|_, spec| match spec {
+        Value::Array(a) => !a.is_empty(),
+        other => other
+            .get("Keys")
+            .and_then(Value::as_array)
+            .is_some_and(|k| !k.is_empty()),
+    });
+    let forward = (left > 0).then(|| request.to_string().into_bytes());
+    Some((forward, Value::Object(withheld)))
+}
+
+/// Adds withheld requests to a batch call's answer as `UnprocessedKeys` / `UnprocessedItems`.
+fn add_unprocessed(operation: &str, answer: &mut Value, withheld: Value) {
+    let field = match operation {
+        "BatchGetItem" => "UnprocessedKeys",
+        _ => "UnprocessedItems",
+    };
+    if !answer[field].is_object() {
+        answer[field] = json!({});
+    }
+    if let (Some(target), Value::Object(withheld)) = (answer[field].as_object_mut(), withheld) {
+        for (table, held) in withheld {
+            match (target.get_mut(&table), held) {
+                (Some(Value::Array(existing)), Value::Array(more)) => existing.extend(more),
+                (Some(existing), Value::Object(more)) if existing.get("Keys").is_some() => {
+                    if let (Some(keys), Some(Value::Array(more_keys))) =
+                        (existing["Keys"].as_array_mut(), more.get("Keys").cloned())
+                    {
+                        keys.extend(more_keys);
+                    }
+                }
+                (_, held) => {
+                    target.insert(table, held);
+                }
+            }
+        }
+    }
+    if operation == "BatchGetItem" && !answer["Responses"].is_object() {
+        answer["Responses"] = json!({});
+    }
+}
+
+async fn serve(
+    mut client: TcpStream,
+    upstream_port: u16,
+    state: Arc<Mutex<State>>,
+) -> io::Result<()> {
+    let mut buf = Vec::new();
+    while let Some(request) = read_message(&mut client, &mut buf).await? {
+        let operation = request
+            .header("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("unknown")
+            .to_owned();
+        let (fault, slow, withheld) = {
+            let mut state = state.lock().expect("proxy state");
+            let State { plan, rng, stats } = &mut *state;
+            *stats.requests.entry(operation.clone()).or_default() += 1;
+            let targeted = plan.operations.is_empty() || plan.operations.contains(&operation);
+            let mut fault = (targeted && !plan.faults.is_empty() && rng.f64() < plan.rate)
+                .then(|| plan.faults[rng.usize(..plan.faults.len())]);
+            let mut withheld = None;
+            if fault == Some(Fault::PartialBatch) {
+                withheld = withhold(&operation, &request.body, rng);
+                if withheld.is_none() {
+                    fault = None;
+                }
+            }
+            if let Some(f) = fault {
+                *stats.faults.entry(f).or_default() += 1;
+            }
+            (fault, plan.slow, withheld)
+        };
+        if let Some((status, kind, message)) = fault.and_then(Fault::error) {
+            client
+                .write_all(&error_response(status, kind, message))
+                .await?;
+            continue;
+        }
+        match fault {
+            Some(Fault::ResetBefore) => {
+                reset(client);
+                return Ok(());
+            }
+            Some(Fault::PartialBatch) => {
+                let Some((forward_body, held)) = withheld else {
+                    continue;
+                };
+                let mut answer = match forward_body {
+                    Some(body) => {
+                        let response = forward(upstream_port, &request, &body).await?;
+                        if !response.start.contains(" 200") {
+                            // An error answer: pass it on untouched.
+                            client
+                                .write_all(&response.encode(&response.body, "keep-alive", &[]))
+                                .await?;
+                            continue;
+                        }
+                        let answer: Value =
+                            serde_json::from_slice(&response.body).unwrap_or(json!({}));
+                        (answer, Some(response))
+                    }
+                    None => (json!({}), None),
+                };
+                add_unprocessed(&operation, &mut answer.0, held);
+                let body = answer.0.to_string().into_bytes();
+                let bytes = match answer.1 {
+                    Some(response) => response.encode(&body, "keep-alive", &["x-amz-crc32"]),
+                    None => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\n\
+                         content-length: {}\r\nconnection: keep-alive\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes()
+                    .into_iter()
+                    .chain(body)
+                    .collect(),
+                };
+                client.write_all(&bytes).await?;
+            }
+            _ => {
+                let response = forward(upstream_port, &request, &request.body).await?;
+                match fault {
+                    Some(Fault::ResetAfter) => {
+                        reset(client);
+                        return Ok(());
+                    }
+                    Some(Fault::Slow) => tokio::time::sleep(slow).await,
+                    _ => {}
+                }
+                client
+                    .write_all(&response.encode(&response.body, "keep-alive", &[]))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
