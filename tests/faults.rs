@@ -1,0 +1,409 @@
+//! The handler under injected faults: a seeded fault-injecting proxy sits between the SDK and a
+//! real dynalite. For every fault type, and for a random mix: the handler never panics, never
+//! reports a record done whose key the replica does not match, reports well-formed
+//! `batchItemFailures`, respects the invocation deadline and bounds its retries; and seeded
+//! workloads, re-delivered as Lambda does (from the lowest failure, with duplicates and old
+//! records after new ones), converge to a replica equal to the primary.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use aws_sdk_dynamodb::Client;
+use common::faults::{Fault, FaultProxy, Plan};
+use common::*;
+use dyno::calls::CallCounter;
+use dyno::config::{TableTarget, Tuning};
+use dyno::handler::Replicator;
+use dyno::replicate::{MAX_READ_KEYS, Tables};
+use tokio::time::Instant;
+
+const PRIMARY: &str = "dyno-primary";
+const REPLICA: &str = "dyno-replica";
+
+/// Quick to give up, with a call timeout the proxy's slow answers exceed.
+fn fault_tuning() -> Tuning {
+    Tuning {
+        concurrency: 4,
+        max_attempts: 3,
+        call_timeout: Duration::from_millis(400),
+        deadline_margin: Duration::from_millis(300),
+    }
+}
+
+struct Rig {
+    _server: Server,
+    proxy: FaultProxy,
+    /// Straight to dynalite, never faulted: what the test inspects and writes the primary with.
+    direct: Client,
+    calls: CallCounter,
+    replicator: Replicator,
+}
+
+async fn rig() -> Rig {
+    let server = Server::dynalite();
+    let direct = client(&server).await;
+    create_table(&direct, PRIMARY, &thread_schema()).await;
+    create_table(&direct, REPLICA, &thread_schema()).await;
+    let proxy = FaultProxy::start(server.port).await;
+    let calls = CallCounter::default();
+    let sdk = sdk_config().await;
+    let through = |table: &str| TableTarget {
+        table: table.to_owned(),
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(proxy.endpoint.clone()),
+    };
+    let counted = [calls.clone()];
+    let tables = Tables {
+        primary: dyno::config::dynamodb_client(&sdk, &through(PRIMARY), &fault_tuning(), &counted),
+        primary_table: PRIMARY.into(),
+        replica: dyno::config::dynamodb_client(&sdk, &through(REPLICA), &fault_tuning(), &counted),
+        replica_table: REPLICA.into(),
+    };
+    let replicator = Replicator::connect(tables, fault_tuning())
+        .await
+        .expect("connect through the proxy");
+    calls.reset();
+    Rig {
+        _server: server,
+        proxy,
+        direct,
+        calls,
+        replicator,
+    }
+}
+
+/// The stream of one shard: record data in order; sequence number of index i is i + 1.
+fn sequence(i: usize) -> String {
+    format!("{:056}", i + 1)
+}
+
+fn event_for(stream: &[Vec<u8>], from: usize, to: usize) -> KinesisEvent {
+    let mut event = KinesisEvent::default();
+    for (i, data) in stream.iter().enumerate().take(to).skip(from) {
+        let mut record = KinesisEventRecord::default();
+        record.event_id = Some(format!("shardId-000000000000:{}", sequence(i)));
+        record.event_source = Some("aws:kinesis".into());
+        record.kinesis.sequence_number = sequence(i);
+        record.kinesis.partition_key = "pk".into();
+        *record.kinesis.data = data.clone();
+        record.kinesis.approximate_arrival_timestamp.0 = chrono::Utc::now();
+        event.records.push(record);
+    }
+    event
+}
+
+fn canonical(record: &KinesisEventRecord) -> Vec<u8> {
+    dyno::record::decode(record, &thread_schema(), PRIMARY)
+        .expect("workload records are usable")
+        .canonical()
+        .to_vec()
+}
+
+/// Checks one handled batch: failures are this batch's records, each once, all or none of a
+/// key's records; and every record not reported has its key equal on both tables. Returns the
+/// number of records reported done.
+async fn check(rig: &Rig, event: &KinesisEvent, response: &KinesisEventResponse) -> usize {
+    let failed = failures(response);
+    let unique: HashSet<&String> = failed.iter().collect();
+    assert_eq!(unique.len(), failed.len(), "a failure reported twice");
+    let in_batch: HashSet<&String> = event
+        .records
+        .iter()
+        .map(|r| &r.kinesis.sequence_number)
+        .collect();
+    assert!(
+        unique.iter().all(|s| in_batch.contains(s)),
+        "a failure that is not in the batch"
+    );
+    let primary = scan_all(&rig.direct, PRIMARY, &thread_schema()).await;
+    let replica = scan_all(&rig.direct, REPLICA, &thread_schema()).await;
+    let mut per_key: HashMap<Vec<u8>, bool> = HashMap::new();
+    let mut done = 0;
+    for record in &event.records {
+        let key = canonical(record);
+        let is_failed = unique.contains(&record.kinesis.sequence_number);
+        if let Some(before) = per_key.insert(key.clone(), is_failed) {
+            assert_eq!(before, is_failed, "records of one key disagree");
+        }
+        if !is_failed {
+            done += 1;
+            assert_eq!(
+                primary.get(&key).map(normalize),
+                replica.get(&key).map(normalize),
+                "record {} reported done, but its key differs on the replica",
+                record.kinesis.sequence_number
+            );
+        }
+    }
+    done
+}
+
+/// Counts for the fault matrix.
+#[derive(Debug, Default)]
+struct Tally {
+    invocations: usize,
+    records_delivered: usize,
+    records_done: usize,
+    failures_reported: usize,
+    duplicate_deliveries: usize,
+}
+
+/// Delivers `stream[from..]` as Lambda does: batches of `batch`; after a batch with failures,
+/// the next one starts at the lowest failure; now and then a successful batch comes again.
+async fn deliver(
+    rig: &Rig,
+    stream: &[Vec<u8>],
+    from: usize,
+    batch: usize,
+    rng: &mut fastrand::Rng,
+    tally: &mut Tally,
+) {
+    let mut position = from;
+    let mut stuck = 0;
+    while position < stream.len() {
+        let end = stream.len().min(position + batch);
+        let event = event_for(stream, position, end);
+        let (response, summary) = rig.replicator.handle(&event, None).await;
+        tally.invocations += 1;
+        tally.records_delivered += event.records.len();
+        tally.records_done += check(rig, &event, &response).await;
+        tally.failures_reported += summary.failed_records;
+        let lowest = failures(&response)
+            .iter()
+            .filter_map(|s| s.parse::<usize>().ok())
+            .min();
+        match lowest {
+            Some(sequence) => {
+                assert!(sequence > position, "failure before the batch");
+                stuck = if sequence - 1 == position {
+                    stuck + 1
+                } else {
+                    0
+                };
+                assert!(stuck < 40, "no progress at {position} after 40 deliveries");
+                position = sequence - 1;
+            }
+            None if rng.f64() < 0.2 => tally.duplicate_deliveries += 1,
+            None => position = end,
+        }
+    }
+}
+
+/// A seeded writer: puts and deletes on the primary (straight to dynalite), then announces the
+/// key, as the writer does.
+struct Workload {
+    rng: fastrand::Rng,
+    keys: usize,
+    stream: Vec<Vec<u8>>,
+}
+
+impl Workload {
+    fn new(seed: u64, keys: usize) -> Self {
+        Workload {
+            rng: fastrand::Rng::with_seed(seed),
+            keys,
+            stream: Vec::new(),
+        }
+    }
+
+    async fn write(&mut self, primary: &Client, changes: usize) {
+        for _ in 0..changes {
+            let k = self.rng.usize(..self.keys);
+            let (forum, subject) = (format!("f{}", k % 3), format!("s{k}"));
+            if self.rng.f64() < 0.25 {
+                primary
+                    .delete_item()
+                    .table_name(PRIMARY)
+                    .key("ForumName", s(&forum))
+                    .key("Subject", s(&subject))
+                    .send()
+                    .await
+                    .expect("DeleteItem");
+            } else {
+                let size = if self.rng.f64() < 0.05 {
+                    20_000
+                } else {
+                    self.rng.usize(1..400)
+                };
+                let body: String = std::iter::repeat_with(|| self.rng.alphanumeric())
+                    .take(size)
+                    .collect();
+                primary
+                    .put_item()
+                    .table_name(PRIMARY)
+                    .set_item(Some(thread_item(&forum, &subject, &body)))
+                    .send()
+                    .await
+                    .expect("PutItem");
+            }
+            let sequence = self.stream.len() as u64;
+            self.stream.push(thread_record(&forum, &subject, sequence));
+        }
+    }
+}
+
+/// Faults now and then through a seeded workload written in three rounds, each delivered with
+/// failures, restarts and duplicates; then all records again, old after new; then the faults
+/// off and everything once more. The replica must equal the primary at the end.
+async fn converges(plan: Plan, label: &str) -> Tally {
+    let rig = rig().await;
+    let mut workload = Workload::new(plan.seed, 120);
+    let mut rng = fastrand::Rng::with_seed(plan.seed ^ 0x5eed);
+    let mut tally = Tally::default();
+    rig.proxy.set_plan(plan);
+    let mut delivered = 0;
+    for _ in 0..3 {
+        workload.write(&rig.direct, 100).await;
+        deliver(&rig, &workload.stream, delivered, 50, &mut rng, &mut tally).await;
+        delivered = workload.stream.len();
+    }
+    // Old records again, after the new ones.
+    deliver(&rig, &workload.stream, 0, 100, &mut rng, &mut tally).await;
+    let items_on = assert_tables_equal(
+        (&rig.direct, PRIMARY),
+        (&rig.direct, REPLICA),
+        &thread_schema(),
+    )
+    .await;
+    let stats = rig.proxy.stats();
+    rig.proxy.set_plan(Plan::off());
+    deliver(&rig, &workload.stream, 0, 200, &mut rng, &mut tally).await;
+    let items = assert_tables_equal(
+        (&rig.direct, PRIMARY),
+        (&rig.direct, REPLICA),
+        &thread_schema(),
+    )
+    .await;
+    assert_eq!(items, items_on);
+    println!(
+        "matrix {label}: sometimes: {} invocations, {} records delivered, {} done, {} failures \
+         reported, {} duplicate deliveries, faults injected {:?}, requests {:?}, {} items, \
+         differences 0",
+        tally.invocations,
+        tally.records_delivered,
+        tally.records_done,
+        tally.failures_reported,
+        tally.duplicate_deliveries,
+        stats.faults,
+        stats.requests,
+        items
+    );
+    tally
+}
+
+/// The fault on every data call, with a deadline: the handler returns in time, every record it
+/// reports done is replicated, and its attempts stay within the configured bounds.
+async fn always(fault: Fault, label: &str) {
+    let rig = rig().await;
+    let keys = 150;
+    put_items(
+        &rig.direct,
+        PRIMARY,
+        (0..keys)
+            .filter(|k| k % 5 != 0)
+            .map(|k| thread_item(&format!("f{}", k % 3), &format!("s{k}"), "body"))
+            .collect(),
+    )
+    .await;
+    let stream: Vec<Vec<u8>> = (0..keys)
+        .map(|k| thread_record(&format!("f{}", k % 3), &format!("s{k}"), k as u64))
+        .collect();
+    let event = event_for(&stream, 0, keys);
+    rig.proxy.set_plan(Plan::only(fault, 1.0, 7));
+    let deadline = Instant::now() + Duration::from_secs(3);
+
+    let (response, summary) = rig.replicator.handle(&event, Some(deadline)).await;
+
+    let late = Instant::now().saturating_duration_since(deadline);
+    assert!(
+        late < Duration::from_millis(100),
+        "{label}: {late:?} past the deadline"
+    );
+    let done = check(&rig, &event, &response).await;
+    let attempts = fault_tuning().max_attempts as u64;
+    let chunks = keys.div_ceil(MAX_READ_KEYS) as u64;
+    let reads = rig.calls.get("BatchGetItem");
+    let writes = rig.calls.get("BatchWriteItem");
+    // Each SDK call makes at most `attempts` attempts; a chunk makes at most one read round per
+    // key it completes plus `attempts` rounds without progress after each.
+    let rounds = (attempts + 1) * (keys as u64 + chunks);
+    assert!(
+        reads >= chunks && reads <= attempts * rounds,
+        "{label}: {reads} reads"
+    );
+    assert!(writes <= attempts * rounds, "{label}: {writes} writes");
+    if fault != Fault::PartialBatch {
+        // Nothing can get through: every read fails after its attempts, nothing is written.
+        assert_eq!(done, 0, "{label}");
+        assert_eq!(failures(&response).len(), keys, "{label}");
+        assert!(reads <= chunks * attempts, "{label}: {reads} reads");
+        assert_eq!(writes, 0, "{label}");
+    }
+    println!(
+        "matrix {label}: always: {} records, {} done, {} failed, {reads} BatchGetItem and \
+         {writes} BatchWriteItem attempts, {:?} in the handler ({} puts, {} deletes)",
+        keys, done, summary.failed_records, summary.duration, summary.puts, summary.deletes
+    );
+}
+
+macro_rules! per_fault {
+    ($($name:ident => $fault:expr, $seed:expr;)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let label = stringify!($name);
+                always($fault, label).await;
+                let tally = converges(Plan::only($fault, 0.3, $seed), label).await;
+                assert!(tally.records_done > 0);
+            }
+        )*
+    };
+}
+
+per_fault! {
+    provisioned_throughput_exceeded => Fault::ProvisionedThroughputExceeded, 11;
+    throttling => Fault::Throttling, 12;
+    request_limit_exceeded => Fault::RequestLimitExceeded, 13;
+    internal_server_error => Fault::InternalServerError, 14;
+    service_unavailable => Fault::ServiceUnavailable, 15;
+    partial_batch_results => Fault::PartialBatch, 16;
+    connection_reset_before_forwarding => Fault::ResetBefore, 17;
+    connection_reset_after_forwarding => Fault::ResetAfter, 18;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_answers() {
+    always(Fault::Slow, "slow_answers").await;
+    let tally = converges(Plan::only(Fault::Slow, 0.15, 19), "slow_answers").await;
+    assert!(tally.records_done > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_mix() {
+    for seed in [101, 202] {
+        let tally = converges(
+            Plan::mix(&Fault::ALL, 0.35, seed),
+            &format!("random_mix seed {seed}"),
+        )
+        .await;
+        assert!(tally.failures_reported > 0, "the mix caused no failure");
+    }
+}
+
+/// Without faults the proxy is transparent: nothing fails and the calls are the plain ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_without_faults_is_transparent() {
+    let rig = rig().await;
+    let mut workload = Workload::new(1, 60);
+    workload.write(&rig.direct, 150).await;
+    let event = event_for(&workload.stream, 0, workload.stream.len());
+    let (response, _) = rig.replicator.handle(&event, None).await;
+    assert_eq!(failures(&response), Vec::<String>::new());
+    assert_eq!(check(&rig, &event, &response).await, 150);
+    assert_eq!(rig.calls.get("BatchGetItem"), 1);
+    assert!(rig.proxy.stats().faults.is_empty());
+}
