@@ -3,16 +3,13 @@
 
 VENV      := .venv
 NODE_MODS := tools/node_modules
-LOCAL_ENV := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
-             PRIMARY_TABLE=dyno-primary REPLICA_TABLE=dyno-replica \
-             PRIMARY_ENDPOINT_URL=http://127.0.0.1:8000 REPLICA_ENDPOINT_URL=http://127.0.0.1:8001
 LAMBDA_ENV := --env-var PRIMARY_TABLE=dyno-primary --env-var REPLICA_TABLE=dyno-replica \
               --env-var PRIMARY_ENDPOINT_URL=http://127.0.0.1:8000 \
               --env-var REPLICA_ENDPOINT_URL=http://127.0.0.1:8001 \
               --env-var AWS_ACCESS_KEY_ID=local --env-var AWS_SECRET_ACCESS_KEY=local \
               --env-var AWS_REGION=us-east-1
 
-.PHONY: tools test lint build invoke deploy demo servers-up servers-down clean
+.PHONY: tools test lint build watch invoke deploy demo servers-up servers-down clean
 
 ## tools: local servers (npm, in tools/) and Python tools (moto, cfn-lint, cargo-lambda, in .venv)
 tools: $(NODE_MODS)/.installed $(VENV)/.installed
@@ -36,6 +33,7 @@ lint: tools
 ## test: every test, against real local servers (started and stopped by the tests themselves)
 test: lint
 	cargo test --all-targets
+	scripts/lambda-e2e.sh
 
 ## build: the Lambda package for arm64 (needs `rustup target add aarch64-unknown-linux-gnu`)
 build: tools
@@ -48,6 +46,10 @@ servers-up: tools
 servers-down:
 	scripts/servers.sh stop
 
+## watch: run the function locally on the local servers (`make servers-up` first)
+watch: tools
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cargo lambda watch --bin replicator --invoke-address 127.0.0.1 $(LAMBDA_ENV)
+
 ## invoke: send a sample event to a running `cargo lambda watch` (EVENT=events/seed.json)
 EVENT ?= events/seed.json
 invoke: tools
@@ -59,7 +61,8 @@ deploy: build
 
 ## demo: the system's main job, locally, on embedded defaults
 demo: tools
-	@echo "demo: not yet"; exit 1
+	scripts/servers.sh start
+	cargo run --quiet --bin dyno -- demo; status=$$?; scripts/servers.sh stop; exit $$status
 
 clean: servers-down
 	cargo clean

@@ -165,6 +165,14 @@ pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// Like [`load_sdk_config`], with the region given (no region lookup).
+pub async fn load_sdk_config_in(region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .load()
+        .await
+}
+
 /// The SDK's retry policy for `tuning`: standard mode (throttling, server errors and connection
 /// failures are retried with exponential backoff and jitter), at most `max_attempts` attempts.
 fn retry_config(tuning: &Tuning) -> RetryConfig {

@@ -254,19 +254,50 @@ pub async fn function_handler(
     event: LambdaEvent<KinesisEvent>,
 ) -> Result<KinesisEventResponse, lambda_runtime::Error> {
     let deadline = deadline_instant(event.context.deadline);
+    tracing::debug!(
+        deadline_ms = event.context.deadline,
+        remaining_ms =
+            deadline.map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64),
+        "invocation"
+    );
     let (response, _) = replicator.handle(&event.payload, deadline).await;
     Ok(response)
 }
 
 /// Turns the context's deadline (milliseconds since the epoch; 0 when there is none) into an
-/// `Instant`.
+/// `Instant`. A value too small to be a date (before 1973) is a timeout in milliseconds from now:
+/// that is what `cargo lambda watch` sends.
 pub fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
+    const EPOCH_MS_1973: u64 = 100_000_000_000;
     if deadline_ms == 0 {
         return None;
+    }
+    if deadline_ms < EPOCH_MS_1973 {
+        return Some(Instant::now() + Duration::from_millis(deadline_ms));
     }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
     Some(Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_from_the_context() {
+        assert_eq!(deadline_instant(0), None);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let in_a_minute = deadline_instant(now_ms + 60_000).unwrap() - Instant::now();
+        assert!(in_a_minute > Duration::from_secs(55) && in_a_minute <= Duration::from_secs(60));
+        let past = deadline_instant(now_ms - 5_000).unwrap();
+        assert!(past <= Instant::now());
+        let relative = deadline_instant(600_000).unwrap() - Instant::now();
+        assert!(relative > Duration::from_secs(595), "{relative:?}");
+    }
 }

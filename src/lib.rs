@@ -4,7 +4,12 @@
 pub mod calls;
 pub mod config;
 pub mod dead_letter;
+pub mod demo;
+pub mod diff;
 pub mod handler;
 pub mod key;
 pub mod record;
 pub mod replicate;
+pub mod runner;
+pub mod workload;
+pub mod writer;

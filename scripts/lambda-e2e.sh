@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The Lambda binary end to end: `cargo lambda watch` runs the `replicator` function against local
+# dynalite servers, `cargo lambda invoke` sends it the sample events, and the replica is checked.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { # port what
+  for _ in $(seq 1 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "lambda-e2e: $2 did not listen on port $1" >&2; return 1
+}
+fail() { echo "lambda-e2e: FAILED: $*" >&2; tail -n 20 "$work/watch.log" >&2; exit 1; }
+
+primary_port=$(free_port); replica_port=$(free_port); kinesis_port=$(free_port); invoke_port=$(free_port)
+dynalite=(node tools/node_modules/dynalite/cli.js --host 127.0.0.1 --createTableMs 0 --deleteTableMs 0 --updateTableMs 0)
+"${dynalite[@]}" --port "$primary_port" >"$work/primary.log" 2>&1 & pids+=($!)
+"${dynalite[@]}" --port "$replica_port" >"$work/replica.log" 2>&1 & pids+=($!)
+node tools/kinesalite.js "$kinesis_port" >"$work/kinesis.log" 2>&1 & pids+=($!)
+wait_port "$primary_port" dynalite; wait_port "$replica_port" dynalite; wait_port "$kinesis_port" kinesalite
+
+export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
+primary_url=http://127.0.0.1:$primary_port replica_url=http://127.0.0.1:$replica_port
+dyno() {
+  target/debug/dyno --endpoint-url "$primary_url" --kinesis-endpoint-url "http://127.0.0.1:$kinesis_port" "$@"
+}
+cargo build --quiet --bin dyno
+dyno create --replica-endpoint-url "$replica_url"
+dyno put --item '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"},"Views":{"N":"42"},"Tags":{"SS":["a","b"]}}'
+
+cargo lambda watch --bin replicator --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --ignore-changes \
+  --env-var PRIMARY_TABLE=dyno-primary --env-var REPLICA_TABLE=dyno-replica \
+  --env-var PRIMARY_ENDPOINT_URL="$primary_url" --env-var REPLICA_ENDPOINT_URL="$replica_url" \
+  --env-var AWS_ACCESS_KEY_ID=local --env-var AWS_SECRET_ACCESS_KEY=local --env-var AWS_REGION=us-east-1 --env-var RUST_LOG=${RUST_LOG:-info} --env-var AWS_LAMBDA_LOG_FORMAT=JSON \
+  >"$work/watch.log" 2>&1 & pids+=($!)
+wait_port "$invoke_port" "cargo lambda watch" || { cat "$work/watch.log" >&2; exit 1; }
+
+invoke() { cargo lambda invoke replicator --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --data-file "events/$1" 2>>"$work/invoke.log"; }
+replica_get() {
+  target/debug/dyno --endpoint-url "$replica_url" --table dyno-replica get \
+    --key '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"}}'
+}
+
+out=$(invoke seed.json) || { cat "$work/invoke.log" "$work/watch.log" >&2; fail "invoke seed.json"; }
+echo "seed.json      -> $out"
+[ "$out" = '{"batchItemFailures":[]}' ] || fail "seed.json: expected no failures, got $out"
+[ "$(replica_get)" = "$(dyno get --key '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"}}')" ] \
+  || fail "the replica's item differs from the primary's"
+
+out=$(invoke unusable.json)
+echo "unusable.json  -> $out"
+failures=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])["batchItemFailures"]))' "$out")
+[ "$failures" = 6 ] || fail "unusable.json: expected 6 failures, got $out"
+
+dyno delete --key '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"}}'
+out=$(invoke remove.json)
+echo "remove.json    -> $out"
+[ "$out" = '{"batchItemFailures":[]}' ] || fail "remove.json: expected no failures, got $out"
+[ -z "$(replica_get)" ] || fail "the replica still has the deleted item"
+
+grep -q '"message":"batch replicated"' "$work/watch.log" || fail "no JSON summary log line from the function"
+echo "lambda-e2e: 3 invocations of the replicator binary passed"
