@@ -1,0 +1,467 @@
+//! The whole system end to end: the writer puts to the primary (dynalite) and announces keys on
+//! the stream (kinesalite), the local event source mapping feeds the replicator's handler, and
+//! the replica (a second dynalite) must equal the primary.
+
+mod common;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use common::*;
+use dyno::config::{Tuning, kinesis_client};
+use dyno::demo::{recreate_stream, recreate_table, schema};
+use dyno::diff::compare;
+use dyno::handler::Replicator;
+use dyno::replicate::Tables;
+use dyno::runner::{Runner, RunnerOptions};
+use dyno::workload::{self, Spec};
+use dyno::writer::{WriteError, Writer};
+
+const PRIMARY: &str = "dyno-primary";
+const REPLICA: &str = "dyno-replica";
+const STREAM: &str = "dyno-keys";
+
+struct Pipeline {
+    _primary_server: Server,
+    _replica_server: Server,
+    kinesis_server: Server,
+    primary: aws_sdk_dynamodb::Client,
+    replica: aws_sdk_dynamodb::Client,
+    kinesis: aws_sdk_kinesis::Client,
+    writer: Writer,
+    replicator: Replicator,
+}
+
+async fn pipeline(shards: i32) -> Pipeline {
+    let primary_server = Server::dynalite();
+    let replica_server = Server::dynalite();
+    let kinesis_server = Server::kinesalite();
+    let primary = client(&primary_server).await;
+    let replica = client(&replica_server).await;
+    let kinesis = kinesis_client(
+        &sdk_config().await,
+        Some(&kinesis_server.endpoint),
+        &tuning(),
+    );
+    recreate_table(&primary, PRIMARY, &schema()).await.unwrap();
+    recreate_table(&replica, REPLICA, &schema()).await.unwrap();
+    recreate_stream(&kinesis, STREAM, shards).await.unwrap();
+    let writer = Writer::connect(primary.clone(), kinesis.clone(), PRIMARY, STREAM)
+        .await
+        .unwrap();
+    let tables = Tables {
+        primary: primary.clone(),
+        primary_table: PRIMARY.into(),
+        replica: replica.clone(),
+        replica_table: REPLICA.into(),
+    };
+    let replicator = Replicator::connect(tables, Tuning::default())
+        .await
+        .unwrap();
+    Pipeline {
+        _primary_server: primary_server,
+        _replica_server: replica_server,
+        kinesis_server,
+        primary,
+        replica,
+        kinesis,
+        writer,
+        replicator,
+    }
+}
+
+impl Pipeline {
+    async fn runner(&self, options: RunnerOptions) -> Runner {
+        Runner::connect(self.kinesis.clone(), STREAM, options)
+            .await
+            .unwrap()
+    }
+
+    async fn assert_converged(&self) -> usize {
+        let diff = compare(
+            (&self.primary, PRIMARY),
+            (&self.replica, REPLICA),
+            &schema(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(diff.differences(), 0, "{diff:?}");
+        diff.items
+    }
+
+    /// Every record on the stream: (partition key, data).
+    async fn stream_records(&self) -> Vec<(String, Vec<u8>)> {
+        let mut all = Vec::new();
+        let shards = self
+            .kinesis
+            .list_shards()
+            .stream_name(STREAM)
+            .send()
+            .await
+            .unwrap();
+        for shard in shards.shards() {
+            let mut iterator = self
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(STREAM)
+                .shard_id(shard.shard_id())
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .unwrap()
+                .shard_iterator
+                .unwrap();
+            loop {
+                let out = self
+                    .kinesis
+                    .get_records()
+                    .shard_iterator(&iterator)
+                    .send()
+                    .await
+                    .unwrap();
+                if out.records().is_empty() {
+                    break;
+                }
+                for r in out.records() {
+                    let pk = r.partition_key().unwrap_or_default().to_owned();
+                    all.push((pk, r.data().as_ref().to_vec()));
+                }
+                iterator = out.next_shard_iterator.unwrap();
+            }
+        }
+        all
+    }
+}
+
+fn thread_key(forum: &str, subject: &str) -> Item {
+    HashMap::from([
+        ("ForumName".to_owned(), s(forum)),
+        ("Subject".to_owned(), s(subject)),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_workloads_with_several_seeds_converge() {
+    let p = pipeline(2).await;
+    let runner = p.runner(RunnerOptions::default()).await;
+    let mut total = 0;
+    for seed in [1, 2, 3] {
+        let spec = Spec {
+            seed,
+            keys: 60,
+            ops: 400,
+            max_body: 4096,
+            hot_share: 0.2,
+        };
+        total += workload::apply(&p.writer, workload::generate(&spec), 8, |_| {})
+            .await
+            .unwrap();
+        let stats = runner.drain(&p.replicator).await.unwrap();
+        assert!(stats.skipped.is_empty(), "{:?}", stats.skipped);
+        assert!(stats.records > 0);
+        let items = p.assert_converged().await;
+        assert!(items > 0 && items <= 60, "{items}");
+    }
+    assert_eq!(total, 1200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_key_absent_deletes_and_megabyte_batches_converge() {
+    let p = pipeline(1).await;
+    // A hot key written 200 times, from 8 writers at once.
+    let hot: Vec<workload::Op> = (0..200)
+        .map(|i| {
+            let mut item = thread_key("hot", "key");
+            item.insert("Version".into(), AttributeValue::N(i.to_string()));
+            workload::Op::Put(item)
+        })
+        .collect();
+    workload::apply(&p.writer, hot, 8, |_| {}).await.unwrap();
+    // Deletes of keys that never existed.
+    for i in 0..20 {
+        p.writer
+            .delete_item(
+                p.writer
+                    .delete()
+                    .set_key(Some(thread_key("ghost", &i.to_string()))),
+            )
+            .await
+            .unwrap();
+    }
+    // A ~1.2 MB batch: 120 items of 10 KB through BatchWriteItem + PutRecords, then deletes.
+    let big: Vec<WriteRequest> = (0..120)
+        .map(|i| {
+            let mut item = thread_key("big", &format!("{i:03}"));
+            item.insert("Body".into(), s(&"b".repeat(10 * 1024)));
+            let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    assert_eq!(p.writer.write_batch(big).await.unwrap(), 120);
+    let deletes: Vec<WriteRequest> = (0..30)
+        .map(|i| {
+            let key = thread_key("big", &format!("{i:03}"));
+            let delete = DeleteRequest::builder().set_key(Some(key)).build().unwrap();
+            WriteRequest::builder().delete_request(delete).build()
+        })
+        .collect();
+    assert_eq!(p.writer.write_batch(deletes).await.unwrap(), 30);
+
+    let options = RunnerOptions {
+        batch_size: 1000,
+        ..RunnerOptions::default()
+    };
+    let stats = p.runner(options).await.drain(&p.replicator).await.unwrap();
+
+    assert_eq!(stats.records, 200 + 20 + 120 + 30);
+    assert_eq!(p.assert_converged().await, 1 + 90);
+    let hot = p
+        .replica
+        .get_item()
+        .table_name(REPLICA)
+        .set_key(Some(thread_key("hot", "key")))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let primary_hot = p
+        .primary
+        .get_item()
+        .table_name(PRIMARY)
+        .set_key(Some(thread_key("hot", "key")))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(hot, primary_hot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_records_have_the_seed_shape_and_a_stable_partition_key() {
+    let p = pipeline(2).await;
+    let item = |order_first: bool| {
+        let mut pairs = vec![
+            ("ForumName".to_owned(), s("DynamoDB")),
+            ("Subject".to_owned(), s("DynamoDB Thread 3")),
+            ("Body".to_owned(), s("x")),
+        ];
+        if !order_first {
+            pairs.reverse();
+        }
+        pairs.into_iter().collect::<Item>()
+    };
+    p.writer
+        .put_item(p.writer.put().set_item(Some(item(true))))
+        .await
+        .unwrap();
+    p.writer
+        .put_item(p.writer.put().set_item(Some(item(false))))
+        .await
+        .unwrap();
+    let long = "L".repeat(1000);
+    p.writer
+        .put_item(p.writer.put().set_item(Some(thread_key(&long, &long))))
+        .await
+        .unwrap();
+
+    let records = p.stream_records().await;
+    assert_eq!(records.len(), 3);
+    assert_eq!(
+        records.iter().filter(|(pk, _)| pk == &records[0].0).count(),
+        2
+    );
+    assert!(records.iter().all(|(pk, _)| pk.chars().count() <= 256));
+
+    // Same fields as the seed record, and only the key attributes.
+    let seed: serde_json::Value =
+        serde_json::from_slice(include_bytes!("fixtures/seed-record.json")).unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&records[0].1).unwrap();
+    let fields = |v: &serde_json::Value| {
+        let mut f: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        f.extend(
+            v["dynamodb"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|k| format!("dynamodb.{k}")),
+        );
+        f.sort();
+        f
+    };
+    assert_eq!(fields(&record), fields(&seed));
+    assert_eq!(
+        record["dynamodb"]["Keys"],
+        serde_json::json!({"ForumName": {"S": "DynamoDB"}, "Subject": {"S": "DynamoDB Thread 3"}})
+    );
+    assert_eq!(record["dynamodb"]["StreamViewType"], "KEYS_ONLY");
+    assert_eq!(record["eventSource"], "aws:dynamodb");
+    assert_eq!(record["eventVersion"], "1.0");
+    assert!(["INSERT", "MODIFY"].contains(&record["eventName"].as_str().unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_conditional_write_publishes_nothing() {
+    let p = pipeline(1).await;
+    let item = thread_item("f", "s", "v1");
+    p.writer
+        .put_item(p.writer.put().set_item(Some(item.clone())))
+        .await
+        .unwrap();
+
+    let err = p
+        .writer
+        .put_item(
+            p.writer
+                .put()
+                .set_item(Some(thread_item("f", "s", "v2")))
+                .condition_expression("attribute_not_exists(ForumName)"),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(err.is_conditional_check_failed(), "{err}");
+    assert_eq!(p.stream_records().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_stream_after_a_committed_write_gives_the_distinct_error() {
+    let mut p = pipeline(1).await;
+    p.kinesis_server.kill();
+
+    let err = p
+        .writer
+        .put_item(p.writer.put().set_item(Some(thread_item("f", "s", "v1"))))
+        .await
+        .unwrap_err();
+
+    match &err {
+        WriteError::NotPublished { keys, stream, .. } => {
+            assert_eq!(keys, &vec![r#"ForumName=S:"f",Subject=S:"s""#.to_owned()]);
+            assert_eq!(stream, STREAM);
+        }
+        other => panic!("expected NotPublished, got {other}"),
+    }
+    assert!(err.to_string().contains("stands"), "{err}");
+    // The write stands on the primary; the replica was not touched.
+    let on_primary = scan_all(&p.primary, PRIMARY, &thread_schema()).await;
+    assert_eq!(on_primary.len(), 1);
+    assert!(
+        scan_all(&p.replica, REPLICA, &thread_schema())
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retries() {
+    let p = pipeline(1).await;
+    let dir = std::env::temp_dir().join(format!("dyno-checkpoint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let checkpoint = dir.join("positions.json");
+    let _ = std::fs::remove_file(&checkpoint);
+    let options = RunnerOptions {
+        batch_size: 10,
+        checkpoint: Some(checkpoint.clone()),
+        max_retries: Some(2),
+        ..RunnerOptions::default()
+    };
+
+    let ops = |seed| {
+        workload::generate(&Spec {
+            seed,
+            keys: 30,
+            ops: 100,
+            ..Spec::default()
+        })
+    };
+    workload::apply(&p.writer, ops(11), 4, |_| {})
+        .await
+        .unwrap();
+    let first = p
+        .runner(options.clone())
+        .await
+        .drain(&p.replicator)
+        .await
+        .unwrap();
+    assert_eq!(first.records, 100);
+    p.assert_converged().await;
+
+    // A poison record between two workloads; a new runner resumes after the first 100.
+    p.kinesis
+        .put_record()
+        .stream_name(STREAM)
+        .partition_key("poison")
+        .data(Blob::new(b"not a key record".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    workload::apply(&p.writer, ops(12), 4, |_| {})
+        .await
+        .unwrap();
+    let second = p
+        .runner(options.clone())
+        .await
+        .drain(&p.replicator)
+        .await
+        .unwrap();
+
+    assert_eq!(second.records, 101, "resumed after the checkpoint");
+    assert_eq!(second.skipped.len(), 1, "{:?}", second.skipped);
+    assert!(second.redelivered > 0);
+    p.assert_converged().await;
+    let saved: HashMap<String, String> =
+        serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    assert_eq!(saved.len(), 1);
+
+    // A third runner finds nothing new.
+    let third = p.runner(options).await.drain(&p.replicator).await.unwrap();
+    assert_eq!(third.records, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_end_to_end() {
+    let p = pipeline(2).await;
+    let setup = dyno::demo::Setup {
+        primary: p.primary.clone(),
+        primary_table: PRIMARY.into(),
+        replica: p.replica.clone(),
+        replica_table: REPLICA.into(),
+        kinesis: p.kinesis.clone(),
+        stream: STREAM.into(),
+        shards: 2,
+    };
+    let spec = Spec {
+        keys: 50,
+        ops: 300,
+        ..Spec::default()
+    };
+    let lines = std::sync::Mutex::new(Vec::new());
+    let report = dyno::demo::run(&setup, &spec, |l| lines.lock().unwrap().push(l))
+        .await
+        .unwrap();
+
+    assert_eq!(report.operations, 300);
+    assert_eq!(report.run.records, 300);
+    assert_eq!(report.diff.differences(), 0);
+    let text = dyno::demo::describe(&report).join("\n");
+    assert!(
+        text.contains(&format!(
+            "replica matches primary: {} items, 0 differences",
+            report.diff.items
+        )),
+        "{text}"
+    );
+    assert!(text.contains("p50") && text.contains("p99"), "{text}");
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("written 300/300"))
+    );
+}
