@@ -35,7 +35,7 @@ const SEND_CONCURRENCY: usize = 4;
 /// How long a message `replay` received stays invisible to other readers: long enough that one
 /// run never sees a message twice.
 const REPLAY_VISIBILITY: Duration = Duration::from_secs(300);
-/// How long `inspect` hides what it read (it deletes nothing).
+/// How long `inspect` hides what it read while it reads (then it releases them; it deletes nothing).
 const INSPECT_VISIBILITY: Duration = Duration::from_secs(30);
 
 /// Why a record could not be put on, or read from, the dead-letter queue.
@@ -432,6 +432,38 @@ impl DeadLetterQueue {
             .collect())
     }
 
+    /// Makes received messages visible to other readers again at once (10 per call).
+    pub async fn release(&self, received: &[&Received]) -> Result<(), DeadLetterError> {
+        for chunk in received.chunks(MAX_BATCH_ENTRIES) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&r.receipt_handle)
+                        .visibility_timeout(0)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| DeadLetterError::Receive {
+                    queue_url: self.queue_url.clone(),
+                    message: e.to_string(),
+                })?;
+            self.client
+                .change_message_visibility_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| DeadLetterError::Receive {
+                    queue_url: self.queue_url.clone(),
+                    message: DisplayErrorContext(e).to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
     /// Deletes received messages (10 per call); returns how many SQS confirmed.
     pub async fn delete(&self, received: &[&Received]) -> Result<usize, DeadLetterError> {
         let error = |message: String| DeadLetterError::Delete {
@@ -465,8 +497,8 @@ impl DeadLetterQueue {
     }
 }
 
-/// Reads up to `limit` messages without deleting them (they are hidden from other readers for
-/// 30 s), for a person to look at.
+/// Reads up to `limit` messages without deleting them, for a person to look at. They are hidden
+/// while it reads (so none is read twice), then made visible again.
 pub async fn inspect(
     queue: &DeadLetterQueue,
     limit: usize,
@@ -485,6 +517,7 @@ pub async fn inspect(
         }
         all.extend(batch);
     }
+    queue.release(&all.iter().collect::<Vec<_>>()).await?;
     Ok(all)
 }
 

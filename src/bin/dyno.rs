@@ -14,7 +14,7 @@ use dyno::handler::Replicator;
 use dyno::replicate::Tables;
 use dyno::runner::{Runner, RunnerOptions, StartingPosition};
 use dyno::writer::Writer;
-use dyno::{demo, diff, workload};
+use dyno::{dead_letter, demo, diff, workload};
 
 type Item = HashMap<String, AttributeValue>;
 type Error = Box<dyn std::error::Error>;
@@ -133,6 +133,26 @@ enum Command {
         /// Keep following the stream instead of stopping once it is drained.
         #[arg(long)]
         follow: bool,
+        /// Send unusable records to this SQS queue instead of retrying them.
+        #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
+        dead_letter_queue_url: Option<String>,
+        /// SQS endpoint (local servers); default: AWS.
+        #[arg(long, env = "DEAD_LETTER_ENDPOINT_URL")]
+        sqs_endpoint_url: Option<String>,
+    },
+    /// Look at or re-submit the unusable records kept on the dead-letter queue.
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLetterAction,
+        /// The queue (the stack's DeadLetterQueueUrl output).
+        #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
+        queue_url: String,
+        /// SQS endpoint (local servers); default: AWS.
+        #[arg(long, env = "DEAD_LETTER_ENDPOINT_URL")]
+        sqs_endpoint_url: Option<String>,
+        /// At most this many messages.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
     /// Compare the primary and the replica with full scans.
     Diff {
@@ -151,6 +171,15 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterAction {
+    /// Print each dead letter (reason, shard, sequence number, data) as JSON; deletes nothing.
+    Inspect,
+    /// Put each dead letter's original bytes back on the stream (same partition key), then
+    /// delete it from the queue. Fix the cause first, or they come back.
+    Replay,
 }
 
 #[derive(clap::Args)]
@@ -418,6 +447,8 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             starting_position,
             checkpoint,
             follow,
+            dead_letter_queue_url,
+            sqs_endpoint_url,
         } => {
             let tables = Tables {
                 primary: primary.clone(),
@@ -425,7 +456,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 replica: replica_of(replica),
                 replica_table: replica.replica_table.clone(),
             };
-            let replicator = Replicator::connect(tables, clients.tuning.clone()).await?;
+            let mut replicator = Replicator::connect(tables, clients.tuning.clone()).await?;
+            if let Some(url) = dead_letter_queue_url {
+                let sqs =
+                    config::sqs_client(&clients.sdk, sqs_endpoint_url.as_deref(), &clients.tuning);
+                replicator = replicator
+                    .with_dead_letter(dead_letter::DeadLetterQueue::new(sqs, url.clone()));
+            }
             let options = RunnerOptions {
                 batch_size: *batch_size as usize,
                 batching_window: Duration::from_millis(*batching_window_ms),
@@ -446,6 +483,51 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 stats.redelivered,
                 stats.skipped.len()
             );
+        }
+        Command::DeadLetters {
+            action,
+            queue_url,
+            sqs_endpoint_url,
+            limit,
+        } => {
+            let sqs =
+                config::sqs_client(&clients.sdk, sqs_endpoint_url.as_deref(), &clients.tuning);
+            let queue = dead_letter::DeadLetterQueue::new(sqs, queue_url.clone());
+            match action {
+                DeadLetterAction::Inspect => {
+                    for received in dead_letter::inspect(&queue, *limit).await? {
+                        match received.letter {
+                            Ok(letter) => println!("{}", letter.to_body()),
+                            Err(e) => {
+                                eprintln!("message {}: not a dead letter: {e}", received.message_id)
+                            }
+                        }
+                    }
+                }
+                DeadLetterAction::Replay => {
+                    let stream = cli.stream.clone();
+                    let report = dead_letter::replay(&queue, *limit, |letter| {
+                        let put = kinesis
+                            .put_record()
+                            .stream_name(&stream)
+                            .partition_key(letter.partition_key.clone())
+                            .data(aws_sdk_kinesis::primitives::Blob::new(letter.data));
+                        async move {
+                            put.send().await.map(|_| ()).map_err(|e| {
+                                aws_sdk_kinesis::error::DisplayErrorContext(e).to_string()
+                            })
+                        }
+                    })
+                    .await?;
+                    eprintln!(
+                        "replayed {} records onto `{}`; {} failed and {} unreadable messages left on the queue",
+                        report.replayed, cli.stream, report.failed, report.unreadable
+                    );
+                    if report.failed > 0 {
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
         }
         Command::Diff { replica } => {
             let schema = Writer::connect(primary.clone(), kinesis.clone(), &cli.table, &cli.stream)
