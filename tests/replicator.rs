@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 const PRIMARY: &str = "dyno-primary";
 const REPLICA: &str = "dyno-replica";
+const REPLICA_REGION: &str = "eu-west-1";
 
 struct Fixture {
     primary_server: Server,
@@ -33,12 +34,17 @@ struct Fixture {
 async fn fixture_with(backend: Backend, schema: &KeySchema, tuning: Tuning) -> Fixture {
     let primary_server = Server::dynamodb(backend);
     let replica_server = Server::dynamodb(backend);
+    let sdk = sdk_config().await;
+    // The replica lives in another region than the primary: two clients, two signing regions.
+    let replica_target = dyno::config::TableTarget {
+        region: Some(REPLICA_REGION.into()),
+        ..target(&replica_server, REPLICA)
+    };
     let primary = client(&primary_server).await;
-    let replica = client(&replica_server).await;
+    let replica = dyno::config::dynamodb_client(&sdk, &replica_target, &tuning, &[]);
     create_table(&primary, PRIMARY, schema).await;
     create_table(&replica, REPLICA, schema).await;
     let calls = CallCounter::default();
-    let sdk = sdk_config().await;
     let counted = [calls.clone()];
     let tables = Tables {
         primary: dyno::config::dynamodb_client(
@@ -48,12 +54,7 @@ async fn fixture_with(backend: Backend, schema: &KeySchema, tuning: Tuning) -> F
             &counted,
         ),
         primary_table: PRIMARY.into(),
-        replica: dyno::config::dynamodb_client(
-            &sdk,
-            &target(&replica_server, REPLICA),
-            &tuning,
-            &counted,
-        ),
+        replica: dyno::config::dynamodb_client(&sdk, &replica_target, &tuning, &counted),
         replica_table: REPLICA.into(),
     };
     let replicator = Replicator::connect(tables, tuning).await.expect("connect");
@@ -104,6 +105,7 @@ on_both_backends!(
     put_modify_delete_and_absent,
     repeated_keys_are_read_once,
     ten_thousand_records_over_two_thousand_keys,
+    ten_thousand_distinct_keys_cost_five_hundred_calls,
     every_attribute_type_and_a_400_kb_item_round_trip,
     kinesis_data_streams_for_dynamodb_format,
     unusable_records_are_reported_and_the_rest_replicated,
@@ -250,6 +252,37 @@ async fn ten_thousand_records_over_two_thousand_keys(backend: Backend) {
     )
     .await;
     assert_eq!(n, 1800);
+}
+
+async fn ten_thousand_distinct_keys_cost_five_hundred_calls(backend: Backend) {
+    let f = fixture(backend).await;
+    put_items(
+        &f.primary,
+        PRIMARY,
+        (0..10_000)
+            .map(|i| thread_item("wide", &format!("{i:05}"), "b"))
+            .collect(),
+    )
+    .await;
+    let event = kinesis_event(
+        (0..10_000)
+            .map(|i| thread_record("wide", &format!("{i:05}"), i))
+            .collect(),
+    );
+
+    let (response, summary) = f.replicator.handle(&event, None).await;
+
+    assert!(failures(&response).is_empty());
+    assert_eq!((summary.keys, summary.puts), (10_000, 10_000));
+    // 100 reads of 100 keys and 400 writes of 25: 500 calls, not 20,000.
+    assert_eq!(f.calls.get("BatchGetItem"), 100, "{:?}", f.calls.snapshot());
+    assert_eq!(
+        f.calls.get("BatchWriteItem"),
+        400,
+        "{:?}",
+        f.calls.snapshot()
+    );
+    assert_eq!(f.calls.total(), 500);
 }
 
 fn every_type_item(subject: &str) -> Item {
@@ -574,4 +607,66 @@ async fn numeric_and_binary_keys(backend: Backend) {
         assert_tables_equal((&f.primary, PRIMARY), (&f.replica, REPLICA), &schema).await,
         2
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_errors_name_the_setting_to_fix() {
+    let mut server = Server::dynalite();
+    let c = client(&server).await;
+    create_table(&c, PRIMARY, &thread_schema()).await;
+    create_table(
+        &c,
+        "other-shape",
+        &KeySchema::hash_only("id", ScalarType::N),
+    )
+    .await;
+    let sdk = sdk_config().await;
+    let tables = |primary: &str, replica: &str| Tables {
+        primary: dyno::config::dynamodb_client(&sdk, &target(&server, primary), &tuning(), &[]),
+        primary_table: primary.into(),
+        replica: dyno::config::dynamodb_client(&sdk, &target(&server, replica), &tuning(), &[]),
+        replica_table: replica.into(),
+    };
+
+    let err = Replicator::connect(tables("missing", PRIMARY), tuning())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("PRIMARY_TABLE=missing: DescribeTable failed"),
+        "{err}"
+    );
+    assert!(err.contains("ResourceNotFoundException"), "{err}");
+
+    let err = Replicator::connect(tables(PRIMARY, "other-shape"), tuning())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("REPLICA_TABLE=other-shape: its key schema"),
+        "{err}"
+    );
+
+    let unreachable = tables(PRIMARY, PRIMARY);
+    server.kill();
+    let err = Replicator::connect(unreachable, tuning())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("PRIMARY_TABLE=dyno-primary: DescribeTable failed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_lambda_binary_stops_at_init_naming_a_missing_variable() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_replicator"))
+        .env_clear()
+        .env("REPLICA_TABLE", "r")
+        .output()
+        .expect("run the replicator binary");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PRIMARY_TABLE is not set"), "{stderr}");
 }
