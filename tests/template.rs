@@ -271,6 +271,24 @@ fn dead_letter_queue_is_encrypted_kept_14_days_and_wired() {
     );
 }
 
+/// The AWS SDK logs whole request and response bodies (items) at trace level; the function must
+/// not run at it (`tests/logs.rs` shows debug and below keep item content out of the logs).
+#[test]
+fn function_never_logs_at_trace_level() {
+    let doc = template();
+    let function = get(&doc, &["Resources", "ReplicatorFunction", "Properties"]);
+    let rust_log = get(function, &["Environment", "Variables", "RUST_LOG"])
+        .as_str()
+        .expect("RUST_LOG is a literal")
+        .to_ascii_lowercase();
+    assert!(!rust_log.contains("trace"), "RUST_LOG={rust_log}");
+    let level = get(function, &["LoggingConfig"])
+        .get("ApplicationLogLevel")
+        .and_then(Value::as_str)
+        .unwrap_or("INFO");
+    assert_ne!(level.to_ascii_uppercase(), "TRACE");
+}
+
 /// No access key, secret or session token in the template, the sample events or the sources.
 #[test]
 fn no_credentials_in_template_events_or_sources() {
