@@ -394,3 +394,56 @@ async fn from_config_wires_the_queue_and_replay_reads_it_back() {
         Some(2)
     );
 }
+
+/// The fault proxy in front of moto's SQS: per-entry failures in a `SendMessageBatch` answer
+/// leave exactly those records failures, and a queue that keeps failing leaves them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_entry_and_whole_call_send_failures() {
+    use common::faults::{Fault, FaultProxy, Plan};
+
+    let f = fixture().await;
+    let proxy = FaultProxy::start(f.sqs_server.port).await;
+    let through = aws_sdk_sqs::Client::from_conf(
+        f.sqs
+            .config()
+            .to_builder()
+            .endpoint_url(&proxy.endpoint)
+            .build(),
+    );
+    let replicator = f
+        .replicator
+        .clone()
+        .with_dead_letter(DeadLetterQueue::new(through, &f.queue_url));
+    let event = kinesis_event((0..35).map(|i| format!("junk {i}").into_bytes()).collect());
+
+    // Some entries of every call come back in `Failed`: those records, and only those, fail.
+    proxy.set_plan(Plan::on(
+        &["SendMessageBatch"],
+        &[Fault::PartialBatch],
+        1.0,
+        3,
+    ));
+    let (response, summary) = replicator.handle(&event, None).await;
+    let failed: Vec<String> = failures(&response);
+    assert!(!failed.is_empty() && failed.len() < 35, "{failed:?}");
+    assert_eq!(summary.dead_lettered + failed.len(), 35);
+    let kept: Vec<String> = drain(&f)
+        .await
+        .into_iter()
+        .map(|l| l.sequence_number)
+        .collect();
+    assert_eq!(kept.len(), summary.dead_lettered);
+    assert!(
+        kept.iter().all(|s| !failed.contains(s)),
+        "a failed record was kept"
+    );
+    assert_eq!(proxy.stats().faults.get(&Fault::PartialBatch), Some(&4));
+
+    // Every call refused (retried, then given up): every record fails.
+    for fault in [Fault::InternalServerError, Fault::ResetBefore] {
+        proxy.set_plan(Plan::on(&["SendMessageBatch"], &[fault], 1.0, 4));
+        let (response, summary) = replicator.handle(&event, None).await;
+        assert_eq!(failures(&response).len(), 35, "{fault:?}");
+        assert_eq!(summary.dead_lettered, 0, "{fault:?}");
+    }
+}

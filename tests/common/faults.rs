@@ -29,7 +29,8 @@ pub enum Fault {
     ServiceUnavailable,
     /// `BatchGetItem`: some keys are withheld and answered as `UnprocessedKeys`;
     /// `BatchWriteItem`: some requests are withheld (not applied) and answered as
-    /// `UnprocessedItems`. Other operations are forwarded.
+    /// `UnprocessedItems`; SQS `SendMessageBatch`: some entries are withheld (not sent) and
+    /// answered as `Failed`. Other operations are forwarded.
     PartialBatch,
     /// The connection is reset before the request is forwarded.
     ResetBefore,
@@ -114,6 +115,14 @@ impl Plan {
     /// One kind of fault on the replicator's data calls (`BatchGetItem`, `BatchWriteItem`).
     pub fn only(fault: Fault, rate: f64, seed: u64) -> Plan {
         Plan::mix(&[fault], rate, seed)
+    }
+
+    /// Faults on other operations (e.g. `SendMessageBatch`).
+    pub fn on(operations: &[&str], faults: &[Fault], rate: f64, seed: u64) -> Plan {
+        Plan {
+            operations: operations.iter().map(|o| (*o).to_owned()).collect(),
+            ..Plan::mix(faults, rate, seed)
+        }
     }
 
     /// A mix of faults on the replicator's data calls.
@@ -370,6 +379,19 @@ fn withhold(
     rng: &mut fastrand::Rng,
 ) -> Option<(Option<Vec<u8>>, Value)> {
     let mut request: Value = serde_json::from_slice(body).ok()?;
+    if operation == "SendMessageBatch" {
+        let entries = request.get_mut("Entries")?.as_array_mut()?;
+        let all = std::mem::take(entries);
+        let (mut kept, mut held): (Vec<Value>, Vec<Value>) =
+            all.into_iter().partition(|_| rng.bool());
+        if held.is_empty() && !kept.is_empty() {
+            held.push(kept.remove(rng.usize(..kept.len())));
+        }
+        let left = kept.len();
+        *entries = kept;
+        let forward = (left > 0).then(|| request.to_string().into_bytes());
+        return Some((forward, Value::Array(held)));
+    }
     let items = request.get_mut("RequestItems")?.as_object_mut()?;
     let mut withheld = serde_json::Map::new();
     let mut left = 0;
@@ -409,6 +431,27 @@ fn withhold(
 
 /// Adds withheld requests to a batch call's answer as `UnprocessedKeys` / `UnprocessedItems`.
 fn add_unprocessed(operation: &str, answer: &mut Value, withheld: Value) {
+    if operation == "SendMessageBatch" {
+        if !answer["Failed"].is_array() {
+            answer["Failed"] = json!([]);
+        }
+        if !answer["Successful"].is_array() {
+            answer["Successful"] = json!([]);
+        }
+        let failed: Vec<Value> = withheld
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|entry| {
+                json!({"Id": entry["Id"], "SenderFault": false, "Code": "InternalError",
+                       "Message": "injected by the fault proxy"})
+            })
+            .collect();
+        if let Some(list) = answer["Failed"].as_array_mut() {
+            list.extend(failed);
+        }
+        return;
+    }
     let field = match operation {
         "BatchGetItem" => "UnprocessedKeys",
         _ => "UnprocessedItems",
