@@ -217,27 +217,19 @@ async fn hot_key_absent_deletes_and_megabyte_batches_converge() {
 
     assert_eq!(stats.records, 200 + 20 + 120 + 30);
     assert_eq!(p.assert_converged().await, 1 + 90);
-    let hot = p
-        .replica
-        .get_item()
-        .table_name(REPLICA)
-        .set_key(Some(thread_key("hot", "key")))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    let primary_hot = p
-        .primary
-        .get_item()
-        .table_name(PRIMARY)
-        .set_key(Some(thread_key("hot", "key")))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    assert_eq!(hot, primary_hot);
+    let hot = |client: &aws_sdk_dynamodb::Client, table: &'static str| {
+        let request = client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(thread_key("hot", "key")))
+            .consistent_read(true)
+            .send();
+        async move { request.await.unwrap().item.unwrap() }
+    };
+    assert_eq!(
+        hot(&p.replica, REPLICA).await,
+        hot(&p.primary, PRIMARY).await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

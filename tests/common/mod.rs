@@ -12,10 +12,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use dyno::config::{TableTarget, Tuning, dynamodb_client};
 use dyno::key::{KeySchema, ScalarType};
 
@@ -198,37 +195,11 @@ pub fn thread_schema() -> KeySchema {
     KeySchema::composite(("ForumName", ScalarType::S), ("Subject", ScalarType::S))
 }
 
-/// Creates an on-demand table with `schema`.
+/// Creates an on-demand table with `schema` (the library's own table setup).
 pub async fn create_table(client: &Client, name: &str, schema: &KeySchema) {
-    let mut request = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest);
-    let attrs = std::iter::once((&schema.hash, KeyType::Hash))
-        .chain(schema.range.iter().map(|r| (r, KeyType::Range)));
-    for (attr, key_type) in attrs {
-        let kind = match attr.kind {
-            ScalarType::S => ScalarAttributeType::S,
-            ScalarType::N => ScalarAttributeType::N,
-            ScalarType::B => ScalarAttributeType::B,
-        };
-        request = request
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(&attr.name)
-                    .attribute_type(kind)
-                    .build()
-                    .expect("attribute definition"),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(&attr.name)
-                    .key_type(key_type)
-                    .build()
-                    .expect("key schema element"),
-            );
-    }
-    request.send().await.expect("CreateTable");
+    dyno::demo::recreate_table(client, name, schema)
+        .await
+        .expect("CreateTable");
 }
 
 /// Puts many items quickly (`BatchWriteItem`, 25 at a time, 8 calls at once).
