@@ -9,7 +9,7 @@ LAMBDA_ENV := --env-var PRIMARY_TABLE=dyno-primary --env-var REPLICA_TABLE=dyno-
               --env-var AWS_ACCESS_KEY_ID=local --env-var AWS_SECRET_ACCESS_KEY=local \
               --env-var AWS_REGION=us-east-1
 
-.PHONY: tools test lint build watch invoke deploy demo servers-up servers-down clean
+.PHONY: tools test lint build watch invoke deploy demo servers-up servers-down clean bench
 
 ## tools: local servers (npm, in tools/) and Python tools (moto, cfn-lint, cargo-lambda, in .venv)
 tools: $(NODE_MODS)/.installed $(VENV)/.installed
@@ -35,8 +35,16 @@ test: lint
 	cargo test --all-targets
 	scripts/lambda-e2e.sh
 
-## build: the Lambda package for arm64 (needs `rustup target add aarch64-unknown-linux-gnu`)
+## bench: the replicator's DynamoDB calls, speed against the same-run floor and a naive loop, and
+## peak memory, per case, against local dynalite (release build; a few minutes; not part of `test`)
+bench: $(NODE_MODS)/.installed
+	cargo build --release --bin replicator
+	cargo bench --bench replicate
+
+## build: the Lambda package for arm64 (target/lambda/replicator/bootstrap), cross-built with the
+## zig that cargo-lambda's PyPI package brings
 build: tools
+	rustup target add aarch64-unknown-linux-gnu
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin replicator
 
 ## servers-up / servers-down: dynalite (8000 primary, 8001 replica) and kinesalite (4567)

@@ -1,0 +1,816 @@
+//! `make bench`: what the replicator costs and how fast it is, against local DynamoDB-compatible
+//! servers (dynalite: one for the primary, one for the replica), one line per case.
+//!
+//! For each case the bench fills a primary table, builds the Kinesis event, and then, each on a
+//! fresh replica table:
+//! - runs the library's handler in this process (`seconds`, `calls`), `REPS` times;
+//! - runs the floor, the unavoidable DynamoDB work done directly with the SDK: consistent
+//!   `BatchGetItem` of the distinct keys and `BatchWriteItem` of what comes back, at the same
+//!   concurrency, with no decoding or bookkeeping (`floor_seconds`), interleaved with the above;
+//! - runs the naive design once: per record `GetItem(ConsistentRead)` + `PutItem`/`DeleteItem`
+//!   at the same concurrency (`naive_seconds`);
+//! - runs the handler once more in a child process that holds only what a Lambda would (the
+//!   event and the replicator, built from the environment like the `replicator` binary), for
+//!   `peak_rss_mb` (its `VmHWM`) and the init time.
+//!
+//! Every handler run is checked (no failures; the expected keys, puts and deletes), and after
+//! the child's run the replica must equal the primary. The bench exits non-zero otherwise; it
+//! never judges seconds.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
+use common::{Item, Server, create_table, kinesis_event, normalize, s, scan_all, thread_schema};
+use dyno::calls::CallCounter;
+use dyno::config::{Config, Tuning, dynamodb_client, load_sdk_config};
+use dyno::handler::Replicator;
+use dyno::key::KeySchema;
+use dyno::replicate::{MAX_READ_KEYS, Tables};
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+/// One benchmark case: `records` records over `keys` distinct keys, items of `item_bytes`.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    name: &'static str,
+    records: usize,
+    keys: usize,
+    item_bytes: usize,
+    /// Key `k` is absent from the primary (so the replica must delete it) when `k % n == 0`.
+    absent_every: Option<usize>,
+    /// Timed runs of the handler and of the floor (the best of each is reported).
+    reps: usize,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "10k-distinct",
+        records: 10_000,
+        keys: 10_000,
+        item_bytes: 1024,
+        absent_every: None,
+        reps: 3,
+    },
+    Case {
+        name: "10k-over-2k",
+        records: 10_000,
+        keys: 2_000,
+        item_bytes: 1024,
+        absent_every: None,
+        reps: 9,
+    },
+    Case {
+        name: "1k-20pct-deletes",
+        records: 1_000,
+        keys: 1_000,
+        item_bytes: 1024,
+        absent_every: Some(5),
+        reps: 9,
+    },
+    Case {
+        name: "2k-64kb-items",
+        records: 2_000,
+        keys: 2_000,
+        item_bytes: 64 * 1024,
+        absent_every: None,
+        reps: 3,
+    },
+    Case {
+        name: "single-record",
+        records: 1,
+        keys: 1,
+        item_bytes: 1024,
+        absent_every: None,
+        reps: 25,
+    },
+];
+
+impl Case {
+    /// The key record `r` announces: every key, in a scattered order (7 is prime to `keys`).
+    fn key_of_record(&self, r: usize) -> usize {
+        (r * 7) % self.keys
+    }
+
+    fn present(&self, k: usize) -> bool {
+        self.absent_every.is_none_or(|n| !k.is_multiple_of(n))
+    }
+
+    fn present_keys(&self) -> usize {
+        (0..self.keys).filter(|&k| self.present(k)).count()
+    }
+
+    fn event(&self) -> KinesisEvent {
+        kinesis_event(
+            (0..self.records)
+                .map(|r| {
+                    let k = self.key_of_record(r);
+                    common::thread_record(&forum(k), &subject(k), r as u64)
+                })
+                .collect(),
+        )
+    }
+}
+
+fn forum(k: usize) -> String {
+    format!("forum-{:02}", k % 16)
+}
+
+fn subject(k: usize) -> String {
+    format!("subject-{k:06}")
+}
+
+fn key_item(k: usize) -> Item {
+    Item::from([
+        ("ForumName".to_owned(), s(&forum(k))),
+        ("Subject".to_owned(), s(&subject(k))),
+    ])
+}
+
+/// Item `k`, `item_bytes` in DynamoDB's measure (names plus values), with a varied body.
+fn item(k: usize, item_bytes: usize, pool: &str) -> Item {
+    let (forum, subject) = (forum(k), subject(k));
+    let overhead = "ForumName".len() + forum.len() + "Subject".len() + subject.len() + "Body".len();
+    let len = item_bytes - overhead;
+    let start = (k * 131) % (pool.len() - len);
+    common::thread_item(&forum, &subject, &pool[start..start + len])
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--child") {
+        return child(args.get(at + 1).map(String::as_str).unwrap_or_default());
+    }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // and the bench is not a test.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("bench: skipped (run `make bench`)");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(parent())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parent: servers, tables, timed runs, the report.
+
+struct Bench {
+    _primary_server: Server,
+    _replica_server: Server,
+    /// Measured clients (the handler's, the floor's and the naive loop's), counted.
+    primary: Client,
+    replica: Client,
+    calls: CallCounter,
+    /// Set-up and inspection clients, not counted.
+    admin_primary: Client,
+    admin_replica: Client,
+    primary_endpoint: String,
+    replica_endpoint: String,
+    tuning: Tuning,
+    schema: KeySchema,
+    tables: AtomicUsize,
+}
+
+/// One case's figures.
+#[derive(Debug, Default)]
+struct Figures {
+    calls: u64,
+    seconds: f64,
+    floor_seconds: f64,
+    /// This process's CPU time (user + system) in the fastest handler and floor runs.
+    cpu_seconds: f64,
+    floor_cpu_seconds: f64,
+    /// Decoding the event's records and finding the distinct keys, alone.
+    decode_seconds: f64,
+    naive_seconds: f64,
+    peak_rss_kb: u64,
+    init_ms: f64,
+}
+
+async fn parent() -> ExitCode {
+    let bench = Bench::start().await;
+    let tuning = &bench.tuning;
+    println!(
+        "bench note=\"dynalite 4.0.0 x2 (primary, replica); concurrency={} calls in flight; \
+         seconds and floor_seconds are the best of reps interleaved runs, naive_seconds one run, \
+         each on a fresh replica table; peak_rss_mb is VmHWM of a child process that handles the \
+         event\"",
+        tuning.concurrency
+    );
+    let mut errors = Vec::new();
+    let mut inits = Vec::new();
+    for case in CASES {
+        match bench.case(case).await {
+            Ok(f) => {
+                inits.push(f.init_ms);
+                let records = case.records as f64;
+                println!(
+                    "bench case={} records={} keys={} item_bytes={} calls={} \
+                     calls_per_record={:.4} seconds={:.4} records_per_s={:.0} \
+                     floor_seconds={:.4} ratio_to_floor={:.3} naive_seconds={:.3} \
+                     speedup_vs_naive={:.1} peak_rss_mb={:.1} reps={} stat=min \
+                     cpu_seconds={:.3} floor_cpu_seconds={:.3} decode_seconds={:.4}",
+                    case.name,
+                    case.records,
+                    case.keys,
+                    case.item_bytes,
+                    f.calls,
+                    f.calls as f64 / records,
+                    f.seconds,
+                    records / f.seconds,
+                    f.floor_seconds,
+                    f.seconds / f.floor_seconds,
+                    f.naive_seconds,
+                    f.naive_seconds / f.seconds,
+                    f.peak_rss_kb as f64 / 1024.0,
+                    case.reps,
+                    f.cpu_seconds,
+                    f.floor_cpu_seconds,
+                    f.decode_seconds,
+                );
+            }
+            Err(error) => {
+                println!("bench case={} error={error:?}", case.name);
+                errors.push(error);
+            }
+        }
+    }
+
+    inits.sort_by(f64::total_cmp);
+    let init = inits.get(inits.len() / 2).copied().unwrap_or(f64::NAN);
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("replicator")));
+    match binary.as_ref().and_then(|b| std::fs::metadata(b).ok()) {
+        Some(meta) => println!(
+            "bench binary=replicator size_bytes={} size_mb={:.2} init_ms={init:.1} \
+             init=\"Config::from_env, SDK config, clients, DescribeTable of both tables; median \
+             of {} fresh processes\"",
+            meta.len(),
+            meta.len() as f64 / (1024.0 * 1024.0),
+            inits.len()
+        ),
+        None => {
+            let error = format!(
+                "no release replicator binary at {binary:?}: run `cargo build --release --bin \
+                 replicator` first (`make bench` does)"
+            );
+            println!("bench binary=replicator error={error:?} init_ms={init:.1}");
+            errors.push(error);
+        }
+    }
+    if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("bench: {} problem(s):", errors.len());
+        for error in &errors {
+            eprintln!("  {error}");
+        }
+        ExitCode::FAILURE
+    }
+}
+
+impl Bench {
+    async fn start() -> Bench {
+        let primary_server = Server::dynalite();
+        let replica_server = Server::dynalite();
+        let tuning = Tuning::default();
+        let sdk = common::sdk_config().await;
+        let calls = CallCounter::default();
+        let counted = [calls.clone()];
+        let primary = dynamodb_client(
+            &sdk,
+            &common::target(&primary_server, "-"),
+            &tuning,
+            &counted,
+        );
+        let replica = dynamodb_client(
+            &sdk,
+            &common::target(&replica_server, "-"),
+            &tuning,
+            &counted,
+        );
+        Bench {
+            admin_primary: common::client(&primary_server).await,
+            admin_replica: common::client(&replica_server).await,
+            primary_endpoint: primary_server.endpoint.clone(),
+            replica_endpoint: replica_server.endpoint.clone(),
+            _primary_server: primary_server,
+            _replica_server: replica_server,
+            primary,
+            replica,
+            calls,
+            tuning,
+            schema: thread_schema(),
+            tables: AtomicUsize::new(0),
+        }
+    }
+
+    /// A fresh replica table (names are never reused); for cases with deletes it holds stale
+    /// copies of the keys that are absent from the primary.
+    async fn fresh_replica(&self, case: &Case, pool: &str) -> Result<String, String> {
+        let n = self.tables.fetch_add(1, Ordering::Relaxed);
+        let name = format!("bench-replica-{n}");
+        create_table(&self.admin_replica, &name, &self.schema).await;
+        wait_active(&self.admin_replica, &name).await?;
+        let stale: Vec<Item> = (0..case.keys)
+            .filter(|&k| !case.present(k))
+            .map(|k| item(k, case.item_bytes, pool))
+            .collect();
+        if !stale.is_empty() {
+            common::put_items(&self.admin_replica, &name, stale).await;
+        }
+        Ok(name)
+    }
+
+    async fn drop_table(client: &Client, name: &str) {
+        let _ = client.delete_table().table_name(name).send().await;
+    }
+
+    async fn case(&self, case: &Case) -> Result<Figures, String> {
+        let pool: String = std::iter::repeat_with(fastrand::alphanumeric)
+            .take(2 * case.item_bytes)
+            .collect();
+        let primary_table = format!("bench-primary-{}", case.name);
+        create_table(&self.admin_primary, &primary_table, &self.schema).await;
+        wait_active(&self.admin_primary, &primary_table).await?;
+        // Filled in slices, so the parent never holds much more than a slice of items.
+        let present: Vec<usize> = (0..case.keys).filter(|&k| case.present(k)).collect();
+        for slice in present.chunks(1000) {
+            let items = slice
+                .iter()
+                .map(|&k| item(k, case.item_bytes, &pool))
+                .collect();
+            common::put_items(&self.admin_primary, &primary_table, items).await;
+        }
+        let event = case.event();
+        let distinct: Vec<Item> = (0..case.keys).map(key_item).collect();
+        let mut figures = Figures {
+            seconds: f64::INFINITY,
+            floor_seconds: f64::INFINITY,
+            ..Figures::default()
+        };
+
+        for rep in 0..case.reps {
+            // Interleaved, alternating which goes first, so drift favours neither.
+            for handler_turn in [rep % 2 == 0, rep % 2 != 0] {
+                let replica_table = self.fresh_replica(case, &pool).await?;
+                if handler_turn {
+                    let cpu = cpu_seconds();
+                    let (seconds, calls) = self
+                        .handler(case, &primary_table, &replica_table, &event)
+                        .await?;
+                    if seconds < figures.seconds {
+                        figures.cpu_seconds = cpu_seconds() - cpu;
+                    }
+                    figures.seconds = figures.seconds.min(seconds);
+                    figures.calls = calls;
+                    if rep == 0 {
+                        self.compare(&primary_table, &replica_table).await?;
+                    }
+                } else {
+                    let cpu = cpu_seconds();
+                    let seconds = self
+                        .floor(&primary_table, &replica_table, distinct.clone())
+                        .await?;
+                    if seconds < figures.floor_seconds {
+                        figures.floor_cpu_seconds = cpu_seconds() - cpu;
+                    }
+                    figures.floor_seconds = figures.floor_seconds.min(seconds);
+                }
+                Bench::drop_table(&self.admin_replica, &replica_table).await;
+            }
+        }
+
+        figures.decode_seconds = self.decode(&primary_table, &event);
+
+        let replica_table = self.fresh_replica(case, &pool).await?;
+        figures.naive_seconds = self.naive(&primary_table, &replica_table, &event).await?;
+        Bench::drop_table(&self.admin_replica, &replica_table).await;
+
+        let replica_table = self.fresh_replica(case, &pool).await?;
+        let child = self.child(case, &primary_table, &replica_table).await?;
+        self.compare(&primary_table, &replica_table).await?;
+        figures.peak_rss_kb = child.vmhwm_kb;
+        figures.init_ms = child.init_ms;
+        Bench::drop_table(&self.admin_replica, &replica_table).await;
+        Bench::drop_table(&self.admin_primary, &primary_table).await;
+        Ok(figures)
+    }
+
+    /// The library's handler, in this process: seconds and DynamoDB calls (retries included).
+    async fn handler(
+        &self,
+        case: &Case,
+        primary_table: &str,
+        replica_table: &str,
+        event: &KinesisEvent,
+    ) -> Result<(f64, u64), String> {
+        let tables = Tables {
+            primary: self.primary.clone(),
+            primary_table: primary_table.to_owned(),
+            replica: self.replica.clone(),
+            replica_table: replica_table.to_owned(),
+        };
+        let replicator = Replicator::connect(tables, self.tuning.clone())
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        self.calls.reset();
+        let started = Instant::now();
+        let (response, summary) = replicator.handle(event, None).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let calls = self.calls.total();
+        let failed = response.batch_item_failures.len();
+        let got = (failed, summary.keys, summary.puts, summary.deletes);
+        check(case, "handler", got)?;
+        Ok((seconds, calls))
+    }
+
+    /// Decodes every record and finds the distinct keys as the handler does, best of 3.
+    fn decode(&self, primary_table: &str, event: &KinesisEvent) -> f64 {
+        (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                let mut keys = std::collections::HashMap::new();
+                for record in &event.records {
+                    if let Ok(key) = dyno::record::decode(record, &self.schema, primary_table) {
+                        let next = keys.len();
+                        keys.entry(key).or_insert(next);
+                    }
+                }
+                std::hint::black_box(keys);
+                started.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// The floor: only the DynamoDB work the case needs, straight through the SDK, by
+    /// `concurrency` workers that take keys from one queue. Like the engine, a read asks for no
+    /// more keys than the server last managed to return whole, so no item is read twice.
+    async fn floor(
+        &self,
+        primary_table: &str,
+        replica_table: &str,
+        keys: Vec<Item>,
+    ) -> Result<f64, String> {
+        let queue = Mutex::new(keys);
+        let hint = AtomicUsize::new(MAX_READ_KEYS);
+        let started = Instant::now();
+        let workers = (0..self.tuning.concurrency)
+            .map(|_| self.floor_worker(primary_table, replica_table, &queue, &hint));
+        futures::future::try_join_all(workers).await?;
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    /// Reads keys (first what came back unprocessed) and writes each answer, until none are left.
+    async fn floor_worker(
+        &self,
+        primary_table: &str,
+        replica_table: &str,
+        queue: &Mutex<Vec<Item>>,
+        hint: &AtomicUsize,
+    ) -> Result<(), String> {
+        let mut pending: Vec<Item> = Vec::new();
+        loop {
+            let want = hint.load(Ordering::Relaxed);
+            if pending.len() < want {
+                let mut queue = queue.lock().expect("queue");
+                let at = queue.len().saturating_sub(want - pending.len());
+                pending.extend(queue.drain(at..));
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let request: Vec<Item> = pending.drain(..want.min(pending.len())).collect();
+            let requested = request.clone();
+            let wanted = KeysAndAttributes::builder()
+                .set_keys(Some(request))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let mut answer = self
+                .primary
+                .batch_get_item()
+                .request_items(primary_table, wanted)
+                .send()
+                .await
+                .map_err(|e| format!("floor BatchGetItem: {}", DisplayErrorContext(e)))?;
+            let items = answer
+                .responses
+                .as_mut()
+                .and_then(|r| r.remove(primary_table))
+                .unwrap_or_default();
+            let unprocessed = answer
+                .unprocessed_keys
+                .as_mut()
+                .and_then(|u| u.remove(primary_table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if !unprocessed.is_empty() {
+                hint.fetch_min(items.len().max(1), Ordering::Relaxed);
+            }
+            let seen: HashSet<&str> = items
+                .iter()
+                .chain(&unprocessed)
+                .filter_map(|i| i.get("Subject")?.as_s().ok().map(String::as_str))
+                .collect();
+            let deletes: Vec<WriteRequest> = requested
+                .iter()
+                .filter(|k| {
+                    k.get("Subject")
+                        .and_then(|s| s.as_s().ok())
+                        .is_some_and(|s| !seen.contains(s.as_str()))
+                })
+                .map(|k| delete_request(k.clone()))
+                .collect();
+            let mut writes: Vec<WriteRequest> = items.into_iter().map(put_request).collect();
+            writes.extend(deletes);
+            while !writes.is_empty() {
+                let mut batch: Vec<WriteRequest> = writes.drain(..writes.len().min(25)).collect();
+                while !batch.is_empty() {
+                    let answer = self
+                        .replica
+                        .batch_write_item()
+                        .request_items(replica_table, batch)
+                        .send()
+                        .await
+                        .map_err(|e| format!("floor BatchWriteItem: {}", DisplayErrorContext(e)))?;
+                    batch = answer
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(replica_table))
+                        .unwrap_or_default();
+                }
+            }
+            pending.extend(unprocessed);
+        }
+    }
+
+    /// The design as first sketched: per record, a consistent `GetItem`, then a `PutItem` or
+    /// `DeleteItem`, at the same concurrency.
+    async fn naive(
+        &self,
+        primary_table: &str,
+        replica_table: &str,
+        event: &KinesisEvent,
+    ) -> Result<f64, String> {
+        let started = Instant::now();
+        stream::iter(&event.records)
+            .map(|record| async move {
+                let key = dyno::record::decode(record, &self.schema, primary_table)
+                    .map_err(|e| e.to_string())?;
+                let got = self
+                    .primary
+                    .get_item()
+                    .table_name(primary_table)
+                    .set_key(Some(key.to_attributes()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| format!("naive GetItem: {}", DisplayErrorContext(e)))?;
+                match got.item {
+                    Some(item) => self
+                        .replica
+                        .put_item()
+                        .table_name(replica_table)
+                        .set_item(Some(item))
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| format!("naive PutItem: {}", DisplayErrorContext(e))),
+                    None => self
+                        .replica
+                        .delete_item()
+                        .table_name(replica_table)
+                        .set_key(Some(key.to_attributes()))
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| format!("naive DeleteItem: {}", DisplayErrorContext(e))),
+                }
+            })
+            .buffer_unordered(self.tuning.concurrency)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    /// Runs the case's event through a fresh process built like the `replicator` binary.
+    async fn child(
+        &self,
+        case: &Case,
+        primary_table: &str,
+        replica_table: &str,
+    ) -> Result<ChildReport, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let output = tokio::process::Command::new(exe)
+            .args(["--child", case.name])
+            .env("PRIMARY_TABLE", primary_table)
+            .env("REPLICA_TABLE", replica_table)
+            .env("PRIMARY_ENDPOINT_URL", &self.primary_endpoint)
+            .env("REPLICA_ENDPOINT_URL", &self.replica_endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .await
+            .map_err(|e| format!("child: {e}"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            return Err(format!(
+                "child failed ({}): {stdout} {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let field = |name: &str| -> Result<f64, String> {
+            stdout
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("child: no {name} in {stdout:?}"))
+        };
+        let got = (
+            field("failed")? as usize,
+            field("keys")? as usize,
+            field("puts")? as usize,
+            field("deletes")? as usize,
+        );
+        check(case, "child", got)?;
+        Ok(ChildReport {
+            init_ms: field("init_ms")?,
+            vmhwm_kb: field("vmhwm_kb")? as u64,
+        })
+    }
+
+    /// Whether the replica table holds exactly what the primary table holds.
+    async fn compare(&self, primary_table: &str, replica_table: &str) -> Result<(), String> {
+        let p = scan_all(&self.admin_primary, primary_table, &self.schema).await;
+        let r = scan_all(&self.admin_replica, replica_table, &self.schema).await;
+        let missing = p.keys().filter(|k| !r.contains_key(*k)).count();
+        let extra = r.keys().filter(|k| !p.contains_key(*k)).count();
+        let different = p
+            .iter()
+            .filter(|(k, v)| r.get(*k).is_some_and(|w| normalize(w) != normalize(v)))
+            .count();
+        if (missing, extra, different) != (0, 0, 0) {
+            return Err(format!(
+                "replica {replica_table} differs from primary {primary_table}: {missing} missing,                  {extra} extra, {different} different of {} items",
+                p.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct ChildReport {
+    init_ms: f64,
+    vmhwm_kb: u64,
+}
+
+/// `(failed records, keys, puts, deletes)` must be what the case implies.
+fn check(case: &Case, who: &str, got: (usize, usize, usize, usize)) -> Result<(), String> {
+    let present = case.present_keys();
+    let expected = (0, case.keys, present, case.keys - present);
+    if got != expected {
+        return Err(format!(
+            "{who}: (failed, keys, puts, deletes) = {got:?}, expected {expected:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn put_request(item: Item) -> WriteRequest {
+    WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .expect("put"),
+        )
+        .build()
+}
+
+fn delete_request(key: Item) -> WriteRequest {
+    WriteRequest::builder()
+        .delete_request(
+            DeleteRequest::builder()
+                .set_key(Some(key))
+                .build()
+                .expect("delete"),
+        )
+        .build()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The child: what a Lambda holds, and nothing else.
+
+fn child(case_name: &str) -> ExitCode {
+    let Some(case) = CASES.iter().find(|c| c.name == case_name) else {
+        eprintln!("--child: no case named {case_name:?}");
+        return ExitCode::FAILURE;
+    };
+    // Like `#[tokio::main]` in the replicator binary.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let report = runtime.block_on(async {
+        let started = Instant::now();
+        let config = Config::from_env().map_err(|e| e.to_string())?;
+        let sdk = load_sdk_config().await;
+        let replicator = Replicator::from_config(&config, &sdk, &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        let init = started.elapsed();
+        let event = case.event();
+        let (response, summary) = replicator.handle(&event, None).await;
+        Ok::<_, String>(format!(
+            "init_ms={:.3} seconds={:.4} failed={} keys={} puts={} deletes={}",
+            init.as_secs_f64() * 1000.0,
+            summary.duration.as_secs_f64(),
+            response.batch_item_failures.len(),
+            summary.keys,
+            summary.puts,
+            summary.deletes
+        ))
+    });
+    drop(runtime);
+    match report {
+        Ok(report) => {
+            println!("{report} vmhwm_kb={}", vmhwm_kb());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("--child {case_name}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// This process's peak resident set size, from `/proc/self/status`.
+fn vmhwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until a new table is ACTIVE (dynalite's `--createTableMs 0` still takes an event-loop
+/// turn, and a busy machine can slip a request in before it).
+async fn wait_active(client: &Client, table: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::TableStatus;
+    for _ in 0..200 {
+        let status = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .ok()
+            .and_then(|d| d.table?.table_status);
+        if status == Some(TableStatus::Active) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Err(format!("table {table} did not become ACTIVE"))
+}
+
+/// This process's CPU time so far (user + system), from `/proc/self/stat` (in ticks of 10 ms).
+fn cpu_seconds() -> f64 {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let fields: Vec<u64> = stat
+                .rsplit_once(") ")?
+                .1
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            Some(fields.iter().sum::<u64>())
+        })
+        .unwrap_or(0);
+    ticks as f64 / 100.0
+}
