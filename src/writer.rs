@@ -1,7 +1,7 @@
 //! The writer (dyno): writes to the primary table with the SDK's own requests and, only once
 //! DynamoDB has confirmed a write, publishes the item's key record on the Kinesis stream.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -265,30 +265,36 @@ impl Writer {
         let mut last_error = String::new();
         let mut rest = keyed.into_iter().peekable();
         while rest.peek().is_some() {
-            let mut chunk: Vec<(Key, Change, WriteRequest)> =
-                rest.by_ref().take(MAX_WRITE_REQUESTS).collect();
+            // The keys still pending, and their requests as the next call sends them: the
+            // requests DynamoDB hands back unprocessed are re-sent as they are, never copied.
+            let (mut pending, mut requests): (Vec<(Key, Change)>, Vec<WriteRequest>) = rest
+                .by_ref()
+                .take(MAX_WRITE_REQUESTS)
+                .map(|(key, change, request)| ((key, change), request))
+                .unzip();
             let mut round = 0;
-            while !chunk.is_empty() {
+            while !pending.is_empty() {
                 round += 1;
-                let requests = chunk.iter().map(|(_, _, r)| r.clone()).collect();
                 let response = self
                     .dynamodb
                     .batch_write_item()
-                    .request_items(&self.table, requests)
+                    .request_items(&self.table, std::mem::take(&mut requests))
                     .send()
                     .await;
-                let left = match response {
-                    Ok(out) => out
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&self.table))
-                        .unwrap_or_default(),
+                match response {
+                    Ok(out) => {
+                        requests = out
+                            .unprocessed_items
+                            .and_then(|mut u| u.remove(&self.table))
+                            .unwrap_or_default();
+                    }
                     Err(e) => {
                         last_error = DisplayErrorContext(e).to_string();
-                        not_written.extend(chunk.drain(..).map(|(k, _, _)| k.to_string()));
+                        not_written.extend(pending.drain(..).map(|(k, _)| k.to_string()));
                         break;
                     }
-                };
-                let left: Vec<Vec<u8>> = left
+                }
+                let left: HashSet<Vec<u8>> = requests
                     .iter()
                     .filter_map(|r| {
                         let attrs = r
@@ -299,14 +305,14 @@ impl Writer {
                         Some(self.schema.key_of_item(attrs).ok()?.canonical().to_vec())
                     })
                     .collect();
-                let (retry, done): (Vec<_>, Vec<_>) = chunk
+                let (retry, done): (Vec<_>, Vec<_>) = pending
                     .into_iter()
-                    .partition(|(k, _, _)| left.iter().any(|c| c == k.canonical()));
-                written.extend(done.into_iter().map(|(k, c, _)| (k, c)));
-                chunk = retry;
-                if !chunk.is_empty() && (round >= MAX_ROUNDS || !backoff(round, None).await) {
+                    .partition(|(k, _)| left.contains(k.canonical()));
+                written.extend(done);
+                pending = retry;
+                if !pending.is_empty() && (round >= MAX_ROUNDS || !backoff(round, None).await) {
                     last_error = format!("still unprocessed after {round} attempts");
-                    not_written.extend(chunk.drain(..).map(|(k, _, _)| k.to_string()));
+                    not_written.extend(pending.drain(..).map(|(k, _)| k.to_string()));
                 }
             }
         }

@@ -168,3 +168,84 @@ async fn pipeline_converges_under_faults_seed_1() {
 async fn pipeline_converges_under_faults_seed_2() {
     converge_under_faults(2).await;
 }
+
+/// The writer's batch path under partial results: what DynamoDB leaves unprocessed is re-sent
+/// until written, and every written key (and only those) is announced once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_batches_survive_unprocessed_items() {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let primary_server = Server::dynalite();
+    let kinesis_server = Server::kinesalite();
+    let sdk = sdk_config().await;
+    let kinesis = kinesis_client(&sdk, Some(&kinesis_server.endpoint), &tuning());
+    let direct = client(&primary_server).await;
+    recreate_table(&direct, PRIMARY, &schema()).await.unwrap();
+    recreate_stream(&kinesis, STREAM, 1).await.unwrap();
+    let proxy = FaultProxy::start(primary_server.port).await;
+    let through_proxy = dynamodb_client(
+        &sdk,
+        &dyno::config::TableTarget {
+            table: PRIMARY.into(),
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(proxy.endpoint.clone()),
+        },
+        &tuning(),
+        &[],
+    );
+    let writer = Writer::connect(through_proxy, kinesis.clone(), PRIMARY, STREAM)
+        .await
+        .unwrap();
+    proxy.set_plan(Plan::only(Fault::PartialBatch, 0.6, 5));
+
+    let requests: Vec<WriteRequest> = (0..100)
+        .map(|i| {
+            let mut item = workload::key(i);
+            item.insert(
+                "n".into(),
+                aws_sdk_dynamodb::types::AttributeValue::N(i.to_string()),
+            );
+            let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    assert_eq!(writer.write_batch(requests).await.unwrap(), 100);
+
+    let partial = proxy
+        .stats()
+        .faults
+        .get(&Fault::PartialBatch)
+        .copied()
+        .unwrap_or(0);
+    assert!(partial > 0, "no partial batch was injected");
+    assert_eq!(scan_all(&direct, PRIMARY, &schema()).await.len(), 100);
+    let shard = kinesis
+        .list_shards()
+        .stream_name(STREAM)
+        .send()
+        .await
+        .unwrap();
+    let iterator = kinesis
+        .get_shard_iterator()
+        .stream_name(STREAM)
+        .shard_id(shard.shards()[0].shard_id())
+        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    let records = kinesis
+        .get_records()
+        .shard_iterator(iterator)
+        .send()
+        .await
+        .unwrap()
+        .records;
+    let mut keys: Vec<String> = records
+        .iter()
+        .map(|r| r.partition_key().unwrap_or_default().to_owned())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!((records.len(), keys.len()), (100, 100));
+}
