@@ -4,7 +4,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::ops::Range;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -12,7 +13,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest,
 };
-use futures::stream::{self, StreamExt};
+use futures::future::join_all;
 use tokio::time::Instant;
 
 use crate::config::Tuning;
@@ -115,6 +116,68 @@ struct Read {
     unprocessed: Vec<usize>,
 }
 
+/// One run's shared state: the keys, the next one no worker has taken, and the read size.
+struct Batch<'a> {
+    keys: &'a [Key],
+    next: AtomicUsize,
+    size: Mutex<ReadSize>,
+}
+
+impl Batch<'_> {
+    /// Adds up to `n` keys no worker has taken yet to `request`.
+    fn take(&self, n: usize, request: &mut Vec<usize>) {
+        let len = self.keys.len();
+        let start = self.next.fetch_add(n, Ordering::Relaxed).min(len);
+        request.extend(start..len.min(start + n));
+    }
+
+    fn ask(&self) -> usize {
+        self.size.lock().map(|s| s.ask).unwrap_or(MAX_READ_KEYS)
+    }
+
+    fn answered(&self, asked: usize, done: usize, unprocessed: usize) {
+        if let Ok(mut size) = self.size.lock() {
+            size.answered(asked, done, unprocessed);
+        }
+    }
+}
+
+/// How many keys a read asks for. When the server answers only part of a read (a response size
+/// limit, or throttling), every worker's next read asks for as many as it answered, so items are
+/// not read again and again only to be cut; after a read answered in full the size grows by a
+/// quarter, but never back to a size the server has cut in this batch.
+#[derive(Debug)]
+struct ReadSize {
+    ask: usize,
+    /// The smallest read the server cut (one more than the most it may answer whole).
+    cut: usize,
+}
+
+impl Default for ReadSize {
+    fn default() -> Self {
+        ReadSize {
+            ask: MAX_READ_KEYS,
+            cut: MAX_READ_KEYS + 1,
+        }
+    }
+}
+
+impl ReadSize {
+    fn answered(&mut self, asked: usize, done: usize, unprocessed: usize) {
+        if unprocessed > 0 {
+            if done > 0 {
+                self.cut = self.cut.min(asked);
+                self.ask = done.min(self.cut.saturating_sub(1)).max(1);
+            }
+        } else if asked >= self.ask {
+            let grown = self.ask + (self.ask / 4).max(1);
+            self.ask = grown
+                .min(self.cut.saturating_sub(1))
+                .clamp(1, MAX_READ_KEYS);
+        }
+    }
+}
+
 /// The replication engine for one pair of tables.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -156,34 +219,41 @@ impl Engine {
     /// Makes the replica agree with the primary for every key in `keys` (which must be
     /// distinct). No call starts after `stop_at`; keys not done by then fail with
     /// [`ReplicateError::Deadline`].
+    ///
+    /// `concurrency` workers share one queue of keys: each reads up to 100 keys, writes what
+    /// the read returned as soon as it returns (in calls of 25), and goes on with the keys it was
+    /// left plus new ones, so reads and writes overlap, every call is full, and at most
+    /// `concurrency` calls (and their items) are in flight at once.
     pub async fn replicate(&self, keys: &[Key], stop_at: Option<Instant>) -> Outcome {
-        let chunks = (0..keys.len())
-            .step_by(MAX_READ_KEYS)
-            .map(|start| start..keys.len().min(start + MAX_READ_KEYS));
-        stream::iter(chunks)
-            .map(|range| self.replicate_chunk(keys, range, stop_at))
-            .buffer_unordered(self.tuning.concurrency)
-            .fold(Outcome::default(), |mut total, outcome| async move {
-                total.merge(outcome);
-                total
-            })
-            .await
+        let batch = Batch {
+            keys,
+            next: AtomicUsize::new(0),
+            size: Mutex::new(ReadSize::default()),
+        };
+        // Workers that find the queue empty end at once (a small batch uses only a few).
+        let workers = self.tuning.concurrency.max(1);
+        let mut total = Outcome::default();
+        for outcome in join_all((0..workers).map(|_| self.worker(&batch, stop_at))).await {
+            total.merge(outcome);
+        }
+        total
     }
 
-    /// Reads up to 100 keys and writes what each read returns as soon as it returns. When the
-    /// server leaves keys unprocessed, the next request asks for only as many as it managed.
-    async fn replicate_chunk(
-        &self,
-        keys: &[Key],
-        range: Range<usize>,
-        stop_at: Option<Instant>,
-    ) -> Outcome {
+    /// One worker: reads the keys it was left unprocessed, topped up from the queue, and writes
+    /// what each read returns, until the queue is empty. When the server leaves keys
+    /// unprocessed, reads ask for only as many as it managed (see [`ReadSize`]).
+    async fn worker(&self, batch: &Batch<'_>, stop_at: Option<Instant>) -> Outcome {
+        let keys = batch.keys;
         let mut outcome = Outcome::default();
-        let mut pending: VecDeque<usize> = range.collect();
-        let mut ask = pending.len();
+        let mut pending: VecDeque<usize> = VecDeque::new();
         let mut stalls = 0;
-        while !pending.is_empty() {
-            let request: Vec<usize> = pending.drain(..ask.min(pending.len())).collect();
+        loop {
+            let ask = batch.ask();
+            let mut request: Vec<usize> = pending.drain(..ask.min(pending.len())).collect();
+            batch.take(ask - request.len(), &mut request);
+            if request.is_empty() {
+                return outcome;
+            }
             let read = match self.read(keys, &request, stop_at).await {
                 Ok(read) => read,
                 Err(error) => {
@@ -192,6 +262,7 @@ impl Engine {
                 }
             };
             let done = read.found.len() + read.absent.len();
+            batch.answered(request.len(), done, read.unprocessed.len());
             let writes = read
                 .found
                 .into_iter()
@@ -200,7 +271,6 @@ impl Engine {
                 .collect();
             outcome.merge(self.write(keys, writes, stop_at).await);
             if read.unprocessed.is_empty() {
-                ask = MAX_READ_KEYS;
                 continue;
             }
             if done == 0 {
@@ -213,12 +283,10 @@ impl Engine {
             } else {
                 stalls = 0;
             }
-            ask = done.max(1);
             for i in read.unprocessed.into_iter().rev() {
                 pending.push_front(i);
             }
         }
-        outcome
     }
 
     /// One consistent `BatchGetItem` of `request`.
@@ -479,4 +547,47 @@ pub async fn backoff(attempt: u32, stop_at: Option<Instant>) -> bool {
     }
     tokio::time::sleep_until(wake).await;
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers reads like a server that returns at most `limit` keys whole.
+    fn converge(limit: usize, reads: usize) -> Vec<usize> {
+        let mut size = ReadSize::default();
+        (0..reads)
+            .map(|_| {
+                let asked = size.ask;
+                let done = asked.min(limit);
+                size.answered(asked, done, asked - done);
+                asked
+            })
+            .collect()
+    }
+
+    #[test]
+    fn read_size_settles_below_the_servers_cut() {
+        let asks = converge(22, 16);
+        assert_eq!(asks[..3], [100, 22, 27]);
+        // It probes upwards a few times, then stays at what the server answers whole.
+        assert!(asks[11..].iter().all(|&a| a == 22), "{asks:?}");
+        assert_eq!(converge(1000, 3), [100, 100, 100]);
+    }
+
+    #[test]
+    fn read_size_grows_back_after_a_partial_answer() {
+        let mut size = ReadSize::default();
+        size.answered(100, 10, 90);
+        assert_eq!(size.ask, 10);
+        for _ in 0..20 {
+            let asked = size.ask;
+            size.answered(asked, asked, 0);
+        }
+        assert_eq!(size.ask, 99, "never back to the size that was cut");
+        // A stall (nothing answered) changes nothing; a short tail does not grow it.
+        size.answered(99, 0, 99);
+        size.answered(5, 5, 0);
+        assert_eq!(size.ask, 99);
+    }
 }
