@@ -111,11 +111,14 @@ impl Replicator {
         for (r, record) in event.records.iter().enumerate() {
             match record::decode(record, schema, primary_table) {
                 Ok(key) => {
-                    let next = keys.len();
-                    let i = *index.entry(key.clone()).or_insert(next);
-                    if i == next {
-                        keys.push(key);
-                    }
+                    let i = match index.get(&key) {
+                        Some(&i) => i,
+                        None => {
+                            index.insert(key.clone(), keys.len());
+                            keys.push(key);
+                            keys.len() - 1
+                        }
+                    };
                     slot.push(Some(i));
                 }
                 Err(error) => {

@@ -1,8 +1,8 @@
 //! Decoding: one Kinesis record's data (a DynamoDB Streams key record) into the primary-table
 //! key it announces, or a typed error that says which record is unusable and why.
 
-use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
+use serde::Deserialize;
 
 use crate::key::{Key, KeyError, KeySchema};
 
@@ -52,15 +52,35 @@ pub fn decode(
     })
 }
 
+/// The parts of a DynamoDB Streams record (aws_lambda_events' `dynamodb::EventRecord`) that
+/// the replicator uses. The rest (ids, timestamps, and the images a native stream may carry, up
+/// to 400 KB each) is skipped by the parser without being built.
+#[derive(Deserialize)]
+struct KeyRecord {
+    #[serde(rename = "tableName", default)]
+    table_name: Option<String>,
+    dynamodb: StreamKeys,
+}
+
+#[derive(Deserialize)]
+struct StreamKeys {
+    #[serde(rename = "Keys", default)]
+    keys: Option<serde_dynamo::Item>,
+}
+
 fn decode_data(data: &[u8], schema: &KeySchema, primary_table: &str) -> Result<Key, Problem> {
-    let change: EventRecord = serde_json::from_slice(data)?;
+    let change: KeyRecord = serde_json::from_slice(data)?;
     if let Some(table) = change.table_name.filter(|t| t != primary_table) {
         return Err(Problem::OtherTable {
             found: table,
             expected: primary_table.to_owned(),
         });
     }
-    let keys = change.change.keys.into_inner();
+    let keys = change
+        .dynamodb
+        .keys
+        .map(|k| k.into_inner())
+        .unwrap_or_default();
     if keys.is_empty() {
         return Err(Problem::NoKeys);
     }
