@@ -166,21 +166,39 @@ impl KeySchema {
                 expected: self.describe(),
             });
         }
+        let canonical = self.encode(|name| attrs.get(name))?;
+        let values = self
+            .attributes()
+            .filter_map(|(attr, _)| attrs.remove_entry(&attr.name))
+            .collect();
+        Ok(Key { values, canonical })
+    }
+
+    /// The canonical encoding of the key of a whole item (see [`Key::canonical`]), without
+    /// copying any value: how returned items are matched to the keys that asked for them.
+    pub fn canonical_of_item(
+        &self,
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<Vec<u8>, KeyError> {
+        self.encode(|name| item.get(name))
+    }
+
+    /// Length-prefixed `name, type, value` of each key attribute, in schema order.
+    fn encode<'a>(
+        &self,
+        get: impl Fn(&str) -> Option<&'a AttributeValue>,
+    ) -> Result<Vec<u8>, KeyError> {
         let mut canonical = Vec::new();
-        let mut values = Vec::with_capacity(2);
         for (attr, limit) in self.attributes() {
-            let value = attrs
-                .remove(&attr.name)
-                .ok_or_else(|| KeyError::Missing(attr.name.clone()))?;
-            let part = canonical_value(attr, limit, &value)?;
+            let value = get(&attr.name).ok_or_else(|| KeyError::Missing(attr.name.clone()))?;
+            let part = canonical_value(attr, limit, value)?;
             canonical.extend_from_slice(&(attr.name.len() as u32).to_be_bytes());
             canonical.extend_from_slice(attr.name.as_bytes());
             canonical.push(attr.kind.tag().as_bytes()[0]);
             canonical.extend_from_slice(&(part.len() as u32).to_be_bytes());
             canonical.extend_from_slice(&part);
-            values.push((attr.name.clone(), value));
         }
-        Ok(Key { values, canonical })
+        Ok(canonical)
     }
 
     /// Takes the key attributes out of a whole item and returns its key.

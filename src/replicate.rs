@@ -322,9 +322,9 @@ impl Engine {
             request.iter().map(|&i| (keys[i].canonical(), i)).collect();
         let locate = |item: &Item| {
             self.schema
-                .key_of_item(item)
+                .canonical_of_item(item)
                 .ok()
-                .and_then(|k| index.get(k.canonical()).copied())
+                .and_then(|k| index.get(k.as_slice()).copied())
         };
         let mut seen = vec![false; request.len()];
         let position: HashMap<usize, usize> =
@@ -436,11 +436,11 @@ impl Engine {
                 .into_iter()
                 .filter_map(|request| {
                     let key = match (&request.put_request, &request.delete_request) {
-                        (Some(p), _) => self.schema.key_of_item(p.item()),
-                        (None, Some(d)) => self.schema.key_of_item(d.key()),
+                        (Some(p), _) => self.schema.canonical_of_item(p.item()),
+                        (None, Some(d)) => self.schema.canonical_of_item(d.key()),
                         (None, None) => return None,
                     };
-                    let i = *index.get(key.ok()?.canonical())?;
+                    let i = *index.get(key.ok()?.as_slice())?;
                     Some((i, request))
                 })
                 .collect();

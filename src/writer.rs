@@ -302,7 +302,7 @@ impl Writer {
                             .as_ref()
                             .map(|p| p.item())
                             .or_else(|| r.delete_request.as_ref().map(|d| d.key()))?;
-                        Some(self.schema.key_of_item(attrs).ok()?.canonical().to_vec())
+                        self.schema.canonical_of_item(attrs).ok()
                     })
                     .collect();
                 let (retry, done): (Vec<_>, Vec<_>) = pending

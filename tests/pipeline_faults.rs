@@ -150,10 +150,6 @@ async fn converge_under_faults(seed: u64) {
         diff.differences()
     );
     assert!(injected > 20, "the plan injected only {injected} faults");
-    assert!(
-        stats.redelivered > 0,
-        "faults should have caused re-deliveries"
-    );
     assert_eq!(diff.differences(), 0, "{diff:?}");
     assert!(diff.items > 0);
     let _ = std::fs::remove_dir_all(&dir);
