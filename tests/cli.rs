@@ -198,13 +198,7 @@ fn unusable_records_go_to_the_dead_letter_queue_and_can_be_replayed() {
             .send()
             .await
             .unwrap();
-        sqs.create_queue()
-            .queue_name("dyno-dead-letters")
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap()
+        create_queue(&sqs, "dyno-dead-letters").await
     });
     local.ok(&["put", "--item", KEY]);
     let sqs = ["--sqs-endpoint-url", &sqs_server.endpoint];
@@ -249,34 +243,9 @@ fn unusable_records_go_to_the_dead_letter_queue_and_can_be_replayed() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("replayed 1 records"));
     // The original bytes are back on the stream, after the two records read before.
     let records = rt.block_on(async {
-        let kinesis = dyno::config::kinesis_client(
-            &sdk_config().await,
-            Some(&local.kinesis.endpoint),
-            &tuning(),
-        );
-        let shard = kinesis
-            .list_shards()
-            .stream_name("dyno-keys")
-            .send()
-            .await
-            .unwrap();
-        let iterator = kinesis
-            .get_shard_iterator()
-            .stream_name("dyno-keys")
-            .shard_id(shard.shards()[0].shard_id())
-            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator
-            .unwrap();
-        kinesis
-            .get_records()
-            .shard_iterator(iterator)
-            .send()
-            .await
-            .unwrap()
-            .records
+        let sdk = sdk_config().await;
+        let kinesis = dyno::config::kinesis_client(&sdk, Some(&local.kinesis.endpoint), &tuning());
+        stream_records(&kinesis, "dyno-keys").await
     });
     assert_eq!(records.len(), 3);
     assert_eq!(records[2].data().as_ref(), b"poison \xff");

@@ -507,14 +507,7 @@ async fn a_batch_at_lambdas_limits() {
     // With a dead-letter queue, the 8,000 unusable records are kept and the batch succeeds.
     let moto = Server::moto();
     let sqs = dyno::config::sqs_client(&sdk, Some(&moto.endpoint), &tuning());
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("dlq")
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url
-        .expect("queue URL");
+    let queue_url = create_queue(&sqs, "dlq").await;
     let replicator = replicator.with_dead_letter(DeadLetterQueue::new(sqs, queue_url));
     // moto's SQS takes 0.1 to 0.3 s per SendMessageBatch (and slows as the queue grows), so this
     // part takes the first 250 records (200 unusable) rather than all 10,000.

@@ -153,14 +153,7 @@ async fn logs_hold_keys_and_counts_never_item_content() {
     // 3. Unusable records to a dead-letter queue (moto's SQS).
     let moto = Server::moto();
     let sqs = dyno::config::sqs_client(&sdk_config().await, Some(&moto.endpoint), &tuning());
-    let url = sqs
-        .create_queue()
-        .queue_name("dlq")
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url
-        .expect("queue URL");
+    let url = create_queue(&sqs, "dlq").await;
     let with_queue = ok.with_dead_letter(DeadLetterQueue::new(sqs, url));
     let (response, summary) = with_queue.handle(&event, None).await;
     assert_eq!(failures(&response), Vec::<String>::new());

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::ShardIteratorType;
 use common::*;
 use dyno::config::{Tuning, kinesis_client};
 use dyno::demo::{recreate_stream, recreate_table, schema};
@@ -93,45 +92,14 @@ impl Pipeline {
 
     /// Every record on the stream: (partition key, data).
     async fn stream_records(&self) -> Vec<(String, Vec<u8>)> {
-        let mut all = Vec::new();
-        let shards = self
-            .kinesis
-            .list_shards()
-            .stream_name(STREAM)
-            .send()
+        stream_records(&self.kinesis, STREAM)
             .await
-            .unwrap();
-        for shard in shards.shards() {
-            let mut iterator = self
-                .kinesis
-                .get_shard_iterator()
-                .stream_name(STREAM)
-                .shard_id(shard.shard_id())
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await
-                .unwrap()
-                .shard_iterator
-                .unwrap();
-            loop {
-                let out = self
-                    .kinesis
-                    .get_records()
-                    .shard_iterator(&iterator)
-                    .send()
-                    .await
-                    .unwrap();
-                if out.records().is_empty() {
-                    break;
-                }
-                for r in out.records() {
-                    let pk = r.partition_key().unwrap_or_default().to_owned();
-                    all.push((pk, r.data().as_ref().to_vec()));
-                }
-                iterator = out.next_shard_iterator.unwrap();
-            }
-        }
-        all
+            .iter()
+            .map(|r| {
+                let pk = r.partition_key().unwrap_or_default().to_owned();
+                (pk, r.data().as_ref().to_vec())
+            })
+            .collect()
     }
 }
 

@@ -214,29 +214,7 @@ async fn writer_batches_survive_unprocessed_items() {
         .unwrap_or(0);
     assert!(partial > 0, "no partial batch was injected");
     assert_eq!(scan_all(&direct, PRIMARY, &schema()).await.len(), 100);
-    let shard = kinesis
-        .list_shards()
-        .stream_name(STREAM)
-        .send()
-        .await
-        .unwrap();
-    let iterator = kinesis
-        .get_shard_iterator()
-        .stream_name(STREAM)
-        .shard_id(shard.shards()[0].shard_id())
-        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator
-        .unwrap();
-    let records = kinesis
-        .get_records()
-        .shard_iterator(iterator)
-        .send()
-        .await
-        .unwrap()
-        .records;
+    let records = stream_records(&kinesis, STREAM).await;
     let mut keys: Vec<String> = records
         .iter()
         .map(|r| r.partition_key().unwrap_or_default().to_owned())

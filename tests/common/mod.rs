@@ -379,3 +379,57 @@ pub fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 pub mod faults;
+
+/// Creates an SQS queue (moto) and returns its URL.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("queue URL")
+}
+
+/// Every record on every shard of a stream, from the trim horizon: (shard, record).
+pub async fn stream_records(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+) -> Vec<aws_sdk_kinesis::types::Record> {
+    let mut all = Vec::new();
+    let shards = kinesis
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .expect("ListShards");
+    for shard in shards.shards() {
+        let mut iterator = kinesis
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("GetShardIterator")
+            .shard_iterator
+            .expect("an iterator");
+        loop {
+            let out = kinesis
+                .get_records()
+                .shard_iterator(&iterator)
+                .send()
+                .await
+                .expect("GetRecords");
+            if out.records.is_empty() {
+                break;
+            }
+            all.extend(out.records);
+            match out.next_shard_iterator {
+                Some(next) => iterator = next,
+                None => break,
+            }
+        }
+    }
+    all
+}
