@@ -359,7 +359,11 @@ impl fmt::Display for Key {
             }
             match value {
                 AttributeValue::S(s) => write!(f, "{name}=S:{s:?}")?,
-                AttributeValue::N(n) => write!(f, "{name}=N:{n}")?,
+                // By value, so that every spelling of a number gives one partition key.
+                AttributeValue::N(n) => match canonical_number(name, n) {
+                    Ok(value) => write!(f, "{name}=N:{value}")?,
+                    Err(_) => write!(f, "{name}=N:{n}")?,
+                },
                 AttributeValue::B(b) => {
                     write!(f, "{name}=B:")?;
                     for byte in b.as_ref() {
