@@ -30,7 +30,7 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
-use common::{Item, Server, create_table, kinesis_event, normalize, s, scan_all, thread_schema};
+use common::{Item, Server, create_table, kinesis_event, s, thread_schema};
 use dyno::calls::CallCounter;
 use dyno::config::{Config, Tuning, dynamodb_client, load_sdk_config};
 use dyno::handler::Replicator;
@@ -660,18 +660,20 @@ impl Bench {
 
     /// Whether the replica table holds exactly what the primary table holds.
     async fn compare(&self, primary_table: &str, replica_table: &str) -> Result<(), String> {
-        let p = scan_all(&self.admin_primary, primary_table, &self.schema).await;
-        let r = scan_all(&self.admin_replica, replica_table, &self.schema).await;
-        let missing = p.keys().filter(|k| !r.contains_key(*k)).count();
-        let extra = r.keys().filter(|k| !p.contains_key(*k)).count();
-        let different = p
-            .iter()
-            .filter(|(k, v)| r.get(*k).is_some_and(|w| normalize(w) != normalize(v)))
-            .count();
-        if (missing, extra, different) != (0, 0, 0) {
+        let diff = dyno::diff::compare(
+            (&self.admin_primary, primary_table),
+            (&self.admin_replica, replica_table),
+            &self.schema,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if diff.differences() > 0 {
             return Err(format!(
-                "replica {replica_table} differs from primary {primary_table}: {missing} missing,                  {extra} extra, {different} different of {} items",
-                p.len()
+                "replica {replica_table} differs from primary {primary_table}: {} missing, {} extra, {} different of {} items",
+                diff.missing.len(),
+                diff.extra.len(),
+                diff.different.len(),
+                diff.items
             ));
         }
         Ok(())

@@ -48,16 +48,6 @@ fn sqs_client(server: &Server, counter: &CallCounter) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(config)
 }
 
-async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
-    sqs.create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url
-        .expect("queue URL")
-}
-
 async fn fixture() -> Fixture {
     let tables = Server::dynalite();
     let sqs_server = Server::moto();

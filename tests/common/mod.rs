@@ -250,27 +250,21 @@ pub async fn scan_all(client: &Client, table: &str, schema: &KeySchema) -> HashM
     items
 }
 
-/// Asserts that two tables hold the same items, attribute for attribute.
+/// Asserts that two tables hold the same items, attribute for attribute (the library's diff).
 pub async fn assert_tables_equal(
     primary: (&Client, &str),
     replica: (&Client, &str),
     schema: &KeySchema,
 ) -> usize {
-    let p = scan_all(primary.0, primary.1, schema).await;
-    let r = scan_all(replica.0, replica.1, schema).await;
-    let missing = p.keys().filter(|k| !r.contains_key(*k)).count();
-    let extra = r.keys().filter(|k| !p.contains_key(*k)).count();
-    let different = p
-        .iter()
-        .filter(|(k, v)| r.get(*k).is_some_and(|w| normalize(w) != normalize(v)))
-        .count();
+    let diff = dyno::diff::compare(primary, replica, schema)
+        .await
+        .expect("scan both tables");
     assert_eq!(
-        (missing, extra, different),
-        (0, 0, 0),
-        "replica differs from primary: (missing, extra, different) of {} items",
-        p.len()
+        diff.differences(),
+        0,
+        "replica differs from primary: {diff:?}"
     );
-    p.len()
+    diff.items
 }
 
 /// Sorts set members, whose order DynamoDB does not keep.
