@@ -13,11 +13,14 @@ use crate::config::{Config, Tuning, dynamodb_client};
 use crate::dead_letter::{self, DeadLetter, DeadLetterQueue};
 use crate::key::Key;
 use crate::record;
-use crate::replicate::{Engine, SetupError, Tables};
+use crate::replicate::{Engine, KeyQueue, SetupError, Tables};
 
 /// Unusable records logged one by one per batch; the rest are only counted (a hostile batch of
 /// 10,000 must not make 10,000 log lines).
 const LOGGED_UNUSABLE: usize = 20;
+
+/// Records decoded between handing keys to the engine (and letting its workers send them).
+const DECODE_STEP: usize = 128;
 
 /// What one batch did, for the summary log line and for tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,48 +105,60 @@ impl Replicator {
         let schema = self.engine.schema();
         let primary_table = &self.engine.tables().primary_table;
 
-        // Records → distinct keys; `slot[r]` is record r's key index, or None if unusable.
-        let mut keys: Vec<Key> = Vec::new();
-        let mut index: HashMap<Key, usize> = HashMap::new();
-        let mut slot: Vec<Option<usize>> = Vec::with_capacity(event.records.len());
-        // Unusable records: (record index, reason).
-        let mut unusable: Vec<(usize, String)> = Vec::new();
-        for (r, record) in event.records.iter().enumerate() {
-            match record::decode(record, schema, primary_table) {
-                Ok(key) => {
-                    let i = match index.get(&key) {
-                        Some(&i) => i,
-                        None => {
-                            index.insert(key.clone(), keys.len());
-                            keys.push(key);
-                            keys.len() - 1
-                        }
-                    };
-                    slot.push(Some(i));
+        // Records → distinct keys, handed to the engine as they are found, so the first reads
+        // start while the rest of the batch is decoded. `slot[r]` is record r's key number, or
+        // None if the record is unusable; `unusable` holds (record index, reason).
+        let queue = KeyQueue::default();
+        let find = async {
+            let mut numbers: HashMap<Vec<u8>, usize> = HashMap::new();
+            let mut slot: Vec<Option<usize>> = Vec::with_capacity(event.records.len());
+            let mut unusable: Vec<(usize, String)> = Vec::new();
+            let mut found: Vec<(usize, Key)> = Vec::new();
+            for (r, record) in event.records.iter().enumerate() {
+                match record::decode(record, schema, primary_table) {
+                    Ok(key) => {
+                        let next = numbers.len();
+                        let i = match numbers.get(key.canonical()) {
+                            Some(&i) => i,
+                            None => {
+                                numbers.insert(key.canonical().to_vec(), next);
+                                found.push((next, key));
+                                next
+                            }
+                        };
+                        slot.push(Some(i));
+                    }
+                    Err(error) => {
+                        unusable.push((r, dead_letter::reason(&error.problem)));
+                        slot.push(None);
+                    }
                 }
-                Err(error) => {
-                    unusable.push((r, dead_letter::reason(&error.problem)));
-                    slot.push(None);
+                if (r + 1) % DECODE_STEP == 0 {
+                    queue.push(found.drain(..));
+                    tokio::task::yield_now().await;
                 }
             }
-        }
-        drop(index);
-
-        // Unusable records go to the dead-letter queue while the keys are replicated.
-        let letters: Vec<DeadLetter> = match &self.dead_letters {
-            Some(_) => unusable
-                .iter()
-                .map(|(r, reason)| DeadLetter::from_record(&event.records[*r], reason.clone()))
-                .collect(),
-            None => Vec::new(),
-        };
-        let send = async {
-            match &self.dead_letters {
-                Some(queue) if !letters.is_empty() => queue.send(&letters, stop_at).await,
+            queue.push(found);
+            queue.close();
+            let keys = numbers.len();
+            drop(numbers);
+            // Unusable records go to the dead-letter queue while the keys are replicated.
+            let sent = match &self.dead_letters {
+                Some(dead_letters) if !unusable.is_empty() => {
+                    let letters: Vec<DeadLetter> = unusable
+                        .iter()
+                        .map(|(r, reason)| {
+                            DeadLetter::from_record(&event.records[*r], reason.clone())
+                        })
+                        .collect();
+                    dead_letters.send(&letters, stop_at).await
+                }
                 _ => Vec::new(),
-            }
+            };
+            (keys, slot, unusable, sent)
         };
-        let (outcome, sent) = tokio::join!(self.engine.replicate(&keys, stop_at), send);
+        let ((keys, slot, unusable, sent), outcome) =
+            tokio::join!(find, self.engine.replicate(&queue, stop_at));
 
         // An unusable record is a failure unless the queue confirmed it.
         let mut kept = vec![false; event.records.len()];
@@ -190,16 +205,16 @@ impl Replicator {
             );
         }
 
-        let mut failed = vec![false; keys.len()];
+        let mut failed = vec![false; keys];
         for failure in &outcome.failures {
-            let first_key = failure.keys.first().and_then(|&i| keys.get(i));
+            let first_key = failure.keys.first().map(|(_, key)| key);
             tracing::error!(
                 keys = failure.keys.len(),
                 first_key = %first_key.map(ToString::to_string).unwrap_or_default(),
                 error = %failure.error,
                 "keys not replicated: their records are reported as failures"
             );
-            for &i in &failure.keys {
+            for &(i, _) in &failure.keys {
                 if let Some(f) = failed.get_mut(i) {
                     *f = true;
                 }
@@ -224,7 +239,7 @@ impl Replicator {
             .min();
         let summary = Summary {
             records: event.records.len(),
-            keys: keys.len(),
+            keys,
             puts: outcome.puts,
             deletes: outcome.deletes,
             failed_records: response.batch_item_failures.len(),

@@ -4,8 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -14,6 +13,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest,
 };
 use futures::future::join_all;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::Tuning;
@@ -75,10 +75,10 @@ pub enum ReplicateError {
     Deadline,
 }
 
-/// Keys (by index into the caller's slice) that failed, with why.
+/// Keys that failed (with the number the caller gave each), and why.
 #[derive(Debug)]
 pub struct Failure {
-    pub keys: Vec<usize>,
+    pub keys: Vec<(usize, Key)>,
     pub error: ReplicateError,
 }
 
@@ -97,7 +97,7 @@ impl Outcome {
         self.failures.extend(other.failures);
     }
 
-    fn fail(&mut self, keys: Vec<usize>, error: ReplicateError) {
+    fn fail(&mut self, keys: Vec<(usize, Key)>, error: ReplicateError) {
         if !keys.is_empty() {
             self.failures.push(Failure { keys, error });
         }
@@ -109,28 +109,90 @@ impl Outcome {
     }
 }
 
-/// One `BatchGetItem` answer, sorted by key index.
-struct Read {
-    found: Vec<(usize, Item)>,
-    absent: Vec<usize>,
-    unprocessed: Vec<usize>,
+/// The distinct keys of one run, handed to the engine while they are still being found: the
+/// caller pushes keys (each with a number of its choosing) and then closes the queue. Workers
+/// take keys as soon as there are enough for a full read, so reading starts long before the last
+/// record of a batch is decoded.
+#[derive(Debug, Default)]
+pub struct KeyQueue {
+    state: Mutex<Queued>,
+    more: Notify,
 }
 
-/// One run's shared state: the keys, the next one no worker has taken, and the read size.
-struct Batch<'a> {
-    keys: &'a [Key],
-    next: AtomicUsize,
+#[derive(Debug, Default)]
+struct Queued {
+    keys: VecDeque<(usize, Key)>,
+    closed: bool,
+}
+
+impl KeyQueue {
+    /// A closed queue of `keys`, numbered from 0 in order.
+    pub fn of(keys: impl IntoIterator<Item = Key>) -> Self {
+        let queue = KeyQueue::default();
+        queue.push(keys.into_iter().enumerate());
+        queue.close();
+        queue
+    }
+
+    /// Adds keys (which must be distinct from every key already pushed).
+    pub fn push(&self, keys: impl IntoIterator<Item = (usize, Key)>) {
+        self.lock().keys.extend(keys);
+        self.more.notify_waiters();
+    }
+
+    /// No more keys will come: workers take what is left, however few.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.more.notify_waiters();
+    }
+
+    /// Moves `n` keys into `into`, waiting while fewer are queued and more may come; after the
+    /// queue is closed, moves what is left.
+    async fn take(&self, n: usize, into: &mut Vec<(usize, Key)>) {
+        loop {
+            let more = self.more.notified();
+            let mut more = std::pin::pin!(more);
+            more.as_mut().enable();
+            {
+                let mut queued = self.lock();
+                if queued.keys.len() >= n || queued.closed {
+                    let n = n.min(queued.keys.len());
+                    into.extend(queued.keys.drain(..n));
+                    return;
+                }
+            }
+            more.await;
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queued> {
+        // Nothing panics while the lock is held; a poisoned queue is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What a `BatchGetItem` answered for each key it was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Found,
+    Absent,
+    Unprocessed,
+}
+
+/// One `BatchGetItem` answer: the items (with the position of the key that asked for each) and
+/// an answer per position.
+struct Read {
+    found: Vec<(usize, Item)>,
+    answers: Vec<Answer>,
+}
+
+/// One run's shared state: the queue of keys and the read size.
+struct Run<'a> {
+    queue: &'a KeyQueue,
     size: Mutex<ReadSize>,
 }
 
-impl Batch<'_> {
-    /// Adds up to `n` keys no worker has taken yet to `request`.
-    fn take(&self, n: usize, request: &mut Vec<usize>) {
-        let len = self.keys.len();
-        let start = self.next.fetch_add(n, Ordering::Relaxed).min(len);
-        request.extend(start..len.min(start + n));
-    }
-
+impl Run<'_> {
     fn ask(&self) -> usize {
         self.size.lock().map(|s| s.ask).unwrap_or(MAX_READ_KEYS)
     }
@@ -178,6 +240,9 @@ impl ReadSize {
     }
 }
 
+/// A write and the key it is for.
+type Write = (usize, Key, WriteRequest);
+
 /// The replication engine for one pair of tables.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -216,84 +281,101 @@ impl Engine {
         &self.tables
     }
 
-    /// Makes the replica agree with the primary for every key in `keys` (which must be
-    /// distinct). No call starts after `stop_at`; keys not done by then fail with
+    /// Makes the replica agree with the primary for every key that comes through `queue`, until
+    /// it is closed and empty. No call starts after `stop_at`; keys not done by then fail with
     /// [`ReplicateError::Deadline`].
     ///
-    /// `concurrency` workers share one queue of keys: each reads up to 100 keys, writes what
-    /// the read returned as soon as it returns (in calls of 25), and goes on with the keys it was
-    /// left plus new ones, so reads and writes overlap, every call is full, and at most
-    /// `concurrency` calls (and their items) are in flight at once.
-    pub async fn replicate(&self, keys: &[Key], stop_at: Option<Instant>) -> Outcome {
-        let batch = Batch {
-            keys,
-            next: AtomicUsize::new(0),
+    /// `concurrency` workers share the queue: each reads up to 100 keys, writes what the read
+    /// returned as soon as it returns (in calls of 25), and goes on with the keys it was left
+    /// plus new ones, so reads and writes overlap, every call is full, and at most `concurrency`
+    /// calls (and their items) are in flight at once.
+    pub async fn replicate(&self, queue: &KeyQueue, stop_at: Option<Instant>) -> Outcome {
+        let run = Run {
+            queue,
             size: Mutex::new(ReadSize::default()),
         };
-        // Workers that find the queue empty end at once (a small batch uses only a few).
+        // Workers that find the queue closed and empty end at once (a small batch uses a few).
         let workers = self.tuning.concurrency.max(1);
         let mut total = Outcome::default();
-        for outcome in join_all((0..workers).map(|_| self.worker(&batch, stop_at))).await {
+        for outcome in join_all((0..workers).map(|_| self.worker(&run, stop_at))).await {
             total.merge(outcome);
         }
         total
     }
 
     /// One worker: reads the keys it was left unprocessed, topped up from the queue, and writes
-    /// what each read returns, until the queue is empty. When the server leaves keys
+    /// what each read returns, until the queue is closed and empty. When the server leaves keys
     /// unprocessed, reads ask for only as many as it managed (see [`ReadSize`]).
-    async fn worker(&self, batch: &Batch<'_>, stop_at: Option<Instant>) -> Outcome {
-        let keys = batch.keys;
+    async fn worker(&self, run: &Run<'_>, stop_at: Option<Instant>) -> Outcome {
         let mut outcome = Outcome::default();
-        let mut pending: VecDeque<usize> = VecDeque::new();
+        let mut pending: VecDeque<(usize, Key)> = VecDeque::new();
         let mut stalls = 0;
         loop {
-            let ask = batch.ask();
-            let mut request: Vec<usize> = pending.drain(..ask.min(pending.len())).collect();
-            batch.take(ask - request.len(), &mut request);
+            let ask = run.ask();
+            let mut request: Vec<(usize, Key)> = pending.drain(..ask.min(pending.len())).collect();
+            run.queue.take(ask - request.len(), &mut request).await;
             if request.is_empty() {
                 return outcome;
             }
-            let read = match self.read(keys, &request, stop_at).await {
+            let read = match self.read(&request, stop_at).await {
                 Ok(read) => read,
                 Err(error) => {
                     outcome.fail(request, error);
                     continue;
                 }
             };
-            let done = read.found.len() + read.absent.len();
-            batch.answered(request.len(), done, read.unprocessed.len());
-            let writes = read
-                .found
-                .into_iter()
-                .map(|(i, item)| (i, put(item)))
-                .chain(read.absent.into_iter().map(|i| (i, delete(&keys[i]))))
-                .collect();
-            outcome.merge(self.write(keys, writes, stop_at).await);
-            if read.unprocessed.is_empty() {
+            let unprocessed = read
+                .answers
+                .iter()
+                .filter(|&&a| a == Answer::Unprocessed)
+                .count();
+            let done = request.len() - unprocessed;
+            run.answered(request.len(), done, unprocessed);
+
+            let mut writes: Vec<Write> = Vec::with_capacity(done);
+            let mut found = read.found.into_iter().peekable();
+            let mut left = Vec::with_capacity(unprocessed);
+            for (position, ((i, key), answer)) in request.into_iter().zip(read.answers).enumerate()
+            {
+                match answer {
+                    Answer::Found => {
+                        // `found` is in position order, one item per `Found` answer.
+                        if let Some((_, item)) = found.next_if(|(p, _)| *p == position) {
+                            writes.push((i, key, put(item)));
+                        }
+                    }
+                    Answer::Absent => {
+                        let request = delete(&key);
+                        writes.push((i, key, request));
+                    }
+                    Answer::Unprocessed => left.push((i, key)),
+                }
+            }
+            outcome.merge(self.write(writes, stop_at).await);
+            if left.is_empty() {
                 continue;
             }
             if done == 0 {
                 stalls += 1;
                 if stalls >= self.tuning.max_attempts || !backoff(stalls, stop_at).await {
                     let error = self.unprocessed_error("keys", stalls, stop_at);
-                    outcome.fail(read.unprocessed, error);
+                    outcome.fail(left, error);
                     continue;
                 }
             } else {
                 stalls = 0;
             }
-            for i in read.unprocessed.into_iter().rev() {
-                pending.push_front(i);
+            for key in left.into_iter().rev() {
+                pending.push_front(key);
             }
         }
     }
 
-    /// One consistent `BatchGetItem` of `request`.
+    /// One consistent `BatchGetItem` of `request`. An answer that names a key nobody asked for
+    /// fails the whole read: taking it at its word could delete a replica item that exists.
     async fn read(
         &self,
-        keys: &[Key],
-        request: &[usize],
+        request: &[(usize, Key)],
         stop_at: Option<Instant>,
     ) -> Result<Read, ReplicateError> {
         let table = &self.tables.primary_table;
@@ -303,7 +385,7 @@ impl Engine {
         };
         let wanted = KeysAndAttributes::builder()
             .set_keys(Some(
-                request.iter().map(|&i| keys[i].to_attributes()).collect(),
+                request.iter().map(|(_, key)| key.to_attributes()).collect(),
             ))
             .consistent_read(true)
             .build()
@@ -318,110 +400,86 @@ impl Engine {
             .await?
             .map_err(|e| read_error(DisplayErrorContext(e).to_string()))?;
 
-        let index: HashMap<&[u8], usize> =
-            request.iter().map(|&i| (keys[i].canonical(), i)).collect();
-        let locate = |item: &Item| {
-            self.schema
+        let position: HashMap<&[u8], usize> = request
+            .iter()
+            .enumerate()
+            .map(|(p, (_, key))| (key.canonical(), p))
+            .collect();
+        let mut answers = vec![Answer::Absent; request.len()];
+        let mut mark = |item: &Item, answer: Answer| -> Result<usize, ReplicateError> {
+            let p = self
+                .schema
                 .canonical_of_item(item)
                 .ok()
-                .and_then(|k| index.get(k.as_slice()).copied())
-        };
-        let mut seen = vec![false; request.len()];
-        let position: HashMap<usize, usize> =
-            request.iter().enumerate().map(|(p, &i)| (i, p)).collect();
-        let mut mark = |i: usize| {
-            if let Some(&p) = position.get(&i) {
-                seen[p] = true;
-            }
+                .and_then(|k| position.get(k.as_slice()).copied())
+                .filter(|&p| answers[p] == Answer::Absent)
+                .ok_or_else(|| {
+                    read_error("the answer holds a key that was not asked for (or twice)".into())
+                })?;
+            answers[p] = answer;
+            Ok(p)
         };
 
-        let mut found = Vec::new();
-        for item in response
+        let items = response
             .responses
             .as_mut()
             .and_then(|r| r.remove(table))
-            .unwrap_or_default()
-        {
-            if let Some(i) = locate(&item) {
-                mark(i);
-                found.push((i, item));
-            }
+            .unwrap_or_default();
+        let mut found = Vec::with_capacity(items.len());
+        for item in items {
+            found.push((mark(&item, Answer::Found)?, item));
         }
-        let mut unprocessed = Vec::new();
         if let Some(left) = response
             .unprocessed_keys
             .as_mut()
             .and_then(|u| u.remove(table))
         {
-            for key in left.keys {
-                if let Some(i) = locate(&key) {
-                    mark(i);
-                    unprocessed.push(i);
-                }
+            for key in &left.keys {
+                mark(key, Answer::Unprocessed)?;
             }
         }
-        let absent = request
-            .iter()
-            .zip(&seen)
-            .filter(|(_, seen)| !**seen)
-            .map(|(&i, _)| i)
-            .collect();
-        Ok(Read {
-            found,
-            absent,
-            unprocessed,
-        })
+        found.sort_unstable_by_key(|(p, _)| *p);
+        Ok(Read { found, answers })
     }
 
     /// Sends `writes` to the replica in `BatchWriteItem` calls of at most 25, re-sending what
     /// comes back unprocessed with backoff.
-    async fn write(
-        &self,
-        keys: &[Key],
-        writes: Vec<(usize, WriteRequest)>,
-        stop_at: Option<Instant>,
-    ) -> Outcome {
+    async fn write(&self, writes: Vec<Write>, stop_at: Option<Instant>) -> Outcome {
         let mut outcome = Outcome::default();
         let mut writes = writes.into_iter().peekable();
         while writes.peek().is_some() {
-            let chunk: Vec<(usize, WriteRequest)> =
-                writes.by_ref().take(MAX_WRITE_REQUESTS).collect();
-            outcome.merge(self.write_chunk(keys, chunk, stop_at).await);
+            let chunk: Vec<Write> = writes.by_ref().take(MAX_WRITE_REQUESTS).collect();
+            outcome.merge(self.write_chunk(chunk, stop_at).await);
         }
         outcome
     }
 
-    async fn write_chunk(
-        &self,
-        keys: &[Key],
-        mut chunk: Vec<(usize, WriteRequest)>,
-        stop_at: Option<Instant>,
-    ) -> Outcome {
+    async fn write_chunk(&self, mut chunk: Vec<Write>, stop_at: Option<Instant>) -> Outcome {
         let table = &self.tables.replica_table;
         let mut outcome = Outcome::default();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (indices, requests): (Vec<usize>, Vec<WriteRequest>) = chunk.into_iter().unzip();
-            let puts = requests.iter().filter(|r| r.put_request.is_some()).count();
+            let (keys, requests): (Vec<(usize, Key)>, Vec<WriteRequest>) =
+                chunk.into_iter().map(|(i, key, r)| ((i, key), r)).unzip();
+            let is_put: Vec<bool> = requests.iter().map(|r| r.put_request.is_some()).collect();
             let call = self
                 .tables
                 .replica
                 .batch_write_item()
                 .request_items(table, requests)
                 .send();
+            let write_error = |message: String| ReplicateError::Write {
+                table: table.clone(),
+                message,
+            };
             let response = match within(stop_at, call).await {
                 Err(deadline) => {
-                    outcome.fail(indices, deadline);
+                    outcome.fail(keys, deadline);
                     return outcome;
                 }
                 Ok(Err(e)) => {
-                    let message = DisplayErrorContext(e).to_string();
-                    let error = ReplicateError::Write {
-                        table: table.clone(),
-                        message,
-                    };
-                    outcome.fail(indices, error);
+                    outcome.fail(keys, write_error(DisplayErrorContext(e).to_string()));
                     return outcome;
                 }
                 Ok(Ok(response)) => response,
@@ -430,31 +488,44 @@ impl Engine {
                 .unprocessed_items
                 .and_then(|mut u| u.remove(table))
                 .unwrap_or_default();
-            let index: HashMap<&[u8], usize> =
-                indices.iter().map(|&i| (keys[i].canonical(), i)).collect();
-            chunk = left
-                .into_iter()
-                .filter_map(|request| {
+            // Which of the chunk's writes came back: an answer naming a write that was not
+            // sent fails the chunk rather than count a write as done that may not be.
+            let mut undone = vec![None; keys.len()];
+            if !left.is_empty() {
+                let position: HashMap<&[u8], usize> = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(p, (_, key))| (key.canonical(), p))
+                    .collect();
+                for request in left {
                     let key = match (&request.put_request, &request.delete_request) {
-                        (Some(p), _) => self.schema.canonical_of_item(p.item()),
-                        (None, Some(d)) => self.schema.canonical_of_item(d.key()),
-                        (None, None) => return None,
+                        (Some(p), _) => self.schema.canonical_of_item(p.item()).ok(),
+                        (None, Some(d)) => self.schema.canonical_of_item(d.key()).ok(),
+                        (None, None) => None,
                     };
-                    let i = *index.get(key.ok()?.as_slice())?;
-                    Some((i, request))
-                })
-                .collect();
-            let left_puts = chunk
-                .iter()
-                .filter(|(_, r)| r.put_request.is_some())
-                .count();
-            outcome.puts += puts - left_puts;
-            outcome.deletes += indices.len() - puts - (chunk.len() - left_puts);
+                    match key.and_then(|k| position.get(k.as_slice()).copied()) {
+                        Some(p) if undone[p].is_none() => undone[p] = Some(request),
+                        _ => {
+                            let message = "the answer holds a write that was not sent".into();
+                            outcome.fail(keys, write_error(message));
+                            return outcome;
+                        }
+                    }
+                }
+            }
+            chunk = Vec::new();
+            for (((i, key), put), request) in keys.into_iter().zip(is_put).zip(undone) {
+                match (request, put) {
+                    (Some(request), _) => chunk.push((i, key, request)),
+                    (None, true) => outcome.puts += 1,
+                    (None, false) => outcome.deletes += 1,
+                }
+            }
             if chunk.is_empty() {
                 return outcome;
             }
             if attempt >= self.tuning.max_attempts || !backoff(attempt, stop_at).await {
-                let failed = chunk.into_iter().map(|(i, _)| i).collect();
+                let failed = chunk.into_iter().map(|(i, key, _)| (i, key)).collect();
                 outcome.fail(failed, self.unprocessed_error("items", attempt, stop_at));
                 return outcome;
             }
@@ -552,6 +623,50 @@ pub async fn backoff(attempt: u32, stop_at: Option<Instant>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::ScalarType;
+
+    fn key(n: usize) -> Key {
+        let id = AttributeValue::N(n.to_string());
+        KeySchema::hash_only("id", ScalarType::N)
+            .key(HashMap::from([("id".to_owned(), id)]))
+            .expect("a number key")
+    }
+
+    fn numbers(keys: &[(usize, Key)]) -> Vec<usize> {
+        keys.iter().map(|(i, _)| *i).collect()
+    }
+
+    #[tokio::test]
+    async fn workers_wait_for_a_full_read_until_the_queue_closes() {
+        let queue = KeyQueue::default();
+        queue.push((0..2).map(|i| (i, key(i))));
+        let mut got = Vec::new();
+        {
+            // Two keys queued, three wanted, more to come: the worker waits.
+            let mut take = std::pin::pin!(queue.take(3, &mut got));
+            assert!(futures::poll!(take.as_mut()).is_pending());
+            queue.push((2..4).map(|i| (i, key(i))));
+            take.await;
+        }
+        assert_eq!(numbers(&got), [0, 1, 2]);
+
+        let mut rest = Vec::new();
+        {
+            let mut take = std::pin::pin!(queue.take(3, &mut rest));
+            assert!(futures::poll!(take.as_mut()).is_pending());
+            // Closed: what is left, however few.
+            queue.close();
+            take.await;
+        }
+        assert_eq!(numbers(&rest), [3]);
+        let mut none = Vec::new();
+        queue.take(3, &mut none).await;
+        assert!(none.is_empty());
+        let closed = KeyQueue::of([key(7), key(8)]);
+        let mut all = Vec::new();
+        closed.take(MAX_READ_KEYS, &mut all).await;
+        assert_eq!(numbers(&all), [0, 1]);
+    }
 
     /// Answers reads like a server that returns at most `limit` keys whole.
     fn converge(limit: usize, reads: usize) -> Vec<usize> {

@@ -413,3 +413,70 @@ async fn proxy_without_faults_is_transparent() {
     assert_eq!(rig.calls.get("BatchGetItem"), 1);
     assert!(rig.proxy.stats().faults.is_empty());
 }
+
+/// A server whose answer names a key nobody asked for: the handler trusts none of that answer
+/// (taking a read at its word could delete a replica item that exists, or count a write done
+/// that is not), reports the records as failures, and replicates them once the server behaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_naming_keys_not_asked_for_fail_the_call() {
+    let rig = rig().await;
+    let keys = 30;
+    let subject = |k: usize| format!("s{k}");
+    // Every key has an old copy on the replica; every fifth is gone from the primary.
+    put_items(
+        &rig.direct,
+        REPLICA,
+        (0..keys)
+            .map(|k| thread_item("f", &subject(k), "old"))
+            .collect(),
+    )
+    .await;
+    put_items(
+        &rig.direct,
+        PRIMARY,
+        (0..keys)
+            .filter(|k| k % 5 != 0)
+            .map(|k| thread_item("f", &subject(k), "new"))
+            .collect(),
+    )
+    .await;
+    let stream: Vec<Vec<u8>> = (0..keys)
+        .map(|k| thread_record("f", &subject(k), k as u64))
+        .collect();
+    let event = event_for(&stream, 0, keys);
+
+    for operation in ["BatchGetItem", "BatchWriteItem"] {
+        rig.proxy.reset_stats();
+        rig.proxy
+            .set_plan(Plan::on(&[operation], &[Fault::Stranger], 1.0, 3));
+        let (response, summary) = rig.replicator.handle(&event, None).await;
+        assert!(
+            rig.proxy.stats().faults.get(&Fault::Stranger) > Some(&0),
+            "{operation}: no stranger injected"
+        );
+        assert_eq!(failures(&response).len(), keys, "{operation}");
+        assert_eq!(check(&rig, &event, &response).await, 0, "{operation}");
+        assert_eq!((summary.puts, summary.deletes), (0, 0), "{operation}");
+        if operation == "BatchGetItem" {
+            // Nothing was written from the untrusted answers: every old copy is still there.
+            let replica = scan_all(&rig.direct, REPLICA, &thread_schema()).await;
+            assert_eq!(replica.len(), keys);
+            assert!(
+                replica
+                    .values()
+                    .all(|item| item.get("Body") == Some(&s("old")))
+            );
+        }
+    }
+
+    rig.proxy.set_plan(Plan::off());
+    let (response, summary) = rig.replicator.handle(&event, None).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!((summary.puts, summary.deletes), (24, 6));
+    assert_tables_equal(
+        (&rig.direct, PRIMARY),
+        (&rig.direct, REPLICA),
+        &thread_schema(),
+    )
+    .await;
+}

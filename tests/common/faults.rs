@@ -38,6 +38,11 @@ pub enum Fault {
     ResetAfter,
     /// The request is forwarded at once, its answer held back past the client's call timeout.
     Slow,
+    /// A buggy server: the request is forwarded and applied, and the answer also names a key
+    /// that was not asked for (`BatchGetItem`: an extra item in `Responses`; `BatchWriteItem`:
+    /// an extra entry in `UnprocessedItems`). Not in [`Fault::ALL`]; other operations are
+    /// forwarded.
+    Stranger,
 }
 
 impl Fault {
@@ -429,6 +434,62 @@ fn withhold(
     Some((forward, Value::Object(withheld)))
 }
 
+/// The answer to a batch call with one more key in it, a twin of the first key asked for
+/// (string values get a suffix, numbers a digit); None for other operations.
+fn add_stranger(operation: &str, request: &[u8], answer: &[u8]) -> Option<Vec<u8>> {
+    let request: Value = serde_json::from_slice(request).ok()?;
+    let mut answer: Value = serde_json::from_slice(answer).ok()?;
+    let (table, spec) = request.get("RequestItems")?.as_object()?.iter().next()?;
+    let twin = |attributes: &Value| -> Value {
+        let mut twin = attributes.clone();
+        for value in twin
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
+            if let Some(s) = value.get("S").and_then(Value::as_str) {
+                value["S"] = json!(format!("{s}~stranger"));
+            } else if let Some(n) = value.get("N").and_then(Value::as_str) {
+                value["N"] = json!(format!("{n}1"));
+            }
+        }
+        twin
+    };
+    match operation {
+        "BatchGetItem" => {
+            let key = twin(spec.get("Keys")?.get(0)?);
+            let responses = answer
+                .as_object_mut()?
+                .entry("Responses")
+                .or_insert_with(|| json!({}));
+            let items = responses
+                .as_object_mut()?
+                .entry(table.clone())
+                .or_insert_with(|| json!([]));
+            items.as_array_mut()?.push(key);
+        }
+        "BatchWriteItem" => {
+            let first = spec.get(0)?;
+            let stranger = match (first.get("PutRequest"), first.get("DeleteRequest")) {
+                (Some(put), _) => json!({"PutRequest": {"Item": twin(put.get("Item")?)}}),
+                (None, Some(delete)) => json!({"DeleteRequest": {"Key": twin(delete.get("Key")?)}}),
+                (None, None) => return None,
+            };
+            let unprocessed = answer
+                .as_object_mut()?
+                .entry("UnprocessedItems")
+                .or_insert_with(|| json!({}));
+            let list = unprocessed
+                .as_object_mut()?
+                .entry(table.clone())
+                .or_insert_with(|| json!([]));
+            list.as_array_mut()?.push(stranger);
+        }
+        _ => return None,
+    }
+    Some(answer.to_string().into_bytes())
+}
+
 /// Adds withheld requests to a batch call's answer as `UnprocessedKeys` / `UnprocessedItems`.
 fn add_unprocessed(operation: &str, answer: &mut Value, withheld: Value) {
     if operation == "SendMessageBatch" {
@@ -567,6 +628,15 @@ async fn serve(
                         return Ok(());
                     }
                     Some(Fault::Slow) => tokio::time::sleep(slow).await,
+                    Some(Fault::Stranger) if response.start.contains(" 200") => {
+                        if let Some(body) = add_stranger(&operation, &request.body, &response.body)
+                        {
+                            client
+                                .write_all(&response.encode(&body, "keep-alive", &["x-amz-crc32"]))
+                                .await?;
+                            continue;
+                        }
+                    }
                     _ => {}
                 }
                 client
