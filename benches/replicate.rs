@@ -3,10 +3,14 @@
 //!
 //! For each case the bench fills a primary table, builds the Kinesis event, and then, each on a
 //! fresh replica table:
-//! - runs the library's handler in this process (`seconds`, `calls`), `REPS` times;
+//! - runs the library's handler in this process (`seconds`, `calls`), `reps` times after one
+//!   untimed run;
 //! - runs the floor, the unavoidable DynamoDB work done directly with the SDK: consistent
-//!   `BatchGetItem` of the distinct keys and `BatchWriteItem` of what comes back, at the same
-//!   concurrency, with no decoding or bookkeeping (`floor_seconds`), interleaved with the above;
+//!   `BatchGetItem` of the distinct keys (in the order the handler meets them) and
+//!   `BatchWriteItem` of what comes back, at the same concurrency, with no decoding or
+//!   bookkeeping (`floor_seconds`), interleaved with the above, also after one untimed run;
+//!   `ratio_to_floor` is the best handler run over the best floor run, and `ratio_median` the
+//!   median of the ratios within each interleaved pair (the two agree when the machine is quiet);
 //! - runs the naive design once: per record `GetItem(ConsistentRead)` + `PutItem`/`DeleteItem`
 //!   at the same concurrency (`naive_seconds`);
 //! - runs the handler once more in a child process that holds only what a Lambda would (the
@@ -58,7 +62,7 @@ const CASES: &[Case] = &[
         keys: 10_000,
         item_bytes: 1024,
         absent_every: None,
-        reps: 3,
+        reps: 5,
     },
     Case {
         name: "10k-over-2k",
@@ -66,7 +70,7 @@ const CASES: &[Case] = &[
         keys: 2_000,
         item_bytes: 1024,
         absent_every: None,
-        reps: 9,
+        reps: 15,
     },
     Case {
         name: "1k-20pct-deletes",
@@ -74,7 +78,7 @@ const CASES: &[Case] = &[
         keys: 1_000,
         item_bytes: 1024,
         absent_every: Some(5),
-        reps: 9,
+        reps: 25,
     },
     Case {
         name: "2k-64kb-items",
@@ -188,6 +192,8 @@ struct Figures {
     calls: u64,
     seconds: f64,
     floor_seconds: f64,
+    /// The median over reps of handler seconds / floor seconds in the same rep.
+    ratio_median: f64,
     /// This process's CPU time (user + system) in the fastest handler and floor runs.
     cpu_seconds: f64,
     floor_cpu_seconds: f64,
@@ -203,14 +209,21 @@ async fn parent() -> ExitCode {
     let tuning = &bench.tuning;
     println!(
         "bench note=\"dynalite 4.0.0 x2 (primary, replica); concurrency={} calls in flight; \
-         seconds and floor_seconds are the best of reps interleaved runs, naive_seconds one run, \
+         seconds and floor_seconds are the best of reps interleaved runs after one untimed run \
+         each, ratio_median the median ratio within a pair, naive_seconds one run, \
          each on a fresh replica table; peak_rss_mb is VmHWM of a child process that handles the \
          event\"",
         tuning.concurrency
     );
     let mut errors = Vec::new();
     let mut inits = Vec::new();
-    for case in CASES {
+    // `BENCH_CASES=10k-distinct,single-record make bench` runs only those cases.
+    let only = std::env::var("BENCH_CASES").ok();
+    let chosen = |case: &&Case| {
+        only.as_deref()
+            .is_none_or(|names| names.split(',').any(|n| n.trim() == case.name))
+    };
+    for case in CASES.iter().filter(chosen) {
         match bench.case(case).await {
             Ok(f) => {
                 inits.push(f.init_ms);
@@ -218,8 +231,8 @@ async fn parent() -> ExitCode {
                 println!(
                     "bench case={} records={} keys={} item_bytes={} calls={} \
                      calls_per_record={:.4} seconds={:.4} records_per_s={:.0} \
-                     floor_seconds={:.4} ratio_to_floor={:.3} naive_seconds={:.3} \
-                     speedup_vs_naive={:.1} peak_rss_mb={:.1} reps={} stat=min \
+                     floor_seconds={:.4} ratio_to_floor={:.3} ratio_median={:.3} \
+                     naive_seconds={:.3} speedup_vs_naive={:.1} peak_rss_mb={:.1} reps={} stat=min \
                      cpu_seconds={:.3} floor_cpu_seconds={:.3} decode_seconds={:.4}",
                     case.name,
                     case.records,
@@ -231,6 +244,7 @@ async fn parent() -> ExitCode {
                     records / f.seconds,
                     f.floor_seconds,
                     f.seconds / f.floor_seconds,
+                    f.ratio_median,
                     f.naive_seconds,
                     f.naive_seconds / f.seconds,
                     f.peak_rss_kb as f64 / 1024.0,
@@ -355,15 +369,39 @@ impl Bench {
             common::put_items(&self.admin_primary, &primary_table, items).await;
         }
         let event = case.event();
-        let distinct: Vec<Item> = (0..case.keys).map(key_item).collect();
+        // The floor reads the keys in the order the handler meets them (its workers take from
+        // the end of this list).
+        let mut seen = HashSet::new();
+        let mut distinct: Vec<Item> = (0..case.records)
+            .map(|r| case.key_of_record(r))
+            .filter(|&k| seen.insert(k))
+            .map(key_item)
+            .collect();
+        distinct.reverse();
         let mut figures = Figures {
             seconds: f64::INFINITY,
             floor_seconds: f64::INFINITY,
             ..Figures::default()
         };
 
+        // One untimed run of each first: the servers' first pass over a new table is slower.
+        for handler_turn in [true, false] {
+            let replica_table = self.fresh_replica(case, &pool).await?;
+            if handler_turn {
+                self.handler(case, &primary_table, &replica_table, &event)
+                    .await?;
+                self.compare(&primary_table, &replica_table).await?;
+            } else {
+                self.floor(&primary_table, &replica_table, distinct.clone())
+                    .await?;
+            }
+            Bench::drop_table(&self.admin_replica, &replica_table).await;
+        }
+
+        let mut ratios = Vec::with_capacity(case.reps);
         for rep in 0..case.reps {
             // Interleaved, alternating which goes first, so drift favours neither.
+            let mut pair = [0.0; 2];
             for handler_turn in [rep % 2 == 0, rep % 2 != 0] {
                 let replica_table = self.fresh_replica(case, &pool).await?;
                 if handler_turn {
@@ -376,9 +414,7 @@ impl Bench {
                     }
                     figures.seconds = figures.seconds.min(seconds);
                     figures.calls = calls;
-                    if rep == 0 {
-                        self.compare(&primary_table, &replica_table).await?;
-                    }
+                    pair[0] = seconds;
                 } else {
                     let cpu = cpu_seconds();
                     let seconds = self
@@ -388,10 +424,14 @@ impl Bench {
                         figures.floor_cpu_seconds = cpu_seconds() - cpu;
                     }
                     figures.floor_seconds = figures.floor_seconds.min(seconds);
+                    pair[1] = seconds;
                 }
                 Bench::drop_table(&self.admin_replica, &replica_table).await;
             }
+            ratios.push(pair[0] / pair[1]);
         }
+        ratios.sort_by(f64::total_cmp);
+        figures.ratio_median = ratios[ratios.len() / 2];
 
         figures.decode_seconds = self.decode(&primary_table, &event);
 
