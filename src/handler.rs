@@ -38,6 +38,16 @@ pub struct Summary {
     pub oldest_record_age: Duration,
 }
 
+/// What decoding a batch found.
+struct Found {
+    /// Distinct keys, numbered 0.. in the order first met.
+    keys: usize,
+    /// Each record's key number, or None if the record is unusable.
+    slot: Vec<Option<usize>>,
+    /// Unusable records: (record index, reason).
+    unusable: Vec<(usize, String)>,
+}
+
 /// The replicator: an engine plus the rules for turning a Kinesis batch into work and failures.
 #[derive(Debug, Clone)]
 pub struct Replicator {
@@ -93,6 +103,49 @@ impl Replicator {
         &self.engine
     }
 
+    /// Decodes the records and pushes each new distinct key to `queue` (every
+    /// [`DECODE_STEP`] records, yielding so the engine's workers can send what is ready), then
+    /// closes it.
+    async fn find_keys(&self, event: &KinesisEvent, queue: &KeyQueue) -> Found {
+        let schema = self.engine.schema();
+        let primary_table = &self.engine.tables().primary_table;
+        let mut numbers: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut slot = Vec::with_capacity(event.records.len());
+        let mut unusable = Vec::new();
+        let mut new_keys: Vec<(usize, Key)> = Vec::new();
+        for (r, record) in event.records.iter().enumerate() {
+            match record::decode(record, schema, primary_table) {
+                Ok(key) => {
+                    let next = numbers.len();
+                    let i = match numbers.get(key.canonical()) {
+                        Some(&i) => i,
+                        None => {
+                            numbers.insert(key.canonical().to_vec(), next);
+                            new_keys.push((next, key));
+                            next
+                        }
+                    };
+                    slot.push(Some(i));
+                }
+                Err(error) => {
+                    unusable.push((r, dead_letter::reason(&error.problem)));
+                    slot.push(None);
+                }
+            }
+            if (r + 1) % DECODE_STEP == 0 {
+                queue.push(new_keys.drain(..));
+                tokio::task::yield_now().await;
+            }
+        }
+        queue.push(new_keys);
+        queue.close();
+        Found {
+            keys: numbers.len(),
+            slot,
+            unusable,
+        }
+    }
+
     /// Handles one batch. `deadline` is when the invocation times out: no new call starts
     /// within the configured margin of it, and what is left is reported as failed.
     pub async fn handle(
@@ -102,50 +155,17 @@ impl Replicator {
     ) -> (KinesisEventResponse, Summary) {
         let started = Instant::now();
         let stop_at = deadline.map(|d| d.checked_sub(self.tuning.deadline_margin).unwrap_or(d));
-        let schema = self.engine.schema();
-        let primary_table = &self.engine.tables().primary_table;
 
         // Records → distinct keys, handed to the engine as they are found, so the first reads
-        // start while the rest of the batch is decoded. `slot[r]` is record r's key number, or
-        // None if the record is unusable; `unusable` holds (record index, reason).
+        // start while the rest of the batch is decoded.
         let queue = KeyQueue::default();
         let find = async {
-            let mut numbers: HashMap<Vec<u8>, usize> = HashMap::new();
-            let mut slot: Vec<Option<usize>> = Vec::with_capacity(event.records.len());
-            let mut unusable: Vec<(usize, String)> = Vec::new();
-            let mut found: Vec<(usize, Key)> = Vec::new();
-            for (r, record) in event.records.iter().enumerate() {
-                match record::decode(record, schema, primary_table) {
-                    Ok(key) => {
-                        let next = numbers.len();
-                        let i = match numbers.get(key.canonical()) {
-                            Some(&i) => i,
-                            None => {
-                                numbers.insert(key.canonical().to_vec(), next);
-                                found.push((next, key));
-                                next
-                            }
-                        };
-                        slot.push(Some(i));
-                    }
-                    Err(error) => {
-                        unusable.push((r, dead_letter::reason(&error.problem)));
-                        slot.push(None);
-                    }
-                }
-                if (r + 1) % DECODE_STEP == 0 {
-                    queue.push(found.drain(..));
-                    tokio::task::yield_now().await;
-                }
-            }
-            queue.push(found);
-            queue.close();
-            let keys = numbers.len();
-            drop(numbers);
+            let found = self.find_keys(event, &queue).await;
             // Unusable records go to the dead-letter queue while the keys are replicated.
             let sent = match &self.dead_letters {
-                Some(dead_letters) if !unusable.is_empty() => {
-                    let letters: Vec<DeadLetter> = unusable
+                Some(dead_letters) if !found.unusable.is_empty() => {
+                    let letters: Vec<DeadLetter> = found
+                        .unusable
                         .iter()
                         .map(|(r, reason)| {
                             DeadLetter::from_record(&event.records[*r], reason.clone())
@@ -155,10 +175,14 @@ impl Replicator {
                 }
                 _ => Vec::new(),
             };
-            (keys, slot, unusable, sent)
+            (found, sent)
         };
-        let ((keys, slot, unusable, sent), outcome) =
-            tokio::join!(find, self.engine.replicate(&queue, stop_at));
+        let ((found, sent), outcome) = tokio::join!(find, self.engine.replicate(&queue, stop_at));
+        let Found {
+            keys,
+            slot,
+            unusable,
+        } = found;
 
         // An unusable record is a failure unless the queue confirmed it.
         let mut kept = vec![false; event.records.len()];

@@ -455,19 +455,8 @@ fn add_stranger(operation: &str, request: &[u8], answer: &[u8]) -> Option<Vec<u8
         }
         twin
     };
-    match operation {
-        "BatchGetItem" => {
-            let key = twin(spec.get("Keys")?.get(0)?);
-            let responses = answer
-                .as_object_mut()?
-                .entry("Responses")
-                .or_insert_with(|| json!({}));
-            let items = responses
-                .as_object_mut()?
-                .entry(table.clone())
-                .or_insert_with(|| json!([]));
-            items.as_array_mut()?.push(key);
-        }
+    let (field, stranger) = match operation {
+        "BatchGetItem" => ("Responses", twin(spec.get("Keys")?.get(0)?)),
         "BatchWriteItem" => {
             let first = spec.get(0)?;
             let stranger = match (first.get("PutRequest"), first.get("DeleteRequest")) {
@@ -475,18 +464,19 @@ fn add_stranger(operation: &str, request: &[u8], answer: &[u8]) -> Option<Vec<u8
                 (None, Some(delete)) => json!({"DeleteRequest": {"Key": twin(delete.get("Key")?)}}),
                 (None, None) => return None,
             };
-            let unprocessed = answer
-                .as_object_mut()?
-                .entry("UnprocessedItems")
-                .or_insert_with(|| json!({}));
-            let list = unprocessed
-                .as_object_mut()?
-                .entry(table.clone())
-                .or_insert_with(|| json!([]));
-            list.as_array_mut()?.push(stranger);
+            ("UnprocessedItems", stranger)
         }
         _ => return None,
-    }
+    };
+    let tables = answer
+        .as_object_mut()?
+        .entry(field)
+        .or_insert_with(|| json!({}));
+    let list = tables
+        .as_object_mut()?
+        .entry(table.clone())
+        .or_insert_with(|| json!([]));
+    list.as_array_mut()?.push(stranger);
     Some(answer.to_string().into_bytes())
 }
 
