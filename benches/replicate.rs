@@ -159,11 +159,15 @@ fn main() -> ExitCode {
         println!("bench: skipped (run `make bench`)");
         return ExitCode::SUCCESS;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    runtime().block_on(parent())
+}
+
+/// A multi-threaded runtime, like `#[tokio::main]` in the replicator binary.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime");
-    runtime.block_on(parent())
+        .expect("tokio runtime")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -767,11 +771,7 @@ fn child(case_name: &str) -> ExitCode {
         eprintln!("--child: no case named {case_name:?}");
         return ExitCode::FAILURE;
     };
-    // Like `#[tokio::main]` in the replicator binary.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = runtime();
     let report = runtime.block_on(async {
         let started = Instant::now();
         let config = Config::from_env().map_err(|e| e.to_string())?;

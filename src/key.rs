@@ -6,7 +6,9 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType, TableDescription};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeyType, ScalarAttributeType, TableDescription, WriteRequest,
+};
 use bigdecimal::BigDecimal;
 use sha2::{Digest, Sha256};
 
@@ -296,6 +298,60 @@ fn type_name(value: &AttributeValue) -> &'static str {
         AttributeValue::Ns(_) => "NS",
         AttributeValue::Bs(_) => "BS",
         _ => "an unknown type",
+    }
+}
+
+/// The keys of one batch call, by canonical encoding: finds which of them an item, a key map or
+/// a write request in the call's answer names.
+pub struct KeyIndex<'a> {
+    schema: &'a KeySchema,
+    positions: HashMap<&'a [u8], usize>,
+    len: usize,
+}
+
+impl<'a> KeyIndex<'a> {
+    /// Indexes `keys` by their position in the call.
+    pub fn new(schema: &'a KeySchema, keys: impl IntoIterator<Item = &'a Key>) -> Self {
+        let keys: Vec<&Key> = keys.into_iter().collect();
+        let positions = keys
+            .iter()
+            .enumerate()
+            .map(|(p, key)| (key.canonical(), p))
+            .collect();
+        KeyIndex {
+            schema,
+            positions,
+            len: keys.len(),
+        }
+    }
+
+    /// The position of the key an item (or key map) names; None if it names none of them.
+    pub fn position(&self, attributes: &HashMap<String, AttributeValue>) -> Option<usize> {
+        let canonical = self.schema.canonical_of_item(attributes).ok()?;
+        self.positions.get(canonical.as_slice()).copied()
+    }
+
+    /// The position of the key a put or delete request is for; None if it is for none of them.
+    pub fn position_of_write(&self, request: &WriteRequest) -> Option<usize> {
+        match (&request.put_request, &request.delete_request) {
+            (Some(put), _) => self.position(put.item()),
+            (None, Some(delete)) => self.position(delete.key()),
+            (None, None) => None,
+        }
+    }
+
+    /// For each key, the request among `requests` that is for it, if any. None if a request is
+    /// for none of the keys, or for one twice: an answer that names a write that was not sent
+    /// is not to be trusted.
+    pub fn match_writes(&self, requests: Vec<WriteRequest>) -> Option<Vec<Option<WriteRequest>>> {
+        let mut matched: Vec<Option<WriteRequest>> = vec![None; self.len];
+        for request in requests {
+            let p = self.position_of_write(&request)?;
+            if matched[p].replace(request).is_some() {
+                return None;
+            }
+        }
+        Some(matched)
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::Tuning;
-use crate::key::{Key, KeySchema, SchemaError};
+use crate::key::{Key, KeyIndex, KeySchema, SchemaError};
 
 /// `BatchGetItem` takes at most 100 keys, `BatchWriteItem` at most 25 requests.
 pub const MAX_READ_KEYS: usize = 100;
@@ -171,19 +171,12 @@ impl KeyQueue {
     }
 }
 
-/// What a `BatchGetItem` answered for each key it was asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a `BatchGetItem` answered for one key it was asked.
+#[derive(Debug, Clone)]
 enum Answer {
-    Found,
+    Found(Item),
     Absent,
     Unprocessed,
-}
-
-/// One `BatchGetItem` answer: the items (with the position of the key that asked for each) and
-/// an answer per position.
-struct Read {
-    found: Vec<(usize, Item)>,
-    answers: Vec<Answer>,
 }
 
 /// One run's shared state: the queue of keys and the read size.
@@ -317,33 +310,25 @@ impl Engine {
             if request.is_empty() {
                 return outcome;
             }
-            let read = match self.read(&request, stop_at).await {
-                Ok(read) => read,
+            let answers = match self.read(&request, stop_at).await {
+                Ok(answers) => answers,
                 Err(error) => {
                     outcome.fail(request, error);
                     continue;
                 }
             };
-            let unprocessed = read
-                .answers
+            let unprocessed = answers
                 .iter()
-                .filter(|&&a| a == Answer::Unprocessed)
+                .filter(|a| matches!(a, Answer::Unprocessed))
                 .count();
             let done = request.len() - unprocessed;
             run.answered(request.len(), done, unprocessed);
 
             let mut writes: Vec<Write> = Vec::with_capacity(done);
-            let mut found = read.found.into_iter().peekable();
             let mut left = Vec::with_capacity(unprocessed);
-            for (position, ((i, key), answer)) in request.into_iter().zip(read.answers).enumerate()
-            {
+            for ((i, key), answer) in request.into_iter().zip(answers) {
                 match answer {
-                    Answer::Found => {
-                        // `found` is in position order, one item per `Found` answer.
-                        if let Some((_, item)) = found.next_if(|(p, _)| *p == position) {
-                            writes.push((i, key, put(item)));
-                        }
-                    }
+                    Answer::Found(item) => writes.push((i, key, put(item))),
                     Answer::Absent => {
                         let request = delete(&key);
                         writes.push((i, key, request));
@@ -377,7 +362,7 @@ impl Engine {
         &self,
         request: &[(usize, Key)],
         stop_at: Option<Instant>,
-    ) -> Result<Read, ReplicateError> {
+    ) -> Result<Vec<Answer>, ReplicateError> {
         let table = &self.tables.primary_table;
         let read_error = |message: String| ReplicateError::Read {
             table: table.clone(),
@@ -400,34 +385,25 @@ impl Engine {
             .await?
             .map_err(|e| read_error(DisplayErrorContext(e).to_string()))?;
 
-        let position: HashMap<&[u8], usize> = request
-            .iter()
-            .enumerate()
-            .map(|(p, (_, key))| (key.canonical(), p))
-            .collect();
+        let index = KeyIndex::new(&self.schema, request.iter().map(|(_, key)| key));
         let mut answers = vec![Answer::Absent; request.len()];
-        let mut mark = |item: &Item, answer: Answer| -> Result<usize, ReplicateError> {
-            let p = self
-                .schema
-                .canonical_of_item(item)
-                .ok()
-                .and_then(|k| position.get(k.as_slice()).copied())
-                .filter(|&p| answers[p] == Answer::Absent)
+        // Each key in the answer must be one asked for, and not yet answered.
+        let locate = |attributes: &Item, answers: &[Answer]| {
+            index
+                .position(attributes)
+                .filter(|&p| matches!(answers[p], Answer::Absent))
                 .ok_or_else(|| {
                     read_error("the answer holds a key that was not asked for (or twice)".into())
-                })?;
-            answers[p] = answer;
-            Ok(p)
+                })
         };
-
         let items = response
             .responses
             .as_mut()
             .and_then(|r| r.remove(table))
             .unwrap_or_default();
-        let mut found = Vec::with_capacity(items.len());
         for item in items {
-            found.push((mark(&item, Answer::Found)?, item));
+            let p = locate(&item, &answers)?;
+            answers[p] = Answer::Found(item);
         }
         if let Some(left) = response
             .unprocessed_keys
@@ -435,11 +411,11 @@ impl Engine {
             .and_then(|u| u.remove(table))
         {
             for key in &left.keys {
-                mark(key, Answer::Unprocessed)?;
+                let p = locate(key, &answers)?;
+                answers[p] = Answer::Unprocessed;
             }
         }
-        found.sort_unstable_by_key(|(p, _)| *p);
-        Ok(Read { found, answers })
+        Ok(answers)
     }
 
     /// Sends `writes` to the replica in `BatchWriteItem` calls of at most 25, re-sending what
@@ -490,29 +466,12 @@ impl Engine {
                 .unwrap_or_default();
             // Which of the chunk's writes came back: an answer naming a write that was not
             // sent fails the chunk rather than count a write as done that may not be.
-            let mut undone = vec![None; keys.len()];
-            if !left.is_empty() {
-                let position: HashMap<&[u8], usize> = keys
-                    .iter()
-                    .enumerate()
-                    .map(|(p, (_, key))| (key.canonical(), p))
-                    .collect();
-                for request in left {
-                    let key = match (&request.put_request, &request.delete_request) {
-                        (Some(p), _) => self.schema.canonical_of_item(p.item()).ok(),
-                        (None, Some(d)) => self.schema.canonical_of_item(d.key()).ok(),
-                        (None, None) => None,
-                    };
-                    match key.and_then(|k| position.get(k.as_slice()).copied()) {
-                        Some(p) if undone[p].is_none() => undone[p] = Some(request),
-                        _ => {
-                            let message = "the answer holds a write that was not sent".into();
-                            outcome.fail(keys, write_error(message));
-                            return outcome;
-                        }
-                    }
-                }
-            }
+            let index = KeyIndex::new(&self.schema, keys.iter().map(|(_, key)| key));
+            let Some(undone) = index.match_writes(left) else {
+                let message = "the answer holds a write that was not sent".into();
+                outcome.fail(keys, write_error(message));
+                return outcome;
+            };
             chunk = Vec::new();
             for (((i, key), put), request) in keys.into_iter().zip(is_put).zip(undone) {
                 match (request, put) {

@@ -1,7 +1,7 @@
 //! The writer (dyno): writes to the primary table with the SDK's own requests and, only once
 //! DynamoDB has confirmed a write, publishes the item's key record on the Kinesis stream.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
-use crate::key::{Key, KeyError, KeySchema};
+use crate::key::{Key, KeyError, KeyIndex, KeySchema};
 use crate::replicate::{MAX_WRITE_REQUESTS, backoff};
 
 /// Kinesis `PutRecords` takes at most 500 records and 5 MiB a call.
@@ -281,35 +281,34 @@ impl Writer {
                     .request_items(&self.table, std::mem::take(&mut requests))
                     .send()
                     .await;
-                match response {
-                    Ok(out) => {
-                        requests = out
-                            .unprocessed_items
-                            .and_then(|mut u| u.remove(&self.table))
-                            .unwrap_or_default();
-                    }
+                let unprocessed = match response {
+                    Ok(out) => out
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&self.table))
+                        .unwrap_or_default(),
                     Err(e) => {
                         last_error = DisplayErrorContext(e).to_string();
                         not_written.extend(pending.drain(..).map(|(k, _)| k.to_string()));
                         break;
                     }
+                };
+                // Which keys came back unprocessed, in `pending`'s order; an answer that names a
+                // write that was not sent is not re-sent (it would write what nobody asked for).
+                let index = KeyIndex::new(&self.schema, pending.iter().map(|(key, _)| key));
+                let Some(left) = index.match_writes(unprocessed) else {
+                    last_error = "the answer holds a write that was not sent".into();
+                    not_written.extend(pending.drain(..).map(|(k, _)| k.to_string()));
+                    break;
+                };
+                for (entry, request) in std::mem::take(&mut pending).into_iter().zip(left) {
+                    match request {
+                        Some(request) => {
+                            pending.push(entry);
+                            requests.push(request);
+                        }
+                        None => written.push(entry),
+                    }
                 }
-                let left: HashSet<Vec<u8>> = requests
-                    .iter()
-                    .filter_map(|r| {
-                        let attrs = r
-                            .put_request
-                            .as_ref()
-                            .map(|p| p.item())
-                            .or_else(|| r.delete_request.as_ref().map(|d| d.key()))?;
-                        self.schema.canonical_of_item(attrs).ok()
-                    })
-                    .collect();
-                let (retry, done): (Vec<_>, Vec<_>) = pending
-                    .into_iter()
-                    .partition(|(k, _)| left.contains(k.canonical()));
-                written.extend(done);
-                pending = retry;
                 if !pending.is_empty() && (round >= MAX_ROUNDS || !backoff(round, None).await) {
                     last_error = format!("still unprocessed after {round} attempts");
                     not_written.extend(pending.drain(..).map(|(k, _)| k.to_string()));

@@ -16,7 +16,7 @@ use dyno::handler::Replicator;
 use dyno::replicate::Tables;
 use dyno::runner::{RunStats, Runner, RunnerOptions};
 use dyno::workload::{self, Spec};
-use dyno::writer::Writer;
+use dyno::writer::{WriteError, Writer};
 
 const PRIMARY: &str = "dyno-primary";
 const REPLICA: &str = "dyno-replica";
@@ -222,4 +222,27 @@ async fn writer_batches_survive_unprocessed_items() {
     keys.sort();
     keys.dedup();
     assert_eq!((records.len(), keys.len()), (100, 100));
+
+    // A server whose answer names a write that was not sent: the writer re-sends nothing of
+    // that answer, publishes nothing, and says which writes it cannot vouch for.
+    proxy.set_plan(Plan::only(Fault::Stranger, 1.0, 6));
+    let requests: Vec<WriteRequest> = (100..125)
+        .map(|i| {
+            let put = PutRequest::builder()
+                .set_item(Some(workload::key(i)))
+                .build()
+                .unwrap();
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    match writer.write_batch(requests).await {
+        Err(WriteError::NotWritten { keys, message, .. }) => {
+            assert_eq!(keys.len(), 25);
+            assert!(message.contains("not sent"), "{message}");
+        }
+        other => panic!("expected NotWritten, got {other:?}"),
+    }
+    let primary = scan_all(&direct, PRIMARY, &schema()).await;
+    assert_eq!(primary.len(), 125, "the stranger was written");
+    assert_eq!(stream_records(&kinesis, STREAM).await.len(), 100);
 }
