@@ -36,10 +36,10 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
 use common::{Item, Server, create_table, kinesis_event, s, thread_schema};
 use dyno::calls::CallCounter;
-use dyno::config::{Config, Tuning, dynamodb_client, load_sdk_config};
+use dyno::config::{Config, Tuning, load_sdk_config};
 use dyno::handler::Replicator;
 use dyno::key::KeySchema;
-use dyno::replicate::{MAX_READ_KEYS, Tables};
+use dyno::retry::limits::READ_KEYS as MAX_READ_KEYS;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 /// One benchmark case: `records` records over `keys` distinct keys, items of `item_bytes`.
@@ -304,21 +304,12 @@ impl Bench {
         let primary_server = Server::dynalite();
         let replica_server = Server::dynalite();
         let tuning = Tuning::default();
-        let sdk = common::sdk_config().await;
         let calls = CallCounter::default();
-        let counted = [calls.clone()];
-        let primary = dynamodb_client(
-            &sdk,
-            &common::target(&primary_server, "-"),
-            &tuning,
-            &counted,
-        );
-        let replica = dynamodb_client(
-            &sdk,
-            &common::target(&replica_server, "-"),
-            &tuning,
-            &counted,
-        );
+        let counted = Some(&calls);
+        let primary =
+            common::client_at(&primary_server.endpoint, "us-east-1", &tuning, counted).await;
+        let replica =
+            common::client_at(&replica_server.endpoint, "us-east-1", &tuning, counted).await;
         Bench {
             admin_primary: common::client(&primary_server).await,
             admin_replica: common::client(&replica_server).await,
@@ -461,15 +452,13 @@ impl Bench {
         replica_table: &str,
         event: &KinesisEvent,
     ) -> Result<(f64, u64), String> {
-        let tables = Tables {
-            primary: self.primary.clone(),
-            primary_table: primary_table.to_owned(),
-            replica: self.replica.clone(),
-            replica_table: replica_table.to_owned(),
-        };
-        let replicator = Replicator::connect(tables, self.tuning.clone())
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
+        let replicator = Replicator::connect(
+            common::table_of(&self.primary, primary_table),
+            common::table_of(&self.replica, replica_table),
+            self.tuning.clone(),
+        )
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
         self.calls.reset();
         let started = Instant::now();
         let (response, summary) = replicator.handle(event, None).await;
@@ -488,7 +477,7 @@ impl Bench {
                 let started = Instant::now();
                 let mut keys = std::collections::HashMap::new();
                 for record in &event.records {
-                    if let Ok(key) = dyno::record::decode(record, &self.schema, primary_table) {
+                    if let Ok(key) = dyno::decode::decode(record, &self.schema, primary_table) {
                         let next = keys.len();
                         keys.entry(key).or_insert(next);
                     }
@@ -611,7 +600,7 @@ impl Bench {
         let started = Instant::now();
         stream::iter(&event.records)
             .map(|record| async move {
-                let key = dyno::record::decode(record, &self.schema, primary_table)
+                let key = dyno::decode::decode(record, &self.schema, primary_table)
                     .map_err(|e| e.to_string())?;
                 let got = self
                     .primary
@@ -705,8 +694,8 @@ impl Bench {
     /// Whether the replica table holds exactly what the primary table holds.
     async fn compare(&self, primary_table: &str, replica_table: &str) -> Result<(), String> {
         let diff = dyno::diff::compare(
-            (&self.admin_primary, primary_table),
-            (&self.admin_replica, replica_table),
+            &common::table_of(&self.admin_primary, primary_table),
+            &common::table_of(&self.admin_replica, replica_table),
             &self.schema,
         )
         .await
@@ -776,7 +765,7 @@ fn child(case_name: &str) -> ExitCode {
         let started = Instant::now();
         let config = Config::from_env().map_err(|e| e.to_string())?;
         let sdk = load_sdk_config().await;
-        let replicator = Replicator::from_config(&config, &sdk, &[])
+        let replicator = Replicator::from_config(&config, &sdk)
             .await
             .map_err(|e| e.to_string())?;
         let init = started.elapsed();

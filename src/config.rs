@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::dead_letter::DeadLetterQueue;
+use crate::retry::Backoff;
+use crate::table::Table;
 
 /// Environment variable names.
 pub const PRIMARY_TABLE: &str = "PRIMARY_TABLE";
@@ -45,9 +48,9 @@ pub enum ConfigError {
     },
 }
 
-/// Where one table lives.
+/// Where one table is, as configured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TableTarget {
+pub struct TableSettings {
     pub table: String,
     /// `None`: the function's own region.
     pub region: Option<String>,
@@ -66,6 +69,8 @@ pub struct Tuning {
     pub max_attempts: u32,
     /// Longest a single attempt may take before it counts as failed.
     pub call_timeout: Duration,
+    /// Longest a connection may take to open.
+    pub connect_timeout: Duration,
     /// No new call starts later than this before the invocation's deadline.
     pub deadline_margin: Duration,
 }
@@ -76,6 +81,7 @@ impl Default for Tuning {
             concurrency: 8,
             max_attempts: 8,
             call_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(3),
             deadline_margin: Duration::from_millis(1500),
         }
     }
@@ -84,8 +90,8 @@ impl Default for Tuning {
 /// The replicator's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub primary: TableTarget,
-    pub replica: TableTarget,
+    pub primary: TableSettings,
+    pub replica: TableSettings,
     pub tuning: Tuning,
     /// Where unusable records go (SQS queue URL); `None`: they are reported as failures.
     pub dead_letter_queue_url: Option<String>,
@@ -128,12 +134,12 @@ impl Config {
             other => Ok(other),
         };
         Ok(Config {
-            primary: TableTarget {
+            primary: TableSettings {
                 table: required(PRIMARY_TABLE, "primary DynamoDB table")?,
                 region: get(PRIMARY_REGION),
                 endpoint_url: endpoint(PRIMARY_ENDPOINT_URL)?,
             },
-            replica: TableTarget {
+            replica: TableSettings {
                 table: required(REPLICA_TABLE, "replica DynamoDB table")?,
                 region: get(REPLICA_REGION),
                 endpoint_url: endpoint(REPLICA_ENDPOINT_URL)?,
@@ -147,6 +153,7 @@ impl Config {
                     100,
                     900_000,
                 )?),
+                connect_timeout: defaults.connect_timeout,
                 deadline_margin: Duration::from_millis(number(
                     DEADLINE_MARGIN_MS,
                     defaults.deadline_margin.as_millis() as u64,
@@ -173,58 +180,103 @@ pub async fn load_sdk_config_in(region: &str) -> SdkConfig {
         .await
 }
 
-/// The SDK's retry policy for `tuning`: standard mode (throttling, server errors and connection
-/// failures are retried with exponential backoff and jitter), at most `max_attempts` attempts.
-fn retry_config(tuning: &Tuning) -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(tuning.max_attempts)
-        .with_initial_backoff(Duration::from_millis(50))
-        .with_max_backoff(Duration::from_secs(2))
-}
-
 fn timeout_config(tuning: &Tuning) -> TimeoutConfig {
     TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
+        .connect_timeout(tuning.connect_timeout)
         .operation_attempt_timeout(tuning.call_timeout)
         .build()
 }
 
-/// A DynamoDB client for one table's region and endpoint, with the retry policy and timeouts of
-/// `tuning`. Extra interceptors (e.g. a [`crate::calls::CallCounter`]) are added to it.
-pub fn dynamodb_client(
-    base: &SdkConfig,
-    target: &TableTarget,
-    tuning: &Tuning,
-    interceptors: &[crate::calls::CallCounter],
-) -> aws_sdk_dynamodb::Client {
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(base)
-        .retry_config(retry_config(tuning))
-        .timeout_config(timeout_config(tuning));
-    if let Some(region) = &target.region {
-        builder = builder.region(Region::new(region.clone()));
+impl Tuning {
+    /// The retry policy: the SDK's retries and dyno's re-sending of unprocessed entries.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::attempts(self.max_attempts)
     }
-    if let Some(url) = &target.endpoint_url {
-        builder = builder.endpoint_url(url);
-    }
-    for counter in interceptors {
-        builder = builder.interceptor(counter.clone());
-    }
-    aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
 
-/// A Kinesis client, at `endpoint_url` when given (local servers).
+/// A DynamoDB client's configuration for a region and endpoint (`None`: the environment's
+/// region, AWS's endpoint), with the retry policy and timeouts of `tuning`. Callers may add to it
+/// (e.g. an interceptor) before they build the client.
+pub fn dynamodb_config(
+    base: &SdkConfig,
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+    tuning: &Tuning,
+) -> aws_sdk_dynamodb::config::Builder {
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(base)
+        .retry_config(tuning.backoff().sdk_retry_config())
+        .timeout_config(timeout_config(tuning));
+    if let Some(region) = region {
+        builder = builder.region(Region::new(region.to_owned()));
+    }
+    if let Some(url) = endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    builder
+}
+
+/// A DynamoDB client (see [`dynamodb_config`]).
+pub fn dynamodb_client(
+    base: &SdkConfig,
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+    tuning: &Tuning,
+) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(dynamodb_config(base, region, endpoint_url, tuning).build())
+}
+
+impl TableSettings {
+    /// The table, with a client for its region and endpoint; `setting` names it in messages.
+    pub fn connect(&self, base: &SdkConfig, tuning: &Tuning, setting: &'static str) -> Table {
+        let client = dynamodb_client(
+            base,
+            self.region.as_deref(),
+            self.endpoint_url.as_deref(),
+            tuning,
+        );
+        Table::new(client, &self.table, setting).at(self.endpoint_url.clone(), self.region.clone())
+    }
+}
+
+impl Config {
+    /// The primary and replica tables, each with its own client.
+    pub fn tables(&self, base: &SdkConfig) -> (Table, Table) {
+        (
+            self.primary.connect(base, &self.tuning, PRIMARY_TABLE),
+            self.replica.connect(base, &self.tuning, REPLICA_TABLE),
+        )
+    }
+
+    /// The dead-letter queue (`DEAD_LETTER_QUEUE_URL`, at `DEAD_LETTER_ENDPOINT_URL`), if set.
+    pub fn dead_letter_queue(&self, base: &SdkConfig) -> Option<DeadLetterQueue> {
+        let url = self.dead_letter_queue_url.as_ref()?;
+        let client = sqs_client(base, self.dead_letter_endpoint_url.as_deref(), &self.tuning);
+        Some(DeadLetterQueue::new(client, url.clone()))
+    }
+}
+
+/// A Kinesis client's configuration, at `endpoint_url` when given (local servers).
+pub fn kinesis_config(
+    base: &SdkConfig,
+    endpoint_url: Option<&str>,
+    tuning: &Tuning,
+) -> aws_sdk_kinesis::config::Builder {
+    let mut builder = aws_sdk_kinesis::config::Builder::from(base)
+        .retry_config(tuning.backoff().sdk_retry_config())
+        .timeout_config(timeout_config(tuning));
+    if let Some(url) = endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    builder
+}
+
+/// A Kinesis client (see [`kinesis_config`]).
 pub fn kinesis_client(
     base: &SdkConfig,
     endpoint_url: Option<&str>,
     tuning: &Tuning,
 ) -> aws_sdk_kinesis::Client {
-    let mut builder = aws_sdk_kinesis::config::Builder::from(base)
-        .retry_config(retry_config(tuning))
-        .timeout_config(timeout_config(tuning));
-    if let Some(url) = endpoint_url {
-        builder = builder.endpoint_url(url);
-    }
-    aws_sdk_kinesis::Client::from_conf(builder.build())
+    aws_sdk_kinesis::Client::from_conf(kinesis_config(base, endpoint_url, tuning).build())
 }
 
 /// An SQS client, at `endpoint_url` when given (local servers).
@@ -234,7 +286,7 @@ pub fn sqs_client(
     tuning: &Tuning,
 ) -> aws_sdk_sqs::Client {
     let mut builder = aws_sdk_sqs::config::Builder::from(base)
-        .retry_config(retry_config(tuning))
+        .retry_config(tuning.backoff().sdk_retry_config())
         .timeout_config(timeout_config(tuning));
     if let Some(url) = endpoint_url {
         builder = builder.endpoint_url(url);

@@ -8,28 +8,23 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
-use crate::config::{Config, sqs_client};
-use crate::record::{self, Problem};
+use crate::aws_error::AwsError;
+use crate::decode::{Problem, SourceRecord};
+use crate::retry::{self, Deadline, limits};
 
 /// The body's `format` field.
 pub const FORMAT: &str = "dyno-dead-letter/1";
-/// `SendMessageBatch` takes at most 10 entries …
-pub const MAX_BATCH_ENTRIES: usize = 10;
-/// … and at most 256 KiB in all; a single message is bounded by the same figure.
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// `SendMessageBatch` calls in flight at once.
 const SEND_CONCURRENCY: usize = 4;
 /// How long a message `replay` received stays invisible to other readers: long enough that one
@@ -39,7 +34,7 @@ const REPLAY_VISIBILITY: Duration = Duration::from_secs(300);
 const INSPECT_VISIBILITY: Duration = Duration::from_secs(30);
 
 /// Why a record could not be put on, or read from, the dead-letter queue.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DeadLetterError {
     #[error(
         "record {sequence_number} on {shard} makes a {bytes}-byte dead-letter message; SQS accepts \
@@ -51,8 +46,16 @@ pub enum DeadLetterError {
         bytes: usize,
         limit: usize,
     },
-    #[error("SendMessageBatch to DEAD_LETTER_QUEUE_URL={queue_url} failed: {message}")]
-    Send { queue_url: String, message: String },
+    #[error("DEAD_LETTER_QUEUE_URL={queue_url}: {source}")]
+    Send {
+        queue_url: String,
+        #[source]
+        source: Arc<AwsError>,
+    },
+    #[error("DEAD_LETTER_QUEUE_URL={queue_url}: the request could not be built: {message}")]
+    Build { queue_url: String, message: String },
+    #[error("DEAD_LETTER_QUEUE_URL={queue_url}: the answer does not mention this entry")]
+    Unanswered { queue_url: String },
     #[error(
         "DEAD_LETTER_QUEUE_URL={queue_url} refused record {sequence_number}: {code}: {message}"
     )]
@@ -64,10 +67,12 @@ pub enum DeadLetterError {
     },
     #[error("the invocation's deadline is near; not sent to the dead-letter queue")]
     Deadline,
-    #[error("ReceiveMessage from {queue_url} failed: {message}")]
-    Receive { queue_url: String, message: String },
-    #[error("DeleteMessageBatch on {queue_url} failed: {message}")]
-    Delete { queue_url: String, message: String },
+    #[error("--queue-url={queue_url}: {source}")]
+    Queue {
+        queue_url: String,
+        #[source]
+        source: Arc<AwsError>,
+    },
 }
 
 /// Why an SQS message is not a dead letter this version can read.
@@ -116,14 +121,14 @@ struct Body {
 
 impl DeadLetter {
     /// The dead letter of `record`, set aside now for `reason`.
-    pub fn from_record(record: &KinesisEventRecord, reason: impl Into<String>) -> Self {
+    pub fn from_record<R: SourceRecord + ?Sized>(record: &R, reason: impl Into<String>) -> Self {
         DeadLetter {
-            data: record.kinesis.data.to_vec(),
-            shard: record::shard_of(record).to_owned(),
-            sequence_number: record.kinesis.sequence_number.clone(),
-            partition_key: record.kinesis.partition_key.clone(),
-            event_source_arn: record.event_source_arn.clone(),
-            approximate_arrival: record.kinesis.approximate_arrival_timestamp.0,
+            data: record.data().into_owned(),
+            shard: record.shard().to_owned(),
+            sequence_number: record.sequence_number().to_owned(),
+            partition_key: record.partition_key().to_owned(),
+            event_source_arn: record.event_source_arn().map(str::to_owned),
+            approximate_arrival: record.arrival().unwrap_or_else(Utc::now),
             reason: reason.into(),
             dead_lettered_at: Utc::now(),
         }
@@ -256,57 +261,38 @@ impl DeadLetterQueue {
         }
     }
 
-    /// The queue `config` names (`DEAD_LETTER_QUEUE_URL`, at `DEAD_LETTER_ENDPOINT_URL`), if any.
-    pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Option<Self> {
-        let url = config.dead_letter_queue_url.as_ref()?;
-        let client = sqs_client(
-            sdk,
-            config.dead_letter_endpoint_url.as_deref(),
-            &config.tuning,
-        );
-        Some(DeadLetterQueue::new(client, url.clone()))
-    }
-
     pub fn queue_url(&self) -> &str {
         &self.queue_url
     }
 
     /// Sends `letters` in `SendMessageBatch` calls (≤10 entries, ≤256 KiB each), several at once,
-    /// none started after `stop_at`. Returns one result per letter, in order: `Ok` only when SQS
+    /// none started after `deadline`. Returns one result per letter, in order: `Ok` only when SQS
     /// confirmed that very entry.
     pub async fn send(
         &self,
         letters: &[DeadLetter],
-        stop_at: Option<Instant>,
+        deadline: Deadline,
     ) -> Vec<Result<(), DeadLetterError>> {
         let mut results: Vec<Result<(), DeadLetterError>> = vec![Ok(()); letters.len()];
-        let mut batches: Vec<Vec<(usize, String)>> = Vec::new();
-        let mut current: Vec<(usize, String)> = Vec::new();
-        let mut current_bytes = 0;
+        let mut bodies = Vec::with_capacity(letters.len());
         for (i, letter) in letters.iter().enumerate() {
             let body = letter.to_body();
-            if body.len() > MAX_MESSAGE_BYTES {
+            if body.len() > limits::SQS_BYTES {
                 results[i] = Err(DeadLetterError::TooLarge {
                     shard: letter.shard.clone(),
                     sequence_number: letter.sequence_number.clone(),
                     bytes: body.len(),
-                    limit: MAX_MESSAGE_BYTES,
+                    limit: limits::SQS_BYTES,
                 });
-                continue;
+            } else {
+                bodies.push((i, body));
             }
-            if current.len() == MAX_BATCH_ENTRIES || current_bytes + body.len() > MAX_MESSAGE_BYTES
-            {
-                batches.push(std::mem::take(&mut current));
-                current_bytes = 0;
-            }
-            current_bytes += body.len();
-            current.push((i, body));
         }
-        if !current.is_empty() {
-            batches.push(current);
-        }
+        let batches = retry::chunks(bodies, limits::SQS_ENTRIES, limits::SQS_BYTES, |(_, b)| {
+            b.len()
+        });
         let answers: Vec<Vec<(usize, Result<(), DeadLetterError>)>> = stream::iter(batches)
-            .map(|batch| self.send_batch(letters, batch, stop_at))
+            .map(|batch| self.send_batch(letters, batch, deadline))
             .buffer_unordered(SEND_CONCURRENCY)
             .collect()
             .await;
@@ -320,7 +306,7 @@ impl DeadLetterQueue {
         &self,
         letters: &[DeadLetter],
         batch: Vec<(usize, String)>,
-        stop_at: Option<Instant>,
+        deadline: Deadline,
     ) -> Vec<(usize, Result<(), DeadLetterError>)> {
         let all = |error: DeadLetterError| {
             batch
@@ -336,7 +322,12 @@ impl DeadLetterQueue {
                 .build()
             {
                 Ok(entry) => entries.push(entry),
-                Err(e) => return all(self.send_error(e.to_string())),
+                Err(e) => {
+                    return all(DeadLetterError::Build {
+                        queue_url: self.queue_url.clone(),
+                        message: e.to_string(),
+                    });
+                }
             }
         }
         let call = self
@@ -345,10 +336,15 @@ impl DeadLetterQueue {
             .queue_url(&self.queue_url)
             .set_entries(Some(entries))
             .send();
-        let output = match within(stop_at, call).await {
-            None => return all(DeadLetterError::Deadline),
-            Some(Err(e)) => return all(self.send_error(DisplayErrorContext(e).to_string())),
-            Some(Ok(output)) => output,
+        let output = match deadline.run(call).await {
+            Err(_) => return all(DeadLetterError::Deadline),
+            Ok(Err(e)) => {
+                return all(DeadLetterError::Send {
+                    queue_url: self.queue_url.clone(),
+                    source: Arc::new(AwsError::new("SendMessageBatch", e)),
+                });
+            }
+            Ok(Ok(output)) => output,
         };
         let mut results: Vec<Option<Result<(), DeadLetterError>>> = vec![None; batch.len()];
         for ok in output.successful() {
@@ -382,17 +378,26 @@ impl DeadLetterQueue {
             .zip(results)
             .map(|((i, _), result)| {
                 let result = result.unwrap_or_else(|| {
-                    Err(self.send_error("the answer does not mention this entry".into()))
+                    Err(DeadLetterError::Unanswered {
+                        queue_url: self.queue_url.clone(),
+                    })
                 });
                 (*i, result)
             })
             .collect()
     }
 
-    fn send_error(&self, message: String) -> DeadLetterError {
-        DeadLetterError::Send {
+    fn queue_error(&self, source: AwsError) -> DeadLetterError {
+        DeadLetterError::Queue {
             queue_url: self.queue_url.clone(),
-            message,
+            source: Arc::new(source),
+        }
+    }
+
+    fn build_error(&self, error: impl fmt::Display) -> DeadLetterError {
+        DeadLetterError::Build {
+            queue_url: self.queue_url.clone(),
+            message: error.to_string(),
         }
     }
 
@@ -413,10 +418,7 @@ impl DeadLetterQueue {
             .visibility_timeout(visibility.as_secs().min(43_200) as i32)
             .send()
             .await
-            .map_err(|e| DeadLetterError::Receive {
-                queue_url: self.queue_url.clone(),
-                message: DisplayErrorContext(e).to_string(),
-            })?;
+            .map_err(|e| self.queue_error(AwsError::new("ReceiveMessage", e)))?;
         Ok(output
             .messages
             .unwrap_or_default()
@@ -434,7 +436,7 @@ impl DeadLetterQueue {
 
     /// Makes received messages visible to other readers again at once (10 per call).
     pub async fn release(&self, received: &[&Received]) -> Result<(), DeadLetterError> {
-        for chunk in received.chunks(MAX_BATCH_ENTRIES) {
+        for chunk in received.chunks(limits::SQS_ENTRIES) {
             let entries = chunk
                 .iter()
                 .enumerate()
@@ -446,32 +448,22 @@ impl DeadLetterQueue {
                         .build()
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| DeadLetterError::Receive {
-                    queue_url: self.queue_url.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| self.build_error(e))?;
             self.client
                 .change_message_visibility_batch()
                 .queue_url(&self.queue_url)
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| DeadLetterError::Receive {
-                    queue_url: self.queue_url.clone(),
-                    message: DisplayErrorContext(e).to_string(),
-                })?;
+                .map_err(|e| self.queue_error(AwsError::new("ChangeMessageVisibilityBatch", e)))?;
         }
         Ok(())
     }
 
     /// Deletes received messages (10 per call); returns how many SQS confirmed.
     pub async fn delete(&self, received: &[&Received]) -> Result<usize, DeadLetterError> {
-        let error = |message: String| DeadLetterError::Delete {
-            queue_url: self.queue_url.clone(),
-            message,
-        };
         let mut deleted = 0;
-        for chunk in received.chunks(MAX_BATCH_ENTRIES) {
+        for chunk in received.chunks(limits::SQS_ENTRIES) {
             let entries = chunk
                 .iter()
                 .enumerate()
@@ -480,7 +472,7 @@ impl DeadLetterQueue {
                         .id(n.to_string())
                         .receipt_handle(&r.receipt_handle)
                         .build()
-                        .map_err(|e| error(e.to_string()))
+                        .map_err(|e| self.build_error(e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let output = self
@@ -490,7 +482,7 @@ impl DeadLetterQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+                .map_err(|e| self.queue_error(AwsError::new("DeleteMessageBatch", e)))?;
             deleted += output.successful().len();
         }
         Ok(deleted)
@@ -570,18 +562,10 @@ where
     Ok(report)
 }
 
-/// Runs `call` unless `stop_at` has passed; abandons it when `stop_at` comes (`None`).
-async fn within<T>(stop_at: Option<Instant>, call: impl Future<Output = T>) -> Option<T> {
-    match stop_at {
-        None => Some(call.await),
-        Some(t) if Instant::now() >= t => None,
-        Some(t) => tokio::time::timeout_at(t, call).await.ok(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_lambda_events::event::kinesis::KinesisEventRecord;
 
     fn record(data: &[u8]) -> KinesisEventRecord {
         let mut r = KinesisEventRecord::default();

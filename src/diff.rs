@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::key::KeySchema;
+use crate::table::Table;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -69,12 +70,12 @@ pub async fn scan(
 
 /// Compares two tables with full scans.
 pub async fn compare(
-    primary: (&Client, &str),
-    replica: (&Client, &str),
+    primary: &Table,
+    replica: &Table,
     schema: &KeySchema,
 ) -> Result<Diff, ScanError> {
-    let p = scan(primary.0, primary.1, schema).await?;
-    let r = scan(replica.0, replica.1, schema).await?;
+    let p = scan(&primary.client, &primary.name, schema).await?;
+    let r = scan(&replica.client, &replica.name, schema).await?;
     let mut diff = Diff {
         items: p.len(),
         ..Diff::default()

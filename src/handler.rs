@@ -1,5 +1,6 @@
-//! Lambda glue: a Kinesis event in, `batchItemFailures` out. Decodes the records, groups them by
-//! key, runs the engine, and reports every record whose key was not made to agree.
+//! Lambda glue: a batch of stream records in, `batchItemFailures` out. Decodes the records into
+//! distinct keys (handed to the engine while decoding goes on), runs the engine, dead-letters the
+//! unusable records that will not come back, applies the batch rule, and logs one summary line.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,11 +10,14 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use lambda_runtime::LambdaEvent;
 use tokio::time::Instant;
 
-use crate::config::{Config, Tuning, dynamodb_client};
-use crate::dead_letter::{self, DeadLetter, DeadLetterQueue};
+use crate::config::Tuning;
+use crate::dead_letter::{self, DeadLetter, DeadLetterError, DeadLetterQueue};
+use crate::decode::{self, SourceRecord};
+use crate::engine::{Engine, KeyQueue, Outcome, SetupError};
+use crate::failures::{self, RecordKey};
 use crate::key::Key;
-use crate::record;
-use crate::replicate::{Engine, KeyQueue, SetupError, Tables};
+use crate::retry::Deadline;
+use crate::table::Table;
 
 /// Unusable records logged one by one per batch; the rest are only counted (a hostile batch of
 /// 10,000 must not make 10,000 log lines).
@@ -22,7 +26,7 @@ const LOGGED_UNUSABLE: usize = 20;
 /// Records decoded between handing keys to the engine (and letting its workers send them).
 const DECODE_STEP: usize = 128;
 
-/// What one batch did, for the summary log line and for tests.
+/// What one batch did, for the summary log line, the metrics and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     pub records: usize,
@@ -33,22 +37,24 @@ pub struct Summary {
     pub unusable_records: usize,
     /// Unusable records the dead-letter queue confirmed (not reported as failures).
     pub dead_lettered: usize,
+    /// Keys that failed because the invocation's deadline came.
+    pub deadline_failures: usize,
     pub duration: Duration,
     /// Age of the oldest record in the batch, from its approximate arrival time.
     pub oldest_record_age: Duration,
 }
 
-/// What decoding a batch found.
-struct Found {
+/// A batch, decoded: each record's key number (or unusable), and why each unusable one is.
+struct Decoded {
     /// Distinct keys, numbered 0.. in the order first met.
-    keys: usize,
-    /// Each record's key number, or None if the record is unusable.
-    slot: Vec<Option<usize>>,
-    /// Unusable records: (record index, reason).
+    distinct_keys: usize,
+    /// One per record, in order.
+    record_keys: Vec<RecordKey>,
+    /// One per unusable record: its position in the batch and why it is unusable.
     unusable: Vec<(usize, String)>,
 }
 
-/// The replicator: an engine plus the rules for turning a Kinesis batch into work and failures.
+/// The replicator: an engine plus the rules for turning a batch into work and failures.
 #[derive(Debug, Clone)]
 pub struct Replicator {
     engine: Engine,
@@ -57,33 +63,31 @@ pub struct Replicator {
 }
 
 impl Replicator {
-    /// Builds the clients from `config` and checks both tables (once per container). With
-    /// `DEAD_LETTER_QUEUE_URL` set, unusable records go to that queue.
-    pub async fn from_config(
-        config: &Config,
-        sdk: &aws_config::SdkConfig,
-        counters: &[crate::calls::CallCounter],
-    ) -> Result<Self, SetupError> {
-        let tables = Tables {
-            primary: dynamodb_client(sdk, &config.primary, &config.tuning, counters),
-            primary_table: config.primary.table.clone(),
-            replica: dynamodb_client(sdk, &config.replica, &config.tuning, counters),
-            replica_table: config.replica.table.clone(),
-        };
-        let replicator = Self::connect(tables, config.tuning.clone()).await?;
-        Ok(match DeadLetterQueue::from_config(config, sdk) {
-            Some(queue) => replicator.with_dead_letter(queue),
-            None => replicator,
-        })
-    }
-
     /// Checks both tables and returns a replicator for them.
-    pub async fn connect(tables: Tables, tuning: Tuning) -> Result<Self, SetupError> {
-        let engine = Engine::connect(tables, tuning.clone()).await?;
+    pub async fn connect(
+        primary: Table,
+        replica: Table,
+        tuning: Tuning,
+    ) -> Result<Self, SetupError> {
+        let engine = Engine::connect(primary, replica, tuning.clone()).await?;
         Ok(Replicator {
             engine,
             tuning,
             dead_letters: None,
+        })
+    }
+
+    /// Builds the tables' clients from `config` and checks both tables (once per container).
+    /// With `DEAD_LETTER_QUEUE_URL` set, unusable records go to that queue.
+    pub async fn from_config(
+        config: &crate::config::Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, SetupError> {
+        let (primary, replica) = config.tables(sdk);
+        let replicator = Self::connect(primary, replica, config.tuning.clone()).await?;
+        Ok(match config.dead_letter_queue(sdk) {
+            Some(queue) => replicator.with_dead_letter(queue),
+            None => replicator,
         })
     }
 
@@ -103,191 +107,212 @@ impl Replicator {
         &self.engine
     }
 
-    /// Decodes the records and pushes each new distinct key to `queue` (every
-    /// [`DECODE_STEP`] records, yielding so the engine's workers can send what is ready), then
-    /// closes it.
-    async fn find_keys(&self, event: &KinesisEvent, queue: &KeyQueue) -> Found {
-        let schema = self.engine.schema();
-        let primary_table = &self.engine.tables().primary_table;
-        let mut numbers: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut slot = Vec::with_capacity(event.records.len());
-        let mut unusable = Vec::new();
-        let mut new_keys: Vec<(usize, Key)> = Vec::new();
-        for (r, record) in event.records.iter().enumerate() {
-            match record::decode(record, schema, primary_table) {
-                Ok(key) => {
-                    let next = numbers.len();
-                    let i = match numbers.get(key.canonical()) {
-                        Some(&i) => i,
-                        None => {
-                            numbers.insert(key.canonical().to_vec(), next);
-                            new_keys.push((next, key));
-                            next
-                        }
-                    };
-                    slot.push(Some(i));
-                }
-                Err(error) => {
-                    unusable.push((r, dead_letter::reason(&error.problem)));
-                    slot.push(None);
-                }
-            }
-            if (r + 1) % DECODE_STEP == 0 {
-                queue.push(new_keys.drain(..));
-                tokio::task::yield_now().await;
-            }
-        }
-        queue.push(new_keys);
-        queue.close();
-        Found {
-            keys: numbers.len(),
-            slot,
-            unusable,
-        }
-    }
-
-    /// Handles one batch. `deadline` is when the invocation times out: no new call starts
+    /// Handles a Kinesis batch. `deadline` is when the invocation times out: no new call starts
     /// within the configured margin of it, and what is left is reported as failed.
     pub async fn handle(
         &self,
         event: &KinesisEvent,
         deadline: Option<Instant>,
     ) -> (KinesisEventResponse, Summary) {
-        let started = Instant::now();
-        let stop_at = deadline.map(|d| d.checked_sub(self.tuning.deadline_margin).unwrap_or(d));
-
-        // Records → distinct keys, handed to the engine as they are found, so the first reads
-        // start while the rest of the batch is decoded.
-        let queue = KeyQueue::default();
-        let find = async {
-            let found = self.find_keys(event, &queue).await;
-            // Unusable records go to the dead-letter queue while the keys are replicated.
-            let sent = match &self.dead_letters {
-                Some(dead_letters) if !found.unusable.is_empty() => {
-                    let letters: Vec<DeadLetter> = found
-                        .unusable
-                        .iter()
-                        .map(|(r, reason)| {
-                            DeadLetter::from_record(&event.records[*r], reason.clone())
-                        })
-                        .collect();
-                    dead_letters.send(&letters, stop_at).await
-                }
-                _ => Vec::new(),
-            };
-            (found, sent)
-        };
-        let ((found, sent), outcome) = tokio::join!(find, self.engine.replicate(&queue, stop_at));
-        let Found {
-            keys,
-            slot,
-            unusable,
-        } = found;
-
-        // An unusable record is a failure unless the queue confirmed it.
-        let mut kept = vec![false; event.records.len()];
-        let mut dead_lettered = 0;
-        for (n, (r, reason)) in unusable.iter().enumerate() {
-            let record = &event.records[*r];
-            let sent = sent.get(n);
-            if let Some(Ok(())) = sent {
-                kept[*r] = true;
-                dead_lettered += 1;
-            }
-            if n >= LOGGED_UNUSABLE {
-                continue;
-            }
-            let shard = record::shard_of(record);
-            let sequence_number = &record.kinesis.sequence_number;
-            match sent {
-                Some(Ok(())) => tracing::warn!(
-                    shard,
-                    sequence_number = %sequence_number,
-                    reason = %reason,
-                    "unusable record: sent to the dead-letter queue"
-                ),
-                Some(Err(error)) => tracing::error!(
-                    shard,
-                    sequence_number = %sequence_number,
-                    reason = %reason,
-                    error = %error,
-                    "unusable record: the dead-letter queue did not take it; reported as a failure"
-                ),
-                None => tracing::warn!(
-                    shard,
-                    sequence_number = %sequence_number,
-                    reason = %reason,
-                    "unusable record: reported as a failure"
-                ),
-            }
-        }
-        if unusable.len() > LOGGED_UNUSABLE {
-            tracing::warn!(
-                unusable_records = unusable.len(),
-                logged = LOGGED_UNUSABLE,
-                "more unusable records than logged one by one"
-            );
-        }
-
-        let mut failed = vec![false; keys];
-        for failure in &outcome.failures {
-            let first_key = failure.keys.first().map(|(_, key)| key);
-            tracing::error!(
-                keys = failure.keys.len(),
-                first_key = %first_key.map(ToString::to_string).unwrap_or_default(),
-                error = %failure.error,
-                "keys not replicated: their records are reported as failures"
-            );
-            for &(i, _) in &failure.keys {
-                if let Some(f) = failed.get_mut(i) {
-                    *f = true;
-                }
-            }
-        }
-
+        let (failed, summary) = self.handle_records(&event.records, deadline).await;
         let mut response = KinesisEventResponse::default();
-        for ((record, slot), kept) in event.records.iter().zip(&slot).zip(&kept) {
-            let failure = match slot {
-                Some(i) => failed.get(*i).copied().unwrap_or(true),
-                None => !kept,
-            };
-            if failure {
-                response.add_failure(record.kinesis.sequence_number.clone());
-            }
+        for position in failed {
+            response.add_failure(event.records[position].sequence_number().to_owned());
         }
-
-        let oldest = event
-            .records
-            .iter()
-            .map(|r| r.kinesis.approximate_arrival_timestamp.0)
-            .min();
-        let summary = Summary {
-            records: event.records.len(),
-            keys,
-            puts: outcome.puts,
-            deletes: outcome.deletes,
-            failed_records: response.batch_item_failures.len(),
-            unusable_records: unusable.len(),
-            dead_lettered,
-            duration: started.elapsed(),
-            oldest_record_age: oldest
-                .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
-                .unwrap_or_default(),
-        };
-        tracing::info!(
-            records = summary.records,
-            keys = summary.keys,
-            puts = summary.puts,
-            deletes = summary.deletes,
-            failed_records = summary.failed_records,
-            unusable_records = summary.unusable_records,
-            dead_lettered = summary.dead_lettered,
-            duration_ms = summary.duration.as_millis() as u64,
-            oldest_record_age_ms = summary.oldest_record_age.as_millis() as u64,
-            "batch replicated"
-        );
         (response, summary)
     }
+
+    /// Handles a batch of records of any source; returns the positions of the failed records.
+    pub async fn handle_records<R: SourceRecord + Sync>(
+        &self,
+        records: &[R],
+        deadline: Option<Instant>,
+    ) -> (Vec<usize>, Summary) {
+        let started = Instant::now();
+        let stop = Deadline::before(deadline, self.tuning.deadline_margin);
+        let queue = KeyQueue::default();
+        let (decoded, outcome) = tokio::join!(
+            self.decode(records, &queue),
+            self.engine.replicate(&queue, stop)
+        );
+        log_key_failures(&outcome);
+        let key_failed = outcome.key_failed(decoded.distinct_keys);
+        let to_send = failures::to_dead_letter(&decoded.record_keys, &key_failed);
+        let sent = self
+            .send_dead_letters(records, &decoded, &to_send, stop)
+            .await;
+        let mut kept = vec![false; decoded.unusable.len()];
+        for (u, result) in to_send.iter().zip(&sent) {
+            kept[*u] = result.is_ok();
+        }
+        log_unusable(records, &decoded, &to_send, &sent);
+        let failed = failures::failed_records(&decoded.record_keys, &key_failed, &kept);
+        let summary = Summary {
+            records: records.len(),
+            keys: decoded.distinct_keys,
+            puts: outcome.puts,
+            deletes: outcome.deletes,
+            failed_records: failed.len(),
+            unusable_records: decoded.unusable.len(),
+            dead_lettered: kept.iter().filter(|k| **k).count(),
+            deadline_failures: outcome.deadline_failures(),
+            duration: started.elapsed(),
+            oldest_record_age: oldest_age(records),
+        };
+        log_summary(&summary);
+        (failed, summary)
+    }
+
+    /// Decodes the records and pushes each new distinct key to `queue` (every [`DECODE_STEP`]
+    /// records, yielding so the engine's workers can send what is ready), then closes it.
+    async fn decode<R: SourceRecord>(&self, records: &[R], queue: &KeyQueue) -> Decoded {
+        let schema = self.engine.schema();
+        let primary_table = &self.engine.primary().name;
+        let mut key_numbers: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut record_keys = Vec::with_capacity(records.len());
+        let mut unusable = Vec::new();
+        let mut new_keys: Vec<(usize, Key)> = Vec::new();
+        for (position, record) in records.iter().enumerate() {
+            match decode::decode(record, schema, primary_table) {
+                Ok(key) => {
+                    let next = key_numbers.len();
+                    let number =
+                        *key_numbers
+                            .entry(key.canonical().to_vec())
+                            .or_insert_with(|| {
+                                new_keys.push((next, key));
+                                next
+                            });
+                    record_keys.push(RecordKey::Key(number));
+                }
+                Err(error) => {
+                    record_keys.push(RecordKey::Unusable(unusable.len()));
+                    unusable.push((position, dead_letter::reason(&error.problem)));
+                }
+            }
+            if (position + 1) % DECODE_STEP == 0 {
+                queue.push(new_keys.drain(..));
+                tokio::task::yield_now().await;
+            }
+        }
+        queue.push(new_keys);
+        queue.close();
+        Decoded {
+            distinct_keys: key_numbers.len(),
+            record_keys,
+            unusable,
+        }
+    }
+
+    /// Sends the unusable records numbered `to_send` to the dead-letter queue, if there is one;
+    /// one result per record sent (none without a queue).
+    async fn send_dead_letters<R: SourceRecord>(
+        &self,
+        records: &[R],
+        decoded: &Decoded,
+        to_send: &[usize],
+        stop: Deadline,
+    ) -> Vec<Result<(), DeadLetterError>> {
+        let Some(queue) = &self.dead_letters else {
+            return Vec::new();
+        };
+        if to_send.is_empty() {
+            return Vec::new();
+        }
+        let letters: Vec<DeadLetter> = to_send
+            .iter()
+            .map(|u| {
+                let (position, reason) = &decoded.unusable[*u];
+                DeadLetter::from_record(&records[*position], reason.clone())
+            })
+            .collect();
+        queue.send(&letters, stop).await
+    }
+}
+
+/// Time since the oldest record of the batch reached the stream.
+fn oldest_age<R: SourceRecord>(records: &[R]) -> Duration {
+    records
+        .iter()
+        .filter_map(SourceRecord::arrival)
+        .min()
+        .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
+        .unwrap_or_default()
+}
+
+/// One ERROR line per failure cause: how many keys, the first one, and why.
+fn log_key_failures(outcome: &Outcome) {
+    for failure in &outcome.failures {
+        let first_key = failure.keys.first().map(|(_, key)| key);
+        tracing::error!(
+            keys = failure.keys.len(),
+            first_key = %first_key.map(ToString::to_string).unwrap_or_default(),
+            error = %failure.error,
+            "keys not replicated: their records are reported as failures"
+        );
+    }
+}
+
+/// One line per unusable record (up to [`LOGGED_UNUSABLE`]), saying where it went.
+fn log_unusable<R: SourceRecord>(
+    records: &[R],
+    decoded: &Decoded,
+    sent_ones: &[usize],
+    sent: &[Result<(), DeadLetterError>],
+) {
+    for (u, (position, reason)) in decoded.unusable.iter().enumerate().take(LOGGED_UNUSABLE) {
+        let record = &records[*position];
+        let shard = record.shard();
+        let sequence_number = record.sequence_number();
+        let result = sent_ones
+            .iter()
+            .position(|s| *s == u)
+            .and_then(|n| sent.get(n));
+        match result {
+            Some(Ok(())) => tracing::warn!(
+                shard,
+                sequence_number,
+                reason = %reason,
+                "unusable record: sent to the dead-letter queue"
+            ),
+            Some(Err(error)) => tracing::error!(
+                shard,
+                sequence_number,
+                reason = %reason,
+                error = %error,
+                "unusable record: the dead-letter queue did not take it; reported as a failure"
+            ),
+            None => tracing::warn!(
+                shard,
+                sequence_number,
+                reason = %reason,
+                "unusable record: reported as a failure"
+            ),
+        }
+    }
+    if decoded.unusable.len() > LOGGED_UNUSABLE {
+        tracing::warn!(
+            unusable_records = decoded.unusable.len(),
+            logged = LOGGED_UNUSABLE,
+            "more unusable records than logged one by one"
+        );
+    }
+}
+
+/// The batch's summary line.
+fn log_summary(summary: &Summary) {
+    tracing::info!(
+        records = summary.records,
+        keys = summary.keys,
+        puts = summary.puts,
+        deletes = summary.deletes,
+        failed_records = summary.failed_records,
+        unusable_records = summary.unusable_records,
+        dead_lettered = summary.dead_lettered,
+        duration_ms = summary.duration.as_millis() as u64,
+        oldest_record_age_ms = summary.oldest_record_age.as_millis() as u64,
+        "batch replicated"
+    );
 }
 
 /// The Lambda function: handles the event before the invocation's deadline.

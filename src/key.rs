@@ -15,8 +15,7 @@ use sha2::{Digest, Sha256};
 /// DynamoDB's limits on key attribute values, in bytes.
 const MAX_HASH_KEY_BYTES: usize = 2048;
 const MAX_RANGE_KEY_BYTES: usize = 1024;
-/// Kinesis accepts partition keys of at most 256 Unicode characters.
-const MAX_PARTITION_KEY_CHARS: usize = 256;
+use crate::retry::limits::PARTITION_KEY_CHARS;
 
 /// Why a set of attributes is not a key of the table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +65,22 @@ impl ScalarType {
             ScalarType::N => "N",
             ScalarType::B => "B",
         }
+    }
+}
+
+/// `ForumName (S, partition key), Subject (S, sort key)`: the schema as messages show it.
+impl fmt::Display for KeySchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}, partition key)",
+            self.hash.name,
+            self.hash.kind.tag()
+        )?;
+        if let Some(range) = &self.range {
+            write!(f, ", {} ({}, sort key)", range.name, range.kind.tag())?;
+        }
+        Ok(())
     }
 }
 
@@ -149,11 +164,14 @@ impl KeySchema {
             .chain(self.range.iter().map(|r| (r, MAX_RANGE_KEY_BYTES)))
     }
 
+    /// Each key attribute with its role (HASH first, then RANGE), as `CreateTable` takes them.
+    pub fn elements(&self) -> impl Iterator<Item = (&KeyAttribute, KeyType)> {
+        std::iter::once((&self.hash, KeyType::Hash))
+            .chain(self.range.iter().map(|r| (r, KeyType::Range)))
+    }
+
     fn describe(&self) -> String {
-        self.attributes()
-            .map(|(a, _)| format!("{} ({})", a.name, a.kind.tag()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.to_string()
     }
 
     /// Validates a set of key attributes (exactly the schema's, with the right types and sizes)
@@ -256,7 +274,12 @@ fn canonical_number(name: &str, text: &str) -> Result<String, KeyError> {
         name: name.to_owned(),
         reason: reason.to_owned(),
     };
-    let trimmed = text.trim();
+    // DynamoDB refuses a number with spaces around it (ValidationException), so it is refused
+    // here too, rather than validated trimmed and sent as given.
+    if text.trim() != text {
+        return Err(bad("spaces around the number"));
+    }
+    let trimmed = text;
     if trimmed.is_empty() || trimmed.len() > 200 {
         return Err(bad("empty or far too long"));
     }
@@ -305,39 +328,46 @@ fn type_name(value: &AttributeValue) -> &'static str {
 /// a write request in the call's answer names.
 pub struct KeyIndex<'a> {
     schema: &'a KeySchema,
-    positions: HashMap<&'a [u8], usize>,
+    positions: HashMap<Vec<u8>, usize>,
     len: usize,
 }
 
 impl<'a> KeyIndex<'a> {
     /// Indexes `keys` by their position in the call.
-    pub fn new(schema: &'a KeySchema, keys: impl IntoIterator<Item = &'a Key>) -> Self {
-        let keys: Vec<&Key> = keys.into_iter().collect();
-        let positions = keys
+    pub fn new<'k>(schema: &'a KeySchema, keys: impl IntoIterator<Item = &'k Key>) -> Self {
+        Self::of_canonical(schema, keys.into_iter().map(|key| key.canonical().to_vec()))
+    }
+
+    /// Indexes the keys of write requests by their position in the call; None if a request has
+    /// no valid key.
+    pub fn of_writes(schema: &'a KeySchema, requests: &[WriteRequest]) -> Option<Self> {
+        let canonical: Option<Vec<Vec<u8>>> = requests
             .iter()
-            .enumerate()
-            .map(|(p, key)| (key.canonical(), p))
+            .map(|request| schema.canonical_of_item(write_key(request)?).ok())
             .collect();
+        Some(Self::of_canonical(schema, canonical?.into_iter()))
+    }
+
+    fn of_canonical(schema: &'a KeySchema, keys: impl Iterator<Item = Vec<u8>>) -> Self {
+        let keys: Vec<Vec<u8>> = keys.collect();
+        let len = keys.len();
+        let positions = keys.into_iter().enumerate().map(|(p, c)| (c, p)).collect();
         KeyIndex {
             schema,
             positions,
-            len: keys.len(),
+            len,
         }
     }
 
     /// The position of the key an item (or key map) names; None if it names none of them.
     pub fn position(&self, attributes: &HashMap<String, AttributeValue>) -> Option<usize> {
         let canonical = self.schema.canonical_of_item(attributes).ok()?;
-        self.positions.get(canonical.as_slice()).copied()
+        self.positions.get(&canonical).copied()
     }
 
     /// The position of the key a put or delete request is for; None if it is for none of them.
     pub fn position_of_write(&self, request: &WriteRequest) -> Option<usize> {
-        match (&request.put_request, &request.delete_request) {
-            (Some(put), _) => self.position(put.item()),
-            (None, Some(delete)) => self.position(delete.key()),
-            (None, None) => None,
-        }
+        self.position(write_key(request)?)
     }
 
     /// For each key, the request among `requests` that is for it, if any. None if a request is
@@ -352,6 +382,15 @@ impl<'a> KeyIndex<'a> {
             }
         }
         Some(matched)
+    }
+}
+
+/// The attributes that carry a write request's key: a put's item, a delete's key.
+fn write_key(request: &WriteRequest) -> Option<&HashMap<String, AttributeValue>> {
+    match (&request.put_request, &request.delete_request) {
+        (Some(put), _) => Some(put.item()),
+        (None, Some(delete)) => Some(delete.key()),
+        (None, None) => None,
     }
 }
 
@@ -377,18 +416,42 @@ impl Key {
         self.values.iter().cloned().collect()
     }
 
+    /// The key in DynamoDB JSON, as `dyno announce --key` takes it.
+    pub fn to_json(&self) -> String {
+        crate::json::to_json(&self.to_attributes())
+    }
+
     /// A Kinesis partition key for this item key: the readable form when it fits in 256
     /// characters, else a SHA-256 of the canonical encoding. Deterministic, so every change of
     /// one item lands on one shard.
     pub fn partition_key(&self) -> String {
         let readable = self.to_string();
-        if readable.chars().count() <= MAX_PARTITION_KEY_CHARS {
+        if readable.chars().count() <= PARTITION_KEY_CHARS {
             readable
         } else {
             let digest = Sha256::digest(&self.canonical);
             let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
             format!("sha256:{hex}")
         }
+    }
+}
+
+/// Keys as a message shows them: each in DynamoDB JSON, the first ten, then how many more.
+pub struct KeyList<'a>(pub &'a [Key]);
+
+impl fmt::Display for KeyList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 10;
+        for (i, key) in self.0.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(&key.to_json())?;
+        }
+        if self.0.len() > SHOWN {
+            write!(f, " … and {} more", self.0.len() - SHOWN)?;
+        }
+        Ok(())
     }
 }
 

@@ -1,15 +1,24 @@
 //! dyno keeps a DynamoDB replica table in step with a primary table: writes go to the primary,
 //! their keys go onto a Kinesis stream, and the replicator makes the replica agree for each key.
 
+pub mod admin;
+pub mod aws_error;
 pub mod calls;
 pub mod config;
 pub mod dead_letter;
+pub mod decode;
 pub mod demo;
 pub mod diff;
+pub mod engine;
+pub mod failures;
 pub mod handler;
+pub mod json;
 pub mod key;
-pub mod record;
-pub mod replicate;
+pub mod lines;
+pub mod publisher;
+pub mod retry;
 pub mod runner;
+pub mod stream;
+pub mod table;
 pub mod workload;
 pub mod writer;

@@ -17,7 +17,15 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::handler::Replicator;
-use crate::replicate::backoff;
+use crate::retry::{Backoff, Deadline};
+use crate::stream::Stream;
+
+/// The pause before a failed batch is delivered again.
+const REDELIVERY: Backoff = Backoff {
+    max_attempts: u32::MAX,
+    base: std::time::Duration::from_millis(25),
+    cap: std::time::Duration::from_secs(2),
+};
 
 /// Where a shard with no checkpoint starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -188,11 +196,9 @@ pub struct Runner {
 
 impl Runner {
     /// Looks the stream up and loads the checkpoint.
-    pub async fn connect(
-        kinesis: Client,
-        stream: &str,
-        options: RunnerOptions,
-    ) -> Result<Self, RunnerError> {
+    pub async fn connect(stream: Stream, options: RunnerOptions) -> Result<Self, RunnerError> {
+        let kinesis = stream.client.clone();
+        let stream = stream.name.as_str();
         let summary = kinesis
             .describe_stream_summary()
             .stream_name(stream)
@@ -410,7 +416,7 @@ impl Runner {
                         retries = 0;
                         iterator = Some(self.iterator(shard, None).await?);
                     } else {
-                        backoff(retries.min(6), None).await;
+                        let _ = REDELIVERY.pause(retries.min(6), Deadline::NONE).await;
                         iterator = Some(self.iterator(shard, Some(&low)).await?);
                     }
                 }

@@ -1,12 +1,13 @@
-//! The writer (dyno): writes to the primary table with the SDK's own requests and, only once
-//! DynamoDB has confirmed a write, publishes the item's key record on the Kinesis stream.
+//! The writer: writes to the primary table with the SDK's own requests and then announces the
+//! item's key with the publisher: once DynamoDB confirms the write, and also when the write may
+//! have happened without a clear answer (a timeout, a 5xx, a broken connection). Key records are
+//! idempotent, so announcing a write that did not happen costs one read; not announcing one that
+//! did would leave the replica stale. Only a definite refusal announces nothing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::error::Error as StdError;
+use std::fmt;
 
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
@@ -14,46 +15,60 @@ use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::key::{Key, KeyError, KeyIndex, KeySchema};
-use crate::replicate::{MAX_WRITE_REQUESTS, backoff};
+use crate::aws_error::{Attempts, AwsError};
+use crate::key::{Key, KeyError, KeyIndex, KeyList, KeySchema};
+use crate::publisher::{Change, NotPublished, Publisher};
+use crate::retry::{self, Backoff, Deadline, Undone, limits};
+use crate::stream::{Stream, StreamError};
+use crate::table::{Table, TableError};
 
-/// Kinesis `PutRecords` takes at most 500 records and 5 MiB a call.
-const MAX_PUT_RECORDS: usize = 500;
-const MAX_PUT_RECORDS_BYTES: usize = 5 * 1024 * 1024;
-/// Rounds for re-sending what a batch call left unprocessed or failed.
-const MAX_ROUNDS: u32 = 8;
-
-/// The kind of change, as the key record's advisory `eventName`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    Insert,
-    Modify,
-    Remove,
-}
-
-impl Change {
-    fn event_name(self) -> &'static str {
-        match self {
-            Change::Insert => "INSERT",
-            Change::Modify => "MODIFY",
-            Change::Remove => "REMOVE",
-        }
-    }
-}
-
-/// Why a write did not fully happen.
+/// Why a write did not fully happen, or is not known to have.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    /// DynamoDB refused or failed the write: nothing changed and nothing was published.
-    #[error("writing to `{table}` failed: {message}")]
-    Write {
+    /// The writer could not start: the table or the stream cannot be used.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// DynamoDB refused the write: nothing changed and nothing was announced.
+    #[error("{table}: the write was refused ({source}); nothing changed and nothing was announced")]
+    Rejected {
         table: String,
-        /// The service's error code, e.g. `ConditionalCheckFailedException`.
-        code: Option<String>,
-        message: String,
+        #[source]
+        source: AwsError,
+    },
+    /// The write may or may not have happened; its key was announced, so the replica will
+    /// match whatever the primary holds.
+    #[error(
+        "{table}: the outcome of the write is unknown ({source}): it may or may not have \
+         happened; its key was announced, so the replica will match whatever the primary holds \
+         (check with `dyno get --key '{key}'`)",
+        key = key.to_json()
+    )]
+    Unknown {
+        table: String,
+        key: Key,
+        #[source]
+        source: AwsError,
+    },
+    /// The write may or may not have happened, and its key could not be announced either.
+    #[error("{table}: the outcome of the write is unknown ({write}), and {source}")]
+    UnknownNotAnnounced {
+        table: String,
+        write: AwsError,
+        #[source]
+        source: NotPublished,
+    },
+    /// The write stands, but its key record was not published: the replica was not told.
+    #[error("{table}: the write stands, but {source}")]
+    NotPublished {
+        table: String,
+        #[source]
+        source: NotPublished,
     },
     /// The request's key does not fit the table.
     #[error("the request's key does not fit table `{table}`: {source}")]
@@ -65,93 +80,127 @@ pub enum WriteError {
     /// The request names another table than the writer's.
     #[error("the request is for table `{found}`, but this writer writes `{expected}`")]
     OtherTable { found: String, expected: String },
-    /// Some writes of a batch never went through; the others were written and published.
-    #[error("{} of the batch's writes to `{table}` failed ({message}); first key: {}", keys.len(), keys.first().map(String::as_str).unwrap_or("-"))]
-    NotWritten {
-        table: String,
-        keys: Vec<String>,
-        message: String,
-    },
-    /// The write committed but its key record was not published: the replica was not told.
-    #[error(
-        "the write to `{table}` stands, but the key record for {} key(s) (first: {}) could not be published to stream `{stream}`: {message}; the replica was not told: re-announce the keys (`dyno announce`) or repair",
-        keys.len(), keys.first().map(String::as_str).unwrap_or("-")
-    )]
-    NotPublished {
-        table: String,
-        stream: String,
-        keys: Vec<String>,
-        message: String,
-    },
+    /// Some writes of a batch did not happen, or are not known to have, or were not announced.
+    #[error(transparent)]
+    Batch(Box<BatchError>),
 }
 
 impl WriteError {
-    /// True when DynamoDB rejected the write because its condition did not hold.
+    /// True when DynamoDB refused the write because its condition did not hold.
     pub fn is_conditional_check_failed(&self) -> bool {
-        matches!(self, WriteError::Write { code: Some(c), .. } if c == "ConditionalCheckFailedException")
+        matches!(self, WriteError::Rejected { source, .. } if source.is("ConditionalCheckFailedException"))
+    }
+
+    /// The keys whose records are not on the stream, when that is what went wrong.
+    pub fn unannounced(&self) -> &[Key] {
+        match self {
+            WriteError::UnknownNotAnnounced { source, .. }
+            | WriteError::NotPublished { source, .. } => &source.keys,
+            WriteError::Batch(batch) => batch
+                .not_published
+                .as_ref()
+                .map_or(&[], |n| n.keys.as_slice()),
+            _ => &[],
+        }
+    }
+}
+
+/// What became of a batch that did not fully succeed.
+#[derive(Debug)]
+pub struct BatchError {
+    pub table: String,
+    /// Written, and announced (unless in `not_published`).
+    pub written: usize,
+    /// Definitely not written (refused, or left unprocessed after every retry): write again.
+    pub not_written: Vec<Key>,
+    /// May or may not have been written; announced (unless in `not_published`).
+    pub unknown: Vec<Key>,
+    /// The first error of a whole call.
+    pub first_error: Option<AwsError>,
+    /// Why unprocessed writes were given up, if they were.
+    pub gave_up: Option<String>,
+    /// Keys written (or maybe written) whose records are not on the stream.
+    pub not_published: Option<NotPublished>,
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "batch write to `{}`: {} written",
+            self.table, self.written
+        )?;
+        let why = self
+            .first_error
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| self.gave_up.clone())
+            .unwrap_or_default();
+        if !self.not_written.is_empty() {
+            let keys = KeyList(&self.not_written);
+            write!(
+                f,
+                "; {} not written ({why}): nothing was announced for them; write them again: {keys}",
+                self.not_written.len()
+            )?;
+        }
+        if !self.unknown.is_empty() {
+            write!(
+                f,
+                "; {} with an unknown outcome ({why}): they may or may not have been written, \
+                 and their keys were announced",
+                self.unknown.len()
+            )?;
+        }
+        if let Some(not_published) = &self.not_published {
+            write!(f, "; but {not_published}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for BatchError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match (&self.not_published, &self.first_error) {
+            (Some(n), _) => Some(n),
+            (None, Some(e)) => Some(e),
+            (None, None) => None,
+        }
     }
 }
 
 /// Writes to the primary table and announces each written key on the stream.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    dynamodb: Client,
-    kinesis: aws_sdk_kinesis::Client,
-    table: String,
-    stream: String,
-    region: String,
+    table: Table,
     schema: KeySchema,
+    publisher: Publisher,
+    backoff: Backoff,
 }
 
-/// Sequence numbers for the key records this process publishes (advisory, like `eventName`).
-static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
 impl Writer {
-    /// A writer for `table`, announcing on `stream`; reads the table's key schema.
-    pub async fn connect(
-        dynamodb: Client,
-        kinesis: aws_sdk_kinesis::Client,
-        table: &str,
-        stream: &str,
-    ) -> Result<Self, WriteError> {
-        let fail = |message: String| WriteError::Write {
-            table: table.to_owned(),
-            code: None,
-            message,
-        };
-        let description = dynamodb
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| fail(format!("DescribeTable: {}", DisplayErrorContext(e))))?;
-        let schema = description
-            .table
-            .as_ref()
-            .ok_or_else(|| fail("DescribeTable returned no table".into()))
-            .and_then(|t| KeySchema::from_description(t).map_err(|e| fail(e.to_string())))?;
-        let region = dynamodb
+    /// A writer for `table`, announcing on `stream`: reads the table's key schema and checks
+    /// that the stream exists and takes records, so a wrong name fails before any write.
+    pub async fn connect(table: Table, stream: Stream) -> Result<Self, WriteError> {
+        let schema = table.key_schema().await?;
+        stream.check_writable().await?;
+        let region = table
+            .client
             .config()
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".to_owned());
+        let backoff = Backoff::default();
         Ok(Writer {
-            dynamodb,
-            kinesis,
-            table: table.to_owned(),
-            stream: stream.to_owned(),
-            region,
+            publisher: Publisher::new(stream, region, backoff),
+            table,
             schema,
+            backoff,
         })
     }
 
-    /// The DynamoDB client, to build requests for [`Writer::put_item`] and friends.
-    pub fn dynamodb(&self) -> &Client {
-        &self.dynamodb
-    }
-
-    /// The primary table's name.
-    pub fn table(&self) -> &str {
+    /// The primary table.
+    pub fn table(&self) -> &Table {
         &self.table
     }
 
@@ -160,26 +209,262 @@ impl Writer {
         &self.schema
     }
 
+    /// The publisher the writer announces keys with.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
     /// A `PutItem` request for the primary table, to complete and pass to [`Writer::put_item`].
     pub fn put(&self) -> PutItemFluentBuilder {
-        self.dynamodb.put_item().table_name(&self.table)
+        self.table.client.put_item().table_name(&self.table.name)
     }
 
     /// An `UpdateItem` request for the primary table.
     pub fn update(&self) -> UpdateItemFluentBuilder {
-        self.dynamodb.update_item().table_name(&self.table)
+        self.table.client.update_item().table_name(&self.table.name)
     }
 
     /// A `DeleteItem` request for the primary table.
     pub fn delete(&self) -> DeleteItemFluentBuilder {
-        self.dynamodb.delete_item().table_name(&self.table)
+        self.table.client.delete_item().table_name(&self.table.name)
+    }
+
+    /// Sends a `PutItem` (conditions and return values as the SDK has them), then announces the
+    /// key. `eventName` is MODIFY when the request asked for the old item and there was one,
+    /// else INSERT.
+    pub async fn put_item(
+        &self,
+        request: PutItemFluentBuilder,
+    ) -> Result<PutItemOutput, WriteError> {
+        self.check_table(request.get_table_name())?;
+        let key = self.key_of(request.get_item())?;
+        let attempts = Attempts::default();
+        let result = request
+            .customize()
+            .interceptor(attempts.clone())
+            .send()
+            .await;
+        let change = match &result {
+            Ok(output) if output.attributes().is_some_and(|old| !old.is_empty()) => Change::Modify,
+            _ => Change::Insert,
+        };
+        self.settle("PutItem", result, &attempts, key, change).await
+    }
+
+    /// Sends an `UpdateItem`, then announces the key (MODIFY).
+    pub async fn update_item(
+        &self,
+        request: UpdateItemFluentBuilder,
+    ) -> Result<UpdateItemOutput, WriteError> {
+        self.check_table(request.get_table_name())?;
+        let key = self.key_of(request.get_key())?;
+        let attempts = Attempts::default();
+        let result = request
+            .customize()
+            .interceptor(attempts.clone())
+            .send()
+            .await;
+        self.settle("UpdateItem", result, &attempts, key, Change::Modify)
+            .await
+    }
+
+    /// Sends a `DeleteItem`, then announces the key (REMOVE).
+    pub async fn delete_item(
+        &self,
+        request: DeleteItemFluentBuilder,
+    ) -> Result<DeleteItemOutput, WriteError> {
+        self.check_table(request.get_table_name())?;
+        let key = self.key_of(request.get_key())?;
+        let attempts = Attempts::default();
+        let result = request
+            .customize()
+            .interceptor(attempts.clone())
+            .send()
+            .await;
+        self.settle("DeleteItem", result, &attempts, key, Change::Remove)
+            .await
+    }
+
+    /// After one write: announces the key if the write happened or may have, and says which.
+    async fn settle<T, E>(
+        &self,
+        operation: &'static str,
+        result: Result<T, SdkError<E, HttpResponse>>,
+        attempts: &Attempts,
+        key: Key,
+        change: Change,
+    ) -> Result<T, WriteError>
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let table = self.table.name.clone();
+        match result {
+            Ok(output) => match self.publisher.publish(&[(key, change)]).await {
+                Ok(()) => Ok(output),
+                Err(source) => Err(WriteError::NotPublished { table, source }),
+            },
+            Err(e) => {
+                let error = AwsError::new(operation, e);
+                if !(error.may_have_applied() || attempts.maybe_applied()) {
+                    return Err(WriteError::Rejected {
+                        table,
+                        source: error,
+                    });
+                }
+                match self.publisher.publish(&[(key.clone(), change)]).await {
+                    Ok(()) => Err(WriteError::Unknown {
+                        table,
+                        key,
+                        source: error,
+                    }),
+                    Err(source) => Err(WriteError::UnknownNotAnnounced {
+                        table,
+                        write: error,
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Writes puts and deletes with `BatchWriteItem` (25 a call, unprocessed items sent again
+    /// with backoff), then announces the keys of what was written, or may have been, with
+    /// `PutRecords`. Returns how many writes were made. DynamoDB refuses two requests for one
+    /// key in one call: give each key once.
+    pub async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<usize, WriteError> {
+        let mut keyed = Vec::with_capacity(requests.len());
+        for request in requests {
+            let (attrs, change) = match (&request.put_request, &request.delete_request) {
+                (Some(put), _) => (Some(put.item().clone()), Change::Modify),
+                (None, Some(delete)) => (Some(delete.key().clone()), Change::Remove),
+                (None, None) => (None, Change::Modify),
+            };
+            keyed.push(((self.key_of(&attrs)?, change), request));
+        }
+        let mut report = BatchError {
+            table: self.table.name.clone(),
+            written: 0,
+            not_written: Vec::new(),
+            unknown: Vec::new(),
+            first_error: None,
+            gave_up: None,
+            not_published: None,
+        };
+        let mut announce = Vec::with_capacity(keyed.len());
+        let mut rest = keyed.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<_> = rest.by_ref().take(limits::WRITE_REQUESTS).collect();
+            self.write_chunk(chunk, &mut report, &mut announce).await;
+        }
+        report.not_published = self.publisher.publish(&announce).await.err();
+        if report.not_written.is_empty()
+            && report.unknown.is_empty()
+            && report.not_published.is_none()
+        {
+            return Ok(report.written);
+        }
+        Err(WriteError::Batch(Box::new(report)))
+    }
+
+    /// One chunk of a batch: its writes are re-sent until done; what is done, or may be, goes to
+    /// `announce`, the rest to the report.
+    async fn write_chunk(
+        &self,
+        chunk: Vec<((Key, Change), WriteRequest)>,
+        report: &mut BatchError,
+        announce: &mut Vec<(Key, Change)>,
+    ) {
+        let attempts = Attempts::default();
+        let resent = retry::resend(chunk, &self.backoff, Deadline::NONE, |requests| {
+            self.write_round(requests, &attempts)
+        })
+        .await;
+        report.written += resent.done.len();
+        announce.extend(resent.done);
+        let undone = resent.undone;
+        match resent.why {
+            None => {}
+            Some(Undone::Failed(Some(error)))
+                if !(error.may_have_applied() || attempts.maybe_applied()) =>
+            {
+                report
+                    .not_written
+                    .extend(undone.into_iter().map(|(key, _)| key));
+                report.first_error.get_or_insert(error);
+            }
+            Some(Undone::Failed(error)) => {
+                // The call may have been applied, or its answer named writes that were not sent
+                // (`None`): either way nobody knows what happened to these writes.
+                report
+                    .unknown
+                    .extend(undone.iter().map(|(key, _)| key.clone()));
+                announce.extend(undone);
+                if let Some(error) = error {
+                    report.first_error.get_or_insert(error);
+                } else {
+                    report
+                        .gave_up
+                        .get_or_insert("the answer holds a write that was not sent".into());
+                }
+            }
+            Some(Undone::Unprocessed { attempts }) => {
+                report
+                    .not_written
+                    .extend(undone.into_iter().map(|(key, _)| key));
+                report
+                    .gave_up
+                    .get_or_insert(format!("still unprocessed after {attempts} attempts"));
+            }
+            Some(Undone::Deadline | Undone::Unanswered) => {
+                report
+                    .unknown
+                    .extend(undone.iter().map(|(key, _)| key.clone()));
+                announce.extend(undone);
+            }
+        }
+    }
+
+    /// One `BatchWriteItem`: for each request, `None` when it was applied, or the request the
+    /// answer handed back unprocessed. `Err(None)`: the answer named a write that was not sent.
+    async fn write_round(
+        &self,
+        requests: Vec<WriteRequest>,
+        attempts: &Attempts,
+    ) -> Result<Vec<Option<WriteRequest>>, Option<AwsError>> {
+        let index = KeyIndex::of_writes(&self.schema, &requests).ok_or(None)?;
+        let answer = self
+            .table
+            .client
+            .batch_write_item()
+            .request_items(&self.table.name, requests)
+            .customize()
+            .interceptor(attempts.clone())
+            .send()
+            .await
+            .map_err(|e| Some(AwsError::new("BatchWriteItem", e)))?;
+        let left = answer
+            .unprocessed_items
+            .and_then(|mut u| u.remove(&self.table.name))
+            .unwrap_or_default();
+        index.match_writes(left).ok_or(None)
+    }
+
+    /// Announces keys again (e.g. after [`WriteError::NotPublished`], or to repair).
+    pub async fn announce(&self, keys: &[Key]) -> Result<(), NotPublished> {
+        let keys: Vec<(Key, Change)> = keys.iter().map(|k| (k.clone(), Change::Modify)).collect();
+        self.publisher.publish(&keys).await
+    }
+
+    /// Takes a key given as attributes (e.g. from the command line) and validates it.
+    pub fn key(&self, attrs: HashMap<String, AttributeValue>) -> Result<Key, WriteError> {
+        self.key_of(&Some(attrs))
     }
 
     fn check_table(&self, table: &Option<String>) -> Result<(), WriteError> {
         match table {
-            Some(t) if t != &self.table => Err(WriteError::OtherTable {
+            Some(t) if t != &self.table.name => Err(WriteError::OtherTable {
                 found: t.clone(),
-                expected: self.table.clone(),
+                expected: self.table.name.clone(),
             }),
             _ => Ok(()),
         }
@@ -189,270 +474,8 @@ impl Writer {
         self.schema
             .key_of_item(attrs.as_ref().unwrap_or(&HashMap::new()))
             .map_err(|source| WriteError::Key {
-                table: self.table.clone(),
+                table: self.table.name.clone(),
                 source,
             })
-    }
-
-    fn write_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
-        &self,
-        error: aws_sdk_dynamodb::error::SdkError<E>,
-    ) -> WriteError {
-        WriteError::Write {
-            table: self.table.clone(),
-            code: error.code().map(str::to_owned),
-            message: DisplayErrorContext(error).to_string(),
-        }
-    }
-
-    /// Sends a `PutItem` (conditions and return values as the SDK has them), then publishes the
-    /// key. `eventName` is MODIFY when the request asked for the old item and there was one,
-    /// else INSERT.
-    pub async fn put_item(
-        &self,
-        request: PutItemFluentBuilder,
-    ) -> Result<PutItemOutput, WriteError> {
-        self.check_table(request.get_table_name())?;
-        let key = self.key_of(request.get_item())?;
-        let output = request.send().await.map_err(|e| self.write_error(e))?;
-        let change = match output.attributes() {
-            Some(old) if !old.is_empty() => Change::Modify,
-            _ => Change::Insert,
-        };
-        self.publish(&key, change).await?;
-        Ok(output)
-    }
-
-    /// Sends an `UpdateItem`, then publishes the key (MODIFY).
-    pub async fn update_item(
-        &self,
-        request: UpdateItemFluentBuilder,
-    ) -> Result<UpdateItemOutput, WriteError> {
-        self.check_table(request.get_table_name())?;
-        let key = self.key_of(request.get_key())?;
-        let output = request.send().await.map_err(|e| self.write_error(e))?;
-        self.publish(&key, Change::Modify).await?;
-        Ok(output)
-    }
-
-    /// Sends a `DeleteItem`, then publishes the key (REMOVE).
-    pub async fn delete_item(
-        &self,
-        request: DeleteItemFluentBuilder,
-    ) -> Result<DeleteItemOutput, WriteError> {
-        self.check_table(request.get_table_name())?;
-        let key = self.key_of(request.get_key())?;
-        let output = request.send().await.map_err(|e| self.write_error(e))?;
-        self.publish(&key, Change::Remove).await?;
-        Ok(output)
-    }
-
-    /// Writes puts and deletes with `BatchWriteItem` (25 a call, unprocessed items re-sent with
-    /// backoff), then publishes the keys of what was written with `PutRecords`. Returns how
-    /// many writes were made. Two requests for one key in one batch are refused by DynamoDB.
-    pub async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<usize, WriteError> {
-        let mut keyed = Vec::with_capacity(requests.len());
-        for request in requests {
-            let (attrs, change) = match (&request.put_request, &request.delete_request) {
-                (Some(put), _) => (Some(put.item().clone()), Change::Modify),
-                (None, Some(delete)) => (Some(delete.key().clone()), Change::Remove),
-                (None, None) => (None, Change::Modify),
-            };
-            keyed.push((self.key_of(&attrs)?, change, request));
-        }
-        let mut written = Vec::with_capacity(keyed.len());
-        let mut not_written = Vec::new();
-        let mut last_error = String::new();
-        let mut rest = keyed.into_iter().peekable();
-        while rest.peek().is_some() {
-            // The keys still pending, and their requests as the next call sends them: the
-            // requests DynamoDB hands back unprocessed are re-sent as they are, never copied.
-            let (mut pending, mut requests): (Vec<(Key, Change)>, Vec<WriteRequest>) = rest
-                .by_ref()
-                .take(MAX_WRITE_REQUESTS)
-                .map(|(key, change, request)| ((key, change), request))
-                .unzip();
-            let mut round = 0;
-            while !pending.is_empty() {
-                round += 1;
-                let response = self
-                    .dynamodb
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut requests))
-                    .send()
-                    .await;
-                let unprocessed = match response {
-                    Ok(out) => out
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&self.table))
-                        .unwrap_or_default(),
-                    Err(e) => {
-                        last_error = DisplayErrorContext(e).to_string();
-                        not_written.extend(pending.drain(..).map(|(k, _)| k.to_string()));
-                        break;
-                    }
-                };
-                // Which keys came back unprocessed, in `pending`'s order; an answer that names a
-                // write that was not sent is not re-sent (it would write what nobody asked for).
-                let index = KeyIndex::new(&self.schema, pending.iter().map(|(key, _)| key));
-                let Some(left) = index.match_writes(unprocessed) else {
-                    last_error = "the answer holds a write that was not sent".into();
-                    not_written.extend(pending.drain(..).map(|(k, _)| k.to_string()));
-                    break;
-                };
-                for (entry, request) in std::mem::take(&mut pending).into_iter().zip(left) {
-                    match request {
-                        Some(request) => {
-                            pending.push(entry);
-                            requests.push(request);
-                        }
-                        None => written.push(entry),
-                    }
-                }
-                if !pending.is_empty() && (round >= MAX_ROUNDS || !backoff(round, None).await) {
-                    last_error = format!("still unprocessed after {round} attempts");
-                    not_written.extend(pending.drain(..).map(|(k, _)| k.to_string()));
-                }
-            }
-        }
-        let count = written.len();
-        self.publish_many(&written).await?;
-        if !not_written.is_empty() {
-            return Err(WriteError::NotWritten {
-                table: self.table.clone(),
-                keys: not_written,
-                message: last_error,
-            });
-        }
-        Ok(count)
-    }
-
-    /// Publishes the key record of `key` again (e.g. after [`WriteError::NotPublished`]).
-    pub async fn announce(&self, key: &Key) -> Result<(), WriteError> {
-        self.publish(key, Change::Modify).await
-    }
-
-    /// Takes a key given as attributes (e.g. from the command line) and validates it.
-    pub fn key(&self, attrs: HashMap<String, AttributeValue>) -> Result<Key, WriteError> {
-        self.key_of(&Some(attrs))
-    }
-
-    /// Puts one key record on the stream with `PutRecord` (the SDK retries throttling).
-    async fn publish(&self, key: &Key, change: Change) -> Result<(), WriteError> {
-        let data = self.key_record(key, change);
-        self.kinesis
-            .put_record()
-            .stream_name(&self.stream)
-            .partition_key(key.partition_key())
-            .data(Blob::new(data))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.not_published(vec![key.to_string()], DisplayErrorContext(e)))
-    }
-
-    /// Puts many key records with `PutRecords` (≤500 records and ≤5 MiB a call), in order,
-    /// re-sending only the failed entries with backoff.
-    async fn publish_many(&self, keys: &[(Key, Change)]) -> Result<(), WriteError> {
-        let mut calls: Vec<Vec<(usize, PutRecordsRequestEntry)>> = vec![Vec::new()];
-        let mut bytes = 0;
-        for (i, (key, change)) in keys.iter().enumerate() {
-            let partition_key = key.partition_key();
-            let data = self.key_record(key, *change);
-            let size = data.len() + partition_key.len();
-            let current = calls.last_mut().expect("calls is never empty");
-            if current.len() == MAX_PUT_RECORDS || bytes + size > MAX_PUT_RECORDS_BYTES {
-                calls.push(Vec::new());
-                bytes = 0;
-            }
-            bytes += size;
-            let entry = PutRecordsRequestEntry::builder()
-                .partition_key(partition_key)
-                .data(Blob::new(data))
-                .build()
-                .map_err(|e| self.not_published(vec![key.to_string()], e))?;
-            calls
-                .last_mut()
-                .expect("calls is never empty")
-                .push((i, entry));
-        }
-        for mut entries in calls.into_iter().filter(|c| !c.is_empty()) {
-            let mut round = 0;
-            loop {
-                round += 1;
-                let response = self
-                    .kinesis
-                    .put_records()
-                    .stream_name(&self.stream)
-                    .set_records(Some(entries.iter().map(|(_, e)| e.clone()).collect()))
-                    .send()
-                    .await;
-                let failed = match response {
-                    Err(e) => {
-                        let keys = entries
-                            .iter()
-                            .map(|(i, _)| keys[*i].0.to_string())
-                            .collect();
-                        return Err(self.not_published(keys, DisplayErrorContext(e)));
-                    }
-                    Ok(out) if out.failed_record_count().unwrap_or(0) == 0 => break,
-                    Ok(out) => out
-                        .records()
-                        .iter()
-                        .zip(entries)
-                        .filter(|(result, _)| result.error_code().is_some())
-                        .map(|(_, entry)| entry)
-                        .collect::<Vec<_>>(),
-                };
-                entries = failed;
-                if entries.is_empty() {
-                    break;
-                }
-                if round >= MAX_ROUNDS || !backoff(round, None).await {
-                    let keys = entries
-                        .iter()
-                        .map(|(i, _)| keys[*i].0.to_string())
-                        .collect();
-                    let message = format!("entries still failing after {round} attempts");
-                    return Err(self.not_published(keys, message));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn not_published(&self, keys: Vec<String>, message: impl std::fmt::Display) -> WriteError {
-        WriteError::NotPublished {
-            table: self.table.clone(),
-            stream: self.stream.clone(),
-            keys,
-            message: message.to_string(),
-        }
-    }
-
-    /// The key record, in the seed's DynamoDB Streams `KEYS_ONLY` shape.
-    fn key_record(&self, key: &Key, change: Change) -> Vec<u8> {
-        let keys = serde_dynamo::Item::from(key.to_attributes());
-        let keys_json = serde_json::to_value(&keys).unwrap_or_default();
-        let size = serde_json::to_vec(&keys_json).map(|v| v.len()).unwrap_or(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let record = serde_json::json!({
-            "awsRegion": self.region,
-            "dynamodb": {
-                "Keys": keys_json,
-                "SequenceNumber": format!("{nanos}{sequence:06}"),
-                "SizeBytes": size,
-                "StreamViewType": "KEYS_ONLY",
-            },
-            "eventID": format!("{:032x}", fastrand::u128(..)),
-            "eventName": change.event_name(),
-            "eventSource": "aws:dynamodb",
-            "eventVersion": "1.0",
-        });
-        serde_json::to_vec(&record).unwrap_or_default()
     }
 }

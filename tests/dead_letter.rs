@@ -14,7 +14,6 @@ use dyno::calls::CallCounter;
 use dyno::config::Config;
 use dyno::dead_letter::{DeadLetter, DeadLetterError, DeadLetterQueue, ReplayReport, replay};
 use dyno::handler::Replicator;
-use dyno::replicate::Tables;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -54,14 +53,9 @@ async fn fixture() -> Fixture {
     let primary = client(&tables).await;
     create_table(&primary, PRIMARY, &thread_schema()).await;
     create_table(&primary, REPLICA, &thread_schema()).await;
-    let sdk = sdk_config().await;
     let replicator = Replicator::connect(
-        Tables {
-            primary: dyno::config::dynamodb_client(&sdk, &target(&tables, PRIMARY), &tuning(), &[]),
-            primary_table: PRIMARY.into(),
-            replica: dyno::config::dynamodb_client(&sdk, &target(&tables, REPLICA), &tuning(), &[]),
-            replica_table: REPLICA.into(),
-        },
+        table(&tables, PRIMARY).await,
+        table(&tables, REPLICA).await,
         tuning(),
     )
     .await
@@ -243,7 +237,7 @@ async fn a_failed_send_leaves_the_record_a_failure() {
     let sent = DeadLetterQueue::new(f.sqs.clone(), &f.queue_url)
         .send(
             &[DeadLetter::from_record(&event.records[1], "too big")],
-            None,
+            dyno::retry::Deadline::NONE,
         )
         .await;
     assert!(
@@ -278,7 +272,7 @@ async fn without_a_queue_unusable_records_stay_failures() {
         _ => None,
     };
     let config = Config::from_lookup(lookup).expect("config");
-    let replicator = Replicator::from_config(&config, &sdk_config().await, &[])
+    let replicator = Replicator::from_config(&config, &sdk_config().await)
         .await
         .expect("replicator");
     assert!(replicator.dead_letter().is_none());
@@ -309,7 +303,7 @@ async fn from_config_wires_the_queue_and_replay_reads_it_back() {
         _ => None,
     };
     let config = Config::from_lookup(lookup).expect("config");
-    let replicator = Replicator::from_config(&config, &sdk_config().await, &[])
+    let replicator = Replicator::from_config(&config, &sdk_config().await)
         .await
         .expect("replicator");
     assert_eq!(

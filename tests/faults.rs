@@ -16,9 +16,9 @@ use aws_sdk_dynamodb::Client;
 use common::faults::{Fault, FaultProxy, Plan};
 use common::*;
 use dyno::calls::CallCounter;
-use dyno::config::{TableTarget, Tuning};
+use dyno::config::Tuning;
 use dyno::handler::Replicator;
-use dyno::replicate::{MAX_READ_KEYS, Tables};
+use dyno::retry::limits::READ_KEYS;
 use tokio::time::Instant;
 
 const PRIMARY: &str = "dyno-primary";
@@ -31,6 +31,7 @@ fn fault_tuning() -> Tuning {
         max_attempts: 3,
         call_timeout: Duration::from_millis(400),
         deadline_margin: Duration::from_millis(300),
+        ..Tuning::default()
     }
 }
 
@@ -50,22 +51,16 @@ async fn rig() -> Rig {
     create_table(&direct, REPLICA, &thread_schema()).await;
     let proxy = FaultProxy::start(server.port).await;
     let calls = CallCounter::default();
-    let sdk = sdk_config().await;
-    let through = |table: &str| TableTarget {
-        table: table.to_owned(),
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(proxy.endpoint.clone()),
-    };
-    let counted = [calls.clone()];
-    let tables = Tables {
-        primary: dyno::config::dynamodb_client(&sdk, &through(PRIMARY), &fault_tuning(), &counted),
-        primary_table: PRIMARY.into(),
-        replica: dyno::config::dynamodb_client(&sdk, &through(REPLICA), &fault_tuning(), &counted),
-        replica_table: REPLICA.into(),
-    };
-    let replicator = Replicator::connect(tables, fault_tuning())
-        .await
-        .expect("connect through the proxy");
+    let tuning = fault_tuning();
+    let through =
+        |table: &'static str| table_at(&proxy.endpoint, "us-east-1", table, &tuning, Some(&calls));
+    let replicator = Replicator::connect(
+        through(PRIMARY).await,
+        through(REPLICA).await,
+        fault_tuning(),
+    )
+    .await
+    .expect("connect through the proxy");
     calls.reset();
     Rig {
         _server: server,
@@ -97,7 +92,7 @@ fn event_for(stream: &[Vec<u8>], from: usize, to: usize) -> KinesisEvent {
 }
 
 fn canonical(record: &KinesisEventRecord) -> Vec<u8> {
-    dyno::record::decode(record, &thread_schema(), PRIMARY)
+    dyno::decode::decode(record, &thread_schema(), PRIMARY)
         .expect("workload records are usable")
         .canonical()
         .to_vec()
@@ -327,7 +322,7 @@ async fn always(fault: Fault, label: &str) {
     );
     let done = check(&rig, &event, &response).await;
     let attempts = fault_tuning().max_attempts as u64;
-    let chunks = keys.div_ceil(MAX_READ_KEYS) as u64;
+    let chunks = keys.div_ceil(READ_KEYS) as u64;
     let reads = rig.calls.get("BatchGetItem");
     let writes = rig.calls.get("BatchWriteItem");
     // Each SDK call makes at most `attempts` attempts; a chunk makes at most one read round per

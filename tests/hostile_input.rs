@@ -12,8 +12,8 @@ use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bigdecimal::BigDecimal;
+use dyno::decode::{self, Problem};
 use dyno::key::{KeyError, KeySchema, ScalarType};
-use dyno::record::{self, Problem};
 use proptest::collection::{hash_map, vec};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -49,7 +49,7 @@ fn schemas() -> Vec<KeySchema> {
 /// Decodes and checks the result is coherent: a key that fits the schema, or an error that
 /// names this record.
 fn decode_checked(data: Vec<u8>, schema: &KeySchema) -> Result<Vec<u8>, Problem> {
-    match record::decode(&kinesis_record(data), schema, TABLE) {
+    match decode::decode(&kinesis_record(data), schema, TABLE) {
         Ok(key) => {
             let attributes = key.to_attributes();
             assert_eq!(attributes.len(), 1 + schema.range.is_some() as usize);
@@ -432,7 +432,6 @@ async fn a_batch_at_lambdas_limits() {
     use common::*;
     use dyno::dead_letter::DeadLetterQueue;
     use dyno::handler::Replicator;
-    use dyno::replicate::Tables;
 
     let server = Server::dynalite();
     let direct = client(&server).await;
@@ -472,21 +471,13 @@ async fn a_batch_at_lambdas_limits() {
     let event = kinesis_event(data);
     let bytes: usize = event.records.iter().map(|r| r.kinesis.data.len()).sum();
     assert!(bytes > 5_500_000 && bytes <= 6 << 20, "{bytes} bytes");
-    let sdk = sdk_config().await;
-    let tables = Tables {
-        primary: dyno::config::dynamodb_client(&sdk, &target(&server, TABLE), &tuning(), &[]),
-        primary_table: TABLE.into(),
-        replica: dyno::config::dynamodb_client(
-            &sdk,
-            &target(&server, "dyno-replica"),
-            &tuning(),
-            &[],
-        ),
-        replica_table: "dyno-replica".into(),
-    };
-    let replicator = Replicator::connect(tables, tuning())
-        .await
-        .expect("connect");
+    let replicator = Replicator::connect(
+        table(&server, TABLE).await,
+        table(&server, "dyno-replica").await,
+        tuning(),
+    )
+    .await
+    .expect("connect");
 
     let before = peak_rss();
     let (response, summary) = replicator.handle(&event, None).await;
@@ -506,7 +497,7 @@ async fn a_batch_at_lambdas_limits() {
 
     // With a dead-letter queue, the 8,000 unusable records are kept and the batch succeeds.
     let moto = Server::moto();
-    let sqs = dyno::config::sqs_client(&sdk, Some(&moto.endpoint), &tuning());
+    let sqs = dyno::config::sqs_client(&sdk_config().await, Some(&moto.endpoint), &tuning());
     let queue_url = create_queue(&sqs, "dlq").await;
     let replicator = replicator.with_dead_letter(DeadLetterQueue::new(sqs, queue_url));
     // moto's SQS takes 0.1 to 0.3 s per SendMessageBatch (and slows as the queue grows), so this

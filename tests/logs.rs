@@ -11,10 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
 use common::*;
-use dyno::config::TableTarget;
 use dyno::dead_letter::DeadLetterQueue;
 use dyno::handler::Replicator;
-use dyno::replicate::Tables;
 use serde_json::{Value, json};
 
 const PRIMARY: &str = "dyno-primary";
@@ -44,19 +42,8 @@ impl Captured {
 }
 
 async fn replicator(primary: &Server, replica_endpoint: &str) -> Replicator {
-    let sdk = sdk_config().await;
-    let replica_target = TableTarget {
-        table: REPLICA.into(),
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(replica_endpoint.to_owned()),
-    };
-    let tables = Tables {
-        primary: dyno::config::dynamodb_client(&sdk, &target(primary, PRIMARY), &tuning(), &[]),
-        primary_table: PRIMARY.into(),
-        replica: dyno::config::dynamodb_client(&sdk, &replica_target, &tuning(), &[]),
-        replica_table: REPLICA.into(),
-    };
-    Replicator::connect(tables, tuning())
+    let replica = table_at(replica_endpoint, "us-east-1", REPLICA, &tuning(), None).await;
+    Replicator::connect(table(primary, PRIMARY).await, replica, tuning())
         .await
         .expect("connect")
 }

@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use aws_sdk_kinesis::primitives::Blob;
 use common::*;
-use dyno::config::{Tuning, kinesis_client};
-use dyno::demo::{recreate_stream, recreate_table, schema};
+use dyno::config::Tuning;
+use dyno::demo::schema;
 use dyno::diff::compare;
 use dyno::handler::Replicator;
-use dyno::replicate::Tables;
 use dyno::runner::{Runner, RunnerOptions};
+use dyno::stream::Stream;
+use dyno::table::Table;
 use dyno::workload::{self, Spec};
 use dyno::writer::{WriteError, Writer};
 
@@ -29,6 +30,9 @@ struct Pipeline {
     primary: aws_sdk_dynamodb::Client,
     replica: aws_sdk_dynamodb::Client,
     kinesis: aws_sdk_kinesis::Client,
+    primary_table: Table,
+    replica_table: Table,
+    stream: Stream,
     writer: Writer,
     replicator: Replicator,
 }
@@ -37,28 +41,24 @@ async fn pipeline(shards: i32) -> Pipeline {
     let primary_server = Server::dynalite();
     let replica_server = Server::dynalite();
     let kinesis_server = Server::kinesalite();
-    let primary = client(&primary_server).await;
-    let replica = client(&replica_server).await;
-    let kinesis = kinesis_client(
-        &sdk_config().await,
-        Some(&kinesis_server.endpoint),
-        &tuning(),
-    );
-    recreate_table(&primary, PRIMARY, &schema()).await.unwrap();
-    recreate_table(&replica, REPLICA, &schema()).await.unwrap();
-    recreate_stream(&kinesis, STREAM, shards).await.unwrap();
-    let writer = Writer::connect(primary.clone(), kinesis.clone(), PRIMARY, STREAM)
+    let primary_table = table(&primary_server, PRIMARY).await;
+    let replica_table = table(&replica_server, REPLICA).await;
+    let stream = stream(&kinesis_server, STREAM).await;
+    let (primary, replica) = (primary_table.client.clone(), replica_table.client.clone());
+    let kinesis = stream.client.clone();
+    create_table(&primary, PRIMARY, &schema()).await;
+    create_table(&replica, REPLICA, &schema()).await;
+    create_stream(&stream, shards).await;
+    let writer = Writer::connect(primary_table.clone(), stream.clone())
         .await
         .unwrap();
-    let tables = Tables {
-        primary: primary.clone(),
-        primary_table: PRIMARY.into(),
-        replica: replica.clone(),
-        replica_table: REPLICA.into(),
-    };
-    let replicator = Replicator::connect(tables, Tuning::default())
-        .await
-        .unwrap();
+    let replicator = Replicator::connect(
+        primary_table.clone(),
+        replica_table.clone(),
+        Tuning::default(),
+    )
+    .await
+    .unwrap();
     Pipeline {
         _primary_server: primary_server,
         _replica_server: replica_server,
@@ -66,6 +66,9 @@ async fn pipeline(shards: i32) -> Pipeline {
         primary,
         replica,
         kinesis,
+        primary_table,
+        replica_table,
+        stream,
         writer,
         replicator,
     }
@@ -73,19 +76,13 @@ async fn pipeline(shards: i32) -> Pipeline {
 
 impl Pipeline {
     async fn runner(&self, options: RunnerOptions) -> Runner {
-        Runner::connect(self.kinesis.clone(), STREAM, options)
-            .await
-            .unwrap()
+        Runner::connect(self.stream.clone(), options).await.unwrap()
     }
 
     async fn assert_converged(&self) -> usize {
-        let diff = compare(
-            (&self.primary, PRIMARY),
-            (&self.replica, REPLICA),
-            &schema(),
-        )
-        .await
-        .unwrap();
+        let diff = compare(&self.primary_table, &self.replica_table, &schema())
+            .await
+            .unwrap();
         assert_eq!(diff.differences(), 0, "{diff:?}");
         diff.items
     }
@@ -298,14 +295,22 @@ async fn a_failing_stream_after_a_committed_write_gives_the_distinct_error() {
         .await
         .unwrap_err();
 
+    let key = r#"{"ForumName":{"S":"f"},"Subject":{"S":"s"}}"#;
     match &err {
-        WriteError::NotPublished { keys, stream, .. } => {
-            assert_eq!(keys, &vec![r#"ForumName=S:"f",Subject=S:"s""#.to_owned()]);
-            assert_eq!(stream, STREAM);
+        WriteError::NotPublished { source, .. } => {
+            let keys: Vec<String> = source.keys.iter().map(|k| k.to_json()).collect();
+            assert_eq!(keys, [key]);
+            assert_eq!(source.stream, STREAM);
         }
         other => panic!("expected NotPublished, got {other}"),
     }
-    assert!(err.to_string().contains("stands"), "{err}");
+    // The message says the write stands, names the key as `dyno announce --key` takes it, and
+    // says what to do, in full.
+    let message = err.to_string();
+    assert!(message.contains("stands"), "{message}");
+    assert!(message.contains(key), "{message}");
+    assert!(message.contains("dyno announce"), "{message}");
+    assert!(message.trim_end().ends_with(key), "{message}");
     // The write stands on the primary; the replica was not touched.
     let on_primary = scan_all(&p.primary, PRIMARY, &thread_schema()).await;
     assert_eq!(on_primary.len(), 1);
@@ -387,13 +392,11 @@ async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retr
 async fn the_demo_runs_end_to_end() {
     let p = pipeline(2).await;
     let setup = dyno::demo::Setup {
-        primary: p.primary.clone(),
-        primary_table: PRIMARY.into(),
-        replica: p.replica.clone(),
-        replica_table: REPLICA.into(),
-        kinesis: p.kinesis.clone(),
-        stream: STREAM.into(),
+        primary: p.primary_table.clone(),
+        replica: p.replica_table.clone(),
+        stream: p.stream.clone(),
         shards: 2,
+        recreate: true,
     };
     let spec = Spec {
         keys: 50,

@@ -14,7 +14,7 @@ use dyno::calls::CallCounter;
 use dyno::config::Tuning;
 use dyno::handler::Replicator;
 use dyno::key::{KeySchema, ScalarType};
-use dyno::replicate::Tables;
+use dyno::table::Table;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -34,30 +34,34 @@ struct Fixture {
 async fn fixture_with(backend: Backend, schema: &KeySchema, tuning: Tuning) -> Fixture {
     let primary_server = Server::dynamodb(backend);
     let replica_server = Server::dynamodb(backend);
-    let sdk = sdk_config().await;
     // The replica lives in another region than the primary: two clients, two signing regions.
-    let replica_target = dyno::config::TableTarget {
-        region: Some(REPLICA_REGION.into()),
-        ..target(&replica_server, REPLICA)
-    };
     let primary = client(&primary_server).await;
-    let replica = dyno::config::dynamodb_client(&sdk, &replica_target, &tuning, &[]);
+    let replica = client_at(&replica_server.endpoint, REPLICA_REGION, &tuning, None).await;
     create_table(&primary, PRIMARY, schema).await;
     create_table(&replica, REPLICA, schema).await;
     let calls = CallCounter::default();
-    let counted = [calls.clone()];
-    let tables = Tables {
-        primary: dyno::config::dynamodb_client(
-            &sdk,
-            &target(&primary_server, PRIMARY),
+    let counted = Some(&calls);
+    let replicator = Replicator::connect(
+        table_at(
+            &primary_server.endpoint,
+            "us-east-1",
+            PRIMARY,
             &tuning,
-            &counted,
-        ),
-        primary_table: PRIMARY.into(),
-        replica: dyno::config::dynamodb_client(&sdk, &replica_target, &tuning, &counted),
-        replica_table: REPLICA.into(),
-    };
-    let replicator = Replicator::connect(tables, tuning).await.expect("connect");
+            counted,
+        )
+        .await,
+        table_at(
+            &replica_server.endpoint,
+            REPLICA_REGION,
+            REPLICA,
+            &tuning,
+            counted,
+        )
+        .await,
+        tuning,
+    )
+    .await
+    .expect("connect");
     calls.reset();
     Fixture {
         primary_server,
@@ -620,15 +624,22 @@ async fn setup_errors_name_the_setting_to_fix() {
         &KeySchema::hash_only("id", ScalarType::N),
     )
     .await;
-    let sdk = sdk_config().await;
-    let tables = |primary: &str, replica: &str| Tables {
-        primary: dyno::config::dynamodb_client(&sdk, &target(&server, primary), &tuning(), &[]),
-        primary_table: primary.into(),
-        replica: dyno::config::dynamodb_client(&sdk, &target(&server, replica), &tuning(), &[]),
-        replica_table: replica.into(),
+    let primary_table = |name: &'static str| {
+        let table = table_of(&c, name);
+        Table {
+            setting: "PRIMARY_TABLE",
+            ..table
+        }
+    };
+    let replica_table = |name: &'static str| {
+        let table = table_of(&c, name);
+        Table {
+            setting: "REPLICA_TABLE",
+            ..table
+        }
     };
 
-    let err = Replicator::connect(tables("missing", PRIMARY), tuning())
+    let err = Replicator::connect(primary_table("missing"), replica_table(PRIMARY), tuning())
         .await
         .unwrap_err()
         .to_string();
@@ -638,18 +649,31 @@ async fn setup_errors_name_the_setting_to_fix() {
     );
     assert!(err.contains("ResourceNotFoundException"), "{err}");
 
-    let err = Replicator::connect(tables(PRIMARY, "other-shape"), tuning())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = Replicator::connect(
+        primary_table(PRIMARY),
+        replica_table("other-shape"),
+        tuning(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         err.starts_with("REPLICA_TABLE=other-shape: its key schema"),
         "{err}"
     );
 
-    let unreachable = tables(PRIMARY, PRIMARY);
+    // A table cannot be its own replica.
+    let err = Replicator::connect(primary_table(PRIMARY), replica_table(PRIMARY), tuning())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("REPLICA_TABLE=dyno-primary is the primary table itself"),
+        "{err}"
+    );
+
     server.kill();
-    let err = Replicator::connect(unreachable, tuning())
+    let err = Replicator::connect(primary_table(PRIMARY), replica_table("r"), tuning())
         .await
         .unwrap_err()
         .to_string();

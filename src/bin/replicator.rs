@@ -30,5 +30,5 @@ async fn main() -> ExitCode {
 async fn init() -> Result<Replicator, Box<dyn std::error::Error>> {
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
-    Ok(Replicator::from_config(&config, &sdk, &[]).await?)
+    Ok(Replicator::from_config(&config, &sdk).await?)
 }

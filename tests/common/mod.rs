@@ -13,8 +13,11 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
-use dyno::config::{TableTarget, Tuning, dynamodb_client};
+use dyno::calls::CallCounter;
+use dyno::config::{Tuning, dynamodb_config, kinesis_client};
 use dyno::key::{KeySchema, ScalarType};
+use dyno::stream::Stream;
+use dyno::table::Table;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -166,15 +169,6 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// A target for `table` on `server`.
-pub fn target(server: &Server, table: &str) -> TableTarget {
-    TableTarget {
-        table: table.to_owned(),
-        region: Some("us-east-1".to_owned()),
-        endpoint_url: Some(server.endpoint.clone()),
-    }
-}
-
 /// Test tuning: quick to give up, so failure tests stay short.
 pub fn tuning() -> Tuning {
     Tuning {
@@ -182,12 +176,60 @@ pub fn tuning() -> Tuning {
         max_attempts: 3,
         call_timeout: Duration::from_secs(5),
         deadline_margin: Duration::from_millis(500),
+        ..Tuning::default()
     }
+}
+
+/// A DynamoDB client for `endpoint` in `region`, with `tuning`, counting its calls in `counter`.
+pub async fn client_at(
+    endpoint: &str,
+    region: &str,
+    tuning: &Tuning,
+    counter: Option<&CallCounter>,
+) -> Client {
+    let mut config = dynamodb_config(&sdk_config().await, Some(region), Some(endpoint), tuning);
+    if let Some(counter) = counter {
+        config = config.interceptor(counter.clone());
+    }
+    Client::from_conf(config.build())
 }
 
 /// A plain DynamoDB client for a server (what a test uses to set up and inspect tables).
 pub async fn client(server: &Server) -> Client {
-    dynamodb_client(&sdk_config().await, &target(server, "-"), &tuning(), &[])
+    client_at(&server.endpoint, "us-east-1", &tuning(), None).await
+}
+
+/// `name` on `endpoint` in `region`, reached with `tuning` (calls counted in `counter`).
+pub async fn table_at(
+    endpoint: &str,
+    region: &str,
+    name: &str,
+    tuning: &Tuning,
+    counter: Option<&CallCounter>,
+) -> Table {
+    let client = client_at(endpoint, region, tuning, counter).await;
+    Table::new(client, name, "TABLE").at(Some(endpoint.to_owned()), Some(region.to_owned()))
+}
+
+/// `name` on `server`, with a plain client.
+pub async fn table(server: &Server, name: &str) -> Table {
+    table_at(&server.endpoint, "us-east-1", name, &tuning(), None).await
+}
+
+/// A table reached through `client` (for tests that already have one).
+pub fn table_of(client: &Client, name: &str) -> Table {
+    Table::new(client.clone(), name, "TABLE")
+}
+
+/// `name` on the Kinesis server at `endpoint`.
+pub async fn stream_at(endpoint: &str, name: &str) -> Stream {
+    let client = kinesis_client(&sdk_config().await, Some(endpoint), &tuning());
+    Stream::new(client, name, "STREAM").at(Some(endpoint.to_owned()))
+}
+
+/// `name` on `server`.
+pub async fn stream(server: &Server, name: &str) -> Stream {
+    stream_at(&server.endpoint, name).await
 }
 
 /// The seed's table shape: ForumName (HASH, S) + Subject (RANGE, S).
@@ -197,38 +239,61 @@ pub fn thread_schema() -> KeySchema {
 
 /// Creates an on-demand table with `schema` (the library's own table setup).
 pub async fn create_table(client: &Client, name: &str, schema: &KeySchema) {
-    dyno::demo::recreate_table(client, name, schema)
+    dyno::admin::ensure_table(&table_of(client, name), schema, None, dyno::admin::WAIT)
         .await
         .expect("CreateTable");
 }
 
-/// Puts many items quickly (`BatchWriteItem`, 25 at a time, 8 calls at once).
+/// Creates a stream with `shards` shards (the library's own stream setup).
+pub async fn create_stream(stream: &Stream, shards: i32) {
+    dyno::admin::ensure_stream(stream, shards, dyno::admin::WAIT)
+        .await
+        .expect("CreateStream");
+}
+
+/// Puts many items quickly (`BatchWriteItem`, 25 at a time, 8 calls at once, unprocessed items
+/// sent again as `dyno::retry::resend` does).
 pub async fn put_items(client: &Client, table: &str, items: Vec<Item>) {
     use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    use dyno::retry::{Backoff, Deadline, limits, resend};
     use futures::stream::{self, StreamExt};
-    let chunks: Vec<Vec<Item>> = items.chunks(25).map(|c| c.to_vec()).collect();
+    let chunks: Vec<Vec<Item>> = items
+        .chunks(limits::WRITE_REQUESTS)
+        .map(|c| c.to_vec())
+        .collect();
     stream::iter(chunks)
         .for_each_concurrent(8, |chunk| async move {
-            let mut requests: Vec<WriteRequest> = chunk
-                .into_iter()
-                .map(|item| {
-                    WriteRequest::builder()
-                        .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                        .build()
-                })
-                .collect();
-            while !requests.is_empty() {
-                let out = client
-                    .batch_write_item()
-                    .request_items(table, requests)
-                    .send()
-                    .await
-                    .expect("BatchWriteItem");
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(table))
-                    .unwrap_or_default();
-            }
+            let entries = chunk.into_iter().map(|item| {
+                let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
+                ((), WriteRequest::builder().put_request(put).build())
+            });
+            let backoff = Backoff::attempts(20);
+            let resent = resend(
+                entries.collect(),
+                &backoff,
+                Deadline::NONE,
+                |requests| async move {
+                    let sent: Vec<WriteRequest> = requests.clone();
+                    let out = client
+                        .batch_write_item()
+                        .request_items(table, requests)
+                        .send()
+                        .await
+                        .expect("BatchWriteItem");
+                    let left = out
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(table))
+                        .unwrap_or_default();
+                    // DynamoDB hands unprocessed requests back as they were sent.
+                    let again = sent.into_iter().map(|r| left.contains(&r).then_some(r));
+                    Ok::<_, ()>(again.collect())
+                },
+            )
+            .await;
+            assert!(
+                resent.why.is_none(),
+                "BatchWriteItem left items unprocessed"
+            );
         })
         .await;
 }
@@ -256,7 +321,11 @@ pub async fn assert_tables_equal(
     replica: (&Client, &str),
     schema: &KeySchema,
 ) -> usize {
-    let diff = dyno::diff::compare(primary, replica, schema)
+    let (primary, replica) = (
+        table_of(primary.0, primary.1),
+        table_of(replica.0, replica.1),
+    );
+    let diff = dyno::diff::compare(&primary, &replica, schema)
         .await
         .expect("scan both tables");
     assert_eq!(

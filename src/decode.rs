@@ -1,7 +1,12 @@
-//! Decoding: one Kinesis record's data (a DynamoDB Streams key record) into the primary-table
-//! key it announces, or a typed error that says which record is unusable and why.
+//! Decoding: a stream record into the primary-table key it announces, or a typed error that says
+//! which record is unusable and why. Records come from a Kinesis stream (their data is a DynamoDB
+//! Streams JSON record: the seed's key records, or what Kinesis Data Streams for DynamoDB writes);
+//! a source differs only in how a record yields its key, which record it is, and when it arrived.
+
+use std::borrow::Cow;
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::key::{Key, KeyError, KeySchema};
@@ -28,6 +33,54 @@ pub struct RecordError {
     pub problem: Problem,
 }
 
+/// A record of a stream the replicator is triggered by.
+pub trait SourceRecord {
+    /// The key the record announces, checked against the primary table's key schema.
+    fn key(&self, schema: &KeySchema, primary_table: &str) -> Result<Key, Problem>;
+    /// What identifies the record in `batchItemFailures`: its sequence number.
+    fn sequence_number(&self) -> &str;
+    /// The shard it came from, for messages.
+    fn shard(&self) -> &str;
+    /// When it reached the stream.
+    fn arrival(&self) -> Option<DateTime<Utc>>;
+    /// The record as it arrived, byte for byte (what a dead letter keeps).
+    fn data(&self) -> Cow<'_, [u8]>;
+    /// The partition key to put it back on the stream with.
+    fn partition_key(&self) -> &str;
+    /// The ARN of the stream it came from.
+    fn event_source_arn(&self) -> Option<&str>;
+}
+
+impl SourceRecord for KinesisEventRecord {
+    fn key(&self, schema: &KeySchema, primary_table: &str) -> Result<Key, Problem> {
+        decode_data(&self.kinesis.data, schema, primary_table)
+    }
+
+    fn sequence_number(&self) -> &str {
+        &self.kinesis.sequence_number
+    }
+
+    fn shard(&self) -> &str {
+        shard_of(self)
+    }
+
+    fn arrival(&self) -> Option<DateTime<Utc>> {
+        Some(self.kinesis.approximate_arrival_timestamp.0)
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.kinesis.data)
+    }
+
+    fn partition_key(&self) -> &str {
+        &self.kinesis.partition_key
+    }
+
+    fn event_source_arn(&self) -> Option<&str> {
+        self.event_source_arn.as_deref()
+    }
+}
+
 /// The shard a record came from, from its `eventID` (`shardId-…:sequence`).
 pub fn shard_of(record: &KinesisEventRecord) -> &str {
     record
@@ -37,19 +90,20 @@ pub fn shard_of(record: &KinesisEventRecord) -> &str {
         .unwrap_or("unknown-shard")
 }
 
-/// Decodes a record's key and checks it against the primary table's key schema. Accepts the
-/// seed's key records and the records AWS's Kinesis Data Streams for DynamoDB writes (their
-/// images are ignored: the primary is the source of truth).
-pub fn decode(
-    record: &KinesisEventRecord,
+/// Decodes a record's key and checks it against the primary table's key schema (images, if
+/// any, are ignored: the primary is the source of truth).
+pub fn decode<R: SourceRecord + ?Sized>(
+    record: &R,
     schema: &KeySchema,
     primary_table: &str,
 ) -> Result<Key, RecordError> {
-    decode_data(&record.kinesis.data, schema, primary_table).map_err(|problem| RecordError {
-        shard: shard_of(record).to_owned(),
-        sequence_number: record.kinesis.sequence_number.clone(),
-        problem,
-    })
+    record
+        .key(schema, primary_table)
+        .map_err(|problem| RecordError {
+            shard: record.shard().to_owned(),
+            sequence_number: record.sequence_number().to_owned(),
+            problem,
+        })
 }
 
 /// The parts of a DynamoDB Streams record (aws_lambda_events' `dynamodb::EventRecord`) that

@@ -1,77 +1,77 @@
-//! The read/write engine: makes the replica agree with the primary for a set of distinct keys,
-//! with consistent `BatchGetItem` reads and `BatchWriteItem` puts and deletes, pipelined under a
-//! concurrency bound, with bounded retries and an optional stop time.
+//! The engine: makes the replica agree with the primary for a set of distinct keys, with
+//! consistent `BatchGetItem` reads and `BatchWriteItem` puts and deletes, pipelined under a
+//! concurrency bound, retried as `retry` says, and stopped at a deadline.
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest,
 };
 use futures::future::join_all;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
+use crate::aws_error::AwsError;
 use crate::config::Tuning;
-use crate::key::{Key, KeyIndex, KeySchema, SchemaError};
-
-/// `BatchGetItem` takes at most 100 keys, `BatchWriteItem` at most 25 requests.
-pub const MAX_READ_KEYS: usize = 100;
-pub const MAX_WRITE_REQUESTS: usize = 25;
-
-const BACKOFF_BASE: Duration = Duration::from_millis(25);
-const BACKOFF_CAP: Duration = Duration::from_secs(2);
+use crate::key::{Key, KeyIndex, KeySchema};
+use crate::retry::{self, Backoff, Deadline, Expired, GaveUp, Undone, limits};
+use crate::table::{Table, TableError};
 
 type Item = HashMap<String, AttributeValue>;
 
-/// The two tables and the clients that reach them (they may be in different regions).
-#[derive(Debug, Clone)]
-pub struct Tables {
-    pub primary: Client,
-    pub primary_table: String,
-    pub replica: Client,
-    pub replica_table: String,
-}
-
-/// The tables could not be used: names the setting to fix.
+/// The tables cannot be replicated between; the message names the setting to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("{setting}={table}: DescribeTable failed: {message}")]
-    Describe {
-        setting: &'static str,
-        table: String,
-        message: String,
-    },
-    #[error("{0}")]
-    Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Table(#[from] TableError),
     #[error(
-        "REPLICA_TABLE={replica}: its key schema {found:?} differs from the primary table's {expected:?}"
+        "{replica}: its key schema, {found}, differs from the primary table's, {expected}; \
+         the replica needs the same key schema"
     )]
     Mismatch {
         replica: String,
         expected: KeySchema,
         found: KeySchema,
     },
+    #[error(
+        "{replica} is the primary table itself ({primary}, same endpoint and region): a table \
+         cannot be its own replica; name another replica table"
+    )]
+    SameTable { primary: String, replica: String },
 }
 
 /// Why some keys could not be made to agree in this invocation (they are retried later).
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReplicateError {
-    #[error("reading the primary table `{table}` failed: {message}")]
-    Read { table: String, message: String },
-    #[error("writing the replica table `{table}` failed: {message}")]
-    Write { table: String, message: String },
+    #[error("reading the primary table `{table}`: {source}")]
+    Read {
+        table: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("reading the primary table `{table}`: {problem}")]
+    BadAnswer {
+        table: String,
+        problem: &'static str,
+    },
+    #[error("writing the replica table `{table}`: {source}")]
+    Write {
+        table: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("writing the replica table `{table}`: {problem}")]
+    BadWriteAnswer {
+        table: String,
+        problem: &'static str,
+    },
     #[error("`{table}` still left {operation} unprocessed after {attempts} attempts")]
     Unprocessed {
         table: String,
         operation: &'static str,
         attempts: u32,
     },
-    #[error("the invocation's deadline is near; not attempted")]
+    #[error("the invocation's deadline is near: not attempted, or abandoned")]
     Deadline,
 }
 
@@ -106,6 +106,38 @@ impl Outcome {
     /// Number of keys that failed.
     pub fn failed_keys(&self) -> usize {
         self.failures.iter().map(|f| f.keys.len()).sum()
+    }
+
+    /// Number of keys that failed because the deadline came.
+    pub fn deadline_failures(&self) -> usize {
+        self.failures
+            .iter()
+            .filter(|f| matches!(f.error, ReplicateError::Deadline))
+            .map(|f| f.keys.len())
+            .sum()
+    }
+
+    /// For each of the run's `keys` distinct keys (numbered 0..keys), whether it failed. An
+    /// outcome that does not account for every key exactly once (puts + deletes + failures ≠
+    /// keys) is not to be trusted: then every key counts as failed.
+    pub fn key_failed(&self, keys: usize) -> Vec<bool> {
+        let mut failed = vec![false; keys];
+        for (i, _) in self.failures.iter().flat_map(|f| &f.keys) {
+            if let Some(flag) = failed.get_mut(*i) {
+                *flag = true;
+            }
+        }
+        if self.puts + self.deletes + self.failed_keys() != keys {
+            tracing::error!(
+                keys,
+                puts = self.puts,
+                deletes = self.deletes,
+                failed = self.failed_keys(),
+                "the engine's outcome does not account for every key: every record fails"
+            );
+            failed.fill(true);
+        }
+        failed
     }
 }
 
@@ -187,7 +219,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn ask(&self) -> usize {
-        self.size.lock().map(|s| s.ask).unwrap_or(MAX_READ_KEYS)
+        self.size.lock().map(|s| s.ask).unwrap_or(limits::READ_KEYS)
     }
 
     fn answered(&self, asked: usize, done: usize, unprocessed: usize) {
@@ -211,8 +243,8 @@ struct ReadSize {
 impl Default for ReadSize {
     fn default() -> Self {
         ReadSize {
-            ask: MAX_READ_KEYS,
-            cut: MAX_READ_KEYS + 1,
+            ask: limits::READ_KEYS,
+            cut: limits::READ_KEYS + 1,
         }
     }
 }
@@ -228,38 +260,52 @@ impl ReadSize {
             let grown = self.ask + (self.ask / 4).max(1);
             self.ask = grown
                 .min(self.cut.saturating_sub(1))
-                .clamp(1, MAX_READ_KEYS);
+                .clamp(1, limits::READ_KEYS);
         }
     }
 }
 
-/// A write and the key it is for.
-type Write = (usize, Key, WriteRequest);
+/// A write, the key it is for, and the number the caller gave the key.
+type Write = ((usize, Key), WriteRequest);
 
 /// The replication engine for one pair of tables.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    tables: Tables,
+    primary: Table,
+    replica: Table,
     schema: KeySchema,
     tuning: Tuning,
+    backoff: Backoff,
 }
 
 impl Engine {
-    /// Describes both tables (once per container), checks that their key schemas agree, and
-    /// returns an engine ready to replicate.
-    pub async fn connect(tables: Tables, tuning: Tuning) -> Result<Self, SetupError> {
-        let primary = describe(&tables.primary, &tables.primary_table, "PRIMARY_TABLE").await?;
-        let replica = describe(&tables.replica, &tables.replica_table, "REPLICA_TABLE").await?;
-        if primary != replica {
+    /// Describes both tables (once per container), checks that they are two tables with the
+    /// same key schema, and returns an engine ready to replicate.
+    pub async fn connect(
+        primary: Table,
+        replica: Table,
+        tuning: Tuning,
+    ) -> Result<Self, SetupError> {
+        if replica.is_same_as(&primary) {
+            return Err(SetupError::SameTable {
+                primary: primary.label(),
+                replica: replica.label(),
+            });
+        }
+        let schema = primary.key_schema().await?;
+        let found = replica.key_schema().await?;
+        if schema != found {
             return Err(SetupError::Mismatch {
-                replica: tables.replica_table.clone(),
-                expected: primary,
-                found: replica,
+                replica: replica.label(),
+                expected: schema,
+                found,
             });
         }
         Ok(Engine {
-            tables,
-            schema: primary,
+            backoff: Backoff::attempts(tuning.max_attempts),
+            primary,
+            replica,
+            schema,
             tuning,
         })
     }
@@ -269,20 +315,25 @@ impl Engine {
         &self.schema
     }
 
-    /// The tables this engine replicates between.
-    pub fn tables(&self) -> &Tables {
-        &self.tables
+    /// The primary table.
+    pub fn primary(&self) -> &Table {
+        &self.primary
+    }
+
+    /// The replica table.
+    pub fn replica(&self) -> &Table {
+        &self.replica
     }
 
     /// Makes the replica agree with the primary for every key that comes through `queue`, until
-    /// it is closed and empty. No call starts after `stop_at`; keys not done by then fail with
+    /// it is closed and empty. No call starts after `deadline`; keys not done by then fail with
     /// [`ReplicateError::Deadline`].
     ///
     /// `concurrency` workers share the queue: each reads up to 100 keys, writes what the read
     /// returned as soon as it returns (in calls of 25), and goes on with the keys it was left
     /// plus new ones, so reads and writes overlap, every call is full, and at most `concurrency`
     /// calls (and their items) are in flight at once.
-    pub async fn replicate(&self, queue: &KeyQueue, stop_at: Option<Instant>) -> Outcome {
+    pub async fn replicate(&self, queue: &KeyQueue, deadline: Deadline) -> Outcome {
         let run = Run {
             queue,
             size: Mutex::new(ReadSize::default()),
@@ -290,7 +341,7 @@ impl Engine {
         // Workers that find the queue closed and empty end at once (a small batch uses a few).
         let workers = self.tuning.concurrency.max(1);
         let mut total = Outcome::default();
-        for outcome in join_all((0..workers).map(|_| self.worker(&run, stop_at))).await {
+        for outcome in join_all((0..workers).map(|_| self.worker(&run, deadline))).await {
             total.merge(outcome);
         }
         total
@@ -298,8 +349,9 @@ impl Engine {
 
     /// One worker: reads the keys it was left unprocessed, topped up from the queue, and writes
     /// what each read returns, until the queue is closed and empty. When the server leaves keys
-    /// unprocessed, reads ask for only as many as it managed (see [`ReadSize`]).
-    async fn worker(&self, run: &Run<'_>, stop_at: Option<Instant>) -> Outcome {
+    /// unprocessed, reads ask for only as many as it managed (see [`ReadSize`]); reads that get
+    /// nothing at all back off, and after `max_attempts` of them their keys fail.
+    async fn worker(&self, run: &Run<'_>, deadline: Deadline) -> Outcome {
         let mut outcome = Outcome::default();
         let mut pending: VecDeque<(usize, Key)> = VecDeque::new();
         let mut stalls = 0;
@@ -310,45 +362,26 @@ impl Engine {
             if request.is_empty() {
                 return outcome;
             }
-            let answers = match self.read(&request, stop_at).await {
+            let answers = match self.read(&request, deadline).await {
                 Ok(answers) => answers,
                 Err(error) => {
                     outcome.fail(request, error);
                     continue;
                 }
             };
-            let unprocessed = answers
-                .iter()
-                .filter(|a| matches!(a, Answer::Unprocessed))
-                .count();
-            let done = request.len() - unprocessed;
-            run.answered(request.len(), done, unprocessed);
-
-            let mut writes: Vec<Write> = Vec::with_capacity(done);
-            let mut left = Vec::with_capacity(unprocessed);
-            for ((i, key), answer) in request.into_iter().zip(answers) {
-                match answer {
-                    Answer::Found(item) => writes.push((i, key, put(item))),
-                    Answer::Absent => {
-                        let request = delete(&key);
-                        writes.push((i, key, request));
-                    }
-                    Answer::Unprocessed => left.push((i, key)),
-                }
-            }
-            outcome.merge(self.write(writes, stop_at).await);
+            let (writes, left) = sort_answers(request, answers);
+            run.answered(writes.len() + left.len(), writes.len(), left.len());
+            let progress = !writes.is_empty();
+            outcome.merge(self.write(writes, deadline).await);
             if left.is_empty() {
                 continue;
             }
-            if done == 0 {
-                stalls += 1;
-                if stalls >= self.tuning.max_attempts || !backoff(stalls, stop_at).await {
-                    let error = self.unprocessed_error("keys", stalls, stop_at);
-                    outcome.fail(left, error);
-                    continue;
-                }
-            } else {
+            stalls = if progress { 0 } else { stalls + 1 };
+            if !progress && let Err(why) = self.backoff.pause(stalls, deadline).await {
+                // Given up on these keys; the next stall starts counting afresh.
                 stalls = 0;
+                outcome.fail(left, self.unprocessed(why, "keys", &self.primary));
+                continue;
             }
             for key in left.into_iter().rev() {
                 pending.push_front(key);
@@ -361,12 +394,12 @@ impl Engine {
     async fn read(
         &self,
         request: &[(usize, Key)],
-        stop_at: Option<Instant>,
+        deadline: Deadline,
     ) -> Result<Vec<Answer>, ReplicateError> {
-        let table = &self.tables.primary_table;
-        let read_error = |message: String| ReplicateError::Read {
+        let table = &self.primary.name;
+        let bad = |problem| ReplicateError::BadAnswer {
             table: table.clone(),
-            message,
+            problem,
         };
         let wanted = KeysAndAttributes::builder()
             .set_keys(Some(
@@ -374,16 +407,21 @@ impl Engine {
             ))
             .consistent_read(true)
             .build()
-            .map_err(|e| read_error(e.to_string()))?;
+            .map_err(|_| bad("the request could not be built"))?;
         let call = self
-            .tables
             .primary
+            .client
             .batch_get_item()
             .request_items(table, wanted)
             .send();
-        let mut response = within(stop_at, call)
-            .await?
-            .map_err(|e| read_error(DisplayErrorContext(e).to_string()))?;
+        let mut response = deadline
+            .run(call)
+            .await
+            .map_err(|Expired| ReplicateError::Deadline)?
+            .map_err(|e| ReplicateError::Read {
+                table: table.clone(),
+                source: AwsError::new("BatchGetItem", e),
+            })?;
 
         let index = KeyIndex::new(&self.schema, request.iter().map(|(_, key)| key));
         let mut answers = vec![Answer::Absent; request.len()];
@@ -392,9 +430,7 @@ impl Engine {
             index
                 .position(attributes)
                 .filter(|&p| matches!(answers[p], Answer::Absent))
-                .ok_or_else(|| {
-                    read_error("the answer holds a key that was not asked for (or twice)".into())
-                })
+                .ok_or_else(|| bad("the answer holds a key that was not asked for (or twice)"))
         };
         let items = response
             .responses
@@ -419,121 +455,117 @@ impl Engine {
     }
 
     /// Sends `writes` to the replica in `BatchWriteItem` calls of at most 25, re-sending what
-    /// comes back unprocessed with backoff.
-    async fn write(&self, writes: Vec<Write>, stop_at: Option<Instant>) -> Outcome {
+    /// comes back unprocessed (see [`retry::resend`]).
+    async fn write(&self, writes: Vec<Write>, deadline: Deadline) -> Outcome {
         let mut outcome = Outcome::default();
         let mut writes = writes.into_iter().peekable();
         while writes.peek().is_some() {
-            let chunk: Vec<Write> = writes.by_ref().take(MAX_WRITE_REQUESTS).collect();
-            outcome.merge(self.write_chunk(chunk, stop_at).await);
+            let chunk: Vec<Write> = writes.by_ref().take(limits::WRITE_REQUESTS).collect();
+            outcome.merge(self.write_chunk(chunk, deadline).await);
         }
         outcome
     }
 
-    async fn write_chunk(&self, mut chunk: Vec<Write>, stop_at: Option<Instant>) -> Outcome {
-        let table = &self.tables.replica_table;
+    async fn write_chunk(&self, chunk: Vec<Write>, deadline: Deadline) -> Outcome {
+        let table = &self.replica.name;
+        let entries = chunk.into_iter().map(|((i, key), request)| {
+            let put = request.put_request.is_some();
+            ((i, key, put), request)
+        });
+        let resent = retry::resend(entries.collect(), &self.backoff, deadline, |requests| {
+            self.write_round(requests)
+        })
+        .await;
         let mut outcome = Outcome::default();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (keys, requests): (Vec<(usize, Key)>, Vec<WriteRequest>) =
-                chunk.into_iter().map(|(i, key, r)| ((i, key), r)).unzip();
-            let is_put: Vec<bool> = requests.iter().map(|r| r.put_request.is_some()).collect();
-            let call = self
-                .tables
-                .replica
-                .batch_write_item()
-                .request_items(table, requests)
-                .send();
-            let write_error = |message: String| ReplicateError::Write {
-                table: table.clone(),
-                message,
-            };
-            let response = match within(stop_at, call).await {
-                Err(deadline) => {
-                    outcome.fail(keys, deadline);
-                    return outcome;
-                }
-                Ok(Err(e)) => {
-                    outcome.fail(keys, write_error(DisplayErrorContext(e).to_string()));
-                    return outcome;
-                }
-                Ok(Ok(response)) => response,
-            };
-            let left = response
-                .unprocessed_items
-                .and_then(|mut u| u.remove(table))
-                .unwrap_or_default();
-            // Which of the chunk's writes came back: an answer naming a write that was not
-            // sent fails the chunk rather than count a write as done that may not be.
-            let index = KeyIndex::new(&self.schema, keys.iter().map(|(_, key)| key));
-            let Some(undone) = index.match_writes(left) else {
-                let message = "the answer holds a write that was not sent".into();
-                outcome.fail(keys, write_error(message));
-                return outcome;
-            };
-            chunk = Vec::new();
-            for (((i, key), put), request) in keys.into_iter().zip(is_put).zip(undone) {
-                match (request, put) {
-                    (Some(request), _) => chunk.push((i, key, request)),
-                    (None, true) => outcome.puts += 1,
-                    (None, false) => outcome.deletes += 1,
-                }
-            }
-            if chunk.is_empty() {
-                return outcome;
-            }
-            if attempt >= self.tuning.max_attempts || !backoff(attempt, stop_at).await {
-                let failed = chunk.into_iter().map(|(i, key, _)| (i, key)).collect();
-                outcome.fail(failed, self.unprocessed_error("items", attempt, stop_at));
-                return outcome;
+        for (_, _, put) in &resent.done {
+            match put {
+                true => outcome.puts += 1,
+                false => outcome.deletes += 1,
             }
         }
+        if let Some(why) = resent.why {
+            let error = match why {
+                Undone::Failed(error) => error,
+                Undone::Deadline => ReplicateError::Deadline,
+                Undone::Unprocessed { attempts } => {
+                    self.unprocessed(GaveUp::Attempts(attempts), "items", &self.replica)
+                }
+                Undone::Unanswered => ReplicateError::BadWriteAnswer {
+                    table: table.clone(),
+                    problem: "the answer does not account for every write",
+                },
+            };
+            let keys = resent.undone.into_iter().map(|(i, key, _)| (i, key));
+            outcome.fail(keys.collect(), error);
+        }
+        outcome
     }
 
-    fn unprocessed_error(
+    /// One `BatchWriteItem`: for each request sent, `None` when it was applied, or the request
+    /// the answer handed back unprocessed. An answer that names a write that was not sent fails
+    /// the call rather than count a write as done that may not be.
+    async fn write_round(
         &self,
-        what: &'static str,
-        attempts: u32,
-        stop_at: Option<Instant>,
-    ) -> ReplicateError {
-        if stop_at.is_some_and(|t| Instant::now() >= t) {
-            return ReplicateError::Deadline;
-        }
-        let table = match what {
-            "keys" => &self.tables.primary_table,
-            _ => &self.tables.replica_table,
-        };
-        ReplicateError::Unprocessed {
+        requests: Vec<WriteRequest>,
+    ) -> Result<Vec<Option<WriteRequest>>, ReplicateError> {
+        let table = &self.replica.name;
+        let bad = |problem| ReplicateError::BadWriteAnswer {
             table: table.clone(),
-            operation: what,
-            attempts,
+            problem,
+        };
+        let index = KeyIndex::of_writes(&self.schema, &requests)
+            .ok_or_else(|| bad("a write without a valid key"))?;
+        let answer = self
+            .replica
+            .client
+            .batch_write_item()
+            .request_items(table, requests)
+            .send()
+            .await
+            .map_err(|e| ReplicateError::Write {
+                table: table.clone(),
+                source: AwsError::new("BatchWriteItem", e),
+            })?;
+        let left = answer
+            .unprocessed_items
+            .and_then(|mut u| u.remove(table))
+            .unwrap_or_default();
+        index
+            .match_writes(left)
+            .ok_or_else(|| bad("the answer holds a write that was not sent"))
+    }
+
+    fn unprocessed(&self, why: GaveUp, operation: &'static str, table: &Table) -> ReplicateError {
+        match why {
+            GaveUp::Deadline => ReplicateError::Deadline,
+            GaveUp::Attempts(attempts) => ReplicateError::Unprocessed {
+                table: table.name.clone(),
+                operation,
+                attempts,
+            },
         }
     }
 }
 
-/// Reads one table's key schema; the error names the setting that names the table.
-async fn describe(
-    client: &Client,
-    table: &str,
-    setting: &'static str,
-) -> Result<KeySchema, SetupError> {
-    let description = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| SetupError::Describe {
-            setting,
-            table: table.to_owned(),
-            message: DisplayErrorContext(e).to_string(),
-        })?;
-    let table = description.table.ok_or_else(|| SetupError::Describe {
-        setting,
-        table: table.to_owned(),
-        message: "the answer has no table description".into(),
-    })?;
-    Ok(KeySchema::from_description(&table)?)
+/// Splits a read's answers into writes (a put of each item found, a delete of each key absent)
+/// and the keys left unprocessed, in the order asked.
+fn sort_answers(
+    request: Vec<(usize, Key)>,
+    answers: Vec<Answer>,
+) -> (Vec<Write>, Vec<(usize, Key)>) {
+    let mut writes = Vec::with_capacity(request.len());
+    let mut left = Vec::new();
+    for ((i, key), answer) in request.into_iter().zip(answers) {
+        match answer {
+            Answer::Found(item) => writes.push(((i, key), put(item))),
+            Answer::Absent => {
+                let request = delete(&key);
+                writes.push(((i, key), request));
+            }
+            Answer::Unprocessed => left.push((i, key)),
+        }
+    }
+    (writes, left)
 }
 
 fn put(item: Item) -> WriteRequest {
@@ -548,35 +580,6 @@ fn delete(key: &Key) -> WriteRequest {
     WriteRequest::builder()
         .set_delete_request(delete.ok())
         .build()
-}
-
-/// Runs a call unless `stop_at` has passed, and abandons it when `stop_at` comes.
-async fn within<T>(
-    stop_at: Option<Instant>,
-    call: impl Future<Output = T>,
-) -> Result<T, ReplicateError> {
-    match stop_at {
-        None => Ok(call.await),
-        Some(t) if Instant::now() >= t => Err(ReplicateError::Deadline),
-        Some(t) => tokio::time::timeout_at(t, call)
-            .await
-            .map_err(|_| ReplicateError::Deadline),
-    }
-}
-
-/// Sleeps for exponential backoff with full jitter before attempt `attempt + 1`; returns false
-/// (without sleeping) when that would pass `stop_at`.
-pub async fn backoff(attempt: u32, stop_at: Option<Instant>) -> bool {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1 << attempt.min(16))
-        .min(BACKOFF_CAP);
-    let pause = ceiling.mul_f64(fastrand::f64());
-    let wake = Instant::now() + pause;
-    if stop_at.is_some_and(|t| wake >= t) {
-        return false;
-    }
-    tokio::time::sleep_until(wake).await;
-    true
 }
 
 #[cfg(test)]
@@ -623,7 +626,7 @@ mod tests {
         assert!(none.is_empty());
         let closed = KeyQueue::of([key(7), key(8)]);
         let mut all = Vec::new();
-        closed.take(MAX_READ_KEYS, &mut all).await;
+        closed.take(limits::READ_KEYS, &mut all).await;
         assert_eq!(numbers(&all), [0, 1]);
     }
 

@@ -1,0 +1,536 @@
+//! One function per subcommand, each a thin layer over the library: parse what the user typed,
+//! call the library, print a summary a person can act on. `Failure` turns any error into one
+//! line (and the details for `-v`).
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use dyno::admin::{self, Setup};
+use dyno::aws_error::{AwsError, Detailed};
+use dyno::dead_letter::{self, DeadLetterQueue};
+use dyno::handler::Replicator;
+use dyno::json::{self, Item};
+use dyno::key::{Key, KeySchema, ScalarType};
+use dyno::lines::{self, Target};
+use dyno::runner::{Runner, RunnerOptions, StartingPosition};
+use dyno::writer::{WriteError, Writer};
+use dyno::{demo, diff, workload};
+
+use crate::connect::Connected;
+use crate::progress;
+use crate::{Cli, Command, DeadLetterAction, Expressions, Outcome, ReplicateArgs, Start};
+
+/// A subcommand failed: what to print, and the exit status.
+pub struct Failure {
+    error: Box<dyn StdError + 'static>,
+    code: u8,
+}
+
+impl<E: StdError + 'static> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure {
+            error: Box::new(error),
+            code: 1,
+        }
+    }
+}
+
+/// A message of the tool's own (bad input), as an error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+impl Failure {
+    /// Exits with `code` instead of 1.
+    pub fn with_code(mut self, code: u8) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// The error's own line: what failed, the service's error code, what to do.
+    pub fn one_line(&self) -> String {
+        let text = self.error.to_string();
+        match find_aws(self.error.as_ref()) {
+            Some(aws) if aws.is_missing_credentials() && !text.contains("no AWS credentials") => {
+                format!(
+                    "{text} (no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; or use --local)"
+                )
+            }
+            _ => text,
+        }
+    }
+
+    /// Every cause, with the services' own messages.
+    pub fn details(&self) -> String {
+        Detailed(self.error.as_ref()).to_string()
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.code)
+    }
+}
+
+fn find_aws<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a AwsError> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(aws) = e.downcast_ref::<AwsError>() {
+            return Some(aws);
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Usage(message.into()).into()
+}
+
+/// Runs the subcommand.
+pub async fn run(cli: Cli) -> Outcome {
+    let local = cli.connection.local || matches!(cli.command, Command::Demo { .. });
+    let at = Connected::new(&cli.connection, local).await;
+    match cli.command {
+        Command::Put { item, expressions } => put(&at, &item, &expressions).await,
+        Command::Update {
+            key,
+            update_expression,
+            expressions,
+        } => update(&at, &key, &update_expression, &expressions).await,
+        Command::Delete { key, expressions } => delete(&at, &key, &expressions).await,
+        Command::Get { key } => get(&at, &key).await,
+        Command::Announce { key, keys_file } => announce(&at, &key, keys_file.as_deref()).await,
+        Command::Import { file, skip_lines } => import(&at, file.as_deref(), skip_lines).await,
+        Command::Export { file } => export(&at, file).await,
+        Command::Create {
+            key_schema,
+            shards,
+            recreate,
+        } => create(&at, &key_schema, shards, recreate).await,
+        Command::Replicate(args) => replicate(&at, &args).await,
+        Command::DeadLetters {
+            action,
+            queue,
+            limit,
+        } => {
+            let url = queue.queue_url.unwrap_or_default();
+            let queue = DeadLetterQueue::new(at.sqs(queue.sqs_endpoint_url.as_deref()), url);
+            dead_letters(&at, &queue, action, limit).await
+        }
+        Command::Diff => diff(&at).await,
+        Command::Demo {
+            keys,
+            ops,
+            seed,
+            recreate,
+        } => run_demo(&at, keys, ops, seed, recreate).await,
+    }
+}
+
+/// A DynamoDB JSON object given with `flag`.
+fn parse_item(text: &str, flag: &str) -> Result<Item, Failure> {
+    json::parse_item(text).map_err(|e| {
+        usage(format!(
+            "{flag} is not a DynamoDB JSON object: {e}; e.g. '{{\"Id\":{{\"S\":\"a\"}}}}'"
+        ))
+    })
+}
+
+fn parse_names(text: &Option<String>) -> Result<Option<HashMap<String, String>>, Failure> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let value = json::parse_strict(text)
+        .map_err(|e| usage(format!("--names is not a JSON object of strings: {e}")))?;
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|_| usage("--names must be a JSON object of strings, e.g. '{\"#n\":\"Name\"}'"))
+}
+
+fn parse_values(text: &Option<String>) -> Result<Option<Item>, Failure> {
+    text.as_deref()
+        .map(|t| parse_item(t, "--values"))
+        .transpose()
+}
+
+async fn writer(at: &Connected) -> Result<Writer, Failure> {
+    Ok(Writer::connect(at.primary(), at.stream()).await?)
+}
+
+/// A write's error; keys that could not be announced go to a file when there are many.
+fn write_failure(error: WriteError) -> Failure {
+    let keys = error.unannounced();
+    if keys.len() > 10
+        && let Some(path) = save_keys(keys)
+    {
+        let message = format!(
+            "{error}\nall {} keys not announced are in {}: announce them with `dyno announce --keys-file {}`",
+            keys.len(),
+            path.display(),
+            path.display()
+        );
+        return usage(message);
+    }
+    error.into()
+}
+
+/// Writes keys as JSON lines to `dyno-unannounced-<time>.jsonl` in the current directory.
+fn save_keys(keys: &[Key]) -> Option<PathBuf> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let path = PathBuf::from(format!("dyno-unannounced-{stamp}.jsonl"));
+    let text: String = keys.iter().map(|k| k.to_json() + "\n").collect();
+    std::fs::write(&path, text).ok().map(|()| path)
+}
+
+async fn put(at: &Connected, item: &str, e: &Expressions) -> Outcome {
+    let item = parse_item(item, "--item")?;
+    let w = writer(at).await?;
+    let request = w
+        .put()
+        .set_item(Some(item))
+        .set_condition_expression(e.condition.clone())
+        .set_expression_attribute_names(parse_names(&e.names)?)
+        .set_expression_attribute_values(parse_values(&e.values)?);
+    w.put_item(request).await.map_err(write_failure)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn update(at: &Connected, key: &str, expression: &str, e: &Expressions) -> Outcome {
+    let key = parse_item(key, "--key")?;
+    let w = writer(at).await?;
+    let request = w
+        .update()
+        .set_key(Some(key))
+        .update_expression(expression)
+        .set_condition_expression(e.condition.clone())
+        .set_expression_attribute_names(parse_names(&e.names)?)
+        .set_expression_attribute_values(parse_values(&e.values)?);
+    w.update_item(request).await.map_err(write_failure)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn delete(at: &Connected, key: &str, e: &Expressions) -> Outcome {
+    let key = parse_item(key, "--key")?;
+    let w = writer(at).await?;
+    let request = w
+        .delete()
+        .set_key(Some(key))
+        .set_condition_expression(e.condition.clone())
+        .set_expression_attribute_names(parse_names(&e.names)?)
+        .set_expression_attribute_values(parse_values(&e.values)?);
+    w.delete_item(request).await.map_err(write_failure)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn get(at: &Connected, key: &str) -> Outcome {
+    let key = parse_item(key, "--key")?;
+    let table = at.primary();
+    let answer = table
+        .client
+        .get_item()
+        .table_name(&table.name)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| {
+            usage(format!(
+                "{}: {}",
+                table.label(),
+                AwsError::new("GetItem", e)
+            ))
+        })?;
+    if let Some(item) = answer.item {
+        println!("{}", json::to_json(&item));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn announce(at: &Connected, keys: &[String], file: Option<&Path>) -> Outcome {
+    let w = writer(at).await?;
+    let mut parsed = Vec::new();
+    for text in keys {
+        parsed.push(w.key(parse_item(text, "--key")?).map_err(write_failure)?);
+    }
+    if let Some(path) = file {
+        parsed.extend(read_keys_file(&w, path)?);
+    }
+    w.announce(&parsed).await.map_err(|e| {
+        write_failure(WriteError::NotPublished {
+            table: w.table().name.clone(),
+            source: e,
+        })
+    })?;
+    eprintln!(
+        "announced {} keys on `{}`",
+        parsed.len(),
+        w.publisher().stream().name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Keys from a file: one per line, a key in DynamoDB JSON or a `diff --keys-out` line.
+fn read_keys_file(w: &Writer, path: &Path) -> Result<Vec<Key>, Failure> {
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| usage(format!("--keys-file {shown}: {e}")))?;
+    let mut keys = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| usage(format!("--keys-file {shown}: line {}: {e}", n + 1)))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at_line = |e: String| usage(format!("--keys-file {shown}: line {}: {e}", n + 1));
+        let value = json::parse_strict(&line).map_err(|e| at_line(e.to_string()))?;
+        let value = match value.get("key") {
+            Some(key) if value.get("kind").is_some() => key.clone(),
+            _ => value,
+        };
+        let attrs = json::item_from_value(value).map_err(|e| at_line(e.to_string()))?;
+        keys.push(w.key(attrs).map_err(|e| at_line(e.to_string()))?);
+    }
+    Ok(keys)
+}
+
+async fn import(at: &Connected, file: Option<&Path>, skip_lines: usize) -> Outcome {
+    let w = writer(at).await?;
+    let input: Box<dyn BufRead> = match file {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).map_err(|e| usage(format!("{}: {e}", path.display())))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let bar = progress::counter("importing", "items");
+    let result = lines::import(&w, input, skip_lines, |r| {
+        bar.set_position(r.written as u64)
+    })
+    .await;
+    bar.finish_and_clear();
+    let report = result?;
+    eprintln!(
+        "imported {} items into `{}`; every line up to {} is in",
+        report.written,
+        w.table().name,
+        report.complete_through
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export(at: &Connected, file: Option<PathBuf>) -> Outcome {
+    let table = at.primary();
+    let target = match file {
+        Some(path) => Target::File(path),
+        None => Target::Stdout,
+    };
+    // DescribeTable's item count (updated about every six hours) gives the bar its length.
+    let known = table.describe().await.ok().and_then(|d| d.item_count());
+    let bar = match known {
+        Some(total) if total > 0 => progress::bar("exporting", "items", total as u64),
+        _ => progress::counter("exporting", "items"),
+    };
+    let result = lines::export(&table, &target, |n| bar.set_position(n)).await;
+    bar.finish_and_clear();
+    let count = result?;
+    eprintln!("exported {count} items from `{}`", table.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `NAME:TYPE[,NAME:TYPE]`.
+fn parse_schema(text: &str) -> Result<KeySchema, Failure> {
+    let parse = |part: &str| -> Result<(String, ScalarType), Failure> {
+        let (name, kind) = part
+            .split_once(':')
+            .ok_or_else(|| usage(format!("--key-schema part `{part}` is not NAME:TYPE")))?;
+        let kind = match kind {
+            "S" => ScalarType::S,
+            "N" => ScalarType::N,
+            "B" => ScalarType::B,
+            other => {
+                return Err(usage(format!(
+                    "--key-schema type `{other}` is not S, N or B"
+                )));
+            }
+        };
+        Ok((name.to_owned(), kind))
+    };
+    match text.split(',').collect::<Vec<_>>().as_slice() {
+        [hash] => {
+            let (name, kind) = parse(hash)?;
+            Ok(KeySchema::hash_only(&name, kind))
+        }
+        [hash, range] => {
+            let (h, hk) = parse(hash)?;
+            let (r, rk) = parse(range)?;
+            Ok(KeySchema::composite((&h, hk), (&r, rk)))
+        }
+        _ => Err(usage("--key-schema takes one or two NAME:TYPE parts")),
+    }
+}
+
+async fn create(at: &Connected, key_schema: &str, shards: i32, recreate: bool) -> Outcome {
+    let schema = parse_schema(key_schema)?;
+    let (primary, replica, stream) = (at.primary(), at.replica(), at.stream());
+    let wait = admin::WAIT;
+    if recreate {
+        admin::recreate_table(&primary, &schema, None, wait).await?;
+        admin::recreate_table(&replica, &schema, None, wait).await?;
+        admin::recreate_stream(&stream, shards, wait).await?;
+        eprintln!(
+            "recreated `{}`, `{}` and stream `{}` ({shards} shards): all earlier data is gone",
+            primary.name, replica.name, stream.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let said = |what: String, setup: Setup| match setup {
+        Setup::Created => eprintln!("{what}: created"),
+        Setup::Existed => eprintln!("{what}: exists, left as it is"),
+    };
+    for table in [&primary, &replica] {
+        let setup = admin::ensure_table(table, &schema, None, wait).await?;
+        said(format!("table `{}` ({schema})", table.name), setup);
+    }
+    let setup = admin::ensure_stream(&stream, shards, wait).await?;
+    said(format!("stream `{}`", stream.name), setup);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
+    let tuning = dyno::config::Tuning {
+        max_attempts: 8,
+        ..at.tuning.clone()
+    };
+    let mut replicator = Replicator::connect(at.primary(), at.replica(), tuning).await?;
+    if let Some(url) = &args.queue.dead_letter_queue_url {
+        let sqs = at.sqs(args.queue.sqs_endpoint_url.as_deref());
+        replicator = replicator.with_dead_letter(DeadLetterQueue::new(sqs, url.clone()));
+    }
+    let options = RunnerOptions {
+        batch_size: args.batch_size as usize,
+        batching_window: Duration::from_millis(args.batching_window_ms),
+        starting_position: match args.starting_position {
+            Start::TrimHorizon => StartingPosition::TrimHorizon,
+            Start::Latest => StartingPosition::Latest,
+        },
+        checkpoint: args.checkpoint.clone(),
+        max_retries: u32::try_from(args.max_retries).ok(),
+        ..RunnerOptions::default()
+    };
+    let runner = Runner::connect(at.stream(), options).await?;
+    let (_stop, stopped) = tokio::sync::watch::channel(!args.follow);
+    let stats = runner.run(&replicator, stopped).await?;
+    eprintln!(
+        "replicated {} records in {} batches ({} re-delivered, {} skipped)",
+        stats.records,
+        stats.batches,
+        stats.redelivered,
+        stats.skipped.len()
+    );
+    if !stats.skipped.is_empty() {
+        eprintln!(
+            "error: {} records were skipped after every retry failed, so their keys may differ \
+             on the replica: {}; find and repair them with `dyno diff`",
+            stats.skipped.len(),
+            stats.skipped.join(", ")
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn dead_letters(
+    at: &Connected,
+    queue: &DeadLetterQueue,
+    action: DeadLetterAction,
+    limit: usize,
+) -> Outcome {
+    match action {
+        DeadLetterAction::Inspect => {
+            for received in dead_letter::inspect(queue, limit).await? {
+                match received.letter {
+                    Ok(letter) => println!("{}", letter.to_body()),
+                    Err(e) => eprintln!("message {}: not a dead letter: {e}", received.message_id),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DeadLetterAction::Replay => {
+            let stream = at.stream();
+            let report = dead_letter::replay(queue, limit, |letter| {
+                let put = stream
+                    .client
+                    .put_record()
+                    .stream_name(&stream.name)
+                    .partition_key(letter.partition_key.clone())
+                    .data(aws_sdk_kinesis::primitives::Blob::new(letter.data));
+                async move {
+                    put.send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| AwsError::new("PutRecord", e))
+                }
+            })
+            .await?;
+            eprintln!(
+                "replayed {} records onto `{}`; {} failed and {} unreadable messages left on the queue",
+                report.replayed, stream.name, report.failed, report.unreadable
+            );
+            Ok(if report.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+async fn diff(at: &Connected) -> Outcome {
+    let (primary, replica) = (at.primary(), at.replica());
+    let schema = primary.key_schema().await?;
+    let d = diff::compare(&primary, &replica, &schema).await?;
+    for (what, keys) in [
+        ("missing", &d.missing),
+        ("extra", &d.extra),
+        ("different", &d.different),
+    ] {
+        for key in keys {
+            println!("{what}\t{key}");
+        }
+    }
+    println!(
+        "replica matches primary: {} items, {} differences",
+        d.items,
+        d.differences()
+    );
+    Ok(if d.differences() > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn run_demo(at: &Connected, keys: usize, ops: usize, seed: u64, recreate: bool) -> Outcome {
+    let setup = demo::Setup {
+        primary: at.primary(),
+        replica: at.replica(),
+        stream: at.stream(),
+        shards: 2,
+        recreate,
+    };
+    let spec = workload::Spec {
+        seed,
+        keys,
+        ops,
+        ..workload::Spec::default()
+    };
+    let report = demo::run(&setup, &spec, |line| println!("{line}")).await?;
+    for line in demo::describe(&report) {
+        println!("{line}");
+    }
+    Ok(if report.diff.differences() > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,284 @@
+//! The `dyno` command-line tool: parses the command line and hands each subcommand to its own
+//! function in `commands`, each a thin layer over the library. Errors print as one line (the
+//! service's error code and what to do); `-v` prints every cause.
+
+mod commands;
+mod connect;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dyno::config::local;
+
+/// Keep a DynamoDB replica table in step with a primary table.
+///
+/// Writes go to the primary; once DynamoDB confirms one, the item's key is put on the Kinesis
+/// stream, and the replicator copies the item (or its absence) to the replica. Items and keys
+/// are DynamoDB JSON, e.g. '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"Thread 1"}}'.
+/// Every connection flag may come before or after the subcommand.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Print every cause of an error, and the services' own messages (which can quote values).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the tables and the stream are, and how long to wait for them.
+#[derive(Args, Clone, Debug)]
+pub struct Connection {
+    /// AWS region [default: from the environment, else us-east-1].
+    #[arg(long, env = "AWS_REGION", global = true)]
+    pub region: Option<String>,
+    /// The primary table.
+    #[arg(long, env = "DYNO_TABLE", default_value = local::PRIMARY_TABLE, global = true)]
+    pub table: String,
+    /// DynamoDB endpoint of the primary (local servers) [default: AWS].
+    #[arg(long, env = "DYNO_ENDPOINT_URL", global = true)]
+    pub endpoint_url: Option<String>,
+    /// The replica table.
+    #[arg(long, env = "DYNO_REPLICA_TABLE", default_value = local::REPLICA_TABLE, global = true)]
+    pub replica_table: String,
+    /// DynamoDB endpoint of the replica (local servers) [default: AWS].
+    #[arg(long, env = "DYNO_REPLICA_ENDPOINT_URL", global = true)]
+    pub replica_endpoint_url: Option<String>,
+    /// Region of the replica [default: --region].
+    #[arg(long, env = "DYNO_REPLICA_REGION", global = true)]
+    pub replica_region: Option<String>,
+    /// The Kinesis stream key records go to.
+    #[arg(long, env = "DYNO_STREAM", default_value = local::STREAM, global = true)]
+    pub stream: String,
+    /// Kinesis endpoint (local servers) [default: AWS].
+    #[arg(long, env = "DYNO_KINESIS_ENDPOINT_URL", global = true)]
+    pub kinesis_endpoint_url: Option<String>,
+    /// Use the local servers of `make servers-up` for every endpoint not given, with local
+    /// credentials.
+    #[arg(long, global = true)]
+    pub local: bool,
+    /// Seconds to wait for a connection.
+    #[arg(
+        long,
+        env = "DYNO_CONNECT_TIMEOUT",
+        default_value_t = 3.0,
+        global = true
+    )]
+    pub connect_timeout: f64,
+    /// Seconds to wait for an answer to one attempt of a call.
+    #[arg(long, env = "DYNO_READ_TIMEOUT", default_value_t = 10.0, global = true)]
+    pub read_timeout: f64,
+    /// Attempts per call (throttling, server errors and timeouts are retried with backoff).
+    #[arg(long, env = "DYNO_MAX_ATTEMPTS", default_value_t = 3, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Put an item, then announce its key.
+    Put {
+        /// The item, in DynamoDB JSON.
+        #[arg(long)]
+        item: String,
+        #[command(flatten)]
+        expressions: Expressions,
+    },
+    /// Update an item with an update expression, then announce its key.
+    Update {
+        /// The key, in DynamoDB JSON.
+        #[arg(long)]
+        key: String,
+        /// E.g. 'SET #v = :v'.
+        #[arg(long)]
+        update_expression: String,
+        #[command(flatten)]
+        expressions: Expressions,
+    },
+    /// Delete an item, then announce its key.
+    Delete {
+        /// The key, in DynamoDB JSON.
+        #[arg(long)]
+        key: String,
+        #[command(flatten)]
+        expressions: Expressions,
+    },
+    /// Print an item of the primary (consistent read), or nothing if there is none.
+    Get {
+        /// The key, in DynamoDB JSON.
+        #[arg(long)]
+        key: String,
+    },
+    /// Announce keys again (after a write whose key record was not published).
+    Announce {
+        /// A key, in DynamoDB JSON (may be repeated).
+        #[arg(long, required_unless_present = "keys_file")]
+        key: Vec<String>,
+        /// A file of keys, one per line: a key in DynamoDB JSON, or a `dyno diff --keys-out`
+        /// line ({"kind":…,"key":{…}}).
+        #[arg(long)]
+        keys_file: Option<PathBuf>,
+    },
+    /// Import line-delimited DynamoDB JSON items ('{"Item":{…}}' or bare items) through the
+    /// writer, from a file or standard input.
+    Import {
+        /// The file [default: standard input].
+        file: Option<PathBuf>,
+        /// Skip this many lines first (to resume an import that stopped).
+        #[arg(long, default_value_t = 0)]
+        skip_lines: usize,
+    },
+    /// Write every item of the primary as line-delimited DynamoDB JSON ('{"Item":{…}}'). A file
+    /// is replaced only once the export is complete.
+    #[command(alias = "scan")]
+    Export {
+        /// The file [default: standard output].
+        file: Option<PathBuf>,
+    },
+    /// Create what is missing of the primary and replica tables and the stream; check what
+    /// exists. Deletes nothing, unless --recreate (local servers only).
+    Create {
+        /// Key schema: NAME:TYPE[,NAME:TYPE] (types S, N, B; partition key first).
+        #[arg(long, default_value = "ForumName:S,Subject:S")]
+        key_schema: String,
+        /// Shards of a new stream.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=500))]
+        shards: i32,
+        /// Delete the tables and the stream first and create them anew: all their data is
+        /// lost. Only on local servers (127.0.0.1, localhost).
+        #[arg(long)]
+        recreate: bool,
+    },
+    /// Run the local event source mapping: replicate from the stream to the replica.
+    Replicate(ReplicateArgs),
+    /// Look at or re-submit the unusable records kept on the dead-letter queue.
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLetterAction,
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// At most this many messages.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Compare the primary and the replica with full scans.
+    Diff,
+    /// The main job, locally: the tables and stream, a mixed workload through the writer,
+    /// replication by the local event source mapping, and a full comparison.
+    Demo {
+        #[arg(long, default_value_t = 300)]
+        keys: usize,
+        #[arg(long, default_value_t = 3000)]
+        ops: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Delete and create the tables and the stream first (local servers only).
+        #[arg(long)]
+        recreate: bool,
+    },
+}
+
+/// Conditions and expression attributes of a write.
+#[derive(Args)]
+pub struct Expressions {
+    /// Only if this condition holds (a DynamoDB condition expression).
+    #[arg(long)]
+    pub condition: Option<String>,
+    /// Expression attribute names, as JSON: '{"#n":"Name"}'.
+    #[arg(long)]
+    pub names: Option<String>,
+    /// Expression attribute values, in DynamoDB JSON: '{":v":{"N":"1"}}'.
+    #[arg(long)]
+    pub values: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ReplicateArgs {
+    /// Records per batch (1 to 10,000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub batch_size: u16,
+    /// Milliseconds to gather records before a partial batch.
+    #[arg(long, default_value_t = 0)]
+    pub batching_window_ms: u64,
+    #[arg(long, value_enum, default_value_t = Start::TrimHorizon)]
+    pub starting_position: Start,
+    /// Keep per-shard positions in this file (a restart resumes from it).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Keep following the stream instead of stopping once it is drained.
+    #[arg(long)]
+    pub follow: bool,
+    /// Retries of a failing batch before its lowest failing record is skipped (the run then
+    /// exits non-zero and names it); -1: retry until it succeeds.
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+    pub max_retries: i64,
+    #[command(flatten)]
+    pub queue: OptionalQueueArgs,
+}
+
+/// The dead-letter queue, required.
+#[derive(Args)]
+pub struct QueueArgs {
+    /// The queue (the stack's DeadLetterQueueUrl output).
+    #[arg(long, env = "DEAD_LETTER_QUEUE_URL", required = true)]
+    pub queue_url: Option<String>,
+    /// SQS endpoint (local servers) [default: AWS].
+    #[arg(long, env = "DEAD_LETTER_ENDPOINT_URL")]
+    pub sqs_endpoint_url: Option<String>,
+}
+
+/// The dead-letter queue, if unusable records are to go to one.
+#[derive(Args)]
+pub struct OptionalQueueArgs {
+    /// Send unusable records to this SQS queue instead of retrying them.
+    #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
+    pub dead_letter_queue_url: Option<String>,
+    /// SQS endpoint (local servers) [default: AWS].
+    #[arg(long, env = "DEAD_LETTER_ENDPOINT_URL")]
+    pub sqs_endpoint_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum DeadLetterAction {
+    /// Print each dead letter (reason, shard, sequence number, data) as JSON; deletes nothing.
+    Inspect,
+    /// Put each dead letter's original bytes back on the stream (same partition key), then
+    /// delete it from the queue. Fix the cause first, or they come back.
+    Replay,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Start {
+    TrimHorizon,
+    Latest,
+}
+
+/// A subcommand's result: the exit status it asks for.
+pub type Outcome = Result<ExitCode, commands::Failure>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.verbose { "info" } else { "off" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let verbose = cli.verbose;
+    match commands::run(cli).await {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("error: {}", failure.one_line());
+            if verbose {
+                eprintln!("{}", failure.details());
+            }
+            failure.exit_code()
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Progress on standard error for long work: a spinner with a count and a rate, drawn only when
+//! standard error is a terminal (so logs and tests see just the final summary line).
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A spinner that counts `what` (e.g. "items"), with the rate.
+pub fn counter(message: &str, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    let template = format!("{{spinner}} {{msg}} {{pos}} {what} ({{per_sec}}, {{elapsed}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// A bar towards `total` `what`, with the rate and the time left.
+pub fn bar(message: &str, what: &str, total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    let template =
+        format!("{{msg}} [{{bar:30}}] {{pos}}/{{len}} {what} ({{per_sec}}, ETA {{eta}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

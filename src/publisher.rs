@@ -1,0 +1,195 @@
+//! The publisher: announces keys on the stream, each as a DynamoDB Streams `KEYS_ONLY` record
+//! (the seed's shape) whose partition key is the item key in canonical form, so that every
+//! record of one item lands on one shard, in order. `PutRecords` calls carry at most 500
+//! records and 5 MiB; entries that fail are sent again on their own, with backoff.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+
+use crate::aws_error::AwsError;
+use crate::key::{Key, KeyList};
+use crate::retry::{self, Backoff, Deadline, Undone, limits};
+use crate::stream::Stream;
+
+/// The kind of change, as the key record's advisory `eventName`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Insert,
+    Modify,
+    Remove,
+}
+
+impl Change {
+    fn event_name(self) -> &'static str {
+        match self {
+            Change::Insert => "INSERT",
+            Change::Modify => "MODIFY",
+            Change::Remove => "REMOVE",
+        }
+    }
+}
+
+/// Why key records were not put on the stream.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishFailure {
+    #[error("{0}")]
+    Call(#[source] AwsError),
+    #[error("entries still failing after {attempts} attempts")]
+    Entries { attempts: u32 },
+    #[error("the answer does not account for every record sent")]
+    Unanswered,
+    #[error("the deadline came")]
+    Deadline,
+}
+
+/// Keys whose records are not on the stream: the replica was not told about them.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{count} key record(s) could not be put on {setting}={stream} ({why}); the replica was not \
+     told: announce them again with `dyno announce --key KEY` (or --keys-file FILE), or repair \
+     with `dyno diff --repair`; the keys: {keys}",
+    count = keys.len(),
+    keys = KeyList(keys)
+)]
+pub struct NotPublished {
+    pub setting: &'static str,
+    pub stream: String,
+    pub keys: Vec<Key>,
+    #[source]
+    pub why: PublishFailure,
+}
+
+/// Puts key records on one stream.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    stream: Stream,
+    /// The records' `awsRegion`.
+    region: String,
+    backoff: Backoff,
+}
+
+/// Sequence numbers for the key records this process publishes (advisory, like `eventName`).
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+impl Publisher {
+    /// A publisher on `stream`; `region` goes into each record's `awsRegion`.
+    pub fn new(stream: Stream, region: impl Into<String>, backoff: Backoff) -> Self {
+        Publisher {
+            stream,
+            region: region.into(),
+            backoff,
+        }
+    }
+
+    /// The stream records go to.
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// Puts one key record per entry, in order, in `PutRecords` calls of at most 500 records and
+    /// 5 MiB; failed entries are sent again on their own, with backoff. Every call is tried even
+    /// when an earlier one failed; the error holds every key not published.
+    pub async fn publish(&self, keys: &[(Key, Change)]) -> Result<(), NotPublished> {
+        let sizes: Vec<(usize, usize)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, (key, change))| (i, self.entry_size(key, *change)))
+            .collect();
+        let calls = retry::chunks(sizes, limits::PUT_RECORDS, limits::PUT_RECORDS_BYTES, |e| {
+            e.1
+        });
+        let mut unpublished = Vec::new();
+        let mut why = None;
+        for call in calls {
+            let entries = call.into_iter().map(|(i, _)| (i, i)).collect();
+            let resent = retry::resend(entries, &self.backoff, Deadline::NONE, |indices| {
+                self.put_records(keys, indices)
+            })
+            .await;
+            unpublished.extend(resent.undone.iter().map(|i| keys[*i].0.clone()));
+            why = why.or(resent.why);
+        }
+        match why {
+            None => Ok(()),
+            Some(undone) => Err(NotPublished {
+                setting: self.stream.setting,
+                stream: self.stream.name.clone(),
+                keys: unpublished,
+                why: match undone {
+                    Undone::Failed(error) => PublishFailure::Call(error),
+                    Undone::Unprocessed { attempts } => PublishFailure::Entries { attempts },
+                    Undone::Unanswered => PublishFailure::Unanswered,
+                    Undone::Deadline => PublishFailure::Deadline,
+                },
+            }),
+        }
+    }
+
+    /// One `PutRecords` of the records of `keys[i]` for each `i` in `indices`: for each, `None`
+    /// when it is on the stream, or `Some(i)` to send again.
+    async fn put_records(
+        &self,
+        keys: &[(Key, Change)],
+        indices: Vec<usize>,
+    ) -> Result<Vec<Option<usize>>, AwsError> {
+        let entries = indices.iter().map(|&i| {
+            let (key, change) = &keys[i];
+            PutRecordsRequestEntry::builder()
+                .partition_key(key.partition_key())
+                .data(Blob::new(self.key_record(key, *change)))
+                .build()
+        });
+        let entries: Result<Vec<_>, _> = entries.collect();
+        let request = self
+            .stream
+            .client
+            .put_records()
+            .stream_name(&self.stream.name)
+            .set_records(entries.ok());
+        let answer = request
+            .send()
+            .await
+            .map_err(|e| AwsError::new("PutRecords", e))?;
+        // Results come in the order of the records sent; a short answer leaves the rest
+        // unanswered, which `resend` reports.
+        Ok(answer
+            .records()
+            .iter()
+            .zip(indices)
+            .map(|(result, i)| result.error_code().map(|_| i))
+            .collect())
+    }
+
+    fn entry_size(&self, key: &Key, change: Change) -> usize {
+        self.key_record(key, change).len() + key.partition_key().len()
+    }
+
+    /// The key record, in the seed's DynamoDB Streams `KEYS_ONLY` shape.
+    pub fn key_record(&self, key: &Key, change: Change) -> Vec<u8> {
+        let keys = serde_dynamo::Item::from(key.to_attributes());
+        let keys_json = serde_json::to_value(&keys).unwrap_or_default();
+        let size = serde_json::to_vec(&keys_json).map(|v| v.len()).unwrap_or(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let record = serde_json::json!({
+            "awsRegion": self.region,
+            "dynamodb": {
+                "Keys": keys_json,
+                "SequenceNumber": format!("{nanos}{sequence:06}"),
+                "SizeBytes": size,
+                "StreamViewType": "KEYS_ONLY",
+            },
+            "eventID": format!("{:032x}", fastrand::u128(..)),
+            "eventName": change.event_name(),
+            "eventSource": "aws:dynamodb",
+            "eventVersion": "1.0",
+        });
+        serde_json::to_vec(&record).unwrap_or_default()
+    }
+}
