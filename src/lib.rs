@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod aws_error;
 pub mod calls;
+pub mod checkpoint;
 pub mod config;
 pub mod dead_letter;
 pub mod decode;
@@ -18,6 +19,7 @@ pub mod lines;
 pub mod publisher;
 pub mod retry;
 pub mod runner;
+pub mod shards;
 pub mod stream;
 pub mod table;
 pub mod workload;

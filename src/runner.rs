@@ -1,31 +1,25 @@
-//! The local event source mapping: reads the stream's shards as Lambda's Kinesis event source
-//! mapping does, hands each batch to the replicator as a Lambda `KinesisEvent`, honours
-//! `batchItemFailures` by re-reading from the lowest failed sequence number, and checkpoints
-//! its position per shard so a restart resumes.
+//! The local event source mapping: reads a stream's shards as Lambda's event source mapping does
+//! and hands each batch to the replicator. It follows splits and merges, never reading a child
+//! shard before its parents are read to their end (per-key order depends on it); re-reads from
+//! the lowest failed sequence number when the replicator reports failures; rides out throttling,
+//! outages and expired iterators; and checkpoints each shard's position so a restart resumes.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
-use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::error::DisplayErrorContext;
-use aws_sdk_kinesis::types::{Record, ShardIteratorType};
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::aws_error::AwsError;
+use crate::checkpoint::{CheckpointError, Checkpoints};
+use crate::decode::SourceRecord;
 use crate::handler::Replicator;
 use crate::retry::{Backoff, Deadline};
+use crate::shards::{KinesisSource, Page, Position, ShardSource};
 use crate::stream::Stream;
-
-/// The pause before a failed batch is delivered again.
-const REDELIVERY: Backoff = Backoff {
-    max_attempts: u32::MAX,
-    base: std::time::Duration::from_millis(25),
-    cap: std::time::Duration::from_secs(2),
-};
 
 /// Where a shard with no checkpoint starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,15 +37,18 @@ pub struct RunnerOptions {
     /// How long to gather records before invoking with a partial batch.
     pub batching_window: Duration,
     pub starting_position: StartingPosition,
-    /// A JSON file of `shard → last processed sequence number`; `None`: in memory only.
+    /// A JSON file of shard positions; `None`: in memory only.
     pub checkpoint: Option<PathBuf>,
     /// Retries of a failing batch before its lowest failing record is skipped (and logged as
     /// sent to the on-failure destination); `None`: retry for ever.
     pub max_retries: Option<u32>,
     /// The function's timeout: each invocation's deadline is this far away.
     pub timeout: Duration,
-    /// Pause between polls of an empty shard.
+    /// Pause between polls of a shard that has nothing new.
     pub poll_interval: Duration,
+    /// How long the stream may keep failing (throttling, 5xx, no connection) before the run
+    /// gives up; `None`: never (for a run that follows the stream).
+    pub patience: Option<Duration>,
 }
 
 impl Default for RunnerOptions {
@@ -64,6 +61,7 @@ impl Default for RunnerOptions {
             max_retries: Some(10),
             timeout: Duration::from_secs(60),
             poll_interval: Duration::from_millis(100),
+            patience: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -71,14 +69,19 @@ impl Default for RunnerOptions {
 /// The stream could not be read, or the checkpoint could not be kept.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
-    #[error("stream `{stream}`: {operation} failed: {message}")]
-    Kinesis {
+    #[error("{stream}: {source}{}", if *.gave_up_after > Duration::ZERO {
+        format!(" (still failing after {:?} of retries)", gave_up_after)
+    } else {
+        String::new()
+    })]
+    Source {
         stream: String,
-        operation: &'static str,
-        message: String,
+        gave_up_after: Duration,
+        #[source]
+        source: AwsError,
     },
-    #[error("checkpoint file {path}: {message}")]
-    Checkpoint { path: String, message: String },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// What a run did.
@@ -92,12 +95,16 @@ pub struct RunStats {
     pub records: usize,
     /// Records re-delivered after a partial failure.
     pub redelivered: usize,
-    /// Records given up on after `max_retries` (logged with shard and sequence number).
+    /// Records given up on after `max_retries`, as `shard:sequence`.
     pub skipped: Vec<String>,
+    /// Shards read to their end (closed by a split or a merge).
+    pub shards_ended: usize,
     /// Distinct keys per batch, summed; and the puts and deletes the replica received.
     pub keys: usize,
     pub puts: usize,
     pub deletes: usize,
+    /// Calls to the stream that failed and were retried.
+    pub stream_retries: usize,
     /// From each record's arrival on the stream to the end of the batch that replicated it.
     pub lags: Vec<Duration>,
 }
@@ -109,9 +116,11 @@ impl RunStats {
         self.records += other.records;
         self.redelivered += other.redelivered;
         self.skipped.extend(other.skipped);
+        self.shards_ended += other.shards_ended;
         self.keys += other.keys;
         self.puts += other.puts;
         self.deletes += other.deletes;
+        self.stream_retries += other.stream_retries;
         self.lags.extend(other.lags);
     }
 
@@ -124,102 +133,58 @@ impl RunStats {
     }
 }
 
-/// Per-shard positions, optionally kept in a file.
-#[derive(Debug)]
-struct Checkpoints {
-    path: Option<PathBuf>,
-    positions: Mutex<BTreeMap<String, String>>,
-}
-
-impl Checkpoints {
-    fn load(path: Option<PathBuf>) -> Result<Self, RunnerError> {
-        let positions = match &path {
-            Some(p) if p.exists() => {
-                let bytes = std::fs::read(p).map_err(|e| checkpoint_error(p, e))?;
-                serde_json::from_slice(&bytes).map_err(|e| checkpoint_error(p, e))?
-            }
-            _ => BTreeMap::new(),
-        };
-        Ok(Checkpoints {
-            path,
-            positions: Mutex::new(positions),
-        })
-    }
-
-    fn get(&self, shard: &str) -> Option<String> {
-        self.positions.lock().ok()?.get(shard).cloned()
-    }
-
-    fn set(&self, shard: &str, sequence: &str) -> Result<(), RunnerError> {
-        let snapshot = {
-            let mut positions = self.positions.lock().map_err(|_| RunnerError::Checkpoint {
-                path: "-".into(),
-                message: "a shard task panicked".into(),
-            })?;
-            positions.insert(shard.to_owned(), sequence.to_owned());
-            positions.clone()
-        };
-        if let Some(path) = &self.path {
-            let tmp = path.with_extension("tmp");
-            let bytes =
-                serde_json::to_vec_pretty(&snapshot).map_err(|e| checkpoint_error(path, e))?;
-            std::fs::write(&tmp, bytes).map_err(|e| checkpoint_error(path, e))?;
-            std::fs::rename(&tmp, path).map_err(|e| checkpoint_error(path, e))?;
-        }
-        Ok(())
-    }
-}
-
-fn checkpoint_error(path: &std::path::Path, e: impl std::fmt::Display) -> RunnerError {
-    RunnerError::Checkpoint {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    }
-}
-
 /// Orders Kinesis sequence numbers (decimal strings) by value.
 pub fn sequence_order(a: &str, b: &str) -> Ordering {
     let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
-/// The local event source mapping for one stream.
-#[derive(Debug, Clone)]
-pub struct Runner {
-    kinesis: Client,
-    stream: String,
-    stream_arn: String,
-    region: String,
-    options: RunnerOptions,
-    checkpoints: Arc<Checkpoints>,
+/// The pause before a failed batch is delivered again, or a failing call is tried again.
+const PAUSE: Backoff = Backoff {
+    max_attempts: u32::MAX,
+    base: Duration::from_millis(25),
+    cap: Duration::from_secs(2),
+};
+
+/// Why a shard's reading stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShardEnd {
+    /// Read to its end: the shard is closed, its children may be read.
+    Ended,
+    /// Caught up, and the run was told to stop.
+    Stopped,
 }
 
-impl Runner {
-    /// Looks the stream up and loads the checkpoint.
+/// The local event source mapping for one stream.
+#[derive(Debug)]
+pub struct Runner<S = KinesisSource> {
+    source: S,
+    options: RunnerOptions,
+    checkpoints: Checkpoints,
+}
+
+impl Runner<KinesisSource> {
+    /// A runner for a Kinesis stream: looks it up and loads the checkpoint.
     pub async fn connect(stream: Stream, options: RunnerOptions) -> Result<Self, RunnerError> {
-        let kinesis = stream.client.clone();
-        let stream = stream.name.as_str();
-        let summary = kinesis
-            .describe_stream_summary()
-            .stream_name(stream)
-            .send()
-            .await
-            .map_err(|e| kinesis_error(stream, "DescribeStreamSummary", e))?;
-        let stream_arn = summary
-            .stream_description_summary()
-            .map(|s| s.stream_arn().to_owned())
-            .unwrap_or_default();
-        let region = kinesis
-            .config()
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_default();
+        let label = format!("{}={}", stream.setting, stream.name);
+        let source =
+            KinesisSource::connect(stream)
+                .await
+                .map_err(|source| RunnerError::Source {
+                    stream: label,
+                    gave_up_after: Duration::ZERO,
+                    source,
+                })?;
+        Runner::new(source, options)
+    }
+}
+
+impl<S: ShardSource> Runner<S> {
+    /// A runner for `source`; loads the checkpoint.
+    pub fn new(source: S, options: RunnerOptions) -> Result<Self, RunnerError> {
         Ok(Runner {
-            kinesis,
-            stream: stream.to_owned(),
-            stream_arn,
-            region,
-            checkpoints: Arc::new(Checkpoints::load(options.checkpoint.clone())?),
+            checkpoints: Checkpoints::load(options.checkpoint.clone())?,
+            source,
             options,
         })
     }
@@ -230,242 +195,258 @@ impl Runner {
         self.run(replicator, stopped).await
     }
 
-    /// Reads every shard, following new records, until `stop` turns true and each shard is
-    /// caught up.
+    /// Reads every shard, following new records and new shards, until `stop` turns true and
+    /// each shard is caught up. A shard is read once all its parents are read to their end.
     pub async fn run(
         &self,
         replicator: &Replicator,
         stop: watch::Receiver<bool>,
     ) -> Result<RunStats, RunnerError> {
-        let shards = self.shards().await?;
-        let tasks = shards
-            .iter()
-            .map(|shard| self.run_shard(replicator, shard, stop.clone()));
         let mut stats = RunStats::default();
-        for result in futures::future::join_all(tasks).await {
-            stats.merge(result?);
-        }
-        Ok(stats)
-    }
-
-    async fn shards(&self) -> Result<Vec<String>, RunnerError> {
-        let mut shards = Vec::new();
-        let mut next: Option<String> = None;
+        let mut started: HashSet<String> = HashSet::new();
+        let mut running = FuturesUnordered::new();
         loop {
-            let request = match &next {
-                Some(token) => self.kinesis.list_shards().next_token(token),
-                None => self.kinesis.list_shards().stream_name(&self.stream),
-            };
-            let page = request
-                .send()
-                .await
-                .map_err(|e| kinesis_error(&self.stream, "ListShards", e))?;
-            shards.extend(page.shards().iter().map(|s| s.shard_id().to_owned()));
-            match page.next_token() {
-                Some(token) => next = Some(token.to_owned()),
-                None => return Ok(shards),
+            let shards = self.patiently(&mut stats, || self.source.shards()).await?;
+            let listed: HashSet<&str> = shards.iter().map(|s| s.id.as_str()).collect();
+            for shard in &shards {
+                // A parent no longer listed has aged out of the stream: nothing is left of it.
+                let parents_done = shard
+                    .parents
+                    .iter()
+                    .all(|p| !listed.contains(p.as_str()) || self.checkpoints.ended(p));
+                if parents_done
+                    && !self.checkpoints.ended(&shard.id)
+                    && started.insert(shard.id.clone())
+                {
+                    // A child of a split or merge starts at its beginning, whatever the
+                    // starting position: its records come after its parents'.
+                    let child = shard.parents.iter().any(|p| listed.contains(p.as_str()));
+                    running.push(self.run_shard(replicator, shard.id.clone(), child, stop.clone()));
+                }
+            }
+            match running.next().await {
+                None => return Ok(stats),
+                Some(result) => {
+                    let (shard_stats, _end) = result?;
+                    stats.merge(shard_stats);
+                }
             }
         }
     }
 
-    async fn iterator(&self, shard: &str, at: Option<&str>) -> Result<String, RunnerError> {
-        let after = self.checkpoints.get(shard);
-        let request = self
-            .kinesis
-            .get_shard_iterator()
-            .stream_name(&self.stream)
-            .shard_id(shard);
-        let request = match (at, &after, self.options.starting_position) {
-            (Some(seq), _, _) => request
-                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
-                .starting_sequence_number(seq),
-            (None, Some(seq), _) => request
-                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                .starting_sequence_number(seq),
-            (None, None, StartingPosition::TrimHorizon) => {
-                request.shard_iterator_type(ShardIteratorType::TrimHorizon)
-            }
-            (None, None, StartingPosition::Latest) => {
-                request.shard_iterator_type(ShardIteratorType::Latest)
-            }
-        };
-        let out = request
-            .send()
-            .await
-            .map_err(|e| kinesis_error(&self.stream, "GetShardIterator", e))?;
-        out.shard_iterator()
-            .map(str::to_owned)
-            .ok_or_else(|| RunnerError::Kinesis {
-                stream: self.stream.clone(),
-                operation: "GetShardIterator",
-                message: format!("no iterator for {shard}"),
-            })
-    }
-
-    /// One batch: up to `batch_size` records, gathered for at most `batching_window`.
-    /// Returns the records, the next iterator (None: shard closed) and whether it is caught up.
-    async fn fetch(
-        &self,
-        mut iterator: String,
-    ) -> Result<(Vec<Record>, Option<String>, bool), RunnerError> {
-        let window_ends = Instant::now() + self.options.batching_window;
-        let mut records = Vec::new();
-        loop {
-            let want = self.options.batch_size - records.len();
-            let out = self
-                .kinesis
-                .get_records()
-                .shard_iterator(&iterator)
-                .limit(want.min(10_000) as i32)
-                .send()
-                .await
-                .map_err(|e| kinesis_error(&self.stream, "GetRecords", e))?;
-            let caught_up = out.millis_behind_latest().unwrap_or(0) == 0;
-            let got = out.records().len();
-            let next = out.next_shard_iterator().map(str::to_owned);
-            records.extend(out.records);
-            let full = records.len() >= self.options.batch_size;
-            match next {
-                Some(n) if !full && Instant::now() < window_ends && (got > 0 || !caught_up) => {
-                    iterator = n;
-                    if got == 0 {
-                        tokio::time::sleep(
-                            self.options
-                                .poll_interval
-                                .min(window_ends.saturating_duration_since(Instant::now())),
-                        )
-                        .await;
-                    }
-                }
-                Some(n) if !full && Instant::now() < window_ends && !records.is_empty() => {
-                    iterator = n;
-                    tokio::time::sleep_until(window_ends).await;
-                }
-                next => return Ok((records, next, caught_up && !full)),
-            }
-        }
-    }
-
+    /// Reads one shard until it ends, or is caught up and `stop` is true.
     async fn run_shard(
         &self,
         replicator: &Replicator,
-        shard: &str,
+        shard: String,
+        child: bool,
         stop: watch::Receiver<bool>,
-    ) -> Result<RunStats, RunnerError> {
+    ) -> Result<(RunStats, ShardEnd), RunnerError> {
         let mut stats = RunStats::default();
-        let mut iterator = Some(self.iterator(shard, None).await?);
+        let mut position = match (self.checkpoints.after(&shard), child) {
+            (Some(sequence), _) => Position::After(sequence),
+            (None, true) => Position::TrimHorizon,
+            (None, false) => match self.options.starting_position {
+                StartingPosition::TrimHorizon => Position::TrimHorizon,
+                StartingPosition::Latest => Position::Latest,
+            },
+        };
+        let mut iterator = self.iterator(&mut stats, &shard, &position).await?;
         let mut retries = 0;
-        while let Some(current) = iterator.take() {
-            let (records, next, caught_up) = self.fetch(current).await?;
-            if records.is_empty() {
-                if caught_up && *stop.borrow() {
-                    break;
+        loop {
+            let page = match self.fetch(&mut stats, &shard, iterator).await? {
+                Some(page) => page,
+                None => {
+                    // The iterator expired: a fresh one from where this shard was left.
+                    iterator = self.iterator(&mut stats, &shard, &position).await?;
+                    continue;
+                }
+            };
+            if page.records.is_empty() {
+                let Some(next) = page.next else {
+                    self.checkpoints.end(&shard)?;
+                    stats.shards_ended += 1;
+                    return Ok((stats, ShardEnd::Ended));
+                };
+                if page.caught_up && *stop.borrow() {
+                    return Ok((stats, ShardEnd::Stopped));
                 }
                 tokio::time::sleep(self.options.poll_interval).await;
                 iterator = next;
                 continue;
             }
-            let event = self.event(shard, &records);
-            let deadline = Instant::now() + self.options.timeout;
-            let (response, summary) = replicator.handle(&event, Some(deadline)).await;
-            stats.batches += 1;
-            stats.keys += summary.keys;
-            stats.puts += summary.puts;
-            stats.deletes += summary.deletes;
-            stats.deliveries += records.len();
-            let lowest = response
-                .batch_item_failures
-                .iter()
-                .filter_map(|f| f.item_identifier.as_deref())
-                .min_by(|a, b| sequence_order(a, b))
-                .map(str::to_owned);
-            let done_before = |r: &&Record| match &lowest {
-                Some(low) => sequence_order(r.sequence_number(), low) == Ordering::Less,
-                None => true,
-            };
-            let done: Vec<&Record> = records.iter().filter(done_before).collect();
-            let now = chrono::Utc::now();
-            for record in &done {
-                if let Some(arrival) = record.approximate_arrival_timestamp() {
-                    let millis = now.timestamp_millis() - arrival.to_millis().unwrap_or(0);
-                    stats.lags.push(Duration::from_millis(millis.max(0) as u64));
-                }
-            }
-            stats.records += done.len();
-            if let Some(last) = done.last() {
-                self.checkpoints.set(shard, last.sequence_number())?;
-            }
+            let lowest = self
+                .deliver(replicator, &shard, &page.records, &mut stats)
+                .await?;
             match lowest {
                 None => {
                     retries = 0;
-                    iterator = next;
+                    let last = page.records.last().map(|r| r.sequence_number().to_owned());
+                    position = Position::After(last.unwrap_or_default());
+                    match page.next {
+                        Some(next) => iterator = next,
+                        None => iterator = self.iterator(&mut stats, &shard, &position).await?,
+                    }
                 }
                 Some(low) => {
                     retries += 1;
-                    stats.redelivered += records.len() - done.len();
                     if self.options.max_retries.is_some_and(|max| retries > max) {
                         tracing::error!(
-                            shard,
+                            shard = %shard,
                             sequence_number = %low,
                             retries,
                             "record still failing after the retry limit: skipped (on-failure destination)"
                         );
                         stats.skipped.push(format!("{shard}:{low}"));
                         stats.records += 1;
-                        self.checkpoints.set(shard, &low)?;
+                        self.checkpoints.set(&shard, &low)?;
                         retries = 0;
-                        iterator = Some(self.iterator(shard, None).await?);
+                        position = Position::After(low);
                     } else {
-                        let _ = REDELIVERY.pause(retries.min(6), Deadline::NONE).await;
-                        iterator = Some(self.iterator(shard, Some(&low)).await?);
+                        let _ = PAUSE.pause(retries.min(6), Deadline::NONE).await;
+                        position = Position::At(low);
                     }
+                    iterator = self.iterator(&mut stats, &shard, &position).await?;
                 }
             }
         }
-        Ok(stats)
     }
 
-    /// The event Lambda would send for these records.
-    fn event(&self, shard: &str, records: &[Record]) -> KinesisEvent {
-        let mut event = KinesisEvent::default();
-        event.records = records
+    /// Hands one batch to the replicator, records what was done and checkpoints it; returns the
+    /// lowest failed sequence number, if any.
+    async fn deliver(
+        &self,
+        replicator: &Replicator,
+        shard: &str,
+        records: &[S::Record],
+        stats: &mut RunStats,
+    ) -> Result<Option<String>, RunnerError> {
+        let deadline = Instant::now() + self.options.timeout;
+        let (failed, summary) = replicator.handle_records(records, Some(deadline)).await;
+        stats.batches += 1;
+        stats.keys += summary.keys;
+        stats.puts += summary.puts;
+        stats.deletes += summary.deletes;
+        stats.deliveries += records.len();
+        let lowest = failed
             .iter()
-            .map(|record| {
-                let mut e = KinesisEventRecord::default();
-                e.aws_region = Some(self.region.clone());
-                e.event_id = Some(format!("{shard}:{}", record.sequence_number()));
-                e.event_name = Some("aws:kinesis:record".into());
-                e.event_source = Some("aws:kinesis".into());
-                e.event_source_arn = Some(self.stream_arn.clone());
-                e.event_version = Some("1.0".into());
-                e.invoke_identity_arn = Some("arn:aws:iam::000000000000:role/dyno-local".into());
-                let k = &mut e.kinesis;
-                k.kinesis_schema_version = Some("1.0".into());
-                k.partition_key = record.partition_key().unwrap_or_default().to_owned();
-                k.sequence_number = record.sequence_number().to_owned();
-                *k.data = record.data().as_ref().to_vec();
-                if let Some(t) = record.approximate_arrival_timestamp() {
-                    let millis = t.to_millis().unwrap_or(0);
-                    if let Some(at) = chrono::DateTime::from_timestamp_millis(millis) {
-                        k.approximate_arrival_timestamp.0 = at;
-                    }
-                }
-                e
+            .map(|&p| records[p].sequence_number())
+            .min_by(|a, b| sequence_order(a, b))
+            .map(str::to_owned);
+        let done: Vec<&S::Record> = records
+            .iter()
+            .filter(|r| match &lowest {
+                Some(low) => sequence_order(r.sequence_number(), low) == Ordering::Less,
+                None => true,
             })
             .collect();
-        event
+        let now = chrono::Utc::now();
+        for record in &done {
+            if let Some(arrival) = record.arrival() {
+                let lag = (now - arrival).to_std().unwrap_or_default();
+                stats.lags.push(lag);
+            }
+        }
+        stats.records += done.len();
+        stats.redelivered += records.len() - done.len();
+        if let Some(last) = done.last() {
+            self.checkpoints.set(shard, last.sequence_number())?;
+        }
+        Ok(lowest)
     }
-}
 
-fn kinesis_error<E: std::error::Error + 'static>(
-    stream: &str,
-    operation: &'static str,
-    error: aws_sdk_kinesis::error::SdkError<E>,
-) -> RunnerError {
-    RunnerError::Kinesis {
-        stream: stream.to_owned(),
-        operation,
-        message: DisplayErrorContext(error).to_string(),
+    /// One batch: up to `batch_size` records, gathered for at most `batching_window`. `None`:
+    /// the iterator expired.
+    async fn fetch(
+        &self,
+        stats: &mut RunStats,
+        shard: &str,
+        mut iterator: String,
+    ) -> Result<Option<Page<S::Record>>, RunnerError> {
+        let window_ends = Instant::now() + self.options.batching_window;
+        let mut records = Vec::new();
+        loop {
+            let want = self.options.batch_size - records.len();
+            let page = match self
+                .patiently(stats, || self.source.page(shard, &iterator, want))
+                .await
+            {
+                Ok(page) => page,
+                Err(RunnerError::Source { source, .. })
+                    if source.is("ExpiredIteratorException") =>
+                {
+                    tracing::warn!(shard, "shard iterator expired: getting a fresh one");
+                    stats.stream_retries += 1;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            let got = page.records.len();
+            records.extend(page.records);
+            let full = records.len() >= self.options.batch_size;
+            let open = Instant::now() < window_ends;
+            match page.next {
+                Some(next) if !full && open && (got > 0 || !page.caught_up) => {
+                    iterator = next;
+                    if got == 0 {
+                        let left = window_ends.saturating_duration_since(Instant::now());
+                        tokio::time::sleep(self.options.poll_interval.min(left)).await;
+                    }
+                }
+                Some(next) if !full && open && !records.is_empty() => {
+                    iterator = next;
+                    tokio::time::sleep_until(window_ends).await;
+                }
+                next => {
+                    return Ok(Some(Page {
+                        records,
+                        next,
+                        caught_up: page.caught_up && !full,
+                    }));
+                }
+            }
+        }
+    }
+
+    async fn iterator(
+        &self,
+        stats: &mut RunStats,
+        shard: &str,
+        position: &Position,
+    ) -> Result<String, RunnerError> {
+        self.patiently(stats, || self.source.iterator(shard, position))
+            .await
+    }
+
+    /// Runs a call to the stream, trying again after throttling and failures whose outcome is
+    /// unknown (5xx, no connection) until `patience` runs out; a definite refusal fails at once.
+    async fn patiently<T, F, Fut>(&self, stats: &mut RunStats, call: F) -> Result<T, RunnerError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AwsError>>,
+    {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let error = match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let transient = error.is_throttle() || error.may_have_applied();
+            let waited = started.elapsed();
+            let patient = self.options.patience.is_none_or(|p| waited < p);
+            if !(transient && patient) {
+                return Err(RunnerError::Source {
+                    stream: self.source.label(),
+                    gave_up_after: if transient { waited } else { Duration::ZERO },
+                    source: error,
+                });
+            }
+            attempt += 1;
+            stats.stream_retries += 1;
+            tracing::warn!(stream = %self.source.label(), %error, attempt, "the stream failed: trying again");
+            let _ = PAUSE.pause(attempt.min(7), Deadline::NONE).await;
+        }
     }
 }
 

@@ -115,7 +115,7 @@ impl Stream {
     }
 
     /// Every shard of the stream, open and closed, with its parents (`ListShards`, all pages).
-    pub async fn shards(&self) -> Result<Vec<Shard>, StreamError> {
+    pub async fn shards(&self) -> Result<Vec<Shard>, AwsError> {
         let mut shards = Vec::new();
         let mut next: Option<String> = None;
         loop {
@@ -126,7 +126,7 @@ impl Stream {
             let page = request
                 .send()
                 .await
-                .map_err(|e| self.error(AwsError::new("ListShards", e)))?;
+                .map_err(|e| AwsError::new("ListShards", e))?;
             shards.extend(page.shards().iter().map(|s| {
                 Shard {
                     id: s.shard_id().to_owned(),

@@ -1,10 +1,16 @@
-//! A fault-injecting HTTP/1.1 proxy on 127.0.0.1, between the AWS SDK and a real DynamoDB server
-//! (dynalite): every request is forwarded unless a seeded plan picks a fault for it — throttling,
-//! server errors, partial batch results, connection resets, answers slower than the client waits.
-//! It speaks just enough HTTP for the DynamoDB JSON protocol (`X-Amz-Target`, `Content-Length`,
-//! chunked bodies from the server).
+//! A fault-injecting HTTP/1.1 proxy on 127.0.0.1, between the AWS SDK and a real server (dynalite,
+//! kinesalite, moto's SQS): every request is forwarded unless the plan picks a fault for it —
+//! throttling, server errors, partial batch results, connection resets before or after the
+//! request reached the server, answers slower than the client waits, expired iterators. It speaks
+//! just enough HTTP for the AWS JSON protocols (`X-Amz-Target`, `Content-Length`, chunked bodies).
+//!
+//! A plan is reproducible whatever the timing: a seeded plan decides each request from a hash of
+//! the seed, the operation, the request's body and how many times that very body was seen before
+//! (so a retry of the same request is decided afresh); a scripted plan gives the nth targeted
+//! request the nth fault of its script.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,6 +49,9 @@ pub enum Fault {
     /// an extra entry in `UnprocessedItems`). Not in [`Fault::ALL`]; other operations are
     /// forwarded.
     Stranger,
+    /// Kinesis `GetRecords`: 400 `ExpiredIteratorException`, not forwarded. Not in
+    /// [`Fault::ALL`].
+    ExpiredIterator,
 }
 
 impl Fault {
@@ -58,7 +67,23 @@ impl Fault {
         Fault::Slow,
     ];
 
-    fn error(self) -> Option<(u16, &'static str, &'static str)> {
+    /// The error answer of this fault for a service (`DynamoDB_20120810`, `Kinesis_20131202`,
+    /// `AmazonSQS`), if the fault is an error answer.
+    fn error(self, service: &str) -> Option<(u16, String, &'static str)> {
+        let (status, kind, message) = self.dynamodb_error()?;
+        // Kinesis and SQS name errors without DynamoDB's namespace.
+        let kind = match (service, self) {
+            ("Kinesis_20131202", Fault::InternalServerError) => "InternalFailure".to_owned(),
+            ("Kinesis_20131202", Fault::Throttling | Fault::RequestLimitExceeded) => {
+                "LimitExceededException".to_owned()
+            }
+            ("Kinesis_20131202", _) => kind.rsplit('#').next().unwrap_or(kind).to_owned(),
+            _ => kind.to_owned(),
+        };
+        Some((status, kind, message))
+    }
+
+    fn dynamodb_error(self) -> Option<(u16, &'static str, &'static str)> {
         let e = match self {
             Fault::ProvisionedThroughputExceeded => (
                 400,
@@ -85,6 +110,11 @@ impl Fault {
                 "com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
                 "Service unavailable",
             ),
+            Fault::ExpiredIterator => (
+                400,
+                "ExpiredIteratorException",
+                "Iterator expired. The iterator was created at time … while right now it is ….",
+            ),
             _ => return None,
         };
         Some(e)
@@ -103,6 +133,9 @@ pub struct Plan {
     /// How long a [`Fault::Slow`] answer is held back.
     pub slow: Duration,
     pub seed: u64,
+    /// A fixed plan instead of a seeded one: the nth targeted request gets the nth entry
+    /// (`None`: forwarded faithfully); requests after the script's end are forwarded.
+    pub script: Option<Vec<Option<Fault>>>,
 }
 
 impl Plan {
@@ -114,6 +147,18 @@ impl Plan {
             operations: Vec::new(),
             slow: Duration::ZERO,
             seed: 0,
+            script: None,
+        }
+    }
+
+    /// A fixed sequence of faults for the targeted `operations` (see [`Plan::script`]).
+    pub fn script(operations: &[&str], script: &[Option<Fault>]) -> Plan {
+        Plan {
+            operations: operations.iter().map(|o| (*o).to_owned()).collect(),
+            faults: script.iter().flatten().copied().collect(),
+            script: Some(script.to_vec()),
+            slow: Duration::from_millis(900),
+            ..Plan::off()
         }
     }
 
@@ -138,6 +183,7 @@ impl Plan {
             operations: vec!["BatchGetItem".into(), "BatchWriteItem".into()],
             slow: Duration::from_millis(900),
             seed,
+            script: None,
         }
     }
 }
@@ -149,12 +195,66 @@ pub struct Stats {
     pub requests: BTreeMap<String, u64>,
     /// Faults injected, by kind.
     pub faults: BTreeMap<Fault, u64>,
+    /// Faults injected, by operation and kind.
+    pub by_operation: BTreeMap<(String, Fault), u64>,
+}
+
+impl Stats {
+    /// Faults of `kind` injected on `operation`.
+    pub fn injected(&self, operation: &str, kind: Fault) -> u64 {
+        self.by_operation
+            .get(&(operation.to_owned(), kind))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Faults injected in all.
+    pub fn total(&self) -> u64 {
+        self.faults.values().sum()
+    }
 }
 
 struct State {
     plan: Plan,
-    rng: fastrand::Rng,
+    /// Targeted requests seen under the current plan (the script's position).
+    targeted: usize,
+    /// How many times each (operation, body) was seen under the current plan.
+    seen: HashMap<u64, u64>,
     stats: Stats,
+}
+
+impl State {
+    /// The fault for one request, if any, and a seed for its details (what a partial batch
+    /// withholds) that differs from one sending of the same request to the next.
+    fn decide(&mut self, operation: &str, body: &[u8]) -> (Option<Fault>, u64) {
+        let plan = &self.plan;
+        let targeted = plan.operations.is_empty() || plan.operations.iter().any(|o| o == operation);
+        let request = hash(&(operation, body));
+        let nth = self.seen.entry(request).or_default();
+        *nth += 1;
+        let roll = hash(&(plan.seed, request, *nth));
+        if !targeted {
+            return (None, roll);
+        }
+        if let Some(script) = &plan.script {
+            let n = self.targeted;
+            self.targeted += 1;
+            return (script.get(n).copied().flatten(), roll);
+        }
+        if plan.faults.is_empty() {
+            return (None, roll);
+        }
+        let chance = (roll >> 11) as f64 / (1u64 << 53) as f64;
+        let fault =
+            (chance < plan.rate).then(|| plan.faults[(roll % plan.faults.len() as u64) as usize]);
+        (fault, roll)
+    }
+}
+
+fn hash(value: &impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The proxy; stops listening when dropped.
@@ -172,7 +272,8 @@ impl FaultProxy {
         let port = listener.local_addr().expect("proxy address").port();
         let state = Arc::new(Mutex::new(State {
             plan: Plan::off(),
-            rng: fastrand::Rng::with_seed(0),
+            targeted: 0,
+            seen: HashMap::new(),
             stats: Stats::default(),
         }));
         let shared = state.clone();
@@ -191,10 +292,11 @@ impl FaultProxy {
         }
     }
 
-    /// Replaces the plan (and reseeds).
+    /// Replaces the plan (and starts its script, or its seeded decisions, afresh).
     pub fn set_plan(&self, plan: Plan) {
         let mut state = self.state.lock().expect("proxy state");
-        state.rng = fastrand::Rng::with_seed(plan.seed);
+        state.targeted = 0;
+        state.seen.clear();
         state.plan = plan;
     }
 
@@ -355,15 +457,20 @@ async fn forward(upstream_port: u16, request: &Message, body: &[u8]) -> io::Resu
         .ok_or_else(|| io::ErrorKind::UnexpectedEof.into())
 }
 
-fn error_response(status: u16, kind: &str, message: &str) -> Vec<u8> {
+fn error_response(service: &str, status: u16, kind: &str, message: &str) -> Vec<u8> {
     let body = json!({"__type": kind, "message": message}).to_string();
     let reason = match status {
         400 => "Bad Request",
         500 => "Internal Server Error",
         _ => "Service Unavailable",
     };
+    let json_version = if service == "Kinesis_20131202" {
+        "1.1"
+    } else {
+        "1.0"
+    };
     format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-amz-json-1.0\r\n\
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-amz-json-{json_version}\r\n\
          x-amzn-requestid: dyno-fault-proxy\r\ncontent-length: {}\r\nconnection: keep-alive\r\n\r\n{body}",
         body.len()
     )
@@ -384,6 +491,24 @@ fn withhold(
     rng: &mut fastrand::Rng,
 ) -> Option<(Option<Vec<u8>>, Value)> {
     let mut request: Value = serde_json::from_slice(body).ok()?;
+    if operation == "PutRecords" {
+        // Kinesis answers per record, in order: remember which positions were withheld.
+        let records = request.get_mut("Records")?.as_array_mut()?;
+        let total = records.len();
+        let mut held: Vec<usize> = (0..total).filter(|_| rng.bool()).collect();
+        if held.is_empty() && total > 0 {
+            held.push(rng.usize(..total));
+        }
+        let all = std::mem::take(records);
+        *records = all
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !held.contains(i))
+            .map(|(_, r)| r)
+            .collect();
+        let forward = (held.len() < total).then(|| request.to_string().into_bytes());
+        return Some((forward, json!({"positions": held, "total": total})));
+    }
     if operation == "SendMessageBatch" {
         let entries = request.get_mut("Entries")?.as_array_mut()?;
         let all = std::mem::take(entries);
@@ -451,6 +576,12 @@ fn add_stranger(operation: &str, request: &[u8], answer: &[u8]) -> Option<Vec<u8
                 value["S"] = json!(format!("{s}~stranger"));
             } else if let Some(n) = value.get("N").and_then(Value::as_str) {
                 value["N"] = json!(format!("{n}1"));
+            } else if let Some(b) = value.get("B").and_then(Value::as_str) {
+                use base64::Engine as _;
+                let engine = base64::engine::general_purpose::STANDARD;
+                let mut bytes = engine.decode(b).unwrap_or_default();
+                bytes.push(0x7f);
+                value["B"] = json!(engine.encode(bytes));
             }
         }
         twin
@@ -480,8 +611,35 @@ fn add_stranger(operation: &str, request: &[u8], answer: &[u8]) -> Option<Vec<u8
     Some(answer.to_string().into_bytes())
 }
 
-/// Adds withheld requests to a batch call's answer as `UnprocessedKeys` / `UnprocessedItems`.
+/// Adds withheld requests to a batch call's answer as `UnprocessedKeys` / `UnprocessedItems`
+/// (DynamoDB), failed entries (SQS), or failed records in their places (Kinesis).
 fn add_unprocessed(operation: &str, answer: &mut Value, withheld: Value) {
+    if operation == "PutRecords" {
+        let held: Vec<u64> = withheld["positions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .collect();
+        let total = withheld["total"].as_u64().unwrap_or(0);
+        let mut forwarded = answer["Records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter();
+        let failed = json!({"ErrorCode": "ProvisionedThroughputExceededException",
+                            "ErrorMessage": "injected by the fault proxy"});
+        let records: Vec<Value> = (0..total)
+            .map(|i| match held.contains(&i) {
+                true => failed.clone(),
+                false => forwarded.next().unwrap_or_else(|| failed.clone()),
+            })
+            .collect();
+        let upstream_failed = answer["FailedRecordCount"].as_u64().unwrap_or(0);
+        answer["FailedRecordCount"] = json!(upstream_failed + held.len() as u64);
+        answer["Records"] = Value::Array(records);
+        return;
+    }
     if operation == "SendMessageBatch" {
         if !answer["Failed"].is_array() {
             answer["Failed"] = json!([]);
@@ -539,33 +697,34 @@ async fn serve(
 ) -> io::Result<()> {
     let mut buf = Vec::new();
     while let Some(request) = read_message(&mut client, &mut buf).await? {
-        let operation = request
-            .header("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("unknown")
-            .to_owned();
+        let target = request.header("x-amz-target").unwrap_or("unknown.unknown");
+        let (service, operation) = target.rsplit_once('.').unwrap_or(("unknown", target));
+        let (service, operation) = (service.to_owned(), operation.to_owned());
         let (fault, slow, withheld) = {
             let mut state = state.lock().expect("proxy state");
-            let State { plan, rng, stats } = &mut *state;
-            *stats.requests.entry(operation.clone()).or_default() += 1;
-            let targeted = plan.operations.is_empty() || plan.operations.contains(&operation);
-            let mut fault = (targeted && !plan.faults.is_empty() && rng.f64() < plan.rate)
-                .then(|| plan.faults[rng.usize(..plan.faults.len())]);
+            *state.stats.requests.entry(operation.clone()).or_default() += 1;
+            let (mut fault, roll) = state.decide(&operation, &request.body);
             let mut withheld = None;
             if fault == Some(Fault::PartialBatch) {
-                withheld = withhold(&operation, &request.body, rng);
+                let mut rng = fastrand::Rng::with_seed(roll);
+                withheld = withhold(&operation, &request.body, &mut rng);
                 if withheld.is_none() {
                     fault = None;
                 }
             }
             if let Some(f) = fault {
-                *stats.faults.entry(f).or_default() += 1;
+                *state.stats.faults.entry(f).or_default() += 1;
+                *state
+                    .stats
+                    .by_operation
+                    .entry((operation.clone(), f))
+                    .or_default() += 1;
             }
-            (fault, plan.slow, withheld)
+            (fault, state.plan.slow, withheld)
         };
-        if let Some((status, kind, message)) = fault.and_then(Fault::error) {
+        if let Some((status, kind, message)) = fault.and_then(|f| f.error(&service)) {
             client
-                .write_all(&error_response(status, kind, message))
+                .write_all(&error_response(&service, status, &kind, message))
                 .await?;
             continue;
         }

@@ -496,3 +496,15 @@ pub async fn stream_records(
     }
     all
 }
+
+/// Runs `work`, failing the test (instead of hanging CI) if it takes longer than `limit`.
+pub async fn bounded<T>(
+    limit: Duration,
+    what: &str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    match tokio::time::timeout(limit, work).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what}: still running after {limit:?}; stopped so that CI does not hang"),
+    }
+}

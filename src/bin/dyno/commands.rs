@@ -415,6 +415,8 @@ async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
         },
         checkpoint: args.checkpoint.clone(),
         max_retries: u32::try_from(args.max_retries).ok(),
+        // Following the stream, an outage is waited out; a drain gives up after a minute.
+        patience: (!args.follow).then_some(Duration::from_secs(60)),
         ..RunnerOptions::default()
     };
     let runner = Runner::connect(at.stream(), options).await?;
