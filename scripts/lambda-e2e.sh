@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Lambda binary end to end: `cargo lambda watch` runs the `replicator` function against local
 # dynalite servers, `cargo lambda invoke` sends it the sample events, and the replica is checked.
+# Every command's status is checked: a failing step fails the script, naming the step.
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 work=$(mktemp -d)
@@ -21,7 +23,7 @@ wait_port() { # port what
   done
   echo "lambda-e2e: $2 did not listen on port $1" >&2; return 1
 }
-fail() { echo "lambda-e2e: FAILED: $*" >&2; tail -n 20 "$work/watch.log" >&2; exit 1; }
+fail() { echo "lambda-e2e: FAILED: $*" >&2; tail -n 20 "$work/watch.log" >&2 2>/dev/null || true; exit 1; }
 
 primary_port=$(free_port); replica_port=$(free_port); kinesis_port=$(free_port); invoke_port=$(free_port)
 dynalite=(node tools/node_modules/dynalite/cli.js --host 127.0.0.1 --createTableMs 0 --deleteTableMs 0 --updateTableMs 0)
@@ -35,9 +37,10 @@ primary_url=http://127.0.0.1:$primary_port replica_url=http://127.0.0.1:$replica
 dyno() {
   target/debug/dyno --endpoint-url "$primary_url" --kinesis-endpoint-url "http://127.0.0.1:$kinesis_port" "$@"
 }
-cargo build --quiet --bin dyno
-dyno create --replica-endpoint-url "$replica_url"
-dyno put --item '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"},"Views":{"N":"42"},"Tags":{"SS":["a","b"]}}'
+cargo build --quiet --bin dyno || fail "building dyno"
+dyno create --replica-endpoint-url "$replica_url" || fail "dyno create"
+dyno put --item '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"},"Views":{"N":"42"},"Tags":{"SS":["a","b"]}}' \
+  || fail "dyno put"
 
 cargo lambda watch --bin replicator --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --ignore-changes \
   --env-var PRIMARY_TABLE=dyno-primary --env-var REPLICA_TABLE=dyno-replica \
@@ -52,22 +55,27 @@ replica_get() {
     --key '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"}}'
 }
 
-out=$(invoke seed.json) || { cat "$work/invoke.log" "$work/watch.log" >&2; fail "invoke seed.json"; }
+key='{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"}}'
+out=$(invoke seed.json) || { cat "$work/invoke.log" >&2; fail "invoke seed.json"; }
 echo "seed.json      -> $out"
 [ "$out" = '{"batchItemFailures":[]}' ] || fail "seed.json: expected no failures, got $out"
-[ "$(replica_get)" = "$(dyno get --key '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"}}')" ] \
-  || fail "the replica's item differs from the primary's"
+on_replica=$(replica_get) || fail "reading the replica"
+on_primary=$(dyno get --key "$key") || fail "reading the primary"
+[ -n "$on_primary" ] || fail "the primary has no item"
+[ "$on_replica" = "$on_primary" ] || fail "the replica's item differs from the primary's"
 
-out=$(invoke unusable.json)
+out=$(invoke unusable.json) || { cat "$work/invoke.log" >&2; fail "invoke unusable.json"; }
 echo "unusable.json  -> $out"
-failures=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])["batchItemFailures"]))' "$out")
+failures=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])["batchItemFailures"]))' "$out") \
+  || fail "unusable.json: the answer is not a batchItemFailures response: $out"
 [ "$failures" = 6 ] || fail "unusable.json: expected 6 failures, got $out"
 
-dyno delete --key '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"}}'
-out=$(invoke remove.json)
+dyno delete --key "$key" || fail "deleting on the primary"
+out=$(invoke remove.json) || { cat "$work/invoke.log" >&2; fail "invoke remove.json"; }
 echo "remove.json    -> $out"
 [ "$out" = '{"batchItemFailures":[]}' ] || fail "remove.json: expected no failures, got $out"
-[ -z "$(replica_get)" ] || fail "the replica still has the deleted item"
+on_replica=$(replica_get) || fail "reading the replica"
+[ -z "$on_replica" ] || fail "the replica still has the deleted item"
 
 grep -q '"message":"batch replicated"' "$work/watch.log" || fail "no JSON summary log line from the function"
 echo "lambda-e2e: 3 invocations of the replicator binary passed"

@@ -545,6 +545,10 @@ mod tests {
         assert!(matches!(key("abc"), Err(KeyError::BadNumber { .. })));
         assert!(matches!(key("1e999"), Err(KeyError::BadNumber { .. })));
         assert!(matches!(key("NaN"), Err(KeyError::BadNumber { .. })));
+        // DynamoDB refuses spaces around a number: so does the key, rather than validate the
+        // trimmed number and send the one with spaces.
+        assert!(matches!(key(" 1"), Err(KeyError::BadNumber { .. })));
+        assert!(matches!(key("1 "), Err(KeyError::BadNumber { .. })));
         let digits39 = "1".repeat(39);
         assert!(matches!(key(&digits39), Err(KeyError::BadNumber { .. })));
     }

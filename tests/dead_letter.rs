@@ -431,3 +431,147 @@ async fn per_entry_and_whole_call_send_failures() {
         assert_eq!(summary.dead_lettered, 0, "{fault:?}");
     }
 }
+
+/// The proxy in front of moto's SQS resets every connection after forwarding: the letters were
+/// kept but the replicator cannot know it, so it reports their records as failed; delivered again
+/// with the queue healthy, they are sent again. Duplicate dead letters are tolerated; lost ones
+/// never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn letters_whose_answer_is_lost_are_sent_again_never_lost() {
+    use common::faults::{Fault, FaultProxy, Plan};
+
+    let f = fixture().await;
+    let proxy = FaultProxy::start(f.sqs_server.port).await;
+    let through = aws_sdk_sqs::Client::from_conf(
+        f.sqs
+            .config()
+            .to_builder()
+            .endpoint_url(&proxy.endpoint)
+            .build(),
+    );
+    let replicator = f
+        .replicator
+        .clone()
+        .with_dead_letter(DeadLetterQueue::new(through, &f.queue_url));
+    let event = kinesis_event((0..12).map(|i| format!("junk {i}").into_bytes()).collect());
+
+    proxy.set_plan(Plan::on(
+        &["SendMessageBatch"],
+        &[Fault::ResetAfter],
+        1.0,
+        9,
+    ));
+    let (response, _) = replicator.handle(&event, None).await;
+    assert_eq!(
+        failures(&response).len(),
+        12,
+        "the sends' outcome is unknown"
+    );
+    assert!(
+        proxy
+            .stats()
+            .injected("SendMessageBatch", Fault::ResetAfter)
+            >= 2
+    );
+
+    proxy.set_plan(Plan::off());
+    let (response, summary) = replicator.handle(&event, None).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(summary.dead_lettered, 12);
+    let kept = drain(&f).await;
+    for record in &event.records {
+        let copies = kept
+            .iter()
+            .filter(|l| l.sequence_number == record.kinesis.sequence_number)
+            .count();
+        assert!(
+            copies >= 2,
+            "{}: {copies} letters",
+            record.kinesis.sequence_number
+        );
+    }
+}
+
+/// A record that fails, with unusable records before and after it. Lambda delivers everything
+/// from the lowest failure again, so only the unusable record before it is dead-lettered on the
+/// first delivery; the ones after it are dead-lettered on the delivery that gets past it. Each
+/// unusable record is dead-lettered exactly once across the deliveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_unusable_record_is_dead_lettered_once_across_redeliveries() {
+    use common::faults::{Fault, FaultProxy, Plan};
+
+    let f = fixture().await;
+    let tables = Server::dynalite();
+    let direct = client(&tables).await;
+    create_table(&direct, PRIMARY, &thread_schema()).await;
+    create_table(&direct, REPLICA, &thread_schema()).await;
+    put_items(
+        &direct,
+        PRIMARY,
+        vec![thread_item("f", "a", "x"), thread_item("f", "b", "y")],
+    )
+    .await;
+    let proxy = FaultProxy::start(tables.port).await;
+    let primary = table_at(&proxy.endpoint, "us-east-1", PRIMARY, &tuning(), None).await;
+    let replicator = Replicator::connect(primary, table(&tables, REPLICA).await, tuning())
+        .await
+        .expect("connect")
+        .with_dead_letter(DeadLetterQueue::new(f.sqs.clone(), &f.queue_url));
+    let stream = vec![
+        b"unusable 0".to_vec(),
+        thread_record("f", "a", 1),
+        b"unusable 1".to_vec(),
+        thread_record("f", "b", 2),
+        b"unusable 2".to_vec(),
+    ];
+    let event = kinesis_event(stream);
+    let mut letters_sent = 0;
+
+    // First delivery: every read of the primary fails (three attempts of one BatchGetItem).
+    proxy.set_plan(Plan::script(
+        &["BatchGetItem"],
+        &[Some(Fault::InternalServerError); 3],
+    ));
+    let (response, summary) = replicator.handle(&event, None).await;
+    assert_eq!(
+        proxy
+            .stats()
+            .injected("BatchGetItem", Fault::InternalServerError),
+        3
+    );
+    let failed = failures(&response);
+    let lowest = failed.iter().min().cloned().expect("failures");
+    assert_eq!(
+        lowest,
+        format!("{:056}", 2),
+        "the first usable record failed"
+    );
+    assert_eq!(summary.dead_lettered, 1, "only the record before it");
+    letters_sent += summary.dead_lettered;
+
+    // Lambda delivers again from the lowest failure; the primary answers now.
+    proxy.set_plan(Plan::off());
+    let mut again = event.clone();
+    again
+        .records
+        .retain(|r| r.kinesis.sequence_number >= lowest);
+    assert_eq!(again.records.len(), 4);
+    let (response, summary) = replicator.handle(&again, None).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!(summary.dead_lettered, 2);
+    letters_sent += summary.dead_lettered;
+
+    let kept = drain(&f).await;
+    assert_eq!(letters_sent, 3);
+    let mut per_record: Vec<(String, usize)> = [1, 3, 5]
+        .iter()
+        .map(|i| {
+            let seq = format!("{i:056}");
+            let n = kept.iter().filter(|l| l.sequence_number == seq).count();
+            (seq, n)
+        })
+        .collect();
+    per_record.sort();
+    assert!(per_record.iter().all(|(_, n)| *n == 1), "{per_record:?}");
+    assert_eq!(kept.len(), 3);
+}

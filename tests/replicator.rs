@@ -113,10 +113,11 @@ on_both_backends!(
     every_attribute_type_and_a_400_kb_item_round_trip,
     kinesis_data_streams_for_dynamodb_format,
     unusable_records_are_reported_and_the_rest_replicated,
-    replica_refusing_writes_fails_exactly_its_records,
+    a_dead_replica_fails_every_record,
     restart_from_lowest_failure_converges,
     deadline_stops_new_work_and_reports_the_rest,
     numeric_and_binary_keys,
+    number_and_binary_spellings,
 );
 
 async fn seed_record_verbatim(backend: Backend) {
@@ -134,7 +135,7 @@ async fn seed_record_verbatim(backend: Backend) {
 
 async fn put_modify_delete_and_absent(backend: Backend) {
     let f = fixture(backend).await;
-    // Replica before: b (old), c (deleted since on the primary). Primary now: a (new), b (new).
+    // Replica before: b (old), c and d (deleted since on the primary). Primary now: a, b (new).
     put_items(
         &f.primary,
         PRIMARY,
@@ -144,7 +145,11 @@ async fn put_modify_delete_and_absent(backend: Backend) {
     put_items(
         &f.replica,
         REPLICA,
-        vec![thread_item("f", "b", "b1"), thread_item("f", "c", "c1")],
+        vec![
+            thread_item("f", "b", "b1"),
+            thread_item("f", "c", "c1"),
+            thread_item("f", "d", "d1"),
+        ],
     )
     .await;
     let event = kinesis_event(vec![
@@ -180,6 +185,7 @@ async fn put_modify_delete_and_absent(backend: Backend) {
         Some(thread_item("f", "b", "b2"))
     );
     assert_eq!(get(&f.replica, REPLICA, "f", "c").await, None);
+    // The INSERT record of a key the primary no longer has deletes the replica's stale copy.
     assert_eq!(get(&f.replica, REPLICA, "f", "d").await, None);
     assert_tables_equal(
         (&f.primary, PRIMARY),
@@ -446,7 +452,7 @@ async fn unusable_records_are_reported_and_the_rest_replicated(backend: Backend)
     );
 }
 
-async fn replica_refusing_writes_fails_exactly_its_records(backend: Backend) {
+async fn a_dead_replica_fails_every_record(backend: Backend) {
     let mut f = fixture(backend).await;
     put_items(
         &f.primary,
@@ -610,6 +616,73 @@ async fn numeric_and_binary_keys(backend: Backend) {
     assert_eq!(
         assert_tables_equal((&f.primary, PRIMARY), (&f.replica, REPLICA), &schema).await,
         2
+    );
+}
+
+/// A record that spells a number key `1.0` is answered with the item the server spells `1`: the
+/// answer is matched by value (taken for absent, the replica's copy would be deleted). A binary
+/// key in base64 is matched by its bytes; a spelling DynamoDB would not write (no padding) is an
+/// unusable record, never a different key.
+async fn number_and_binary_spellings(backend: Backend) {
+    let schema = KeySchema::composite(("id", ScalarType::N), ("bin", ScalarType::B));
+    let f = fixture_with(backend, &schema, tuning()).await;
+    let item = |id: &str, bin: &[u8], v: &str| -> Item {
+        HashMap::from([
+            ("id".to_owned(), AttributeValue::N(id.into())),
+            ("bin".to_owned(), AttributeValue::B(Blob::new(bin.to_vec()))),
+            ("v".to_owned(), s(v)),
+        ])
+    };
+    put_items(&f.primary, PRIMARY, vec![item("1", &[0, 1], "new")]).await;
+    put_items(&f.replica, REPLICA, vec![item("1", &[0, 1], "old")]).await;
+    let record = |id: &str, bin: &str, seq| {
+        key_record(json!({"id": {"N": id}, "bin": {"B": bin}}), "MODIFY", seq)
+    };
+    let event = kinesis_event(vec![record("1.0", "AAE=", 1), record("1", "AAE", 2)]);
+
+    let (response, summary) = f.replicator.handle(&event, None).await;
+
+    assert_eq!((summary.keys, summary.puts, summary.deletes), (1, 1, 0));
+    assert_eq!(summary.unusable_records, 1);
+    assert_eq!(failures(&response), [format!("{:056}", 2)]);
+    assert_eq!(
+        assert_tables_equal((&f.primary, PRIMARY), (&f.replica, REPLICA), &schema).await,
+        1
+    );
+}
+
+/// The deadline of a real Lambda context, through `function_handler`: with the primary not
+/// answering, the handler returns before the invocation's deadline with every record failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_handler_returns_before_the_context_deadline() {
+    let f = fixture(Backend::Dynalite).await;
+    let event = kinesis_event(
+        (0..10)
+            .map(|i| thread_record("f", &i.to_string(), i))
+            .collect(),
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = now_ms + 2_000;
+    let deadline = Instant::now() + Duration::from_millis(2_000);
+    f.primary_server.pause();
+    let response = dyno::handler::function_handler(
+        &f.replicator,
+        lambda_runtime::LambdaEvent::new(event, context),
+    )
+    .await
+    .expect("a response");
+    let returned = Instant::now();
+    f.primary_server.resume();
+    assert_eq!(failures(&response).len(), 10);
+    assert!(returned < deadline, "{:?} late", returned - deadline);
+    // It did wait for the primary until the margin before the deadline (500 ms in tests).
+    assert!(
+        returned + Duration::from_millis(700) >= deadline,
+        "gave up early"
     );
 }
 

@@ -57,58 +57,78 @@ pub struct Server {
 }
 
 impl Server {
-    fn spawn(mut command: Command, port: u16, what: &str) -> Server {
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
-        let server = Server {
-            child,
-            port,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{what} did not listen on port {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+    /// Starts a server on a free port and waits until that very process listens on it. If the
+    /// port was taken meanwhile (the server exits), starts it again on another port.
+    fn spawn(make: impl Fn(u16) -> Command, what: &str) -> Server {
+        for _ in 0..3 {
+            let port = free_port();
+            let mut child = make(port)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+            let started = Instant::now();
+            loop {
+                if child.try_wait().ok().flatten().is_some() {
+                    break; // it exited: most likely the port was taken; try another
+                }
+                if listens(child.id(), port) && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Server {
+                        child,
+                        port,
+                        endpoint: format!("http://127.0.0.1:{port}"),
+                    };
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "{what} did not listen on port {port} within 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        server
+        panic!("{what} exited three times before listening");
     }
 
     /// dynalite 4.0.0 (from `tools/node_modules`), in memory.
     pub fn dynalite() -> Server {
-        let port = free_port();
-        let mut command = Command::new("node");
-        command
-            .arg(tool("tools/node_modules/dynalite/cli.js"))
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--createTableMs", "0", "--deleteTableMs", "0"])
-            .args(["--updateTableMs", "0"]);
-        Server::spawn(command, port, "dynalite")
+        let cli = tool("tools/node_modules/dynalite/cli.js");
+        let command = |port: u16| {
+            let mut command = Command::new("node");
+            command
+                .arg(&cli)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--createTableMs", "0", "--deleteTableMs", "0"])
+                .args(["--updateTableMs", "0"]);
+            command
+        };
+        Server::spawn(command, "dynalite")
     }
 
-    /// moto 5.2.5's `moto_server` (from `.venv`): DynamoDB, Kinesis and SQS.
+    /// moto 5.2.5's `moto_server` (from `.venv`): DynamoDB, DynamoDB Streams, Kinesis, SQS,
+    /// S3 and STS.
     pub fn moto() -> Server {
-        let port = free_port();
-        let mut command = Command::new(tool(".venv/bin/moto_server"));
-        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-        Server::spawn(command, port, "moto_server")
+        let server = tool(".venv/bin/moto_server");
+        let command = |port: u16| {
+            let mut command = Command::new(&server);
+            command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            command
+        };
+        Server::spawn(command, "moto_server")
     }
 
     /// kinesalite 3.3.3, bound to 127.0.0.1.
     pub fn kinesalite() -> Server {
-        let port = free_port();
-        let mut command = Command::new("node");
-        command
-            .arg(tool("tools/kinesalite.js"))
-            .arg(port.to_string())
-            .current_dir(root().join("tools"));
-        Server::spawn(command, port, "kinesalite")
+        let script = tool("tools/kinesalite.js");
+        let command = |port: u16| {
+            let mut command = Command::new("node");
+            command
+                .arg(&script)
+                .arg(port.to_string())
+                .current_dir(root().join("tools"));
+            command
+        };
+        Server::spawn(command, "kinesalite")
     }
 
     /// A DynamoDB server of the given kind.
@@ -134,6 +154,38 @@ impl Server {
     pub fn resume(&self) {
         signal(self.child.id(), "CONT");
     }
+}
+
+/// True when process `pid` holds the socket listening on 127.0.0.1:`port` (from /proc: the
+/// listening socket's inode among the process's open files).
+fn listens(pid: u32, port: u16) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let inodes: std::collections::HashSet<String> = fds
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            link.strip_prefix("socket:[")
+                .and_then(|rest| rest.strip_suffix(']'))
+                .map(str::to_owned)
+        })
+        .collect();
+    let local = format!("0100007F:{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .map(|row| row.split_whitespace().collect::<Vec<_>>())
+            .any(|cols| {
+                cols.len() > 9
+                    && (cols[1] == local || cols[1].ends_with(&format!(":{port:04X}")))
+                    && cols[3] == "0A"
+                    && inodes.contains(cols[9])
+            })
+    })
 }
 
 fn signal(pid: u32, name: &str) {

@@ -1,0 +1,317 @@
+//! The local event source mapping against kinesalite: it follows splits and merges made while a
+//! workload runs (children read only after their parents are read to the end), rides out a
+//! failing stream (throttling, 5xx, resets, expired iterators) behind the fault proxy, waits out
+//! an outage when it follows the stream, and gives up with a message when it only drains it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::faults::{Fault, FaultProxy, Plan};
+use common::*;
+use dyno::config::Tuning;
+use dyno::demo::schema;
+use dyno::diff::compare;
+use dyno::handler::Replicator;
+use dyno::runner::{RunStats, Runner, RunnerOptions};
+use dyno::stream::Stream;
+use dyno::table::Table;
+use dyno::workload::{self, Spec};
+use dyno::writer::Writer;
+use tokio::sync::watch;
+
+const PRIMARY: &str = "dyno-primary";
+const REPLICA: &str = "dyno-replica";
+const STREAM: &str = "dyno-keys";
+
+struct Rig {
+    _servers: [Server; 3],
+    kinesis_port: u16,
+    primary: Table,
+    replica: Table,
+    stream: Stream,
+    writer: Writer,
+    replicator: Replicator,
+}
+
+async fn rig(shards: i32) -> Rig {
+    let servers = [Server::dynalite(), Server::dynalite(), Server::kinesalite()];
+    let primary = table(&servers[0], PRIMARY).await;
+    let replica = table(&servers[1], REPLICA).await;
+    let stream = stream(&servers[2], STREAM).await;
+    create_table(&primary.client, PRIMARY, &schema()).await;
+    create_table(&replica.client, REPLICA, &schema()).await;
+    create_stream(&stream, shards).await;
+    let writer = Writer::connect(primary.clone(), stream.clone())
+        .await
+        .expect("writer");
+    let replicator = Replicator::connect(primary.clone(), replica.clone(), Tuning::default())
+        .await
+        .expect("replicator");
+    Rig {
+        kinesis_port: servers[2].port,
+        _servers: servers,
+        primary,
+        replica,
+        stream,
+        writer,
+        replicator,
+    }
+}
+
+impl Rig {
+    async fn differences(&self) -> usize {
+        let diff = compare(&self.primary, &self.replica, &schema())
+            .await
+            .expect("compare");
+        assert!(diff.items > 0);
+        diff.differences()
+    }
+
+    async fn write(&self, seed: u64, ops: usize) {
+        let spec = Spec {
+            seed,
+            keys: 80,
+            ops,
+            max_body: 512,
+            hot_share: 0.1,
+        };
+        workload::apply(&self.writer, workload::generate(&spec), 4, |_| {})
+            .await
+            .expect("workload");
+    }
+
+    /// The open shards, with their hash key ranges.
+    async fn open_shards(&self) -> Vec<(String, u128, u128)> {
+        let listed = self
+            .stream
+            .client
+            .list_shards()
+            .stream_name(STREAM)
+            .send()
+            .await
+            .expect("ListShards");
+        let mut open: Vec<(String, u128, u128)> = listed
+            .shards()
+            .iter()
+            .filter(|s| {
+                s.sequence_number_range()
+                    .is_some_and(|r| r.ending_sequence_number().is_none())
+            })
+            .map(|s| {
+                let range = s.hash_key_range().expect("a hash key range");
+                let start = range.starting_hash_key().parse().expect("a number");
+                let end = range.ending_hash_key().parse().expect("a number");
+                (s.shard_id().to_owned(), start, end)
+            })
+            .collect();
+        open.sort_by_key(|s| s.1);
+        open
+    }
+
+    async fn wait_active(&self) {
+        for _ in 0..100 {
+            let (status, _) = self.stream.summary().await.expect("summary");
+            if status == aws_sdk_kinesis::types::StreamStatus::Active {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the stream did not become ACTIVE");
+    }
+
+    async fn split(&self) {
+        let (shard, start, end) = self.open_shards().await.remove(0);
+        self.stream
+            .client
+            .split_shard()
+            .stream_name(STREAM)
+            .shard_to_split(&shard)
+            .new_starting_hash_key((start + (end - start) / 2).to_string())
+            .send()
+            .await
+            .expect("SplitShard");
+        self.wait_active().await;
+    }
+
+    async fn merge(&self) {
+        let open = self.open_shards().await;
+        let (first, second) = (&open[0].0, &open[1].0);
+        self.stream
+            .client
+            .merge_shards()
+            .stream_name(STREAM)
+            .shard_to_merge(first)
+            .adjacent_shard_to_merge(second)
+            .send()
+            .await
+            .expect("MergeShards");
+        self.wait_active().await;
+    }
+}
+
+/// Splits and merges while the writer writes and the runner follows the stream: the closed
+/// parents are read to their end before their children, and the replica converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splits_and_merges_during_a_workload_converge() {
+    bounded(Duration::from_secs(180), "resharding", async {
+        let rig = rig(2).await;
+        let dir = std::env::temp_dir().join(format!("dyno-reshard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let checkpoint = dir.join("positions.json");
+        let options = RunnerOptions {
+            batch_size: 50,
+            checkpoint: Some(checkpoint.clone()),
+            poll_interval: Duration::from_millis(20),
+            ..RunnerOptions::default()
+        };
+        let runner = Runner::connect(rig.stream.clone(), options.clone())
+            .await
+            .expect("runner");
+        let (stop, stopped) = watch::channel(false);
+        let work = async {
+            rig.write(1, 300).await;
+            rig.split().await;
+            rig.write(2, 300).await;
+            rig.merge().await;
+            rig.write(3, 300).await;
+            rig.split().await;
+            rig.write(4, 200).await;
+            let _ = stop.send(true);
+        };
+        let (_, stats) = tokio::join!(work, runner.run(&rig.replicator, stopped));
+        let stats: RunStats = stats.expect("run");
+        println!(
+            "resharding: {} records in {} batches, {} shards ended",
+            stats.records, stats.batches, stats.shards_ended
+        );
+        // Two shards closed by the splits, two by the merge.
+        assert_eq!(stats.shards_ended, 4, "{stats:?}");
+        assert_eq!(stats.records, 1100);
+        assert_eq!(rig.differences().await, 0);
+        let saved: std::collections::BTreeMap<String, String> =
+            serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+        assert_eq!(saved.values().filter(|v| *v == "SHARD_END").count(), 4);
+
+        // A restart from the checkpoint reads nothing again, ended shards included.
+        let again = Runner::connect(rig.stream.clone(), options)
+            .await
+            .expect("runner")
+            .drain(&rig.replicator)
+            .await
+            .expect("drain");
+        assert_eq!((again.records, again.batches), (0, 0));
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}
+
+/// The runner reads the stream through the fault proxy: throttling, 5xx and resets on every
+/// call it makes, then expired iterators. It retries, gets fresh iterators, and converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_rides_out_a_failing_stream() {
+    bounded(Duration::from_secs(180), "stream faults", async {
+        let rig = rig(2).await;
+        let proxy = FaultProxy::start(rig.kinesis_port).await;
+        let through = stream_at(&proxy.endpoint, STREAM).await;
+        let options = RunnerOptions {
+            batch_size: 40,
+            poll_interval: Duration::from_millis(20),
+            ..RunnerOptions::default()
+        };
+        let runner = Runner::connect(through, options).await.expect("runner");
+        let faults = [
+            Fault::ProvisionedThroughputExceeded,
+            Fault::InternalServerError,
+            Fault::ResetBefore,
+            Fault::ResetAfter,
+        ];
+        let operations = ["GetRecords", "GetShardIterator", "ListShards"];
+        rig.write(5, 400).await;
+        proxy.set_plan(Plan::on(&operations, &faults, 0.6, 31));
+        let first = runner.drain(&rig.replicator).await.expect("drain");
+        let stats = proxy.stats();
+        println!(
+            "stream faults: {stats:?}; runner retried {} calls",
+            first.stream_retries
+        );
+        for fault in faults {
+            assert!(
+                stats.injected("GetRecords", fault) > 0,
+                "{fault:?}: {stats:?}"
+            );
+        }
+        assert!(
+            first.stream_retries > 0,
+            "the faults never got past the SDK's retries"
+        );
+        assert_eq!(rig.differences().await, 0);
+
+        // Expired iterators: the runner gets fresh ones from where it was and goes on.
+        rig.write(6, 200).await;
+        proxy.set_plan(Plan::on(
+            &["GetRecords"],
+            &[Fault::ExpiredIterator],
+            0.3,
+            32,
+        ));
+        let second = runner.drain(&rig.replicator).await.expect("drain");
+        assert!(proxy.stats().injected("GetRecords", Fault::ExpiredIterator) > 0);
+        assert!(second.records >= 200, "{second:?}");
+        assert_eq!(rig.differences().await, 0);
+    })
+    .await;
+}
+
+/// Following the stream, the runner waits out an outage (every call fails for a while); when it
+/// only drains, it gives up after its patience with a message that names the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_waited_out_when_following_and_reported_when_draining() {
+    bounded(Duration::from_secs(120), "outage", async {
+        let rig = rig(1).await;
+        let proxy = FaultProxy::start(rig.kinesis_port).await;
+        let through = stream_at(&proxy.endpoint, STREAM).await;
+        let follow = RunnerOptions {
+            patience: None,
+            poll_interval: Duration::from_millis(20),
+            ..RunnerOptions::default()
+        };
+        let runner = Runner::connect(through.clone(), follow)
+            .await
+            .expect("runner");
+        rig.write(7, 100).await;
+        let (stop, stopped) = watch::channel(false);
+        let outage = async {
+            let every_call = ["GetRecords", "GetShardIterator", "ListShards"];
+            proxy.set_plan(Plan::on(&every_call, &[Fault::ServiceUnavailable], 1.0, 1));
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let injected = proxy.stats().total();
+            proxy.set_plan(Plan::off());
+            rig.write(8, 100).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let _ = stop.send(true);
+            injected
+        };
+        let (injected, run) = tokio::join!(outage, runner.run(&rig.replicator, stopped));
+        let run = run.expect("the runner waited the outage out");
+        assert!(injected >= 3, "only {injected} faults in the outage");
+        assert_eq!(run.records, 200);
+        assert_eq!(rig.differences().await, 0);
+
+        let drain = RunnerOptions {
+            patience: Some(Duration::from_secs(1)),
+            ..RunnerOptions::default()
+        };
+        let runner = Runner::connect(through, drain).await.expect("runner");
+        proxy.set_plan(Plan::on(
+            &["GetShardIterator", "ListShards"],
+            &[Fault::InternalServerError],
+            1.0,
+            2,
+        ));
+        let err = runner.drain(&rig.replicator).await.unwrap_err().to_string();
+        assert!(err.contains("STREAM=dyno-keys"), "{err}");
+        assert!(err.contains("still failing after"), "{err}");
+    })
+    .await;
+}
