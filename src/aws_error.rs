@@ -74,17 +74,26 @@ impl AwsError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let code = error.code().map(str::to_owned);
+        let service = matches!(error, SdkError::ServiceError(_));
         let (outcome, summary) = match &error {
+            // The request is signed before it is sent: no credentials, no request.
+            _ if !service && chain(&error).any(|e| looks_like_credentials(&e)) => {
+                (Outcome::NotSent, NO_CREDENTIALS.to_owned())
+            }
             SdkError::ConstructionFailure(_) => (Outcome::NotSent, not_sent(&error)),
             SdkError::TimeoutError(_) => (Outcome::Unknown, "no answer in time".to_owned()),
             SdkError::DispatchFailure(_) => (
                 Outcome::Unknown,
-                format!("no answer ({})", innermost(&error)),
+                format!("no answer ({})", first_line(&innermost(&error))),
             ),
             SdkError::ResponseError(_) => (Outcome::Unknown, "an unreadable answer".to_owned()),
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
-                let code_text = code.clone().unwrap_or_else(|| format!("HTTP {status}"));
+                let mut code_text = code.clone().unwrap_or_else(|| format!("HTTP {status}"));
+                // Only calls that carry items can have their values quoted back.
+                if let (false, Some(message)) = (carries_items(operation), error.message()) {
+                    code_text = format!("{code_text}: {}", first_line(message));
+                }
                 let outcome = if status >= 500 {
                     Outcome::Unknown
                 } else if THROTTLING.contains(&code_text.as_str()) {
@@ -137,8 +146,22 @@ impl AwsError {
 
     /// True when the call could not be made for want of credentials.
     pub fn is_missing_credentials(&self) -> bool {
-        self.0.outcome == Outcome::NotSent && chain(self).any(|e| looks_like_credentials(&e))
+        self.0.summary == NO_CREDENTIALS
     }
+}
+
+/// True for the operations whose requests or answers hold items (or records), whose service
+/// messages may quote their values.
+fn carries_items(operation: &str) -> bool {
+    !(operation.starts_with("Describe")
+        || operation.starts_with("Create")
+        || operation.starts_with("Delete") && operation != "DeleteItem"
+        || operation.starts_with("List")
+        || operation.starts_with("Update") && operation != "UpdateItem"
+        || matches!(
+            operation,
+            "GetShardIterator" | "SplitShard" | "MergeShards" | "AssumeRole"
+        ))
 }
 
 /// Every error in the chain under `error`, as text.
@@ -156,14 +179,18 @@ fn looks_like_credentials(text: &str) -> bool {
     text.contains("credential") || text.contains("identity")
 }
 
+const NO_CREDENTIALS: &str = "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID \
+     and AWS_SECRET_ACCESS_KEY; or use --local for the local servers)";
+
 fn not_sent<E: StdError + 'static>(error: &E) -> String {
-    if chain(error).any(|e| looks_like_credentials(&e)) {
-        "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and \
-         AWS_SECRET_ACCESS_KEY; or use --local for the local servers)"
-            .to_owned()
-    } else {
-        format!("the request could not be sent ({})", innermost(error))
-    }
+    format!(
+        "the request could not be sent ({})",
+        first_line(&innermost(error))
+    )
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }
 
 /// The deepest cause's text: for a broken connection, the system's own words

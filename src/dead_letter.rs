@@ -346,44 +346,41 @@ impl DeadLetterQueue {
             }
             Ok(Ok(output)) => output,
         };
+        let results = self.entry_results(&output, letters, &batch);
+        batch.iter().map(|(i, _)| *i).zip(results).collect()
+    }
+
+    /// One result per entry of `batch`, from a `SendMessageBatch` answer (entries are named by
+    /// their position); an entry the answer does not mention is not taken as sent.
+    fn entry_results(
+        &self,
+        output: &aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput,
+        letters: &[DeadLetter],
+        batch: &[(usize, String)],
+    ) -> Vec<Result<(), DeadLetterError>> {
+        let position = |id: &str| id.parse::<usize>().ok().filter(|&n| n < batch.len());
         let mut results: Vec<Option<Result<(), DeadLetterError>>> = vec![None; batch.len()];
         for ok in output.successful() {
-            if let Some(slot) = ok
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|n| results.get_mut(n))
-            {
-                *slot = Some(Ok(()));
+            if let Some(n) = position(ok.id()) {
+                results[n] = Some(Ok(()));
             }
         }
         for failed in output.failed() {
-            let Some(n) = failed
-                .id()
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| n < batch.len())
-            else {
-                continue;
-            };
-            results[n] = Some(Err(DeadLetterError::Refused {
-                queue_url: self.queue_url.clone(),
-                sequence_number: letters[batch[n].0].sequence_number.clone(),
-                code: failed.code().to_owned(),
-                message: failed.message().unwrap_or("no message").to_owned(),
-            }));
+            if let Some(n) = position(failed.id()) {
+                results[n] = Some(Err(DeadLetterError::Refused {
+                    queue_url: self.queue_url.clone(),
+                    sequence_number: letters[batch[n].0].sequence_number.clone(),
+                    code: failed.code().to_owned(),
+                    message: failed.message().unwrap_or("no message").to_owned(),
+                }));
+            }
         }
-        batch
-            .iter()
-            .zip(results)
-            .map(|((i, _), result)| {
-                let result = result.unwrap_or_else(|| {
-                    Err(DeadLetterError::Unanswered {
-                        queue_url: self.queue_url.clone(),
-                    })
-                });
-                (*i, result)
-            })
+        let unanswered = || DeadLetterError::Unanswered {
+            queue_url: self.queue_url.clone(),
+        };
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(unanswered())))
             .collect()
     }
 

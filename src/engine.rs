@@ -423,35 +423,45 @@ impl Engine {
                 source: AwsError::new("BatchGetItem", e),
             })?;
 
-        let index = KeyIndex::new(&self.schema, request.iter().map(|(_, key)| key));
-        let mut answers = vec![Answer::Absent; request.len()];
-        // Each key in the answer must be one asked for, and not yet answered.
-        let locate = |attributes: &Item, answers: &[Answer]| {
-            index
-                .position(attributes)
-                .filter(|&p| matches!(answers[p], Answer::Absent))
-                .ok_or_else(|| bad("the answer holds a key that was not asked for (or twice)"))
-        };
         let items = response
             .responses
             .as_mut()
             .and_then(|r| r.remove(table))
             .unwrap_or_default();
-        for item in items {
-            let p = locate(&item, &answers)?;
-            answers[p] = Answer::Found(item);
-        }
-        if let Some(left) = response
+        let left = response
             .unprocessed_keys
             .as_mut()
             .and_then(|u| u.remove(table))
-        {
-            for key in &left.keys {
-                let p = locate(key, &answers)?;
-                answers[p] = Answer::Unprocessed;
-            }
+            .map(|k| k.keys)
+            .unwrap_or_default();
+        self.answers(request, items, left)
+            .ok_or_else(|| bad("the answer holds a key that was not asked for (or twice)"))
+    }
+
+    /// What a read answered for each key asked, in order; `None` if the answer names a key that
+    /// was not asked for, or one twice.
+    fn answers(
+        &self,
+        request: &[(usize, Key)],
+        items: Vec<Item>,
+        left: Vec<Item>,
+    ) -> Option<Vec<Answer>> {
+        let index = KeyIndex::new(&self.schema, request.iter().map(|(_, key)| key));
+        let mut answers = vec![Answer::Absent; request.len()];
+        let fresh = |attributes: &Item, answers: &[Answer]| {
+            index
+                .position(attributes)
+                .filter(|&p| matches!(answers[p], Answer::Absent))
+        };
+        for item in items {
+            let p = fresh(&item, &answers)?;
+            answers[p] = Answer::Found(item);
         }
-        Ok(answers)
+        for key in &left {
+            let p = fresh(key, &answers)?;
+            answers[p] = Answer::Unprocessed;
+        }
+        Some(answers)
     }
 
     /// Sends `writes` to the replica in `BatchWriteItem` calls of at most 25, re-sending what

@@ -194,31 +194,48 @@ pub async fn import(
         if number <= skip_lines {
             continue;
         }
-        let fail = |problem| ImportError {
-            line: number,
-            report: report.clone(),
-            problem,
+        let line = match read_line(writer, number, text) {
+            Ok(None) => continue,
+            Ok(Some(line)) => line,
+            Err(problem) => {
+                // Everything before the bad line goes in first, so the report is exact.
+                write_lines(writer, std::mem::take(&mut batch), &mut report).await?;
+                return Err(ImportError {
+                    line: number,
+                    report,
+                    problem,
+                });
+            }
         };
-        let text = text.map_err(|e| fail(LineProblem::Read(e)))?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let item = parse_line(&text).map_err(|e| fail(LineProblem::Json(e)))?;
-        let key = writer
-            .key(item.clone())
-            .map_err(|e| fail(LineProblem::Write(Box::new(e))))?;
-        let repeated = batch.iter().any(|line| line.key == key);
+        let repeated = batch.iter().any(|earlier| earlier.key == line.key);
         if repeated || batch.len() == IMPORT_BATCH {
             write_lines(writer, std::mem::take(&mut batch), &mut report).await?;
             progress(&report);
         }
-        batch.push(Line { number, item, key });
+        batch.push(line);
     }
     if !batch.is_empty() {
         write_lines(writer, batch, &mut report).await?;
         progress(&report);
     }
     Ok(report)
+}
+
+/// One line: `None` if blank, else its item and key.
+fn read_line(
+    writer: &Writer,
+    number: usize,
+    text: std::io::Result<String>,
+) -> Result<Option<Line>, LineProblem> {
+    let text = text.map_err(LineProblem::Read)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let item = parse_line(&text).map_err(LineProblem::Json)?;
+    let key = writer
+        .key(item.clone())
+        .map_err(|e| LineProblem::Write(Box::new(e)))?;
+    Ok(Some(Line { number, item, key }))
 }
 
 /// Writes a batch of lines; if the batch is not fully written, writes its lines one by one and
@@ -228,24 +245,43 @@ async fn write_lines(
     lines: Vec<Line>,
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
-    let last = lines.last().map_or(report.complete_through, |l| l.number);
-    let requests = lines.iter().map(|line| put_request(&line.item)).collect();
-    if let Ok(written) = writer.write_batch(requests).await {
-        report.written += written;
-        report.complete_through = last;
+    let Some(last) = lines.last().map(|l| l.number) else {
         return Ok(());
-    }
-    // Puts are idempotent: writing the lines again one by one is safe, and says which fails.
-    for line in lines {
-        let put = writer.put().set_item(Some(line.item));
-        if let Err(e) = writer.put_item(put).await {
-            return Err(ImportError {
-                line: line.number,
-                report: report.clone(),
-                problem: LineProblem::Write(Box::new(e)),
-            });
+    };
+    let requests = lines.iter().map(|line| put_request(&line.item)).collect();
+    let redo: Vec<Key> = match writer.write_batch(requests).await {
+        Ok(written) => {
+            report.written += written;
+            report.complete_through = last;
+            return Ok(());
         }
-        report.written += 1;
+        Err(WriteError::Batch(batch)) => {
+            let unannounced = batch
+                .not_published
+                .as_ref()
+                .map_or(&[][..], |n| &n.keys[..]);
+            report.written += batch.written - unannounced.len().min(batch.written);
+            let mut redo = batch.not_written.clone();
+            redo.extend(batch.unknown.iter().cloned());
+            redo.extend(unannounced.iter().cloned());
+            redo
+        }
+        Err(_) => lines.iter().map(|line| line.key.clone()).collect(),
+    };
+    // Puts are idempotent: the lines not known to be in are written again one by one, in
+    // order, which says exactly which line fails.
+    for line in lines {
+        if redo.contains(&line.key) {
+            let put = writer.put().set_item(Some(line.item));
+            if let Err(e) = writer.put_item(put).await {
+                return Err(ImportError {
+                    line: line.number,
+                    report: report.clone(),
+                    problem: LineProblem::Write(Box::new(e)),
+                });
+            }
+            report.written += 1;
+        }
         report.complete_through = line.number;
     }
     Ok(())

@@ -184,23 +184,13 @@ where
             Err(Expired) => Undone::Deadline,
             Ok(Err(error)) => Undone::Failed(error),
             Ok(Ok(left)) => {
-                let mut left = left.into_iter();
-                let mut unanswered = Vec::new();
-                for tag in std::mem::take(&mut tags) {
-                    match left.next() {
-                        Some(None) => done.push(tag),
-                        Some(Some(request)) => {
-                            tags.push(tag);
-                            requests.push(request);
-                        }
-                        None => unanswered.push(tag),
-                    }
-                }
+                let unanswered = sort_round(&mut tags, &mut requests, &mut done, left);
                 if !unanswered.is_empty() {
-                    unanswered.extend(tags);
+                    let mut undone = unanswered;
+                    undone.extend(tags);
                     return Resent {
                         done,
-                        undone: unanswered,
+                        undone,
                         why: Some(Undone::Unanswered),
                     };
                 }
@@ -225,6 +215,30 @@ where
         undone: Vec::new(),
         why: None,
     }
+}
+
+/// Sorts one round's answer: each tag whose request was done goes to `done`, each whose request
+/// came back goes back to `tags` with it (in `requests`); returns the tags the answer did not
+/// account for.
+fn sort_round<T, R>(
+    tags: &mut Vec<T>,
+    requests: &mut Vec<R>,
+    done: &mut Vec<T>,
+    left: Vec<Option<R>>,
+) -> Vec<T> {
+    let mut left = left.into_iter();
+    let mut unanswered = Vec::new();
+    for tag in std::mem::take(tags) {
+        match left.next() {
+            Some(None) => done.push(tag),
+            Some(Some(request)) => {
+                tags.push(tag);
+                requests.push(request);
+            }
+            None => unanswered.push(tag),
+        }
+    }
+    unanswered
 }
 
 /// Splits `items` into groups of at most `max_items` whose `size`s add up to at most

@@ -290,26 +290,40 @@ impl<S: ShardSource> Runner<S> {
                 }
                 Some(low) => {
                     retries += 1;
-                    if self.options.max_retries.is_some_and(|max| retries > max) {
-                        tracing::error!(
-                            shard = %shard,
-                            sequence_number = %low,
-                            retries,
-                            "record still failing after the retry limit: skipped (on-failure destination)"
-                        );
-                        stats.skipped.push(format!("{shard}:{low}"));
-                        stats.records += 1;
-                        self.checkpoints.set(&shard, &low)?;
-                        retries = 0;
-                        position = Position::After(low);
-                    } else {
-                        let _ = PAUSE.pause(retries.min(6), Deadline::NONE).await;
-                        position = Position::At(low);
-                    }
+                    position = self
+                        .after_failure(&shard, low, &mut retries, &mut stats)
+                        .await?;
                     iterator = self.iterator(&mut stats, &shard, &position).await?;
                 }
             }
         }
+    }
+
+    /// Where to read `shard` from after a batch whose lowest failed record is `low`: at `low`
+    /// again after a pause, or, past the retry limit, after it (the record is skipped, as
+    /// Lambda sends it to the on-failure destination, and named in the stats).
+    async fn after_failure(
+        &self,
+        shard: &str,
+        low: String,
+        retries: &mut u32,
+        stats: &mut RunStats,
+    ) -> Result<Position, RunnerError> {
+        if self.options.max_retries.is_none_or(|max| *retries <= max) {
+            let _ = PAUSE.pause((*retries).min(6), Deadline::NONE).await;
+            return Ok(Position::At(low));
+        }
+        tracing::error!(
+            shard,
+            sequence_number = %low,
+            retries = *retries,
+            "record still failing after the retry limit: skipped (on-failure destination)"
+        );
+        stats.skipped.push(format!("{shard}:{low}"));
+        stats.records += 1;
+        self.checkpoints.set(shard, &low)?;
+        *retries = 0;
+        Ok(Position::After(low))
     }
 
     /// Hands one batch to the replicator, records what was done and checkpoints it; returns the

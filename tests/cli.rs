@@ -1,6 +1,7 @@
 //! The `dyno` binary as a user runs it: writes, reads, import and export, the local event source
-//! mapping, diff, dead letters, and errors that say what to fix. Against dynalite, kinesalite
-//! and moto's SQS.
+//! mapping, diff, dead letters, and errors that say what happened and what to do, in one line,
+//! naming the flag the user typed, never quoting item values, and leaving every file and table
+//! as it was. Against dynalite, kinesalite and moto's SQS.
 
 mod common;
 
@@ -29,7 +30,13 @@ impl Local {
     }
 
     fn dyno(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dyno"))
+        self.command(args).output().expect("run dyno")
+    }
+
+    /// The command, with the local servers in the environment.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dyno"));
+        command
             .args(args)
             .env("DYNO_ENDPOINT_URL", &self.primary.endpoint)
             .env("DYNO_KINESIS_ENDPOINT_URL", &self.kinesis.endpoint)
@@ -38,8 +45,14 @@ impl Local {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", "us-east-1")
             .env_remove("DEAD_LETTER_QUEUE_URL")
-            .output()
-            .expect("run dyno")
+            .env_remove("RUST_LOG")
+            .current_dir(&self.dir);
+        command
+    }
+
+    /// The number of items in a table.
+    fn count(&self, args: &[&str]) -> usize {
+        self.ok(&[args, &["export"]].concat()).lines().count()
     }
 
     /// Runs dyno, asserts success, returns stdout.
@@ -176,6 +189,14 @@ fn errors_say_what_to_fix() {
     );
     let err = local.fails(&["replicate", "--batch-size", "0"]);
     assert!(err.contains("--batch-size"), "{err}");
+    // A name given twice is refused, not taken last-wins.
+    let err = local.fails(&[
+        "put",
+        "--item",
+        r#"{"ForumName":{"S":"a"},"Subject":{"S":"b"},"Subject":{"S":"c"}}"#,
+    ]);
+    assert!(err.contains("given twice"), "{err}");
+    assert_eq!(local.count(&[]), 0, "nothing was written");
 }
 
 #[test]
@@ -251,4 +272,369 @@ fn unusable_records_go_to_the_dead_letter_queue_and_can_be_replayed() {
     assert_eq!(records.len(), 3);
     assert_eq!(records[2].data().as_ref(), b"poison \xff");
     assert!(local.ok(&inspect).trim().is_empty());
+}
+
+fn one_line(err: &str) -> bool {
+    err.trim_end().lines().count() == 1 && err.starts_with("error: ")
+}
+
+#[test]
+fn export_never_touches_the_file_when_it_fails() {
+    let local = Local::start("export");
+    local.ok(&["create"]);
+    local.ok(&["put", "--item", KEY]);
+    let backup = local.dir.join("backup.jsonl");
+    std::fs::write(&backup, "precious\n").unwrap();
+    let target = backup.to_str().unwrap();
+
+    // A missing table, then a refused connection: the backup stays as it was.
+    let err = local.fails(&["--table", "no-such-table", "export", target]);
+    assert!(one_line(&err), "{err}");
+    assert!(err.contains("--table=no-such-table"), "{err}");
+    assert!(err.contains("ResourceNotFoundException"), "{err}");
+    assert!(err.contains("was not touched"), "{err}");
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let err = local.fails(&["--endpoint-url", &closed, "export", target]);
+    assert!(one_line(&err), "{err}");
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), "precious\n");
+
+    // A successful export replaces it, and leaves no temporary file behind.
+    local.ok(&["export", target]);
+    let exported = std::fs::read_to_string(&backup).unwrap();
+    assert!(
+        exported.starts_with(r#"{"Item":{"ForumName""#),
+        "{exported}"
+    );
+    let files: Vec<_> = std::fs::read_dir(&local.dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+}
+
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn thread_line(i: usize, body: &str) -> String {
+    format!(
+        r#"{{"Item":{{"ForumName":{{"S":"bulk"}},"Subject":{{"S":"t{i:04}"}},"Body":{{"S":"{body}"}}}}}}"#
+    )
+}
+
+#[test]
+fn import_names_the_failing_line_and_says_how_to_resume() {
+    let local = Local::start("import");
+    local.ok(&["create"]);
+    let file = local.dir.join("items.jsonl");
+    let path = file.to_str().unwrap();
+    let mut lines: Vec<String> = (1..=1200).map(|i| thread_line(i, "v")).collect();
+
+    // A line that is not JSON: everything before it is in, and the message says so.
+    lines[699] = "{not json".into();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let err = local.fails(&["import", path]);
+    assert!(one_line(&err), "{err}");
+    assert!(err.contains("line 700"), "{err}");
+    assert!(err.contains("699 items written"), "{err}");
+    assert!(err.contains("--skip-lines 699"), "{err}");
+    assert_eq!(local.count(&[]), 699);
+
+    // A line the server refuses (an item over 400 KB): named, with the service's code, and
+    // quoting no value of it.
+    lines[699] = thread_line(700, &format!("s3cr3t{}", "x".repeat(410 * 1024)));
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let err = local.fails(&["import", "--skip-lines", "600", path]);
+    assert!(one_line(&err), "{err}");
+    assert!(
+        err.contains("line 700") && err.contains("ValidationException"),
+        "{err}"
+    );
+    assert!(err.contains("every line up to 699 is in"), "{err}");
+    assert!(!err.contains("s3cr3t"), "{err}");
+
+    // Fixed, and resumed after line 699: every line is in.
+    lines[699] = thread_line(700, "v");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let err =
+        String::from_utf8(local.dyno(&["import", "--skip-lines", "699", path]).stderr).unwrap();
+    assert!(
+        err.contains("imported 501 items") && err.contains("every line up to 1200 is in"),
+        "{err}"
+    );
+    assert_eq!(local.count(&[]), 1200);
+
+    // The same key on two lines of one batch: the batch is split there, the later line wins.
+    let twice = [
+        thread_line(1, "first"),
+        thread_line(5000, "x"),
+        thread_line(1, "later"),
+    ];
+    std::fs::write(&file, twice.join("\n")).unwrap();
+    let err = String::from_utf8(local.dyno(&["import", path]).stderr).unwrap();
+    assert!(err.contains("imported 3 items"), "{err}");
+    let key = r#"{"ForumName":{"S":"bulk"},"Subject":{"S":"t0001"}}"#;
+    assert!(local.ok(&["get", "--key", key]).contains("later"));
+}
+
+#[test]
+fn errors_are_one_line_name_the_flag_and_quote_no_item_values() {
+    let local = Local::start("messages");
+    local.ok(&["create"]);
+    let secret = r#"{"ForumName":{"S":"f"},"Subject":{"S":"s"},"Pin":{"S":"s3cr3t-700"}}"#;
+    local.ok(&["put", "--item", secret]);
+    let err = local.fails(&[
+        "put",
+        "--item",
+        secret,
+        "--condition",
+        "attribute_not_exists(Pin)",
+    ]);
+    assert!(one_line(&err), "{err}");
+    assert!(err.contains("ConditionalCheckFailedException"), "{err}");
+    assert!(
+        err.contains("nothing changed and nothing was announced"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cr3t"), "{err}");
+    // -v adds the details.
+    let verbose = local.fails(&[
+        "-v",
+        "put",
+        "--item",
+        secret,
+        "--condition",
+        "attribute_not_exists(Pin)",
+    ]);
+    assert!(verbose.lines().count() > 1, "{verbose}");
+
+    // The replicator's settings are named by the flags the user typed.
+    let err = local.fails(&["replicate", "--replica-table", "nope"]);
+    assert!(err.contains("--replica-table=nope"), "{err}");
+    assert!(!err.contains("REPLICA_TABLE"), "{err}");
+    let err = local.fails(&["--table", "no-such-table", "diff"]);
+    assert!(
+        err.contains("--table=no-such-table") && err.contains("DescribeTable"),
+        "{err}"
+    );
+    assert!(!err.contains("writing"), "{err}");
+    let err = local.fails(&["--stream", "no-such-stream", "put", "--item", KEY]);
+    assert!(err.contains("--stream=no-such-stream"), "{err}");
+    assert_eq!(
+        local.count(&[]),
+        1,
+        "a typo in the stream fails before the write"
+    );
+
+    // No credentials, and no instance metadata to ask: one line that says what to set.
+    let out = Command::new(env!("CARGO_BIN_EXE_dyno"))
+        .args([
+            "--endpoint-url",
+            &local.primary.endpoint,
+            "get",
+            "--key",
+            KEY,
+        ])
+        .env_clear()
+        .env("HOME", &local.dir)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(one_line(&err), "{err}");
+    assert!(
+        err.contains("no AWS credentials found") && err.contains("--local"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_fails_after_the_timeouts() {
+    let local = Local::start("silent");
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let err = local.fails(&[
+        "--endpoint-url",
+        &endpoint,
+        "--read-timeout",
+        "1",
+        "--max-attempts",
+        "2",
+        "get",
+        "--key",
+        KEY,
+    ]);
+    assert!(one_line(&err), "{err}");
+    assert!(err.contains("no answer in time"), "{err}");
+    // Two attempts of one second, not the 81 s it once took.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    drop(silent);
+}
+
+#[test]
+fn create_makes_only_what_is_missing_and_deletes_nothing() {
+    let local = Local::start("create");
+    local.ok(&["create"]);
+    local.ok(&["put", "--item", KEY]);
+    // Run again: everything exists, nothing is touched.
+    let out = local.dyno(&["create"]);
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.matches("exists, left as it is").count(), 3, "{said}");
+    assert_eq!(local.count(&[]), 1);
+
+    // An existing table with another key schema: said so, in words, and left alone.
+    let err = local.fails(&["create", "--key-schema", "id:N"]);
+    assert!(one_line(&err), "{err}");
+    assert!(
+        err.contains("already exists with the key schema ForumName (S, partition key)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("nothing was changed") && !err.contains("KeySchema {"),
+        "{err}"
+    );
+    assert_eq!(local.count(&[]), 1);
+
+    // Connection flags before or after the subcommand.
+    local.ok(&["--table", "aa1", "--replica-table", "bb1", "create"]);
+    local.ok(&["create", "--table", "aa2", "--replica-table", "bb2"]);
+    assert_eq!(local.count(&["--table", "aa2"]), 0);
+    // A table name DynamoDB refuses: its own words say why.
+    let err = local.fails(&["create", "--table", "a"]);
+    assert!(
+        err.contains("--table=a") && err.contains("ValidationException:"),
+        "{err}"
+    );
+
+    // --recreate deletes only on this machine's servers.
+    let err = local.fails(&[
+        "--endpoint-url",
+        "https://dynamodb.us-east-1.amazonaws.com",
+        "create",
+        "--recreate",
+    ]);
+    assert!(
+        err.contains("not a server on this machine") && err.contains("nothing was deleted"),
+        "{err}"
+    );
+    local.ok(&["create", "--recreate"]);
+    assert_eq!(
+        local.count(&[]),
+        0,
+        "recreated on the local server when told to"
+    );
+}
+
+#[test]
+fn a_run_that_skips_records_exits_non_zero_and_names_them() {
+    let local = Local::start("skips");
+    local.ok(&["create", "--shards", "1"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let kinesis = dyno::config::kinesis_client(
+            &sdk_config().await,
+            Some(&local.kinesis.endpoint),
+            &tuning(),
+        );
+        kinesis
+            .put_record()
+            .stream_name("dyno-keys")
+            .partition_key("p")
+            .data(aws_sdk_kinesis::primitives::Blob::new(b"poison".to_vec()))
+            .send()
+            .await
+            .unwrap();
+    });
+    local.ok(&["put", "--item", KEY]);
+    let out = local.dyno(&["replicate", "--max-retries", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("1 records were skipped") && err.contains("shardId-000000000000:"),
+        "{err}"
+    );
+    assert!(local.ok(&["diff"]).contains("0 differences"));
+}
+
+#[test]
+fn announce_takes_keys_and_key_files() {
+    let local = Local::start("announce");
+    local.ok(&["create", "--shards", "1"]);
+    let file = local.dir.join("keys.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n{{\"kind\":\"missing\",\"key\":{}}}\n",
+            r#"{"ForumName":{"S":"f"},"Subject":{"S":"one"}}"#,
+            r#"{"ForumName":{"S":"f"},"Subject":{"S":"two"}}"#
+        ),
+    )
+    .unwrap();
+    let out = local.dyno(&[
+        "announce",
+        "--key",
+        KEY,
+        "--keys-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("announced 3 keys"));
+    let records = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let kinesis = dyno::config::kinesis_client(
+            &sdk_config().await,
+            Some(&local.kinesis.endpoint),
+            &tuning(),
+        );
+        stream_records(&kinesis, "dyno-keys").await
+    });
+    assert_eq!(records.len(), 3);
+    let err = local.fails(&["announce", "--key", r#"{"ForumName":{"S":"only"}}"#]);
+    assert!(err.contains("key attribute `Subject` is missing"), "{err}");
+}
+
+#[test]
+fn help_shows_defaults_and_variables_and_no_flag_set_from_the_environment_as_required() {
+    let help = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dyno"))
+            .args(args)
+            .env("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:1/queue")
+            .env("DYNO_TABLE", "from-env")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let top = help(&["--help"]);
+    for shown in [
+        "[env: DYNO_TABLE=from-env]",
+        "[default: dyno-primary]",
+        "[env: DYNO_STREAM=]",
+        "[default: 10]",
+    ] {
+        assert!(top.contains(shown), "{shown} missing from:\n{top}");
+    }
+    let usage = help(&["dead-letters", "--help"]);
+    let line = usage.lines().find(|l| l.starts_with("Usage:")).unwrap();
+    assert!(!line.contains("--queue-url"), "{line}");
+    for sub in [
+        "put",
+        "import",
+        "export",
+        "create",
+        "replicate",
+        "diff",
+        "announce",
+        "demo",
+    ] {
+        let text = help(&[sub, "--help"]);
+        assert!(
+            text.contains("--table <TABLE>"),
+            "{sub}: connection flags missing"
+        );
+    }
 }

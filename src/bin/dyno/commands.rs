@@ -53,15 +53,7 @@ impl Failure {
 
     /// The error's own line: what failed, the service's error code, what to do.
     pub fn one_line(&self) -> String {
-        let text = self.error.to_string();
-        match find_aws(self.error.as_ref()) {
-            Some(aws) if aws.is_missing_credentials() && !text.contains("no AWS credentials") => {
-                format!(
-                    "{text} (no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; or use --local)"
-                )
-            }
-            _ => text,
-        }
+        self.error.to_string()
     }
 
     /// Every cause, with the services' own messages.
@@ -72,17 +64,6 @@ impl Failure {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code)
     }
-}
-
-fn find_aws<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a AwsError> {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if let Some(aws) = e.downcast_ref::<AwsError>() {
-            return Some(aws);
-        }
-        current = e.source();
-    }
-    None
 }
 
 fn usage(message: impl Into<String>) -> Failure {
@@ -116,7 +97,9 @@ pub async fn run(cli: Cli) -> Outcome {
             queue,
             limit,
         } => {
-            let url = queue.queue_url.unwrap_or_default();
+            let url = queue.queue_url.ok_or_else(|| {
+                usage("--queue-url (or DEAD_LETTER_QUEUE_URL) is required: the stack's DeadLetterQueueUrl output")
+            })?;
             let queue = DeadLetterQueue::new(at.sqs(queue.sqs_endpoint_url.as_deref()), url);
             dead_letters(&at, &queue, action, limit).await
         }

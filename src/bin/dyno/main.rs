@@ -21,7 +21,10 @@ use dyno::config::local;
 #[derive(Parser)]
 #[command(version, about, long_about)]
 pub struct Cli {
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "Connection (before or after the subcommand)"
+    )]
     pub connection: Connection,
     /// Print every cause of an error, and the services' own messages (which can quote values).
     #[arg(short, long, global = true)]
@@ -220,11 +223,11 @@ pub struct ReplicateArgs {
     pub queue: OptionalQueueArgs,
 }
 
-/// The dead-letter queue, required.
+/// The dead-letter queue.
 #[derive(Args)]
 pub struct QueueArgs {
-    /// The queue (the stack's DeadLetterQueueUrl output).
-    #[arg(long, env = "DEAD_LETTER_QUEUE_URL", required = true)]
+    /// The queue (the stack's DeadLetterQueueUrl output); required.
+    #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
     pub queue_url: Option<String>,
     /// SQS endpoint (local servers) [default: AWS].
     #[arg(long, env = "DEAD_LETTER_ENDPOINT_URL")]
