@@ -696,7 +696,6 @@ impl Bench {
         let diff = dyno::diff::compare(
             &common::table_of(&self.admin_primary, primary_table),
             &common::table_of(&self.admin_replica, replica_table),
-            &self.schema,
         )
         .await
         .map_err(|e| e.to_string())?;

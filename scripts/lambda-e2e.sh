@@ -78,4 +78,5 @@ on_replica=$(replica_get) || fail "reading the replica"
 [ -z "$on_replica" ] || fail "the replica still has the deleted item"
 
 grep -q '"message":"batch replicated"' "$work/watch.log" || fail "no JSON summary log line from the function"
+grep -q '"CloudWatchMetrics":\[{"Namespace":"dyno"' "$work/watch.log" || fail "no EMF metrics line from the function"
 echo "lambda-e2e: 3 invocations of the replicator binary passed"

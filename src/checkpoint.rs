@@ -1,13 +1,18 @@
-//! Checkpoints of the local event source mapping: per shard, the last sequence number processed,
-//! or that the shard was read to its end (after a split or a merge), kept in a JSON file that is
-//! replaced whole on every change (written beside it, then renamed), so a restart resumes.
+//! Checkpoints of long work, so that a restart resumes: per shard of the local event source
+//! mapping, the last sequence number processed (or that the shard was read to its end, after a
+//! split or a merge); per segment of a scan (a backfill), the last key whose work is done (or
+//! that the segment is done). Kept in a JSON file replaced whole on every change (written beside
+//! it, then renamed).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// The mark of a shard read to its end.
-pub const SHARD_END: &str = "SHARD_END";
+/// The mark of a shard read to its end, or a segment scanned to its end.
+pub const END: &str = "END";
+
+/// The entry that says which run a file belongs to.
+const RUN: &str = "#run";
 
 /// Where each shard was left.
 #[derive(Debug)]
@@ -18,11 +23,22 @@ pub struct Checkpoints {
 
 /// The checkpoint file cannot be read or written; names the file at fault.
 #[derive(Debug, thiserror::Error)]
-#[error("checkpoint file {path}: {source}")]
-pub struct CheckpointError {
-    pub path: String,
-    #[source]
-    pub source: std::io::Error,
+pub enum CheckpointError {
+    #[error("checkpoint file {path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "checkpoint file {path} belongs to another run ({found}, not {expected}): name another \
+         file, or remove it to start over"
+    )]
+    OtherRun {
+        path: String,
+        found: String,
+        expected: String,
+    },
 }
 
 impl Checkpoints {
@@ -41,14 +57,42 @@ impl Checkpoints {
         })
     }
 
-    /// The last sequence number processed on `shard`, if any (not for a shard read to its end).
-    pub fn after(&self, shard: &str) -> Option<String> {
-        self.get(shard).filter(|p| p != SHARD_END)
+    /// Ties the file to `run` (what is being done, e.g. the table and the number of segments):
+    /// a file of another run is refused. Returns how many entries it already holds.
+    pub fn claim(&self, run: &str) -> Result<usize, CheckpointError> {
+        match self.get(RUN) {
+            Some(found) if found != run => Err(CheckpointError::OtherRun {
+                path: self.shown(),
+                found,
+                expected: run.to_owned(),
+            }),
+            Some(_) => Ok(self.len() - 1),
+            None => {
+                self.save(RUN, run)?;
+                Ok(self.len() - 1)
+            }
+        }
     }
 
-    /// True when `shard` was read to its end.
+    fn len(&self) -> usize {
+        self.positions.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    fn shown(&self) -> String {
+        self.path
+            .as_ref()
+            .map_or_else(|| "(in memory)".to_owned(), |p| p.display().to_string())
+    }
+
+    /// The position recorded for `id` (a shard's last sequence number, a segment's last key),
+    /// if any, and if it is not read to its end.
+    pub fn after(&self, shard: &str) -> Option<String> {
+        self.get(shard).filter(|p| p != END)
+    }
+
+    /// True when `id` (a shard, a segment) was read to its end.
     pub fn ended(&self, shard: &str) -> bool {
-        self.get(shard).as_deref() == Some(SHARD_END)
+        self.get(shard).as_deref() == Some(END)
     }
 
     fn get(&self, shard: &str) -> Option<String> {
@@ -62,7 +106,7 @@ impl Checkpoints {
 
     /// Records that `shard` was read to its end.
     pub fn end(&self, shard: &str) -> Result<(), CheckpointError> {
-        self.save(shard, SHARD_END)
+        self.save(shard, END)
     }
 
     fn save(&self, shard: &str, position: &str) -> Result<(), CheckpointError> {
@@ -86,7 +130,7 @@ impl Checkpoints {
 }
 
 fn error(path: &Path, source: std::io::Error) -> CheckpointError {
-    CheckpointError {
+    CheckpointError::File {
         path: path.display().to_string(),
         source,
     }
@@ -111,7 +155,15 @@ mod tests {
         // The temporary file cannot be written: the message names it, not the checkpoint.
         std::fs::create_dir_all(dir.join("cp.tmp")).unwrap();
         let err = again.set("shard-1", "43").unwrap_err();
-        assert!(err.path.ends_with("cp.tmp"), "{err}");
+        assert!(err.to_string().contains("cp.tmp:"), "{err}");
+        assert!(matches!(
+            again.claim("a scan"),
+            Err(CheckpointError::File { .. })
+        ));
+        std::fs::remove_dir_all(dir.join("cp.tmp")).unwrap();
+        assert_eq!(again.claim("a scan").unwrap(), 2);
+        let err = again.claim("another scan").unwrap_err();
+        assert!(matches!(err, CheckpointError::OtherRun { .. }), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

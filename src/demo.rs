@@ -128,7 +128,7 @@ pub async fn run(setup: &Setup, spec: &Spec, say: impl Fn(String)) -> Result<Rep
     let operations = written.map_err(step("workload"))?;
     let run = run.map_err(step("replication"))?;
 
-    let diff = compare(&setup.primary, &setup.replica, &schema)
+    let diff = compare(&setup.primary, &setup.replica)
         .await
         .map_err(step("compare"))?;
     Ok(Report {
@@ -137,6 +137,24 @@ pub async fn run(setup: &Setup, spec: &Spec, say: impl Fn(String)) -> Result<Rep
         diff,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The comparison, worded as it is.
+fn compared(diff: &Diff) -> String {
+    if diff.differences() == 0 {
+        format!(
+            "the replica matches the primary: {} items compared, 0 differences",
+            diff.items
+        )
+    } else {
+        format!(
+            "the replica differs from the primary: {} missing, {} extra, {} different ({} items on the primary)",
+            diff.missing.len(),
+            diff.extra.len(),
+            diff.different.len(),
+            diff.items
+        )
+    }
 }
 
 /// The report as a user wants to read it.
@@ -164,11 +182,7 @@ pub fn describe(report: &Report) -> Vec<String> {
             ms(0.5),
             ms(0.99)
         ),
-        format!(
-            "replica matches primary: {} items, {} differences",
-            report.diff.items,
-            report.diff.differences()
-        ),
+        compared(&report.diff),
         format!("done in {:.1} s", report.seconds),
     ]
 }

@@ -1,18 +1,335 @@
-//! Table comparison: full scans of the primary and the replica, matched by key, attribute for
-//! attribute (set members in any order, as DynamoDB keeps them).
+//! Table comparison at any size, in memory bounded by a page: the primary is scanned in
+//! segments and each page is checked against the replica with consistent `BatchGetItem` (missing
+//! and different items); then the replica is scanned keys only and each page's keys are looked
+//! up on the primary (extra items). A key that looks different is read again on both sides
+//! after a short settle before it is reported, so writes in flight are not reported as
+//! differences. Items compare attribute for attribute, set members in any order.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
 
-use crate::key::KeySchema;
-use crate::table::Table;
+use crate::checkpoint::Checkpoints;
+use crate::key::{Key, KeySchema};
+use crate::scan::{self, Page, ScanError, ScanOptions, Segments};
+use crate::table::{Item, Projection, Table, TableError};
 
-type Item = HashMap<String, AttributeValue>;
+/// How a key differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// On the primary, not on the replica.
+    Missing,
+    /// On the replica, not on the primary.
+    Extra,
+    /// On both, with other contents.
+    Different,
+}
 
-/// How two tables differ.
+/// One differing key.
+#[derive(Debug, Clone)]
+pub struct Difference {
+    pub kind: Kind,
+    pub key: Key,
+}
+
+impl Difference {
+    /// `{"kind":"missing","key":{…}}`: a line of `--keys-out` (keys only, never contents),
+    /// which `dyno announce --keys-file` reads back.
+    pub fn to_line(&self) -> String {
+        let key: serde_json::Value = serde_json::from_str(&self.key.to_json()).unwrap_or_default();
+        serde_json::json!({"kind": self.kind, "key": key}).to_string()
+    }
+}
+
+/// How to compare.
+#[derive(Debug, Clone)]
+pub struct DiffOptions {
+    pub segments: Segments,
+    /// Items scanned per second on each table; `None`: as fast as the tables answer.
+    pub rate: Option<f64>,
+    /// Compare only this share of the pages (a quick spot check); `None`: all.
+    pub sample: Option<f64>,
+    /// How long a key that looks different is left to settle before it is read again.
+    pub settle: Duration,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        DiffOptions {
+            segments: Segments::for_this_machine(),
+            rate: None,
+            sample: None,
+            settle: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The comparison could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(
+        "{replica} has the key schema {found}, the primary's is {expected}: the tables cannot \
+         be compared key for key; the replica needs the primary's key schema"
+    )]
+    Schema {
+        replica: String,
+        expected: Box<KeySchema>,
+        found: Box<KeySchema>,
+    },
+    #[error(transparent)]
+    Scan(#[from] ScanError<PageError>),
+}
+
+/// Why a page could not be compared, or its differences not handled.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error("an item has no valid key: {0}")]
+    BadItem(#[from] crate::key::KeyError),
+    #[error("writing the differing keys: {0}")]
+    Output(#[source] std::io::Error),
+    #[error("repair: {0}")]
+    Repair(#[source] crate::publisher::NotPublished),
+}
+
+/// Counts, as the comparison goes.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Primary items compared, and replica keys looked up on the primary.
+    pub primary_items: AtomicU64,
+    pub replica_items: AtomicU64,
+    /// Pages left out by `--sample`.
+    pub pages_skipped: AtomicU64,
+    pub missing: AtomicU64,
+    pub extra: AtomicU64,
+    pub different: AtomicU64,
+}
+
+/// What a comparison found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiffReport {
+    pub primary_items: u64,
+    pub replica_items: u64,
+    pub pages_skipped: u64,
+    pub missing: u64,
+    pub extra: u64,
+    pub different: u64,
+}
+
+impl DiffReport {
+    /// Keys that differ in any way.
+    pub fn differences(&self) -> u64 {
+        self.missing + self.extra + self.different
+    }
+
+    /// One line, worded as it is: equal or not, sampled or not.
+    pub fn summary(&self) -> String {
+        let sampled = if self.pages_skipped > 0 {
+            format!(" (a sample: {} pages left out)", self.pages_skipped)
+        } else {
+            String::new()
+        };
+        if self.differences() == 0 {
+            format!(
+                "the replica matches the primary: {} items compared, 0 differences{sampled}",
+                self.primary_items
+            )
+        } else {
+            format!(
+                "the replica differs from the primary: {} missing, {} extra, {} different \
+                 ({} primary items and {} replica items compared){sampled}",
+                self.missing, self.extra, self.different, self.primary_items, self.replica_items
+            )
+        }
+    }
+}
+
+/// Compares `primary` with `replica`; `found` gets the differences of each page (confirmed
+/// after the settle), as they are found. Key schemas are compared first.
+pub async fn diff<F, Fut>(
+    primary: &Table,
+    replica: &Table,
+    options: &DiffOptions,
+    counts: &Counts,
+    found: F,
+) -> Result<DiffReport, DiffError>
+where
+    F: Fn(Vec<Difference>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), PageError>>,
+{
+    let schema = primary.key_schema().await?;
+    let replica_schema = replica.key_schema().await?;
+    if schema != replica_schema {
+        return Err(DiffError::Schema {
+            replica: replica.label(),
+            expected: Box::new(schema),
+            found: Box::new(replica_schema),
+        });
+    }
+    let compare = Compare {
+        primary,
+        replica,
+        schema: &schema,
+        options,
+        counts,
+    };
+    let scan_options = |projection| ScanOptions {
+        segments: options.segments.clone(),
+        projection,
+        rate: options.rate,
+        consistent: true,
+    };
+    // Positions are not kept: a comparison is started afresh.
+    let page_found = |differences: Vec<Difference>| async {
+        if !differences.is_empty() {
+            found(differences).await?;
+        }
+        Ok::<(), PageError>(())
+    };
+    let checkpoints = Checkpoints::load(None).map_err(ScanError::from)?;
+    scan::scan(
+        primary,
+        &schema,
+        &scan_options(Projection::All),
+        &checkpoints,
+        |page| async { page_found(compare.primary_page(page).await?).await },
+    )
+    .await?;
+    let checkpoints = Checkpoints::load(None).map_err(ScanError::from)?;
+    scan::scan(
+        replica,
+        &schema,
+        &scan_options(Projection::Keys),
+        &checkpoints,
+        |page| async { page_found(compare.replica_page(page).await?).await },
+    )
+    .await?;
+    let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+    Ok(DiffReport {
+        primary_items: load(&counts.primary_items),
+        replica_items: load(&counts.replica_items),
+        pages_skipped: load(&counts.pages_skipped),
+        missing: load(&counts.missing),
+        extra: load(&counts.extra),
+        different: load(&counts.different),
+    })
+}
+
+/// One comparison's tables and counts.
+struct Compare<'a> {
+    primary: &'a Table,
+    replica: &'a Table,
+    schema: &'a KeySchema,
+    options: &'a DiffOptions,
+    counts: &'a Counts,
+}
+
+impl Compare<'_> {
+    /// False for a page `--sample` leaves out.
+    fn sampled(&self) -> bool {
+        match self.options.sample {
+            Some(share) if fastrand::f64() >= share => {
+                self.counts.pages_skipped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// A page of primary items: each against the replica's copy.
+    async fn primary_page(&self, page: Page) -> Result<Vec<Difference>, PageError> {
+        if !self.sampled() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(&page.items)?;
+        let copies = self
+            .replica
+            .read_many(self.schema, &keys, Projection::All)
+            .await?;
+        self.counts
+            .primary_items
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        let suspects = keys
+            .into_iter()
+            .zip(page.items.iter().zip(copies))
+            .filter(|(_, (item, copy))| copy.as_ref().is_none_or(|c| !same_item(item, c)))
+            .map(|(key, _)| key)
+            .collect();
+        self.confirm(suspects).await
+    }
+
+    /// A page of replica keys: each looked up on the primary.
+    async fn replica_page(&self, page: Page) -> Result<Vec<Difference>, PageError> {
+        if !self.sampled() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(&page.items)?;
+        let originals = self
+            .primary
+            .read_many(self.schema, &keys, Projection::Keys)
+            .await?;
+        self.counts
+            .replica_items
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        let suspects: Vec<Key> = keys
+            .into_iter()
+            .zip(originals)
+            .filter(|(_, original)| original.is_none())
+            .map(|(key, _)| key)
+            .collect();
+        // Only extra keys come from this side; missing and different ones from the other.
+        let confirmed = self.confirm(suspects).await?;
+        Ok(confirmed
+            .into_iter()
+            .filter(|d| d.kind == Kind::Extra)
+            .collect())
+    }
+
+    fn keys(&self, items: &[Item]) -> Result<Vec<Key>, PageError> {
+        Ok(items
+            .iter()
+            .map(|item| self.schema.key_of_item(item))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Reads suspects again on both sides after the settle, and counts what still differs.
+    async fn confirm(&self, suspects: Vec<Key>) -> Result<Vec<Difference>, PageError> {
+        if suspects.is_empty() {
+            return Ok(Vec::new());
+        }
+        tokio::time::sleep(self.options.settle).await;
+        let (originals, copies) = tokio::try_join!(
+            self.primary
+                .read_many(self.schema, &suspects, Projection::All),
+            self.replica
+                .read_many(self.schema, &suspects, Projection::All),
+        )?;
+        let mut differences = Vec::new();
+        for ((key, original), copy) in suspects.into_iter().zip(originals).zip(copies) {
+            let (kind, count) = match (original, copy) {
+                (Some(_), None) => (Kind::Missing, &self.counts.missing),
+                (None, Some(_)) => (Kind::Extra, &self.counts.extra),
+                (Some(a), Some(b)) if !same_item(&a, &b) => {
+                    (Kind::Different, &self.counts.different)
+                }
+                _ => continue,
+            };
+            count.fetch_add(1, Ordering::Relaxed);
+            differences.push(Difference { kind, key });
+        }
+        Ok(differences)
+    }
+}
+
+/// How two tables differ, with every differing key (for tests and small tables).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diff {
     /// Items on the primary.
@@ -32,74 +349,43 @@ impl Diff {
     }
 }
 
-/// A scan failed, or an item has no valid key.
-#[derive(Debug, thiserror::Error)]
-#[error("scanning `{table}` failed: {message}")]
-pub struct ScanError {
-    pub table: String,
-    pub message: String,
-}
-
-/// Every item of a table, by canonical key (with the key's display form).
-pub async fn scan(
-    client: &Client,
-    table: &str,
-    schema: &KeySchema,
-) -> Result<HashMap<Vec<u8>, (String, Item)>, ScanError> {
-    let fail = |message: String| ScanError {
-        table: table.to_owned(),
-        message,
+/// Compares two tables that should be equal now (nothing in flight, so no settle) and lists
+/// every differing key.
+pub async fn compare(primary: &Table, replica: &Table) -> Result<Diff, DiffError> {
+    let options = DiffOptions {
+        segments: Segments::all(4),
+        settle: Duration::ZERO,
+        ..DiffOptions::default()
     };
-    let mut items = HashMap::new();
-    let mut pages = client
-        .scan()
-        .table_name(table)
-        .consistent_read(true)
-        .into_paginator()
-        .items()
-        .send();
-    while let Some(item) = pages.next().await {
-        let item = item.map_err(|e| fail(DisplayErrorContext(e).to_string()))?;
-        let key = schema
-            .key_of_item(&item)
-            .map_err(|e| fail(format!("an item has no valid key: {e}")))?;
-        items.insert(key.canonical().to_vec(), (key.to_string(), item));
-    }
-    Ok(items)
-}
-
-/// Compares two tables with full scans.
-pub async fn compare(
-    primary: &Table,
-    replica: &Table,
-    schema: &KeySchema,
-) -> Result<Diff, ScanError> {
-    let p = scan(&primary.client, &primary.name, schema).await?;
-    let r = scan(&replica.client, &replica.name, schema).await?;
-    let mut diff = Diff {
-        items: p.len(),
-        ..Diff::default()
-    };
-    for (key, (name, item)) in &p {
-        match r.get(key) {
-            None => diff.missing.push(name.clone()),
-            Some((_, other)) if !same_item(item, other) => diff.different.push(name.clone()),
-            Some(_) => {}
+    let listed = Mutex::new(Diff::default());
+    let counts = Counts::default();
+    let report = diff(primary, replica, &options, &counts, |differences| {
+        let mut listed = listed.lock().unwrap_or_else(|e| e.into_inner());
+        for d in differences {
+            let list = match d.kind {
+                Kind::Missing => &mut listed.missing,
+                Kind::Extra => &mut listed.extra,
+                Kind::Different => &mut listed.different,
+            };
+            list.push(d.key.to_string());
         }
-    }
-    diff.extra = r
-        .iter()
-        .filter(|(key, _)| !p.contains_key(*key))
-        .map(|(_, (name, _))| name.clone())
-        .collect();
-    for list in [&mut diff.missing, &mut diff.extra, &mut diff.different] {
+        async { Ok(()) }
+    })
+    .await?;
+    let mut listed = listed.into_inner().unwrap_or_else(|e| e.into_inner());
+    listed.items = report.primary_items as usize;
+    for list in [
+        &mut listed.missing,
+        &mut listed.extra,
+        &mut listed.different,
+    ] {
         list.sort();
     }
-    Ok(diff)
+    Ok(listed)
 }
 
 /// Item equality as DynamoDB means it: set members compare in any order.
-pub fn same_item(a: &Item, b: &Item) -> bool {
+pub fn same_item(a: &HashMap<String, AttributeValue>, b: &HashMap<String, AttributeValue>) -> bool {
     a.len() == b.len()
         && a.iter()
             .all(|(name, value)| b.get(name).is_some_and(|other| same_value(value, other)))
@@ -149,5 +435,28 @@ mod tests {
         assert!(same_item(&a, &b));
         assert!(!same_item(&a, &c));
         assert!(!same_item(&a, &HashMap::new()));
+    }
+
+    #[test]
+    fn summaries_say_what_they_found() {
+        let equal = DiffReport {
+            primary_items: 3000,
+            replica_items: 3000,
+            ..DiffReport::default()
+        };
+        assert_eq!(
+            equal.summary(),
+            "the replica matches the primary: 3000 items compared, 0 differences"
+        );
+        let off = DiffReport {
+            missing: 20,
+            pages_skipped: 3,
+            ..equal
+        };
+        assert!(
+            off.summary()
+                .starts_with("the replica differs from the primary: 20 missing")
+        );
+        assert!(off.summary().ends_with("(a sample: 3 pages left out)"));
     }
 }

@@ -16,6 +16,7 @@ use crate::decode::{self, SourceRecord};
 use crate::engine::{Engine, KeyQueue, Outcome, SetupError};
 use crate::failures::{self, RecordKey};
 use crate::key::Key;
+use crate::metrics;
 use crate::retry::Deadline;
 use crate::table::Table;
 
@@ -42,6 +43,11 @@ pub struct Summary {
     pub duration: Duration,
     /// Age of the oldest record in the batch, from its approximate arrival time.
     pub oldest_record_age: Duration,
+    /// The largest replication lag of the records done (arrival on the stream to the end of
+    /// the batch), if any was done.
+    pub lag_max: Option<Duration>,
+    /// The lags of the records done, at most 100 of them (see [`metrics::sample`]).
+    pub lag_sample: Vec<Duration>,
 }
 
 /// A batch, decoded: each record's key number (or unusable), and why each unusable one is.
@@ -147,6 +153,7 @@ impl Replicator {
         }
         log_unusable(records, &decoded, &to_send, &sent);
         let failed = failures::failed_records(&decoded.record_keys, &key_failed, &kept);
+        let lags = lags_of_done(records, &failed);
         let summary = Summary {
             records: records.len(),
             keys: decoded.distinct_keys,
@@ -158,8 +165,11 @@ impl Replicator {
             deadline_failures: outcome.deadline_failures(),
             duration: started.elapsed(),
             oldest_record_age: oldest_age(records),
+            lag_max: lags.iter().max().copied(),
+            lag_sample: metrics::sample(lags, metrics::MAX_VALUES),
         };
         log_summary(&summary);
+        metrics::record(&summary);
         (failed, summary)
     }
 
@@ -228,6 +238,22 @@ impl Replicator {
             .collect();
         queue.send(&letters, stop).await
     }
+}
+
+/// For each record not in `failed` (positions, in order), the time since it reached the stream.
+fn lags_of_done<R: SourceRecord>(records: &[R], failed: &[usize]) -> Vec<Duration> {
+    let now = chrono::Utc::now();
+    let mut failed = failed.iter().peekable();
+    let mut lags = Vec::with_capacity(records.len());
+    for (position, record) in records.iter().enumerate() {
+        if failed.next_if_eq(&&position).is_some() {
+            continue;
+        }
+        if let Some(arrival) = record.arrival() {
+            lags.push((now - arrival).to_std().unwrap_or_default());
+        }
+    }
+    lags
 }
 
 /// Time since the oldest record of the batch reached the stream.
@@ -311,6 +337,7 @@ fn log_summary(summary: &Summary) {
         dead_lettered = summary.dead_lettered,
         duration_ms = summary.duration.as_millis() as u64,
         oldest_record_age_ms = summary.oldest_record_age.as_millis() as u64,
+        lag_max_ms = summary.lag_max.map_or(0, |l| l.as_millis() as u64),
         "batch replicated"
     );
 }

@@ -66,13 +66,29 @@ pub fn item_from_value(value: Value) -> Result<Item, JsonError> {
         .collect())
 }
 
-/// An item as DynamoDB JSON, attributes in sorted order, so equal items print equally.
+/// An item as DynamoDB JSON, attribute names in sorted order at every depth, so equal items
+/// print equally.
 pub fn to_json(item: &Item) -> String {
     let item = serde_dynamo::Item::from(item.clone());
     // Serializing attribute values cannot fail; the fallback keeps this total anyway.
     serde_json::to_value(item)
+        .map(sorted)
         .and_then(|v| serde_json::to_string(&v))
         .unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The value with every object's names in sorted order (serde_json keeps insertion order when
+/// a dependency enables its `preserve_order` feature).
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(object) => {
+            let mut entries: Vec<(String, Value)> = object.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 fn syntax(error: &serde_json::Error) -> JsonError {
@@ -171,8 +187,14 @@ mod tests {
 
     #[test]
     fn items_round_trip_in_sorted_order() {
-        let item = parse_item(r#"{"b":{"N":"1"},"a":{"SS":["x"]}}"#).unwrap();
-        assert_eq!(to_json(&item), r#"{"a":{"SS":["x"]},"b":{"N":"1"}}"#);
+        let item = parse_item(
+            r#"{"b":{"N":"1"},"a":{"SS":["x"]},"m":{"M":{"z":{"S":"1"},"y":{"S":"2"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            to_json(&item),
+            r#"{"a":{"SS":["x"]},"b":{"N":"1"},"m":{"M":{"y":{"S":"2"},"z":{"S":"1"}}}}"#
+        );
     }
 
     #[test]

@@ -338,6 +338,18 @@ impl<'a> KeyIndex<'a> {
         Self::of_canonical(schema, keys.into_iter().map(|key| key.canonical().to_vec()))
     }
 
+    /// Indexes key maps (or items) by their position in the call; None if one has no valid key.
+    pub fn of_items<'i>(
+        schema: &'a KeySchema,
+        items: impl IntoIterator<Item = &'i HashMap<String, AttributeValue>>,
+    ) -> Option<Self> {
+        let canonical: Option<Vec<Vec<u8>>> = items
+            .into_iter()
+            .map(|item| schema.canonical_of_item(item).ok())
+            .collect();
+        Some(Self::of_canonical(schema, canonical?.into_iter()))
+    }
+
     /// Indexes the keys of write requests by their position in the call; None if a request has
     /// no valid key.
     pub fn of_writes(schema: &'a KeySchema, requests: &[WriteRequest]) -> Option<Self> {

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod aws_error;
+pub mod backfill;
 pub mod calls;
 pub mod checkpoint;
 pub mod config;
@@ -16,9 +17,11 @@ pub mod handler;
 pub mod json;
 pub mod key;
 pub mod lines;
+pub mod metrics;
 pub mod publisher;
 pub mod retry;
 pub mod runner;
+pub mod scan;
 pub mod shards;
 pub mod stream;
 pub mod table;

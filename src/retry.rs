@@ -8,6 +8,8 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use tokio::time::Instant;
 
+use crate::aws_error::AwsError;
+
 /// What one AWS batch call may carry.
 pub mod limits {
     /// `BatchGetItem`: keys per call.
@@ -89,6 +91,67 @@ impl Backoff {
         }
         tokio::time::sleep_until(wake).await;
         Ok(())
+    }
+}
+
+/// How long a long-running job (the local event source mapping, a backfill, a diff) keeps trying
+/// a call that fails for now (throttling, 5xx, no connection) before it gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// Until it succeeds (a job that follows a stream waits out an outage).
+    Endless,
+    /// For this long.
+    For(Duration),
+}
+
+/// The pause between tries of a failing call, or deliveries of a failing batch: exponential
+/// from 25 ms, full jitter, at most 2 s.
+pub const STEADY: Backoff = Backoff {
+    max_attempts: u32::MAX,
+    base: Duration::from_millis(25),
+    cap: Duration::from_secs(2),
+};
+
+/// A call that [`patiently`] gave up on: its last error, and how long it kept trying.
+#[derive(Debug)]
+pub struct GaveUpOn {
+    pub error: AwsError,
+    /// Zero when the error was a definite refusal, which is never tried again.
+    pub after: Duration,
+}
+
+/// Runs `call` until it succeeds; a failure that may pass (throttling, an unknown outcome) is
+/// tried again after a [`STEADY`] pause until `patience` runs out, a definite refusal is
+/// returned at once. `retried` is told of each failure tried again.
+pub async fn patiently<T, F, Fut>(
+    patience: Patience,
+    mut retried: impl FnMut(&AwsError),
+    call: F,
+) -> Result<T, GaveUpOn>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    let started = Instant::now();
+    let mut retries = 0;
+    loop {
+        let error = match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let transient = error.is_throttle() || error.may_have_applied();
+        let waited = started.elapsed();
+        let patient = match patience {
+            Patience::Endless => true,
+            Patience::For(limit) => waited < limit,
+        };
+        if !(transient && patient) {
+            let after = if transient { waited } else { Duration::ZERO };
+            return Err(GaveUpOn { error, after });
+        }
+        retries += 1;
+        retried(&error);
+        let _ = STEADY.pause(retries.min(7), Deadline::NONE).await;
     }
 }
 

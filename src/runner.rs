@@ -17,7 +17,7 @@ use crate::aws_error::AwsError;
 use crate::checkpoint::{CheckpointError, Checkpoints};
 use crate::decode::SourceRecord;
 use crate::handler::Replicator;
-use crate::retry::{Backoff, Deadline};
+use crate::retry::{self, Deadline, Patience, STEADY};
 use crate::shards::{KinesisSource, Page, Position, ShardSource};
 use crate::stream::Stream;
 
@@ -138,13 +138,6 @@ pub fn sequence_order(a: &str, b: &str) -> Ordering {
     let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
-
-/// The pause before a failed batch is delivered again, or a failing call is tried again.
-const PAUSE: Backoff = Backoff {
-    max_attempts: u32::MAX,
-    base: Duration::from_millis(25),
-    cap: Duration::from_secs(2),
-};
 
 /// Why a shard's reading stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +303,7 @@ impl<S: ShardSource> Runner<S> {
         stats: &mut RunStats,
     ) -> Result<Position, RunnerError> {
         if self.options.max_retries.is_none_or(|max| *retries <= max) {
-            let _ = PAUSE.pause((*retries).min(6), Deadline::NONE).await;
+            let _ = STEADY.pause((*retries).min(6), Deadline::NONE).await;
             return Ok(Position::At(low));
         }
         tracing::error!(
@@ -433,33 +426,31 @@ impl<S: ShardSource> Runner<S> {
     }
 
     /// Runs a call to the stream, trying again after throttling and failures whose outcome is
-    /// unknown (5xx, no connection) until `patience` runs out; a definite refusal fails at once.
+    /// unknown (5xx, no connection) until the patience runs out; a refusal fails at once.
     async fn patiently<T, F, Fut>(&self, stats: &mut RunStats, call: F) -> Result<T, RunnerError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, AwsError>>,
     {
-        let started = Instant::now();
-        let mut attempt = 0;
-        loop {
-            let error = match call().await {
-                Ok(value) => return Ok(value),
-                Err(error) => error,
-            };
-            let transient = error.is_throttle() || error.may_have_applied();
-            let waited = started.elapsed();
-            let patient = self.options.patience.is_none_or(|p| waited < p);
-            if !(transient && patient) {
-                return Err(RunnerError::Source {
-                    stream: self.source.label(),
-                    gave_up_after: if transient { waited } else { Duration::ZERO },
-                    source: error,
-                });
-            }
-            attempt += 1;
-            stats.stream_retries += 1;
-            tracing::warn!(stream = %self.source.label(), %error, attempt, "the stream failed: trying again");
-            let _ = PAUSE.pause(attempt.min(7), Deadline::NONE).await;
+        let patience = match self.options.patience {
+            Some(limit) => Patience::For(limit),
+            None => Patience::Endless,
+        };
+        let label = self.source.label();
+        let mut retries = 0;
+        let retried = |error: &AwsError| {
+            retries += 1;
+            tracing::warn!(stream = %label, %error, "the stream failed: trying again");
+        };
+        let result = retry::patiently(patience, retried, call).await;
+        stats.stream_retries += retries;
+        match result {
+            Ok(value) => Ok(value),
+            Err(gave_up) => Err(RunnerError::Source {
+                stream: label,
+                gave_up_after: gave_up.after,
+                source: gave_up.error,
+            }),
         }
     }
 }

@@ -134,18 +134,17 @@ fn writes_reads_replicates_and_compares() {
 
     // Not yet replicated: diff says so and exits non-zero. (52 records: put, update, 50 imports;
     // the refused delete published nothing.)
-    let out = local.dyno(&["diff"]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains("replica matches primary: 51 items, 51 differences")
-    );
+    let out = local.dyno(&["diff", "--settle-ms", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(
+        "the replica differs from the primary: 51 missing, 0 extra, 0 different (51 primary items"
+    ));
 
     let stderr = String::from_utf8(local.dyno(&["replicate"]).stderr).unwrap();
     assert!(stderr.contains("replicated 52 records"), "{stderr}");
     let out = local.ok(&["diff"]);
     assert!(
-        out.contains("replica matches primary: 51 items, 0 differences"),
+        out.contains("the replica matches the primary: 51 items compared, 0 differences"),
         "{out}"
     );
 
@@ -237,7 +236,11 @@ fn unusable_records_go_to_the_dead_letter_queue_and_can_be_replayed() {
         stderr.contains("replicated 2 records") && stderr.contains("0 skipped"),
         "{stderr}"
     );
-    assert!(local.ok(&["diff"]).contains("1 items, 0 differences"));
+    assert!(
+        local
+            .ok(&["diff"])
+            .contains("1 items compared, 0 differences")
+    );
 
     let inspect = [
         &["dead-letters", "--queue-url", &queue_url][..],

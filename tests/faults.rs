@@ -259,22 +259,12 @@ async fn converges(plan: Plan, label: &str) -> Tally {
     }
     // Old records again, after the new ones.
     deliver(&rig, &workload.stream, 0, 100, &mut rng, &mut tally).await;
-    let items_on = assert_tables_equal(
-        (&rig.direct, PRIMARY),
-        (&rig.direct, REPLICA),
-        &thread_schema(),
-    )
-    .await;
+    let items_on = assert_tables_equal((&rig.direct, PRIMARY), (&rig.direct, REPLICA)).await;
     let stats = rig.proxy.stats();
     tally.faults_injected = stats.faults.values().sum();
     rig.proxy.set_plan(Plan::off());
     deliver(&rig, &workload.stream, 0, 200, &mut rng, &mut tally).await;
-    let items = assert_tables_equal(
-        (&rig.direct, PRIMARY),
-        (&rig.direct, REPLICA),
-        &thread_schema(),
-    )
-    .await;
+    let items = assert_tables_equal((&rig.direct, PRIMARY), (&rig.direct, REPLICA)).await;
     assert_eq!(items, items_on);
     println!(
         "matrix {label}: sometimes: {} invocations, {} records delivered, {} done, {} failures \
@@ -485,12 +475,7 @@ async fn answers_naming_keys_not_asked_for_fail_the_call() {
     let (response, summary) = rig.replicator.handle(&event, None).await;
     assert!(failures(&response).is_empty());
     assert_eq!((summary.puts, summary.deletes), (24, 6));
-    assert_tables_equal(
-        (&rig.direct, PRIMARY),
-        (&rig.direct, REPLICA),
-        &thread_schema(),
-    )
-    .await;
+    assert_tables_equal((&rig.direct, PRIMARY), (&rig.direct, REPLICA)).await;
 }
 
 /// Writes refused for one chunk only: its 25 keys' records fail, exactly those, and the other
@@ -537,12 +522,7 @@ async fn refused_writes_fail_exactly_the_records_of_their_keys() {
     rig.proxy.set_plan(Plan::off());
     let (response, _) = rig.replicator.handle(&event, None).await;
     assert!(failures(&response).is_empty());
-    assert_tables_equal(
-        (&rig.direct, PRIMARY),
-        (&rig.direct, REPLICA),
-        &thread_schema(),
-    )
-    .await;
+    assert_tables_equal((&rig.direct, PRIMARY), (&rig.direct, REPLICA)).await;
 }
 
 /// A binary-keyed table, and a server whose read answers name a binary key nobody asked for:

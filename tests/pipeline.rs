@@ -80,7 +80,7 @@ impl Pipeline {
     }
 
     async fn assert_converged(&self) -> usize {
-        let diff = compare(&self.primary_table, &self.replica_table, &schema())
+        let diff = compare(&self.primary_table, &self.replica_table)
             .await
             .unwrap();
         assert_eq!(diff.differences(), 0, "{diff:?}");
@@ -414,7 +414,7 @@ async fn the_demo_runs_end_to_end() {
     let text = dyno::demo::describe(&report).join("\n");
     assert!(
         text.contains(&format!(
-            "replica matches primary: {} items, 0 differences",
+            "the replica matches the primary: {} items compared, 0 differences",
             report.diff.items
         )),
         "{text}"

@@ -76,7 +76,7 @@ impl Rig {
             .expect("runner");
         let stats = runner.drain(&self.replicator).await.expect("drain");
         assert!(stats.skipped.is_empty(), "{:?}", stats.skipped);
-        let diff = compare(&self.primary, &self.replica, &schema())
+        let diff = compare(&self.primary, &self.replica)
             .await
             .expect("compare");
         assert_eq!(diff.differences(), 0, "{diff:?}");

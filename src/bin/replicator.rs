@@ -1,23 +1,25 @@
-//! The replicator Lambda function: wires configuration, clients and the library's handler.
+//! The replicator Lambda function: wires configuration, clients, metrics and the library's
+//! handler.
 
 use std::process::ExitCode;
 
 use dyno::config::{Config, load_sdk_config};
 use dyno::handler::{Replicator, function_handler};
-use lambda_runtime::{run, service_fn};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     lambda_runtime::tracing::init_default_subscriber();
-    let replicator = match init().await {
-        Ok(replicator) => replicator,
+    let (replicator, metrics) = match init().await {
+        Ok(ready) => ready,
         Err(error) => {
             tracing::error!(%error, "the replicator cannot start");
             eprintln!("replicator: {error}");
             return ExitCode::FAILURE;
         }
     };
-    match run(service_fn(|event| function_handler(&replicator, event))).await {
+    // The metrics of each invocation are flushed as one EMF line after it.
+    let handler = |event| function_handler(&replicator, event);
+    match metrics_cloudwatch_embedded::lambda::handler::run(metrics, handler).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the Lambda runtime stopped");
@@ -26,9 +28,17 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Configuration, clients and both tables' key schemas: once per container.
-async fn init() -> Result<Replicator, Box<dyn std::error::Error>> {
+type Ready = (Replicator, &'static metrics_cloudwatch_embedded::Collector);
+
+/// Configuration, clients, both tables' key schemas and the metrics recorder: once per
+/// container.
+async fn init() -> Result<Ready, Box<dyn std::error::Error + Send + Sync>> {
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
-    Ok(Replicator::from_config(&config, &sdk).await?)
+    let replicator = Replicator::from_config(&config, &sdk).await?;
+    let function =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "replicator".into());
+    let metrics = dyno::metrics::install(&function, &config.primary.table, &config.replica.table)
+        .map_err(|e| format!("installing the metrics recorder: {e}"))?;
+    Ok((replicator, metrics))
 }

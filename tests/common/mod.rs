@@ -368,16 +368,12 @@ pub async fn scan_all(client: &Client, table: &str, schema: &KeySchema) -> HashM
 }
 
 /// Asserts that two tables hold the same items, attribute for attribute (the library's diff).
-pub async fn assert_tables_equal(
-    primary: (&Client, &str),
-    replica: (&Client, &str),
-    schema: &KeySchema,
-) -> usize {
+pub async fn assert_tables_equal(primary: (&Client, &str), replica: (&Client, &str)) -> usize {
     let (primary, replica) = (
         table_of(primary.0, primary.1),
         table_of(replica.0, replica.1),
     );
-    let diff = dyno::diff::compare(&primary, &replica, schema)
+    let diff = dyno::diff::compare(&primary, &replica)
         .await
         .expect("scan both tables");
     assert_eq!(

@@ -9,20 +9,34 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::io::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use dyno::admin::{self, Setup};
 use dyno::aws_error::{AwsError, Detailed};
+use dyno::backfill::{self, BackfillOptions};
+use dyno::checkpoint::Checkpoints;
 use dyno::dead_letter::{self, DeadLetterQueue};
+use dyno::diff::{Counts, DiffOptions, Difference, PageError};
 use dyno::handler::Replicator;
 use dyno::json::{self, Item};
 use dyno::key::{Key, KeySchema, ScalarType};
 use dyno::lines::{self, Target};
+use dyno::publisher::{Change, Publisher};
+use dyno::retry::Backoff;
 use dyno::runner::{Runner, RunnerOptions, StartingPosition};
+use dyno::scan::Segments;
+use dyno::table::Table;
 use dyno::writer::{WriteError, Writer};
-use dyno::{demo, diff, workload};
+use dyno::{demo, workload};
 
 use crate::connect::Connected;
 use crate::progress;
-use crate::{Cli, Command, DeadLetterAction, Expressions, Outcome, ReplicateArgs, Start};
+use crate::{
+    BackfillArgs, Cli, Command, DeadLetterAction, DiffArgs, Expressions, Outcome, ReplicateArgs,
+    ScanArgs, Start,
+};
 
 /// A subcommand failed: what to print, and the exit status.
 pub struct Failure {
@@ -103,7 +117,8 @@ pub async fn run(cli: Cli) -> Outcome {
             let queue = DeadLetterQueue::new(at.sqs(queue.sqs_endpoint_url.as_deref()), url);
             dead_letters(&at, &queue, action, limit).await
         }
-        Command::Diff => diff(&at).await,
+        Command::Diff(args) => diff(&at, &args).await.map_err(|f| f.with_code(2)),
+        Command::Backfill(args) => backfill(&at, &args).await,
         Command::Demo {
             keys,
             ops,
@@ -470,29 +485,167 @@ async fn dead_letters(
     }
 }
 
-async fn diff(at: &Connected) -> Outcome {
-    let (primary, replica) = (at.primary(), at.replica());
-    let schema = primary.key_schema().await?;
-    let d = diff::compare(&primary, &replica, &schema).await?;
-    for (what, keys) in [
-        ("missing", &d.missing),
-        ("extra", &d.extra),
-        ("different", &d.different),
-    ] {
-        for key in keys {
-            println!("{what}\t{key}");
-        }
+fn segments(args: &ScanArgs) -> Segments {
+    args.segments
+        .map_or_else(Segments::for_this_machine, Segments::all)
+}
+
+fn rate(args: &ScanArgs) -> Result<Option<f64>, Failure> {
+    match args.rate {
+        Some(r) if !(r.is_finite() && r > 0.0) => Err(usage(format!(
+            "--rate {r} must be a number of items per second above 0"
+        ))),
+        other => Ok(other),
     }
-    println!(
-        "replica matches primary: {} items, {} differences",
-        d.items,
-        d.differences()
-    );
-    Ok(if d.differences() > 0 {
+}
+
+/// A publisher on the stream of the flags, checked to take records.
+async fn publisher(at: &Connected) -> Result<Publisher, Failure> {
+    let stream = at.stream();
+    stream.check_writable().await?;
+    let region = at.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    Ok(Publisher::new(stream, region, Backoff::default()))
+}
+
+async fn diff(at: &Connected, args: &DiffArgs) -> Outcome {
+    let (primary, replica) = (at.primary(), at.replica());
+    if let Some(f) = args.sample.filter(|f| !(*f > 0.0 && *f <= 1.0)) {
+        return Err(usage(format!("--sample {f} must be above 0 and at most 1")));
+    }
+    let options = DiffOptions {
+        segments: segments(&args.scan),
+        rate: rate(&args.scan)?,
+        sample: args.sample,
+        settle: Duration::from_millis(args.settle_ms),
+    };
+    let publisher = match args.repair {
+        true => Some(publisher(at).await?),
+        false => None,
+    };
+    let keys_out = match &args.keys_out {
+        Some(path) => Some(Mutex::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| usage(format!("--keys-out {}: {e}", path.display())))?,
+        ))),
+        None => None,
+    };
+    let counts = Counts::default();
+    let announced = AtomicU64::new(0);
+    let found = |differences: Vec<Difference>| {
+        let (keys_out, publisher, announced) = (&keys_out, &publisher, &announced);
+        async move {
+            if let Some(out) = keys_out {
+                let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+                for d in &differences {
+                    writeln!(out, "{}", d.to_line()).map_err(PageError::Output)?;
+                }
+            }
+            if let Some(publisher) = publisher {
+                let keys: Vec<_> = differences
+                    .iter()
+                    .map(|d| (d.key.clone(), Change::Modify))
+                    .collect();
+                publisher.publish(&keys).await.map_err(PageError::Repair)?;
+                announced.fetch_add(keys.len() as u64, Ordering::Relaxed);
+            }
+            Ok(())
+        }
+    };
+    let total = item_count(&primary).await + item_count(&replica).await;
+    let bar = progress::bar("comparing", "items", total);
+    let ticker = progress::follow(&bar, || {
+        counts.primary_items.load(Ordering::Relaxed) + counts.replica_items.load(Ordering::Relaxed)
+    });
+    let result = dyno::diff::diff(&primary, &replica, &options, &counts, found);
+    let result =
+        tokio::select! { r = result => r, () = ticker => unreachable!("the ticker never ends") };
+    bar.finish_and_clear();
+    let report = result?;
+    if let Some(out) = keys_out {
+        let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
+        out.flush().map_err(|e| usage(format!("--keys-out: {e}")))?;
+    }
+    println!("{}", report.summary());
+    if args.repair {
+        println!(
+            "repair: {} keys announced on `{}`; the replicator makes them agree (run `dyno diff` again once it has drained the stream)",
+            announced.load(Ordering::Relaxed),
+            at.stream().name
+        );
+    }
+    Ok(if report.differences() > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// DescribeTable's item count (updated about every six hours), for a progress bar's length.
+async fn item_count(table: &Table) -> u64 {
+    let known = table.describe().await.ok().and_then(|d| d.item_count());
+    known.map_or(0, |n| n.max(0) as u64)
+}
+
+async fn backfill(at: &Connected, args: &BackfillArgs) -> Outcome {
+    let table = at.primary();
+    let schema = table.key_schema().await?;
+    let segments = match (&args.segment_range, args.total_segments) {
+        (Some(range), Some(total)) => Segments::share(range.clone(), total).map_err(usage)?,
+        _ => segments(&args.scan),
+    };
+    let publisher = publisher(at).await?;
+    let checkpoints = Checkpoints::load(args.checkpoint.clone())?;
+    let already = checkpoints.claim(&backfill::run_label(&table, &segments))?;
+    if already > 0 {
+        eprintln!(
+            "resuming from {}: {already} of {} segments were started or done",
+            args.checkpoint
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            segments.count()
+        );
+    }
+    let options = BackfillOptions {
+        segments: segments.clone(),
+        rate: rate(&args.scan)?,
+    };
+    let progress_counts = backfill::Progress::default();
+    let share = segments.count() as f64 / segments.total as f64;
+    let bar = progress::bar(
+        "announcing",
+        "keys",
+        (item_count(&table).await as f64 * share) as u64,
+    );
+    let ticker = progress::follow(&bar, || progress_counts.published.load(Ordering::Relaxed));
+    let started = std::time::Instant::now();
+    let run = backfill::backfill(
+        &table,
+        &schema,
+        &publisher,
+        &options,
+        &checkpoints,
+        &progress_counts,
+    );
+    let result =
+        tokio::select! { r = run => r, () = ticker => unreachable!("the ticker never ends") };
+    bar.finish_and_clear();
+    let report = result?;
+    let seconds = started.elapsed().as_secs_f64().max(0.001);
+    eprintln!(
+        "backfill: {} keys of `{}` announced on `{}` from segments {}..{} of {} in {seconds:.1} s ({:.0} items/s; {} segments done now, {} resumed, {} done before); the replicator copies them: watch the lag, then run `dyno diff`",
+        report.published,
+        table.name,
+        publisher.stream().name,
+        segments.range.start,
+        segments.range.end,
+        segments.total,
+        report.scan.items as f64 / seconds,
+        report.scan.segments_done,
+        report.scan.segments_resumed,
+        report.scan.segments_already_done,
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_demo(at: &Connected, keys: usize, ops: usize, seed: u64, recreate: bool) -> Outcome {

@@ -19,7 +19,7 @@ use dyno::config::local;
 /// are DynamoDB JSON, e.g. '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"Thread 1"}}'.
 /// Every connection flag may come before or after the subcommand.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, args_override_self = true)]
 pub struct Cli {
     #[command(
         flatten,
@@ -168,8 +168,12 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Compare the primary and the replica with full scans.
-    Diff,
+    /// Compare the primary and the replica, at any size: exits 0 when equal, 1 when they
+    /// differ, 2 on error. With --repair, announces every differing key on the stream.
+    Diff(DiffArgs),
+    /// Announce every key of the primary on the stream, so the replicator copies each item (to
+    /// adopt dyno on a table that already has items).
+    Backfill(BackfillArgs),
     /// The main job, locally: the tables and stream, a mixed workload through the writer,
     /// replication by the local event source mapping, and a full comparison.
     Demo {
@@ -243,6 +247,66 @@ pub struct OptionalQueueArgs {
     /// SQS endpoint (local servers) [default: AWS].
     #[arg(long, env = "DEAD_LETTER_ENDPOINT_URL")]
     pub sqs_endpoint_url: Option<String>,
+}
+
+/// How much of the table to scan, and how fast.
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Parallel scan segments [default: four per core, 4 to 64].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub segments: Option<u32>,
+    /// Items scanned per second, over all segments (hold the scan to a share of the table's
+    /// read capacity) [default: as fast as the table answers].
+    #[arg(long)]
+    pub rate: Option<f64>,
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// Compare only this fraction of the pages (0 < F <= 1), for a quick spot check.
+    #[arg(long)]
+    pub sample: Option<f64>,
+    /// Milliseconds a key that looks different is left to settle before it is read again.
+    #[arg(long, default_value_t = 1000)]
+    pub settle_ms: u64,
+    /// Write each differing key to this file, one JSON line each:
+    /// {"kind":"missing|extra|different","key":{…}} (keys only; `dyno announce --keys-file`
+    /// reads it back).
+    #[arg(long)]
+    pub keys_out: Option<PathBuf>,
+    /// Announce every differing key on the stream, so the replicator makes it agree.
+    #[arg(long)]
+    pub repair: bool,
+}
+
+#[derive(Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// Run only these segments, I..J (e.g. 0..8), of --total-segments: several machines can
+    /// share a large table.
+    #[arg(long, requires = "total_segments", value_parser = parse_range)]
+    pub segment_range: Option<std::ops::Range<u32>>,
+    /// The number of segments the table is split into, when --segment-range is given.
+    #[arg(long, requires = "segment_range")]
+    pub total_segments: Option<u32>,
+    /// Keep each segment's progress in this file: a rerun resumes where this one stopped.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+fn parse_range(text: &str) -> Result<std::ops::Range<u32>, String> {
+    let (start, end) = text
+        .split_once("..")
+        .ok_or_else(|| format!("`{text}` is not I..J"))?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("`{s}` in `{text}` is not a whole number"))
+    };
+    Ok(number(start)?..number(end)?)
 }
 
 #[derive(Subcommand)]

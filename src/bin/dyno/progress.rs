@@ -29,3 +29,11 @@ pub fn bar(message: &str, what: &str, total: u64) -> ProgressBar {
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
+
+/// Moves `bar` to `position()` five times a second, for ever: select it against the work.
+pub async fn follow(bar: &ProgressBar, position: impl Fn() -> u64) {
+    loop {
+        bar.set_position(position());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

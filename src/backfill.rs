@@ -1,0 +1,96 @@
+//! Backfill: announces every key of an existing table on the stream, so the replicator copies
+//! each item. It never writes the replica itself: a copy made beside the replicator could read
+//! an old version and write it after the replicator wrote a newer one; through the stream, each
+//! key's records stay on one shard, in order, and every copy is a consistent read of the
+//! primary's latest state. It scans keys only, in parallel segments, at a rate, resumably.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::checkpoint::Checkpoints;
+use crate::key::KeySchema;
+use crate::publisher::{Change, NotPublished, Publisher};
+use crate::scan::{self, Page, ScanError, ScanOptions, ScanReport, Segments};
+use crate::table::{Projection, Table};
+
+/// What a backfill does.
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    pub segments: Segments,
+    /// Items scanned per second, over all segments; `None`: as fast as the table answers.
+    pub rate: Option<f64>,
+}
+
+/// How far a backfill got, as it goes.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub scanned: AtomicU64,
+    pub published: AtomicU64,
+}
+
+/// What a backfill did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillReport {
+    pub scan: ScanReport,
+    /// Keys announced by this run.
+    pub published: u64,
+}
+
+/// Why the keys of a page were not all announced (the segment stops before the page).
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error(transparent)]
+    NotPublished(#[from] NotPublished),
+    #[error("an item of the table has no valid key: {0}")]
+    BadItem(#[from] crate::key::KeyError),
+}
+
+/// A backfill stopped; its checkpoint holds what was done.
+pub type BackfillError = ScanError<PageError>;
+
+/// What the checkpoint of a backfill is tied to.
+pub fn run_label(table: &Table, segments: &Segments) -> String {
+    format!(
+        "backfill of {} in {} segments",
+        table.label(),
+        segments.total
+    )
+}
+
+/// Announces every key of `table` through `publisher`, segment by segment; `checkpoints` (tied
+/// to this table and segment count with [`run_label`]) records each segment's progress once the
+/// keys before it are on the stream.
+pub async fn backfill(
+    table: &Table,
+    schema: &KeySchema,
+    publisher: &Publisher,
+    options: &BackfillOptions,
+    checkpoints: &Checkpoints,
+    progress: &Progress,
+) -> Result<BackfillReport, BackfillError> {
+    let scan_options = ScanOptions {
+        segments: options.segments.clone(),
+        projection: Projection::Keys,
+        rate: options.rate,
+        consistent: false,
+    };
+    let publish = |page: Page| async move {
+        progress
+            .scanned
+            .fetch_add(page.items.len() as u64, Ordering::Relaxed);
+        let keys = page
+            .items
+            .iter()
+            .map(|item| Ok((schema.key_of_item(item)?, Change::Modify)))
+            .collect::<Result<Vec<_>, PageError>>()?;
+        publisher.publish(&keys).await?;
+        progress
+            .published
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        Ok::<(), PageError>(())
+    };
+    let scanned = scan::scan(table, schema, &scan_options, checkpoints, publish).await?;
+    Ok(BackfillReport {
+        scan: scanned,
+        published: progress.published.load(Ordering::Relaxed),
+    })
+}
