@@ -27,7 +27,7 @@ $(VENV)/.installed: tools/requirements.txt
 lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml replica-account.yaml
 	python3 scripts/make-events.py --check
 
 ## test: every test, against real local servers (started and stopped by the tests themselves)

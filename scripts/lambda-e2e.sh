@@ -77,6 +77,15 @@ echo "remove.json    -> $out"
 on_replica=$(replica_get) || fail "reading the replica"
 [ -z "$on_replica" ] || fail "the replica still has the deleted item"
 
+# The same binary takes the primary table's own DynamoDB stream: the event's shape decides.
+dyno put --item '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"},"Views":{"N":"43"}}' || fail "dyno put"
+out=$(invoke dynamodb-new-and-old-images.json) || { cat "$work/invoke.log" >&2; fail "invoke dynamodb-new-and-old-images.json"; }
+echo "dynamodb-new-and-old-images.json -> $out"
+[ "$out" = '{"batchItemFailures":[]}' ] || fail "dynamodb-new-and-old-images.json: expected no failures, got $out"
+on_replica=$(replica_get) || fail "reading the replica"
+on_primary=$(dyno get --key "$key") || fail "reading the primary"
+[ "$on_replica" = "$on_primary" ] || fail "after the DynamoDB stream event, the replica differs from the primary"
+
 grep -q '"message":"batch replicated"' "$work/watch.log" || fail "no JSON summary log line from the function"
 grep -q '"CloudWatchMetrics":\[{"Namespace":"dyno"' "$work/watch.log" || fail "no EMF metrics line from the function"
-echo "lambda-e2e: 3 invocations of the replicator binary passed"
+echo "lambda-e2e: 4 invocations of the replicator binary passed (3 Kinesis events, 1 DynamoDB stream event)"

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Generate the sample Lambda Kinesis events in events/ (python3 standard library only).
+"""Generate the sample Lambda events in events/ (python3 standard library only).
 
     python3 scripts/make-events.py           # (re)write events/*.json
     python3 scripts/make-events.py --check   # exit 1 if a committed file differs from what this makes
 
 Everything is deterministic: running it again reproduces the committed files byte for byte.
-Each file is a complete Lambda Kinesis event, usable as
-`cargo lambda invoke replicator --data-file events/X.json`.
+Each file is a complete Lambda event, usable as
+`cargo lambda invoke replicator --data-file events/X.json`: Kinesis events of key records, and
+(dynamodb-*.json) events of a table's own DynamoDB stream, which the same replicator takes.
 
 The data of each Kinesis record is a "key record": a DynamoDB Streams record (see seed.json), or,
 in kinesis-for-dynamodb.json, the record format that "Kinesis Data Streams for DynamoDB" writes.
@@ -51,6 +52,7 @@ ACCOUNT = "123456789012"
 STREAM_ARN = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/dyno-keys"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/dyno-replicator"
 PRIMARY_TABLE = "dyno-primary"
+TABLE_STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{PRIMARY_TABLE}/stream/2024-11-25T08:00:00.123"
 
 FIRST_KINESIS_SEQUENCE = 49590338271490256608559692538361571095921575989136588898
 FIRST_ARRIVAL_MS = 1732521600123  # 2024-11-25T08:00:00.123Z
@@ -176,6 +178,29 @@ def kds_record(counters, event_name, keys, new_image=None, old_image=None, table
     }
 
 
+def table_stream_record(counters, event_name, keys, view, new_image=None, old_image=None):
+    """A record of the primary table's own DynamoDB stream, as Lambda hands it to the function."""
+    ddb_seq = counters.next_ddb()
+    created_s = counters.next_creation_ms() / 1000
+    dynamodb = {"ApproximateCreationDateTime": created_s, "Keys": keys}
+    if new_image is not None:
+        dynamodb["NewImage"] = new_image
+    if old_image is not None:
+        dynamodb["OldImage"] = old_image
+    dynamodb["SequenceNumber"] = ddb_seq
+    dynamodb["SizeBytes"] = sum(len(compact(x)) for x in (keys, new_image, old_image) if x)
+    dynamodb["StreamViewType"] = view
+    return {
+        "eventID": digest("table-stream", event_name, ddb_seq),
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": REGION,
+        "dynamodb": dynamodb,
+        "eventSourceARN": TABLE_STREAM_ARN,
+    }
+
+
 def kds_partition_key(keys):
     """KDS for DynamoDB uses a 32-hex-digit hash of the item key as the partition key."""
     return digest(partition_key(keys)).upper()
@@ -270,6 +295,26 @@ def build():
         (SEED_RECORD, seed_pk),
     ]
     files["unusable.json"] = event([kinesis_record(c, data, pk) for data, pk in unusable])
+
+    # The primary table's own DynamoDB stream: the same replicator, the same keys.
+    files["dynamodb-keys-only.json"] = event(
+        [
+            table_stream_record(c, "INSERT", key(3), "KEYS_ONLY"),
+            table_stream_record(c, "MODIFY", key(1, sf), "KEYS_ONLY"),
+            table_stream_record(c, "REMOVE", key(2), "KEYS_ONLY"),
+        ]
+    )
+    old3 = thread_image(3, "Thread 3 text", 0)
+    new3 = thread_image(3, "Thread 3 text, edited", 1, sf)
+    files["dynamodb-new-and-old-images.json"] = event(
+        [
+            table_stream_record(c, "INSERT", key(3), "NEW_AND_OLD_IMAGES", new_image=old3),
+            table_stream_record(c, "MODIFY", key(3, sf), "NEW_AND_OLD_IMAGES", new3, old3),
+            table_stream_record(
+                c, "REMOVE", key(2), "NEW_AND_OLD_IMAGES", old_image=thread_image(2, "gone", 0)
+            ),
+        ]
+    )
 
     return {name: (json.dumps(ev, indent=2) + "\n").encode("utf-8") for name, ev in files.items()}
 

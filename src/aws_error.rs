@@ -114,6 +114,17 @@ impl AwsError {
         }))
     }
 
+    /// A failure of `operation` that is not the SDK's: an answer dyno cannot use.
+    pub fn other(operation: &'static str, error: impl StdError + Send + Sync + 'static) -> Self {
+        AwsError(Box::new(Failed {
+            operation,
+            outcome: Outcome::Rejected,
+            code: None,
+            summary: "an answer that could not be used".to_owned(),
+            source: Box::new(error),
+        }))
+    }
+
     /// The operation that failed, e.g. `PutItem`.
     pub fn operation(&self) -> &'static str {
         self.0.operation

@@ -6,8 +6,11 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+use aws_credential_types::provider::SharedCredentialsProvider;
+
 use crate::dead_letter::DeadLetterQueue;
 use crate::retry::Backoff;
+use crate::role::{ReplicaRole, RoleError};
 use crate::table::Table;
 
 /// Environment variable names.
@@ -23,6 +26,9 @@ pub const CALL_TIMEOUT_MS: &str = "REPLICATOR_CALL_TIMEOUT_MS";
 pub const DEADLINE_MARGIN_MS: &str = "REPLICATOR_DEADLINE_MARGIN_MS";
 pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
 pub const DEAD_LETTER_ENDPOINT_URL: &str = "DEAD_LETTER_ENDPOINT_URL";
+pub const REPLICA_ROLE_ARN: &str = "REPLICA_ROLE_ARN";
+pub const REPLICA_EXTERNAL_ID: &str = "REPLICA_EXTERNAL_ID";
+pub const STS_ENDPOINT_URL: &str = "STS_ENDPOINT_URL";
 
 /// Defaults for running the whole system on this machine (`make demo`, the CLI).
 pub mod local {
@@ -97,6 +103,8 @@ pub struct Config {
     pub dead_letter_queue_url: Option<String>,
     /// The SQS endpoint for local servers; `None`: AWS's.
     pub dead_letter_endpoint_url: Option<String>,
+    /// The role in the replica's account to assume for the replica, if it is in another one.
+    pub replica_role: Option<ReplicaRole>,
 }
 
 impl Config {
@@ -163,6 +171,22 @@ impl Config {
             },
             dead_letter_queue_url: endpoint(DEAD_LETTER_QUEUE_URL)?,
             dead_letter_endpoint_url: endpoint(DEAD_LETTER_ENDPOINT_URL)?,
+            replica_role: match get(REPLICA_ROLE_ARN) {
+                None => None,
+                Some(arn) if !arn.starts_with("arn:") || !arn.contains(":role/") => {
+                    return Err(ConfigError::Invalid {
+                        name: REPLICA_ROLE_ARN,
+                        value: arn,
+                        reason: "expected a role ARN, arn:aws:iam::ACCOUNT:role/NAME",
+                    });
+                }
+                Some(arn) => Some(ReplicaRole {
+                    arn,
+                    external_id: get(REPLICA_EXTERNAL_ID),
+                    sts_endpoint_url: endpoint(STS_ENDPOINT_URL)?,
+                    setting: REPLICA_ROLE_ARN,
+                }),
+            },
         })
     }
 }
@@ -226,25 +250,50 @@ pub fn dynamodb_client(
 }
 
 impl TableSettings {
-    /// The table, with a client for its region and endpoint; `setting` names it in messages.
-    pub fn connect(&self, base: &SdkConfig, tuning: &Tuning, setting: &'static str) -> Table {
-        let client = dynamodb_client(
+    /// The table, with a client for its region and endpoint, and `credentials` instead of the
+    /// environment's when given; `setting` names it in messages.
+    pub fn connect(
+        &self,
+        base: &SdkConfig,
+        tuning: &Tuning,
+        setting: &'static str,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Table {
+        let mut config = dynamodb_config(
             base,
             self.region.as_deref(),
             self.endpoint_url.as_deref(),
             tuning,
         );
+        if let Some(credentials) = credentials {
+            config = config.credentials_provider(credentials);
+        }
+        let client = aws_sdk_dynamodb::Client::from_conf(config.build());
         Table::new(client, &self.table, setting).at(self.endpoint_url.clone(), self.region.clone())
     }
 }
 
 impl Config {
-    /// The primary and replica tables, each with its own client.
-    pub fn tables(&self, base: &SdkConfig) -> (Table, Table) {
-        (
-            self.primary.connect(base, &self.tuning, PRIMARY_TABLE),
-            self.replica.connect(base, &self.tuning, REPLICA_TABLE),
-        )
+    /// The primary table, with the function's own credentials, and the replica, with those of
+    /// the replica's role when it is in another account (assumed now: a bad role fails here).
+    pub async fn tables(&self, base: &SdkConfig) -> Result<(Table, Table), RoleError> {
+        let primary = self
+            .primary
+            .connect(base, &self.tuning, PRIMARY_TABLE, None);
+        let replica = match &self.replica_role {
+            None => self
+                .replica
+                .connect(base, &self.tuning, REPLICA_TABLE, None),
+            Some(role) => {
+                let credentials = role.credentials(base).await?;
+                let mut table =
+                    self.replica
+                        .connect(base, &self.tuning, REPLICA_TABLE, Some(credentials));
+                table.account = Some(role.arn.clone());
+                table
+            }
+        };
+        Ok((primary, replica))
     }
 
     /// The dead-letter queue (`DEAD_LETTER_QUEUE_URL`, at `DEAD_LETTER_ENDPOINT_URL`), if set.
@@ -277,6 +326,40 @@ pub fn kinesis_client(
     tuning: &Tuning,
 ) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::from_conf(kinesis_config(base, endpoint_url, tuning).build())
+}
+
+/// A DynamoDB Streams client for a region and endpoint (`None`: the environment's, AWS's).
+pub fn dynamodb_streams_client(
+    base: &SdkConfig,
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+    tuning: &Tuning,
+) -> aws_sdk_dynamodbstreams::Client {
+    let mut builder = aws_sdk_dynamodbstreams::config::Builder::from(base)
+        .retry_config(tuning.backoff().sdk_retry_config())
+        .timeout_config(timeout_config(tuning));
+    if let Some(region) = region {
+        builder = builder.region(Region::new(region.to_owned()));
+    }
+    if let Some(url) = endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_dynamodbstreams::Client::from_conf(builder.build())
+}
+
+/// An S3 client, at `endpoint_url` when given (local servers, addressed by path).
+pub fn s3_client(
+    base: &SdkConfig,
+    endpoint_url: Option<&str>,
+    tuning: &Tuning,
+) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(base)
+        .retry_config(tuning.backoff().sdk_retry_config())
+        .timeout_config(timeout_config(tuning));
+    if let Some(url) = endpoint_url {
+        builder = builder.endpoint_url(url).force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
 }
 
 /// An SQS client, at `endpoint_url` when given (local servers).

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use aws_lambda_events::event::dynamodb::EventRecord as DynamoDbEventRecord;
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -79,6 +80,65 @@ impl SourceRecord for KinesisEventRecord {
     fn event_source_arn(&self) -> Option<&str> {
         self.event_source_arn.as_deref()
     }
+}
+
+/// A record of a table's own DynamoDB stream: its `Keys` are the key (images, whatever the
+/// stream's view type, are ignored); its table is the one its `eventSourceARN` names.
+impl SourceRecord for DynamoDbEventRecord {
+    fn key(&self, schema: &KeySchema, primary_table: &str) -> Result<Key, Problem> {
+        if let Some(table) = self
+            .event_source_arn
+            .as_deref()
+            .and_then(table_of_stream_arn)
+            .filter(|t| *t != primary_table)
+        {
+            return Err(Problem::OtherTable {
+                found: table.to_owned(),
+                expected: primary_table.to_owned(),
+            });
+        }
+        let keys = &self.change.keys;
+        if keys.is_empty() {
+            return Err(Problem::NoKeys);
+        }
+        let attrs = keys
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
+        Ok(schema.key(attrs)?)
+    }
+
+    fn sequence_number(&self) -> &str {
+        self.change.sequence_number.as_deref().unwrap_or_default()
+    }
+
+    fn shard(&self) -> &str {
+        self.event_source_arn
+            .as_deref()
+            .unwrap_or("dynamodb-stream")
+    }
+
+    fn arrival(&self) -> Option<DateTime<Utc>> {
+        Some(self.change.approximate_creation_date_time)
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn partition_key(&self) -> &str {
+        ""
+    }
+
+    fn event_source_arn(&self) -> Option<&str> {
+        self.event_source_arn.as_deref()
+    }
+}
+
+/// The table a DynamoDB stream ARN belongs to (`arn:…:table/NAME/stream/LABEL`).
+pub fn table_of_stream_arn(arn: &str) -> Option<&str> {
+    let (_, rest) = arn.split_once(":table/")?;
+    rest.split('/').next().filter(|t| !t.is_empty())
 }
 
 /// The shard a record came from, from its `eventID` (`shardId-…:sequence`).
@@ -181,6 +241,32 @@ mod tests {
             "eventSource":"aws:dynamodb"}"#;
         let key = decode(&record(data), &thread(), "Thread").unwrap();
         assert_eq!(key.to_string(), r#"ForumName=S:"f",Subject=S:"s""#);
+    }
+
+    fn dynamodb_record(json: serde_json::Value) -> DynamoDbEventRecord {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn decodes_a_table_stream_record_from_its_keys_whatever_its_images() {
+        let record = dynamodb_record(serde_json::json!({
+            "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/Thread/stream/2026-11-27T00:00:00.000",
+            "dynamodb": {"ApproximateCreationDateTime": 1764201600.0,
+                "Keys": {"Subject": {"S": "s"}, "ForumName": {"S": "f"}},
+                "NewImage": {"ForumName": {"S": "f"}, "Subject": {"S": "s"}, "Body": {"S": "x"}},
+                "SequenceNumber": "111", "SizeBytes": 26, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        }));
+        let key = decode(&record, &thread(), "Thread").unwrap();
+        assert_eq!(key.to_string(), r#"ForumName=S:"f",Subject=S:"s""#);
+        assert_eq!(record.sequence_number(), "111");
+        let err = decode(&record, &thread(), "Other").unwrap_err();
+        assert!(matches!(err.problem, Problem::OtherTable { .. }), "{err}");
+        assert_eq!(
+            table_of_stream_arn("arn:aws:dynamodb:r:1:table/T-1.x/stream/label"),
+            Some("T-1.x")
+        );
     }
 
     #[test]

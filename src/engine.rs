@@ -24,6 +24,8 @@ type Item = HashMap<String, AttributeValue>;
 pub enum SetupError {
     #[error(transparent)]
     Table(#[from] TableError),
+    #[error(transparent)]
+    Role(#[from] crate::role::RoleError),
     #[error(
         "{replica}: its key schema, {found}, differs from the primary table's, {expected}; \
          the replica needs the same key schema"

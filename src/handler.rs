@@ -5,9 +5,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_lambda_events::event::streams::KinesisEventResponse;
+use aws_lambda_events::event::streams::{
+    DynamoDbBatchItemFailure, DynamoDbEventResponse, KinesisEventResponse,
+};
 use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::config::Tuning;
@@ -89,7 +94,7 @@ impl Replicator {
         config: &crate::config::Config,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, SetupError> {
-        let (primary, replica) = config.tables(sdk);
+        let (primary, replica) = config.tables(sdk).await?;
         let replicator = Self::connect(primary, replica, config.tuning.clone()).await?;
         Ok(match config.dead_letter_queue(sdk) {
             Some(queue) => replicator.with_dead_letter(queue),
@@ -124,6 +129,23 @@ impl Replicator {
         let mut response = KinesisEventResponse::default();
         for position in failed {
             response.add_failure(event.records[position].sequence_number().to_owned());
+        }
+        (response, summary)
+    }
+
+    /// Handles a batch of a table's own DynamoDB stream (the same rules; `itemIdentifier` is
+    /// each record's `SequenceNumber`).
+    pub async fn handle_dynamodb(
+        &self,
+        event: &DynamoDbEvent,
+        deadline: Option<Instant>,
+    ) -> (DynamoDbEventResponse, Summary) {
+        let (failed, summary) = self.handle_records(&event.records, deadline).await;
+        let mut response = DynamoDbEventResponse::default();
+        for position in failed {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(event.records[position].sequence_number().to_owned());
+            response.batch_item_failures.push(failure);
         }
         (response, summary)
     }
@@ -342,11 +364,45 @@ fn log_summary(summary: &Summary) {
     );
 }
 
-/// The Lambda function: handles the event before the invocation's deadline.
+/// The answer to either source: `{"batchItemFailures":[{"itemIdentifier":…}]}`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Kinesis(KinesisEventResponse),
+    DynamoDb(DynamoDbEventResponse),
+}
+
+/// The event is of neither source.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("the event is not a batch of stream records: {0}")]
+    NotABatch(#[source] serde_json::Error),
+    #[error(
+        "the event's records come from `{0}`; the replicator takes Kinesis (aws:kinesis) and \
+         DynamoDB stream (aws:dynamodb) records"
+    )]
+    OtherSource(String),
+}
+
+/// Just the source of each record: a fast pass that skips everything else.
+#[derive(Deserialize)]
+struct Sources {
+    #[serde(rename = "Records", default)]
+    records: Vec<Source>,
+}
+
+#[derive(Deserialize)]
+struct Source {
+    #[serde(rename = "eventSource", default)]
+    event_source: Option<String>,
+}
+
+/// The Lambda function: handles the event before the invocation's deadline. One binary takes
+/// both sources; the records' `eventSource` decides which.
 pub async fn function_handler(
     replicator: &Replicator,
-    event: LambdaEvent<KinesisEvent>,
-) -> Result<KinesisEventResponse, lambda_runtime::Error> {
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<Response, lambda_runtime::Error> {
     let deadline = deadline_instant(event.context.deadline);
     tracing::debug!(
         deadline_ms = event.context.deadline,
@@ -354,8 +410,25 @@ pub async fn function_handler(
             deadline.map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64),
         "invocation"
     );
-    let (response, _) = replicator.handle(&event.payload, deadline).await;
-    Ok(response)
+    let text = event.payload.get();
+    let sources: Sources = serde_json::from_str(text).map_err(EventError::NotABatch)?;
+    let source = sources
+        .records
+        .iter()
+        .find_map(|r| r.event_source.as_deref());
+    match source {
+        Some("aws:dynamodb") => {
+            let batch: DynamoDbEvent = serde_json::from_str(text).map_err(EventError::NotABatch)?;
+            let (response, _) = replicator.handle_dynamodb(&batch, deadline).await;
+            Ok(Response::DynamoDb(response))
+        }
+        Some("aws:kinesis") | None => {
+            let batch: KinesisEvent = serde_json::from_str(text).map_err(EventError::NotABatch)?;
+            let (response, _) = replicator.handle(&batch, deadline).await;
+            Ok(Response::Kinesis(response))
+        }
+        Some(other) => Err(EventError::OtherSource(other.to_owned()).into()),
+    }
 }
 
 /// Turns the context's deadline (milliseconds since the epoch; 0 when there is none) into an

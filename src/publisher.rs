@@ -62,6 +62,20 @@ pub struct NotPublished {
     pub why: PublishFailure,
 }
 
+/// One record to put on the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub partition_key: String,
+    pub data: Vec<u8>,
+}
+
+impl Entry {
+    /// What the record counts for in a call's 5 MiB.
+    fn size(&self) -> usize {
+        self.data.len() + self.partition_key.len()
+    }
+}
+
 /// Puts key records on one stream.
 #[derive(Debug, Clone)]
 pub struct Publisher {
@@ -93,62 +107,75 @@ impl Publisher {
     /// 5 MiB; failed entries are sent again on their own, with backoff. Every call is tried even
     /// when an earlier one failed; the error holds every key not published.
     pub async fn publish(&self, keys: &[(Key, Change)]) -> Result<(), NotPublished> {
-        let sizes: Vec<(usize, usize)> = keys
+        let entries: Vec<Entry> = keys
             .iter()
-            .enumerate()
-            .map(|(i, (key, change))| (i, self.entry_size(key, *change)))
+            .map(|(key, change)| Entry {
+                partition_key: key.partition_key(),
+                data: self.key_record(key, *change),
+            })
             .collect();
-        let calls = retry::chunks(sizes, limits::PUT_RECORDS, limits::PUT_RECORDS_BYTES, |e| {
+        self.put(&entries)
+            .await
+            .map_err(|(undone, why)| NotPublished {
+                setting: self.stream.setting,
+                stream: self.stream.name.clone(),
+                keys: undone.into_iter().map(|i| keys[i].0.clone()).collect(),
+                why,
+            })
+    }
+
+    /// Puts records as they are (e.g. records replayed from a failed batch), as
+    /// [`Publisher::publish`] does; the error holds the positions of those not put.
+    pub async fn put(&self, entries: &[Entry]) -> Result<(), (Vec<usize>, PublishFailure)> {
+        let sized = entries.iter().enumerate().map(|(i, e)| (i, e.size()));
+        let calls = retry::chunks(sized, limits::PUT_RECORDS, limits::PUT_RECORDS_BYTES, |e| {
             e.1
         });
-        let mut unpublished = Vec::new();
+        let mut undone = Vec::new();
         let mut why = None;
         for call in calls {
-            let entries = call.into_iter().map(|(i, _)| (i, i)).collect();
-            let resent = retry::resend(entries, &self.backoff, Deadline::NONE, |indices| {
-                self.put_records(keys, indices)
+            let tagged = call.into_iter().map(|(i, _)| (i, i)).collect();
+            let resent = retry::resend(tagged, &self.backoff, Deadline::NONE, |indices| {
+                self.put_records(entries, indices)
             })
             .await;
-            unpublished.extend(resent.undone.iter().map(|i| keys[*i].0.clone()));
+            undone.extend(resent.undone);
             why = why.or(resent.why);
         }
         match why {
             None => Ok(()),
-            Some(undone) => Err(NotPublished {
-                setting: self.stream.setting,
-                stream: self.stream.name.clone(),
-                keys: unpublished,
-                why: match undone {
+            Some(failure) => Err((
+                undone,
+                match failure {
                     Undone::Failed(error) => PublishFailure::Call(error),
                     Undone::Unprocessed { attempts } => PublishFailure::Entries { attempts },
                     Undone::Unanswered => PublishFailure::Unanswered,
                     Undone::Deadline => PublishFailure::Deadline,
                 },
-            }),
+            )),
         }
     }
 
-    /// One `PutRecords` of the records of `keys[i]` for each `i` in `indices`: for each, `None`
-    /// when it is on the stream, or `Some(i)` to send again.
+    /// One `PutRecords` of `entries[i]` for each `i` in `indices`: for each, `None` when it is
+    /// on the stream, or `Some(i)` to send again.
     async fn put_records(
         &self,
-        keys: &[(Key, Change)],
+        entries: &[Entry],
         indices: Vec<usize>,
     ) -> Result<Vec<Option<usize>>, AwsError> {
-        let entries = indices.iter().map(|&i| {
-            let (key, change) = &keys[i];
+        let records = indices.iter().map(|&i| {
             PutRecordsRequestEntry::builder()
-                .partition_key(key.partition_key())
-                .data(Blob::new(self.key_record(key, *change)))
+                .partition_key(&entries[i].partition_key)
+                .data(Blob::new(entries[i].data.clone()))
                 .build()
         });
-        let entries: Result<Vec<_>, _> = entries.collect();
+        let records: Result<Vec<_>, _> = records.collect();
         let request = self
             .stream
             .client
             .put_records()
             .stream_name(&self.stream.name)
-            .set_records(entries.ok());
+            .set_records(records.ok());
         let answer = request
             .send()
             .await
@@ -161,10 +188,6 @@ impl Publisher {
             .zip(indices)
             .map(|(result, i)| result.error_code().map(|_| i))
             .collect())
-    }
-
-    fn entry_size(&self, key: &Key, change: Change) -> usize {
-        self.key_record(key, change).len() + key.partition_key().len()
     }
 
     /// The key record, in the seed's DynamoDB Streams `KEYS_ONLY` shape.

@@ -651,13 +651,13 @@ async fn function_handler_returns_before_the_context_deadline() {
     f.primary_server.pause();
     let response = dyno::handler::function_handler(
         &f.replicator,
-        lambda_runtime::LambdaEvent::new(event, context),
+        lambda_runtime::LambdaEvent::new(raw(&event), context),
     )
     .await
     .expect("a response");
     let returned = Instant::now();
     f.primary_server.resume();
-    assert_eq!(failures(&response).len(), 10);
+    assert_eq!(response_failures(&response).len(), 10);
     assert!(returned < deadline, "{:?} late", returned - deadline);
     // It did wait for the primary until the margin before the deadline (500 ms in tests).
     assert!(

@@ -1,17 +1,31 @@
-//! Security of the SAM template: the replicator role's exact IAM actions per resource (read-only
-//! on the primary, write-only on the replica, send-only on the queues), no wildcard anywhere, the
-//! dead-letter queue encrypted and kept 14 days, and no credentials in the template or the events.
+//! Security and operations of the SAM template (`template.yaml`) and of the replica account's
+//! template (`replica-account.yaml`): the replicator role's exact IAM actions per resource
+//! (read-only on the primary, write-only on the replica, send-only on the queues, put-only on the
+//! failed-batch bucket), for every source, on-failure destination and replica account, by
+//! evaluating the templates' conditions for given parameter values; no wildcard anywhere but the
+//! one named object resource; the dead-letter queue encrypted and kept 14 days; the failed-batch
+//! bucket private, encrypted, TLS-only and expiring; the alarms on the right metrics; the
+//! dashboard; and no credentials in the templates or the events.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_yaml_ng::Value;
+use dyno::metrics::{self as emf, names};
+use serde_yaml_ng::{Mapping, Value};
+
+fn load(file: &str) -> Value {
+    let path = common::project_root().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{file} is not plain YAML: {e}"))
+}
 
 fn template() -> Value {
-    let path = common::project_root().join("template.yaml");
-    let text = std::fs::read_to_string(&path).expect("template.yaml");
-    serde_yaml_ng::from_str(&text).expect("template.yaml is plain YAML")
+    load("template.yaml")
+}
+
+fn replica_template() -> Value {
+    load("replica-account.yaml")
 }
 
 fn get<'a>(value: &'a Value, path: &[&str]) -> &'a Value {
@@ -27,6 +41,18 @@ fn strings(value: &Value) -> Vec<String> {
         Value::Sequence(items) => items.iter().flat_map(strings).collect(),
         other => panic!("expected a string or a list of strings, found {other:?}"),
     }
+}
+
+/// A value written in YAML, e.g. `yaml("Ref: ReplicatorFunction")`.
+fn yaml(text: &str) -> Value {
+    serde_yaml_ng::from_str(text).expect("valid YAML")
+}
+
+/// `{Fn::Sub: text}`.
+fn sub(text: &str) -> Value {
+    let mut map = Mapping::new();
+    map.insert("Fn::Sub".into(), text.into());
+    Value::Mapping(map)
 }
 
 /// Every scalar string in the document, with the path to it.
@@ -53,6 +79,318 @@ fn walk(value: &Value, path: String, out: &mut Vec<(String, String)>) {
     }
 }
 
+fn all_strings(value: &Value, path: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    walk(value, path.to_owned(), &mut out);
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation of a template for given parameter values, as CloudFormation does it.
+// ---------------------------------------------------------------------------------------------
+
+/// A template evaluated for given parameter values: its conditions decided, the resources and
+/// outputs whose condition is false dropped, every `Fn::If` replaced by its chosen branch and
+/// every `AWS::NoValue` entry removed. `Ref`s to parameters in properties are left as they are.
+struct Evaluated {
+    doc: Value,
+    conditions: BTreeMap<String, bool>,
+}
+
+fn scalar_string(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => panic!("expected a scalar, found {other:?}"),
+    }
+}
+
+fn parameter_value(doc: &Value, values: &BTreeMap<&str, &str>, name: &str) -> String {
+    if let Some(value) = values.get(name) {
+        return (*value).to_owned();
+    }
+    match get(doc, &["Parameters", name]).get("Default") {
+        Some(default) => scalar_string(default),
+        None => panic!("parameter {name} has no default and no value"),
+    }
+}
+
+/// An operand of `Fn::Equals`: a literal or a `Ref` to a parameter.
+fn operand(doc: &Value, values: &BTreeMap<&str, &str>, value: &Value) -> String {
+    match value.get("Ref").and_then(Value::as_str) {
+        Some(name) => parameter_value(doc, values, name),
+        None => scalar_string(value),
+    }
+}
+
+/// Decides a condition (or a rule's condition or assertion).
+fn decide(doc: &Value, values: &BTreeMap<&str, &str>, condition: &Value) -> bool {
+    let map = condition
+        .as_mapping()
+        .unwrap_or_else(|| panic!("a condition is a mapping: {condition:?}"));
+    assert_eq!(map.len(), 1, "one function per condition: {condition:?}");
+    let (function, argument) = map.iter().next().expect("one entry");
+    let list = || {
+        argument
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{function:?} takes a list"))
+    };
+    match function.as_str().expect("a function name") {
+        "Fn::Equals" => {
+            let operands = list();
+            assert_eq!(operands.len(), 2, "Fn::Equals takes two values");
+            operand(doc, values, &operands[0]) == operand(doc, values, &operands[1])
+        }
+        "Fn::Not" => {
+            let operands = list();
+            assert_eq!(operands.len(), 1, "Fn::Not takes one condition");
+            !decide(doc, values, &operands[0])
+        }
+        "Fn::And" => {
+            assert!((2..=10).contains(&list().len()), "Fn::And takes 2 to 10");
+            list().iter().all(|c| decide(doc, values, c))
+        }
+        "Fn::Or" => {
+            assert!((2..=10).contains(&list().len()), "Fn::Or takes 2 to 10");
+            list().iter().any(|c| decide(doc, values, c))
+        }
+        "Condition" => {
+            let name = argument.as_str().expect("a condition name");
+            decide(doc, values, get(doc, &["Conditions", name]))
+        }
+        other => panic!("unsupported condition function {other}"),
+    }
+}
+
+/// The value with every `Fn::If` resolved and every `AWS::NoValue` removed (`None`: the value
+/// itself is `AWS::NoValue`).
+fn resolve(value: &Value, conditions: &BTreeMap<String, bool>) -> Option<Value> {
+    match value {
+        Value::Mapping(map) => {
+            if map.len() == 1 {
+                if let Some(branches) = value.get("Fn::If") {
+                    let branches = branches.as_sequence().expect("Fn::If takes a list");
+                    assert_eq!(branches.len(), 3, "Fn::If [condition, then, else]");
+                    let name = branches[0].as_str().expect("Fn::If names a condition");
+                    let chosen = if *conditions
+                        .get(name)
+                        .unwrap_or_else(|| panic!("unknown condition {name}"))
+                    {
+                        &branches[1]
+                    } else {
+                        &branches[2]
+                    };
+                    return resolve(chosen, conditions);
+                }
+                if value.get("Ref").and_then(Value::as_str) == Some("AWS::NoValue") {
+                    return None;
+                }
+            }
+            let mut out = Mapping::new();
+            for (key, item) in map {
+                if let Some(item) = resolve(item, conditions) {
+                    out.insert(key.clone(), item);
+                }
+            }
+            Some(Value::Mapping(out))
+        }
+        Value::Sequence(items) => Some(Value::Sequence(
+            items
+                .iter()
+                .filter_map(|item| resolve(item, conditions))
+                .collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+fn evaluate(doc: &Value, given: &[(&str, &str)]) -> Evaluated {
+    let values: BTreeMap<&str, &str> = given.iter().copied().collect();
+    for (name, value) in &values {
+        let declared = doc
+            .get("Parameters")
+            .and_then(|p| p.get(*name))
+            .unwrap_or_else(|| panic!("the template has no parameter {name}"));
+        if let Some(allowed) = declared.get("AllowedValues") {
+            assert!(
+                strings(allowed).iter().any(|a| a == value),
+                "{name}={value} is not allowed"
+            );
+        }
+    }
+    let conditions: BTreeMap<String, bool> = doc
+        .get("Conditions")
+        .and_then(Value::as_mapping)
+        .map(|all| {
+            all.iter()
+                .map(|(name, condition)| {
+                    let name = name.as_str().expect("a condition name").to_owned();
+                    (name, decide(doc, &values, condition))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = doc.clone();
+    for section in ["Resources", "Outputs"] {
+        let Some(entries) = doc.get(section).and_then(Value::as_mapping) else {
+            continue;
+        };
+        let mut kept = Mapping::new();
+        for (name, entry) in entries {
+            let on = entry
+                .get("Condition")
+                .and_then(Value::as_str)
+                .is_none_or(|c| conditions[c]);
+            if on {
+                kept.insert(name.clone(), resolve(entry, &conditions).expect("an entry"));
+            }
+        }
+        out.as_mapping_mut()
+            .expect("a template is a mapping")
+            .insert(section.into(), Value::Mapping(kept));
+    }
+    Evaluated {
+        doc: out,
+        conditions,
+    }
+}
+
+/// The rules (of the `Rules` section) the values break.
+fn broken_rules(doc: &Value, given: &[(&str, &str)]) -> Vec<String> {
+    let values: BTreeMap<&str, &str> = given.iter().copied().collect();
+    let mut broken = Vec::new();
+    let Some(rules) = doc.get("Rules").and_then(Value::as_mapping) else {
+        return broken;
+    };
+    for (name, rule) in rules {
+        let applies = rule
+            .get("RuleCondition")
+            .is_none_or(|c| decide(doc, &values, c));
+        let holds = get(rule, &["Assertions"])
+            .as_sequence()
+            .expect("Assertions is a list")
+            .iter()
+            .all(|a| decide(doc, &values, get(a, &["Assert"])));
+        if applies && !holds {
+            broken.push(name.as_str().unwrap_or("?").to_owned());
+        }
+    }
+    broken
+}
+
+/// The names a value refers to: `Ref`, `Fn::GetAtt`, `${...}` in `Fn::Sub`, `DependsOn`.
+fn references(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Mapping(map) => {
+            if let Some(name) = value.get("Ref").and_then(Value::as_str) {
+                out.insert(name.to_owned());
+            }
+            if let Some(att) = value.get("Fn::GetAtt") {
+                let parts = strings(att);
+                out.insert(parts[0].split('.').next().unwrap_or_default().to_owned());
+            }
+            if let Some(text) = value.get("Fn::Sub") {
+                let (text, variables) = match text {
+                    Value::Sequence(parts) => (parts[0].as_str().expect("a string"), parts.get(1)),
+                    other => (other.as_str().expect("a string"), None),
+                };
+                for name in sub_names(text) {
+                    if variables.and_then(|v| v.get(name.as_str())).is_none() {
+                        out.insert(name);
+                    }
+                }
+            }
+            if let Some(depends) = value.get("DependsOn") {
+                out.extend(strings(depends));
+            }
+            for (key, item) in map {
+                if key.as_str() != Some("Fn::Sub") {
+                    references(item, out);
+                } else if let Some(variables) = item.as_sequence().and_then(|p| p.get(1)) {
+                    references(variables, out);
+                }
+            }
+        }
+        Value::Sequence(items) => items.iter().for_each(|item| references(item, out)),
+        _ => {}
+    }
+}
+
+/// The names in a `Fn::Sub` string (`${Name}`, `${Name.Attribute}`, not `${!Literal}`).
+fn sub_names(text: &str) -> Vec<String> {
+    text.split("${")
+        .skip(1)
+        .filter(|part| !part.starts_with('!'))
+        .map(|part| {
+            let inner = part.split('}').next().unwrap_or_default();
+            inner.split('.').next().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+/// Every name referred to in the evaluated resources and outputs is a parameter, a pseudo
+/// parameter or a resource that exists for these values.
+fn assert_no_dangling_references(evaluated: &Evaluated, variant: &str) -> BTreeSet<String> {
+    let doc = &evaluated.doc;
+    let mut referred = BTreeSet::new();
+    references(get(doc, &["Resources"]), &mut referred);
+    references(get(doc, &["Outputs"]), &mut referred);
+    let known = |section: &str| -> BTreeSet<String> {
+        doc.get(section)
+            .and_then(Value::as_mapping)
+            .map(|m| {
+                m.keys()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let parameters = known("Parameters");
+    let resources = known("Resources");
+    let pseudo = [
+        "AWS::AccountId",
+        "AWS::Partition",
+        "AWS::Region",
+        "AWS::StackName",
+        "AWS::URLSuffix",
+    ];
+    for name in &referred {
+        assert!(
+            parameters.contains(name)
+                || resources.contains(name)
+                || pseudo.contains(&name.as_str()),
+            "{variant}: {name} is referred to but does not exist"
+        );
+    }
+    assert!(
+        !all_strings(doc, "")
+            .iter()
+            .any(|(_, s)| s == "Fn::If" || s == "AWS::NoValue"),
+        "{variant}: the evaluation left an Fn::If or AWS::NoValue"
+    );
+    referred
+}
+
+fn resources_of_type<'a>(doc: &'a Value, kind: &str) -> BTreeMap<String, &'a Value> {
+    get(doc, &["Resources"])
+        .as_mapping()
+        .expect("Resources is a mapping")
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+        .map(|(name, r)| (name.as_str().expect("a name").to_owned(), r))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The replicator role.
+// ---------------------------------------------------------------------------------------------
+
+/// The one resource with a wildcard in an Allow statement: the objects of the failed-batch
+/// bucket, which the event source mapping writes with s3:PutObject under names it chooses.
+const FAILED_BATCH_OBJECTS: &str = "${FailedBatchBucket.Arn}/*";
+
 /// Names the resource a policy statement's `Resource` designates.
 fn resource_name(resource: &Value) -> String {
     if let Some(sub) = resource.get("Fn::Sub") {
@@ -60,6 +398,9 @@ fn resource_name(resource: &Value) -> String {
             Value::Sequence(parts) => parts[0].as_str().unwrap_or_default().to_owned(),
             other => other.as_str().unwrap_or_default().to_owned(),
         };
+        if pattern == FAILED_BATCH_OBJECTS {
+            return "FailedBatchBucketObjects".to_owned();
+        }
         for (needle, name) in [
             (":table/${PrimaryTableName}", "PrimaryTable"),
             (":table/${ReplicaTableName}", "ReplicaTable"),
@@ -85,7 +426,8 @@ fn resource_name(resource: &Value) -> String {
     panic!("unexpected resource {resource:?}");
 }
 
-/// The role's statements, with `Fn::If [cond, statement, AWS::NoValue]` unwrapped.
+/// The role's statements, with `Fn::If [cond, statement, AWS::NoValue]` unwrapped (every
+/// statement, whatever the parameters; an evaluated template has no `Fn::If` left).
 fn statements(doc: &Value) -> Vec<Value> {
     let role = get(doc, &["Resources", "ReplicatorRole", "Properties"]);
     let mut out = Vec::new();
@@ -113,11 +455,10 @@ fn statements(doc: &Value) -> Vec<Value> {
     out
 }
 
-#[test]
-fn each_resource_gets_exactly_its_actions() {
-    let doc = template();
+/// The actions granted per resource.
+fn granted(doc: &Value) -> BTreeMap<String, BTreeSet<String>> {
     let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for statement in statements(&doc) {
+    for statement in statements(doc) {
         assert_eq!(
             statement.get("Effect").and_then(Value::as_str),
             Some("Allow")
@@ -133,45 +474,65 @@ fn each_resource_gets_exactly_its_actions() {
             .or_default()
             .extend(strings(get(&statement, &["Action"])));
     }
-    let set = |actions: &[&str]| actions.iter().map(|a| (*a).to_owned()).collect();
+    granted
+}
+
+const PRIMARY_READS: &[&str] = &[
+    "dynamodb:BatchGetItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+];
+const REPLICA_WRITES: &[&str] = &[
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:PutItem",
+];
+const KINESIS_READS: &[&str] = &[
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:ListShards",
+    "kinesis:SubscribeToShard",
+];
+const TABLE_STREAM_READS: &[&str] = &[
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+];
+// SendMessageBatch is authorised by sqs:SendMessage.
+const QUEUE_SENDS: &[&str] = &["sqs:SendMessage"];
+const LOG_WRITES: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
+
+fn set(actions: &[&str]) -> BTreeSet<String> {
+    actions.iter().map(|a| (*a).to_owned()).collect()
+}
+
+/// Every statement the role can have, whatever the parameters.
+#[test]
+fn each_resource_gets_exactly_its_actions() {
+    let doc = template();
+    let granted = granted(&doc);
     let expected: BTreeMap<String, BTreeSet<String>> = [
-        (
-            "PrimaryTable",
-            set(&[
-                "dynamodb:BatchGetItem",
-                "dynamodb:DescribeTable",
-                "dynamodb:GetItem",
-            ]),
-        ),
-        (
-            "ReplicaTable",
-            set(&[
-                "dynamodb:BatchWriteItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:DescribeTable",
-                "dynamodb:PutItem",
-            ]),
-        ),
-        // SendMessageBatch is authorised by sqs:SendMessage.
-        ("DeadLetterQueue", set(&["sqs:SendMessage"])),
-        // The event source mapping's on-failure destination is sent to with the function's role.
-        ("OnFailureQueue", set(&["sqs:SendMessage"])),
-        (
-            "ExistingStreamArn|KeyStream",
-            set(&[
-                "kinesis:DescribeStream",
-                "kinesis:DescribeStreamSummary",
-                "kinesis:GetRecords",
-                "kinesis:GetShardIterator",
-                "kinesis:ListShards",
-                "kinesis:SubscribeToShard",
-            ]),
-        ),
+        ("PrimaryTable", set(PRIMARY_READS)),
+        // Only with the replica in this account.
+        ("ReplicaTable", set(REPLICA_WRITES)),
+        // Only with the replica in another account.
+        ("ReplicaRoleArn", set(&["sts:AssumeRole"])),
+        ("DeadLetterQueue", set(QUEUE_SENDS)),
+        // The event source mapping's on-failure destination is written with the function's role:
+        // the queue (SQS) or the bucket (S3).
+        ("OnFailureQueue", set(QUEUE_SENDS)),
+        ("FailedBatchBucket", set(&["s3:ListBucket"])),
+        ("FailedBatchBucketObjects", set(&["s3:PutObject"])),
+        // Only with the Kinesis source.
+        ("ExistingStreamArn|KeyStream", set(KINESIS_READS)),
         ("ExistingStreamKmsKeyArn", set(&["kms:Decrypt"])),
-        (
-            "ReplicatorLogGroup",
-            set(&["logs:CreateLogStream", "logs:PutLogEvents"]),
-        ),
+        // Only with the DynamoDB stream source.
+        ("PrimaryTableStreamArn", set(TABLE_STREAM_READS)),
+        ("ReplicatorLogGroup", set(LOG_WRITES)),
     ]
     .into_iter()
     .map(|(name, actions)| (name.to_owned(), actions))
@@ -181,11 +542,13 @@ fn each_resource_gets_exactly_its_actions() {
     // Read-only on the primary, write-only on the replica, whatever else changes.
     let writes = ["PutItem", "DeleteItem", "UpdateItem", "BatchWriteItem"];
     let reads = ["GetItem", "BatchGetItem", "Query", "Scan"];
-    assert!(
-        !granted["PrimaryTable"]
-            .iter()
-            .any(|a| writes.iter().any(|w| a.ends_with(w)))
-    );
+    for read_only in ["PrimaryTable", "PrimaryTableStreamArn"] {
+        assert!(
+            !granted[read_only]
+                .iter()
+                .any(|a| writes.iter().any(|w| a.ends_with(w)))
+        );
+    }
     assert!(
         !granted["ReplicaTable"]
             .iter()
@@ -196,14 +559,47 @@ fn each_resource_gets_exactly_its_actions() {
 #[test]
 fn no_wildcards_no_managed_policies_no_short_forms() {
     let doc = template();
-    let mut all = Vec::new();
-    walk(&doc, String::new(), &mut all);
+    // Short forms anywhere would panic in walk.
+    let _ = all_strings(&doc, "");
     let role = get(&doc, &["Resources", "ReplicatorRole"]);
-    let mut role_strings = Vec::new();
-    walk(role, "ReplicatorRole".into(), &mut role_strings);
-    for (path, value) in &role_strings {
-        assert!(!value.contains('*'), "{path}: wildcard {value:?}");
+
+    // The role: no wildcard but the failed-batch objects, only in the statement that puts them.
+    let role_wildcards: Vec<(String, String)> = all_strings(role, "ReplicatorRole")
+        .into_iter()
+        .filter(|(_, s)| s.contains('*'))
+        .collect();
+    assert_eq!(
+        role_wildcards.len(),
+        1,
+        "one wildcard in the role: {role_wildcards:?}"
+    );
+    assert_eq!(role_wildcards[0].1, FAILED_BATCH_OBJECTS);
+    let with_wildcard: Vec<Value> = statements(&doc)
+        .into_iter()
+        .filter(|s| all_strings(s, "").iter().any(|(_, v)| v.contains('*')))
+        .collect();
+    assert_eq!(with_wildcard.len(), 1);
+    assert_eq!(
+        strings(get(&with_wildcard[0], &["Action"])),
+        ["s3:PutObject"]
+    );
+    assert_eq!(
+        get(&with_wildcard[0], &["Resource"]),
+        &sub(FAILED_BATCH_OBJECTS)
+    );
+
+    // Elsewhere in the resources, a wildcard only in the bucket policy, which only denies
+    // (`failed_batch_bucket_is_private_encrypted_tls_only_and_expires` checks it).
+    for (path, value) in all_strings(get(&doc, &["Resources"]), "Resources") {
+        if value.contains('*') {
+            assert!(
+                path.starts_with("Resources.ReplicatorRole.")
+                    || path.starts_with("Resources.FailedBatchBucketPolicy."),
+                "{path}: wildcard {value:?}"
+            );
+        }
     }
+
     assert!(
         get(role, &["Properties"])
             .get("ManagedPolicyArns")
@@ -234,23 +630,452 @@ fn no_wildcards_no_managed_policies_no_short_forms() {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Variants: source x on-failure destination x replica account.
+// ---------------------------------------------------------------------------------------------
+
+const KINESIS_STREAM_ARN: &str = "arn:aws:kinesis:eu-west-1:123456789012:stream/dyno-keys";
+const KMS_KEY_ARN: &str =
+    "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const TABLE_STREAM_ARN: &str =
+    "arn:aws:dynamodb:eu-west-1:123456789012:table/dyno-primary/stream/2024-05-01T00:00:00.000";
+const REPLICA_ROLE_ARN: &str = "arn:aws:iam::210987654321:role/dyno-replica-writer";
+const ALARM_TOPIC_ARN: &str = "arn:aws:sns:eu-west-1:123456789012:dyno-alarms";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Source {
+    /// Kinesis, a stream this stack creates.
+    NewKinesis,
+    /// Kinesis, an existing stream encrypted with a customer managed key.
+    ExistingKinesis,
+    /// The primary table's DynamoDB stream (given an existing Kinesis stream and key too, which
+    /// must be ignored).
+    DynamoDBStream,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Destination {
+    S3,
+    Sqs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Replica {
+    SameAccount,
+    OtherAccount,
+    OtherAccountWithExternalId,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Variant {
+    source: Source,
+    destination: Destination,
+    replica: Replica,
+}
+
+impl Variant {
+    fn all() -> Vec<Variant> {
+        let mut all = Vec::new();
+        for source in [
+            Source::NewKinesis,
+            Source::ExistingKinesis,
+            Source::DynamoDBStream,
+        ] {
+            for destination in [Destination::S3, Destination::Sqs] {
+                for replica in [
+                    Replica::SameAccount,
+                    Replica::OtherAccount,
+                    Replica::OtherAccountWithExternalId,
+                ] {
+                    all.push(Variant {
+                        source,
+                        destination,
+                        replica,
+                    });
+                }
+            }
+        }
+        all
+    }
+
+    fn parameters(&self) -> Vec<(&'static str, &'static str)> {
+        let mut p = vec![
+            ("PrimaryTableName", "dyno-primary"),
+            ("ReplicaTableName", "dyno-replica"),
+        ];
+        match self.source {
+            Source::NewKinesis => p.push(("SourceType", "Kinesis")),
+            Source::ExistingKinesis => p.extend([
+                ("SourceType", "Kinesis"),
+                ("ExistingStreamArn", KINESIS_STREAM_ARN),
+                ("ExistingStreamKmsKeyArn", KMS_KEY_ARN),
+            ]),
+            Source::DynamoDBStream => p.extend([
+                ("SourceType", "DynamoDBStream"),
+                ("PrimaryTableStreamArn", TABLE_STREAM_ARN),
+                ("ExistingStreamArn", KINESIS_STREAM_ARN),
+                ("ExistingStreamKmsKeyArn", KMS_KEY_ARN),
+            ]),
+        }
+        p.push((
+            "OnFailureDestination",
+            match self.destination {
+                Destination::S3 => "S3",
+                Destination::Sqs => "SQS",
+            },
+        ));
+        match self.replica {
+            Replica::SameAccount => {}
+            Replica::OtherAccount => p.push(("ReplicaRoleArn", REPLICA_ROLE_ARN)),
+            Replica::OtherAccountWithExternalId => p.extend([
+                ("ReplicaRoleArn", REPLICA_ROLE_ARN),
+                ("ReplicaExternalId", "dyno-external-id-1"),
+            ]),
+        }
+        p
+    }
+
+    fn expected_grants(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut expected = vec![
+            ("PrimaryTable", set(PRIMARY_READS)),
+            ("DeadLetterQueue", set(QUEUE_SENDS)),
+            ("ReplicatorLogGroup", set(LOG_WRITES)),
+        ];
+        match self.replica {
+            Replica::SameAccount => expected.push(("ReplicaTable", set(REPLICA_WRITES))),
+            _ => expected.push(("ReplicaRoleArn", set(&["sts:AssumeRole"]))),
+        }
+        match self.destination {
+            Destination::S3 => expected.extend([
+                ("FailedBatchBucket", set(&["s3:ListBucket"])),
+                ("FailedBatchBucketObjects", set(&["s3:PutObject"])),
+            ]),
+            Destination::Sqs => expected.push(("OnFailureQueue", set(QUEUE_SENDS))),
+        }
+        match self.source {
+            Source::NewKinesis => expected.push(("KeyStream", set(KINESIS_READS))),
+            Source::ExistingKinesis => expected.extend([
+                ("ExistingStreamArn", set(KINESIS_READS)),
+                ("ExistingStreamKmsKeyArn", set(&["kms:Decrypt"])),
+            ]),
+            Source::DynamoDBStream => {
+                expected.push(("PrimaryTableStreamArn", set(TABLE_STREAM_READS)))
+            }
+        }
+        expected
+            .into_iter()
+            .map(|(name, actions)| (name.to_owned(), actions))
+            .collect()
+    }
+}
+
 #[test]
-fn dead_letter_queue_is_encrypted_kept_14_days_and_wired() {
+fn every_variant_has_exactly_its_permissions_resources_and_mapping() {
     let doc = template();
-    let queue = get(&doc, &["Resources", "DeadLetterQueue"]);
+    assert!(
+        get(&doc, &["Resources", "ReplicatorFunction", "Properties"])
+            .get("Events")
+            .is_none(),
+        "SAM events cannot be conditional: the mappings are explicit resources"
+    );
+    for variant in Variant::all() {
+        let name = format!("{variant:?}");
+        let parameters = variant.parameters();
+        assert_eq!(
+            broken_rules(&doc, &parameters),
+            Vec::<String>::new(),
+            "{name}"
+        );
+        let evaluated = evaluate(&doc, &parameters);
+        let out = &evaluated.doc;
+        let referred = assert_no_dangling_references(&evaluated, &name);
+
+        // IAM: exactly the actions of this variant, per resource.
+        assert_eq!(granted(out), variant.expected_grants(), "{name}");
+
+        // The source: one mapping, to the function, with partial batch failures, bisection and
+        // the on-failure destination.
+        let mappings = resources_of_type(out, "AWS::Lambda::EventSourceMapping");
+        assert_eq!(mappings.len(), 1, "{name}: one event source mapping");
+        let mapping = get(mappings.values().next().expect("one"), &["Properties"]);
+        let source = match variant.source {
+            Source::NewKinesis => yaml("Fn::GetAtt: [KeyStream, Arn]"),
+            Source::ExistingKinesis => yaml("Ref: ExistingStreamArn"),
+            Source::DynamoDBStream => yaml("Ref: PrimaryTableStreamArn"),
+        };
+        assert_eq!(get(mapping, &["EventSourceArn"]), &source, "{name}");
+        assert_eq!(
+            get(mapping, &["FunctionName"]),
+            &yaml("Ref: ReplicatorFunction")
+        );
+        assert_eq!(
+            strings(get(mapping, &["FunctionResponseTypes"])),
+            ["ReportBatchItemFailures"]
+        );
+        assert_eq!(
+            get(mapping, &["BisectBatchOnFunctionError"]).as_bool(),
+            Some(true)
+        );
+        for (property, parameter) in [
+            ("StartingPosition", "StartingPosition"),
+            ("BatchSize", "BatchSize"),
+            ("ParallelizationFactor", "ParallelizationFactor"),
+            ("MaximumRetryAttempts", "MaximumRetryAttempts"),
+            ("MaximumRecordAgeInSeconds", "MaximumRecordAgeInSeconds"),
+        ] {
+            assert_eq!(
+                get(mapping, &[property]),
+                &yaml(&format!("Ref: {parameter}")),
+                "{name}: {property}"
+            );
+        }
+        assert_eq!(
+            get(mapping, &["MaximumBatchingWindowInSeconds"]).as_u64(),
+            Some(1)
+        );
+        assert_eq!(get(mapping, &["Enabled"]).as_bool(), Some(true));
+        let destination = match variant.destination {
+            Destination::S3 => yaml("Fn::GetAtt: [FailedBatchBucket, Arn]"),
+            Destination::Sqs => yaml("Fn::GetAtt: [OnFailureQueue, Arn]"),
+        };
+        assert_eq!(
+            get(mapping, &["DestinationConfig", "OnFailure", "Destination"]),
+            &destination,
+            "{name}"
+        );
+
+        // Resources that exist only for some values.
+        let resources = get(out, &["Resources"]);
+        let has = |resource: &str| resources.get(resource).is_some();
+        let kinesis = variant.source != Source::DynamoDBStream;
+        assert_eq!(
+            has("KeyStream"),
+            variant.source == Source::NewKinesis,
+            "{name}"
+        );
+        assert_eq!(
+            resources_of_type(out, "AWS::Kinesis::Stream").len(),
+            usize::from(variant.source == Source::NewKinesis)
+        );
+        let s3 = variant.destination == Destination::S3;
+        for resource in [
+            "FailedBatchBucket",
+            "FailedBatchBucketPolicy",
+            "FailedBatchBucketAlarm",
+        ] {
+            assert_eq!(has(resource), s3, "{name}: {resource}");
+        }
+        for resource in ["OnFailureQueue", "OnFailureQueueAlarm"] {
+            assert_eq!(has(resource), !s3, "{name}: {resource}");
+        }
+        assert!(has("DeadLetterQueue") && has("ReplicatorDashboard"));
+        // No trace of the other source (nor of the stream this variant does not use).
+        for (parameter_or_resource, used) in [
+            ("KeyStream", variant.source == Source::NewKinesis),
+            (
+                "ExistingStreamArn",
+                variant.source == Source::ExistingKinesis,
+            ),
+            (
+                "ExistingStreamKmsKeyArn",
+                variant.source == Source::ExistingKinesis,
+            ),
+            ("PrimaryTableStreamArn", !kinesis),
+        ] {
+            assert_eq!(
+                referred.contains(parameter_or_resource),
+                used,
+                "{name}: reference to {parameter_or_resource}"
+            );
+        }
+
+        // The function's environment.
+        let environment = get(
+            out,
+            &[
+                "Resources",
+                "ReplicatorFunction",
+                "Properties",
+                "Environment",
+                "Variables",
+            ],
+        );
+        assert_eq!(get(environment, &["SOURCE_TYPE"]), &yaml("Ref: SourceType"));
+        let other_account = variant.replica != Replica::SameAccount;
+        assert_eq!(
+            environment.get("REPLICA_ROLE_ARN"),
+            other_account.then(|| yaml("Ref: ReplicaRoleArn")).as_ref(),
+            "{name}"
+        );
+        assert_eq!(
+            environment.get("REPLICA_EXTERNAL_ID"),
+            (variant.replica == Replica::OtherAccountWithExternalId)
+                .then(|| yaml("Ref: ReplicaExternalId"))
+                .as_ref(),
+            "{name}"
+        );
+
+        // Outputs.
+        let outputs = get(out, &["Outputs"]);
+        let output = |o: &str| outputs.get(o).is_some();
+        assert_eq!(output("KeyStreamName"), kinesis, "{name}");
+        assert_eq!(output("KeyStreamArn"), kinesis, "{name}");
+        assert_eq!(output("FailedBatchBucketName"), s3, "{name}");
+        assert_eq!(output("OnFailureQueueUrl"), !s3, "{name}");
+        assert!(output("ReplicatorRoleArn") && output("DeadLetterQueueUrl"));
+    }
+}
+
+#[test]
+fn rules_refuse_a_table_stream_source_without_its_arn() {
+    let doc = template();
+    let base = [
+        ("PrimaryTableName", "dyno-primary"),
+        ("ReplicaTableName", "dyno-replica"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut p = base.to_vec();
+        p.extend_from_slice(extra);
+        broken_rules(&doc, &p)
+    };
+    assert_eq!(with(&[]), Vec::<String>::new(), "the defaults pass");
+    assert_eq!(
+        with(&[("SourceType", "DynamoDBStream")]),
+        ["DynamoDBStreamNeedsItsArn"]
+    );
+    assert_eq!(
+        with(&[
+            ("SourceType", "DynamoDBStream"),
+            ("PrimaryTableStreamArn", TABLE_STREAM_ARN)
+        ]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        with(&[("ReplicaExternalId", "dyno-external-id-1")]),
+        ["ExternalIdNeedsReplicaRole"]
+    );
+    // Even without the rule, the table stream's statement and mapping need its ARN.
+    let evaluated = evaluate(
+        &doc,
+        &[
+            base[0],
+            base[1],
+            ("SourceType", "DynamoDBStream"),
+            ("PrimaryTableStreamArn", ""),
+        ],
+    );
+    assert!(!evaluated.conditions["UseDynamoDBStream"]);
+    assert!(!evaluated.conditions["UseKinesis"]);
+}
+
+#[test]
+fn defaults_are_kinesis_s3_same_account_no_alarm_actions() {
+    let doc = template();
+    let default = |name: &str| scalar_string(get(&doc, &["Parameters", name, "Default"]));
+    for (name, value) in [
+        ("SourceType", "Kinesis"),
+        ("PrimaryTableStreamArn", ""),
+        ("OnFailureDestination", "S3"),
+        ("FailedBatchRetentionDays", "30"),
+        ("ReplicaRoleArn", ""),
+        ("ReplicaExternalId", ""),
+        ("AlarmTopicArn", ""),
+        ("IteratorAgeAlarmMs", "60000"),
+        ("ReplicationLagAlarmMs", "30000"),
+    ] {
+        assert_eq!(default(name), value, "{name}");
+    }
+    let retention = get(&doc, &["Parameters", "FailedBatchRetentionDays"]);
+    assert_eq!(get(retention, &["Type"]).as_str(), Some("Number"));
+    assert_eq!(get(retention, &["MinValue"]).as_u64(), Some(1));
+    assert_eq!(get(retention, &["MaxValue"]).as_u64(), Some(3650));
+    assert_eq!(
+        get(&doc, &["Parameters", "ReplicaExternalId", "NoEcho"]).as_bool(),
+        Some(true)
+    );
+    for (name, allowed) in [
+        ("SourceType", ["Kinesis", "DynamoDBStream"]),
+        ("OnFailureDestination", ["S3", "SQS"]),
+    ] {
+        assert_eq!(
+            strings(get(&doc, &["Parameters", name, "AllowedValues"])),
+            allowed
+        );
+    }
+}
+
+#[test]
+fn every_parameter_is_in_exactly_one_group() {
+    for (file, doc) in [
+        ("template.yaml", template()),
+        ("replica-account.yaml", replica_template()),
+    ] {
+        let declared: BTreeSet<String> = get(&doc, &["Parameters"])
+            .as_mapping()
+            .expect("Parameters")
+            .keys()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        let mut grouped = Vec::new();
+        for group in get(
+            &doc,
+            &[
+                "Metadata",
+                "AWS::CloudFormation::Interface",
+                "ParameterGroups",
+            ],
+        )
+        .as_sequence()
+        .expect("a list")
+        {
+            grouped.extend(strings(get(group, &["Parameters"])));
+        }
+        let unique: BTreeSet<String> = grouped.iter().cloned().collect();
+        assert_eq!(
+            unique.len(),
+            grouped.len(),
+            "{file}: a parameter in two groups"
+        );
+        assert_eq!(unique, declared, "{file}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queues and the failed-batch bucket.
+// ---------------------------------------------------------------------------------------------
+
+fn assert_kept_queue(doc: &Value, name: &str) {
+    let queue = get(doc, &["Resources", name]);
     assert_eq!(get(queue, &["Type"]).as_str(), Some("AWS::SQS::Queue"));
     assert_eq!(get(queue, &["DeletionPolicy"]).as_str(), Some("Retain"));
+    assert_eq!(
+        get(queue, &["UpdateReplacePolicy"]).as_str(),
+        Some("Retain")
+    );
     let properties = get(queue, &["Properties"]);
     let encrypted = properties
         .get("SqsManagedSseEnabled")
         .and_then(Value::as_bool)
         == Some(true)
         || properties.get("KmsMasterKeyId").is_some();
-    assert!(encrypted, "the dead-letter queue must be encrypted at rest");
+    assert!(encrypted, "{name} must be encrypted at rest");
     assert_eq!(
         get(properties, &["MessageRetentionPeriod"]).as_u64(),
         Some(14 * 24 * 3600)
     );
+}
+
+#[test]
+fn dead_letter_queue_is_encrypted_kept_14_days_and_wired() {
+    let doc = template();
+    assert!(
+        get(&doc, &["Resources", "DeadLetterQueue"])
+            .get("Condition")
+            .is_none(),
+        "the dead-letter queue exists whatever the parameters"
+    );
+    assert_kept_queue(&doc, "DeadLetterQueue");
     let environment = get(
         &doc,
         &[
@@ -269,7 +1094,631 @@ fn dead_letter_queue_is_encrypted_kept_14_days_and_wired() {
         environment.get("DEAD_LETTER_ENDPOINT_URL").is_none(),
         "AWS's endpoint in production"
     );
+    // The on-failure queue, when it is the destination, is kept the same way.
+    let sqs = evaluate(
+        &doc,
+        &[
+            ("PrimaryTableName", "dyno-primary"),
+            ("ReplicaTableName", "dyno-replica"),
+            ("OnFailureDestination", "SQS"),
+        ],
+    );
+    assert_kept_queue(&sqs.doc, "OnFailureQueue");
 }
+
+#[test]
+fn failed_batch_bucket_is_private_encrypted_tls_only_and_expires() {
+    let doc = template();
+    let s3 = evaluate(
+        &doc,
+        &[
+            ("PrimaryTableName", "dyno-primary"),
+            ("ReplicaTableName", "dyno-replica"),
+            ("OnFailureDestination", "S3"),
+        ],
+    )
+    .doc;
+    let bucket = get(&s3, &["Resources", "FailedBatchBucket"]);
+    assert_eq!(get(bucket, &["Type"]).as_str(), Some("AWS::S3::Bucket"));
+    assert_eq!(get(bucket, &["DeletionPolicy"]).as_str(), Some("Retain"));
+    assert_eq!(
+        get(bucket, &["UpdateReplacePolicy"]).as_str(),
+        Some("Retain")
+    );
+    let properties = get(bucket, &["Properties"]);
+    assert!(
+        properties.get("BucketName").is_none(),
+        "a generated name cannot collide"
+    );
+
+    let encryption = get(
+        properties,
+        &["BucketEncryption", "ServerSideEncryptionConfiguration"],
+    )
+    .as_sequence()
+    .expect("a list");
+    assert_eq!(encryption.len(), 1);
+    assert_eq!(
+        get(
+            &encryption[0],
+            &["ServerSideEncryptionByDefault", "SSEAlgorithm"]
+        )
+        .as_str(),
+        Some("AES256"),
+        "SSE-S3: no key policy for the event source mapping to get right"
+    );
+
+    let block = get(properties, &["PublicAccessBlockConfiguration"]);
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(get(block, &[flag]).as_bool(), Some(true), "{flag}");
+    }
+    assert_eq!(block.as_mapping().map(Mapping::len), Some(4), "{block:?}");
+    let ownership = get(properties, &["OwnershipControls", "Rules"]);
+    assert_eq!(
+        strings(&Value::Sequence(
+            ownership
+                .as_sequence()
+                .expect("a list")
+                .iter()
+                .map(|r| get(r, &["ObjectOwnership"]).clone())
+                .collect()
+        )),
+        ["BucketOwnerEnforced"]
+    );
+
+    // Every object expires after FailedBatchRetentionDays.
+    let rules = get(properties, &["LifecycleConfiguration", "Rules"])
+        .as_sequence()
+        .expect("a list");
+    let expiring: Vec<&Value> = rules
+        .iter()
+        .filter(|r| r.get("ExpirationInDays").is_some())
+        .collect();
+    assert_eq!(expiring.len(), 1);
+    let rule = expiring[0];
+    assert_eq!(get(rule, &["Status"]).as_str(), Some("Enabled"));
+    assert_eq!(
+        get(rule, &["ExpirationInDays"]),
+        &yaml("Ref: FailedBatchRetentionDays")
+    );
+    for narrowing in [
+        "Prefix",
+        "TagFilters",
+        "ObjectSizeGreaterThan",
+        "ObjectSizeLessThan",
+    ] {
+        assert!(
+            rule.get(narrowing).is_none(),
+            "the rule covers every object"
+        );
+    }
+
+    // Request metrics of the whole bucket, for the alarm on PutRequests.
+    let metrics = get(properties, &["MetricsConfigurations"])
+        .as_sequence()
+        .expect("a list");
+    assert_eq!(metrics, &[yaml("Id: EntireBucket")]);
+
+    // The bucket policy only denies: any request without TLS.
+    let policy = get(&s3, &["Resources", "FailedBatchBucketPolicy"]);
+    assert_eq!(
+        get(policy, &["Type"]).as_str(),
+        Some("AWS::S3::BucketPolicy")
+    );
+    assert_eq!(
+        get(policy, &["Properties", "Bucket"]),
+        &yaml("Ref: FailedBatchBucket")
+    );
+    let statements = get(policy, &["Properties", "PolicyDocument", "Statement"])
+        .as_sequence()
+        .expect("a list");
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    let deny = &statements[0];
+    assert_eq!(get(deny, &["Effect"]).as_str(), Some("Deny"));
+    assert_eq!(get(deny, &["Principal"]), &yaml("'*'"));
+    assert_eq!(strings(get(deny, &["Action"])), ["s3:*"]);
+    assert_eq!(
+        get(deny, &["Resource"]),
+        &Value::Sequence(vec![
+            yaml("Fn::GetAtt: [FailedBatchBucket, Arn]"),
+            sub(FAILED_BATCH_OBJECTS)
+        ])
+    );
+    assert_eq!(
+        get(deny, &["Condition"]),
+        &yaml("Bool: {'aws:SecureTransport': 'false'}")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alarms and dashboard.
+// ---------------------------------------------------------------------------------------------
+
+struct ExpectedAlarm {
+    namespace: &'static str,
+    metric: &'static str,
+    dimensions: Vec<(&'static str, Value)>,
+    statistic: &'static str,
+    comparison: &'static str,
+    threshold: Value,
+}
+
+fn function_dimension() -> (&'static str, Value) {
+    (emf::FUNCTION, yaml("Ref: ReplicatorFunction"))
+}
+
+fn table_pair_dimension() -> (&'static str, Value) {
+    (
+        emf::TABLE_PAIR,
+        sub(&emf::table_pair(
+            "${PrimaryTableName}",
+            "${ReplicaTableName}",
+        )),
+    )
+}
+
+fn expected_alarms(destination: Destination) -> BTreeMap<&'static str, ExpectedAlarm> {
+    let dyno_dimensions = || vec![function_dimension(), table_pair_dimension()];
+    let one = || yaml("1");
+    let mut alarms = BTreeMap::from([
+        (
+            "IteratorAgeAlarm",
+            ExpectedAlarm {
+                namespace: "AWS/Lambda",
+                metric: "IteratorAge",
+                dimensions: vec![function_dimension()],
+                statistic: "Maximum",
+                comparison: "GreaterThanThreshold",
+                threshold: yaml("Ref: IteratorAgeAlarmMs"),
+            },
+        ),
+        (
+            "ReplicationLagAlarm",
+            ExpectedAlarm {
+                namespace: emf::NAMESPACE,
+                metric: names::LAG_MAX,
+                dimensions: dyno_dimensions(),
+                statistic: "Maximum",
+                comparison: "GreaterThanThreshold",
+                threshold: yaml("Ref: ReplicationLagAlarmMs"),
+            },
+        ),
+        (
+            "FailedRecordsAlarm",
+            ExpectedAlarm {
+                namespace: emf::NAMESPACE,
+                metric: names::FAILED,
+                dimensions: dyno_dimensions(),
+                statistic: "Sum",
+                comparison: "GreaterThanOrEqualToThreshold",
+                threshold: one(),
+            },
+        ),
+        (
+            "DeadLetterQueueAlarm",
+            ExpectedAlarm {
+                namespace: "AWS/SQS",
+                metric: "ApproximateNumberOfMessagesVisible",
+                dimensions: vec![(
+                    "QueueName",
+                    yaml("Fn::GetAtt: [DeadLetterQueue, QueueName]"),
+                )],
+                statistic: "Maximum",
+                comparison: "GreaterThanOrEqualToThreshold",
+                threshold: one(),
+            },
+        ),
+        (
+            "FunctionErrorsAlarm",
+            ExpectedAlarm {
+                namespace: "AWS/Lambda",
+                metric: "Errors",
+                dimensions: vec![function_dimension()],
+                statistic: "Sum",
+                comparison: "GreaterThanOrEqualToThreshold",
+                threshold: one(),
+            },
+        ),
+    ]);
+    match destination {
+        Destination::Sqs => alarms.insert(
+            "OnFailureQueueAlarm",
+            ExpectedAlarm {
+                namespace: "AWS/SQS",
+                metric: "ApproximateNumberOfMessagesVisible",
+                dimensions: vec![("QueueName", yaml("Fn::GetAtt: [OnFailureQueue, QueueName]"))],
+                statistic: "Maximum",
+                comparison: "GreaterThanOrEqualToThreshold",
+                threshold: one(),
+            },
+        ),
+        Destination::S3 => alarms.insert(
+            "FailedBatchBucketAlarm",
+            ExpectedAlarm {
+                namespace: "AWS/S3",
+                metric: "PutRequests",
+                dimensions: vec![
+                    ("BucketName", yaml("Ref: FailedBatchBucket")),
+                    ("FilterId", yaml("EntireBucket")),
+                ],
+                statistic: "Sum",
+                comparison: "GreaterThanOrEqualToThreshold",
+                threshold: one(),
+            },
+        ),
+    };
+    alarms
+}
+
+fn dimensions(alarm: &Value) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = get(alarm, &["Dimensions"])
+        .as_sequence()
+        .expect("Dimensions is a list")
+        .iter()
+        .map(|d| {
+            (
+                get(d, &["Name"]).as_str().expect("a name").to_owned(),
+                get(d, &["Value"]).clone(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn alarms_watch_the_right_metrics_and_notify_the_topic_when_given() {
+    let doc = template();
+    for destination in [Destination::S3, Destination::Sqs] {
+        for topic in ["", ALARM_TOPIC_ARN] {
+            let variant = Variant {
+                source: Source::NewKinesis,
+                destination,
+                replica: Replica::SameAccount,
+            };
+            let mut parameters = variant.parameters();
+            parameters.push(("AlarmTopicArn", topic));
+            let evaluated = evaluate(&doc, &parameters);
+            let alarms = resources_of_type(&evaluated.doc, "AWS::CloudWatch::Alarm");
+            let expected = expected_alarms(destination);
+            assert_eq!(
+                alarms.keys().map(String::as_str).collect::<Vec<_>>(),
+                expected.keys().copied().collect::<Vec<_>>(),
+                "{destination:?}: exactly these alarms"
+            );
+            for (name, want) in &expected {
+                let alarm = get(alarms[*name], &["Properties"]);
+                let text = |key: &str| get(alarm, &[key]).as_str().map(str::to_owned);
+                assert_eq!(text("Namespace").as_deref(), Some(want.namespace), "{name}");
+                assert_eq!(text("MetricName").as_deref(), Some(want.metric), "{name}");
+                let mut dims: Vec<(String, Value)> = want
+                    .dimensions
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), v.clone()))
+                    .collect();
+                dims.sort_by(|a, b| a.0.cmp(&b.0));
+                assert_eq!(dimensions(alarm), dims, "{name}");
+                assert_eq!(text("Statistic").as_deref(), Some(want.statistic), "{name}");
+                assert!(alarm.get("ExtendedStatistic").is_none(), "{name}");
+                assert!(alarm.get("Metrics").is_none(), "{name}: one metric");
+                assert!(
+                    alarm.get("Unit").is_none(),
+                    "{name}: a unit the metric does not have would leave the alarm without data"
+                );
+                assert_eq!(
+                    text("ComparisonOperator").as_deref(),
+                    Some(want.comparison),
+                    "{name}"
+                );
+                assert_eq!(get(alarm, &["Threshold"]), &want.threshold, "{name}");
+                assert_eq!(
+                    text("TreatMissingData").as_deref(),
+                    Some("notBreaching"),
+                    "{name}: no data means nothing to replicate"
+                );
+                let description = text("AlarmDescription").unwrap_or_default();
+                assert!(
+                    description.starts_with("dyno: ") && description.len() > 120,
+                    "{name}: say what happened and what to do: {description}"
+                );
+                let periods = get(alarm, &["EvaluationPeriods"])
+                    .as_u64()
+                    .expect("a number");
+                let datapoints = alarm
+                    .get("DatapointsToAlarm")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(periods);
+                assert_eq!(datapoints, periods, "{name}: consecutive periods");
+                if *name == "FailedRecordsAlarm" {
+                    assert_eq!(periods, 3, "several periods in a row, not one retry");
+                    assert_eq!(get(alarm, &["Period"]).as_u64(), Some(300));
+                }
+
+                // Actions: the topic, or none.
+                for actions in ["AlarmActions", "OKActions"] {
+                    let want_actions = (!topic.is_empty()).then(|| yaml("[{Ref: AlarmTopicArn}]"));
+                    assert_eq!(
+                        alarm.get(actions),
+                        want_actions.as_ref(),
+                        "{name}: {actions} with AlarmTopicArn={topic:?}"
+                    );
+                }
+                assert!(alarm.get("InsufficientDataActions").is_none());
+            }
+        }
+    }
+}
+
+#[test]
+fn dashboard_graphs_lag_throughput_failures_and_iterator_age() {
+    let doc = template();
+    let dashboard = get(&doc, &["Resources", "ReplicatorDashboard"]);
+    assert_eq!(
+        get(dashboard, &["Type"]).as_str(),
+        Some("AWS::CloudWatch::Dashboard")
+    );
+    assert!(dashboard.get("Condition").is_none());
+    let body = get(dashboard, &["Properties", "DashboardBody", "Fn::Sub"])
+        .as_str()
+        .expect("the body is one Fn::Sub string");
+    for mention in [
+        names::LAG,
+        names::LAG_MAX,
+        names::RECORDS,
+        names::FAILED,
+        "IteratorAge",
+    ] {
+        assert!(body.contains(mention), "the dashboard shows {mention}");
+    }
+
+    // After substitution the body is JSON: numbers for Number parameters, a placeholder
+    // `<Name>` for anything else.
+    let mut json = String::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("${") {
+        json.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("a closed ${") + start;
+        let name = &rest[start + 2..end];
+        let number = doc
+            .get("Parameters")
+            .and_then(|p| p.get(name))
+            .and_then(|p| p.get("Type"))
+            .and_then(Value::as_str)
+            == Some("Number");
+        json.push_str(&if number {
+            "1".to_owned()
+        } else {
+            format!("<{name}>")
+        });
+        rest = &rest[end + 1..];
+    }
+    json.push_str(rest);
+    let body: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("the dashboard is JSON: {e}"));
+
+    // (namespace, metric, stat) of every graph line; each dyno line has exactly the function's
+    // and the table pair's dimensions.
+    let table_pair = emf::table_pair("<PrimaryTableName>", "<ReplicaTableName>");
+    let mut lines: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let widgets = body["widgets"].as_array().expect("widgets");
+    for widget in widgets {
+        let properties = &widget["properties"];
+        assert_eq!(properties["region"], "<AWS::Region>");
+        let default_stat = properties["stat"].as_str().unwrap_or("Average");
+        for line in properties["metrics"].as_array().expect("metrics") {
+            let line = line.as_array().expect("a metric line");
+            let (fields, options) = match line.last() {
+                Some(serde_json::Value::Object(o)) => (&line[..line.len() - 1], Some(o)),
+                _ => (&line[..], None),
+            };
+            let fields: Vec<&str> = fields
+                .iter()
+                .map(|f| f.as_str().expect("a string field"))
+                .collect();
+            assert!(!fields.contains(&"..."), "lines written out in full");
+            let stat = options
+                .and_then(|o| o.get("stat"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(default_stat);
+            let dims: BTreeMap<&str, &str> = fields[2..]
+                .chunks(2)
+                .map(|pair| (pair[0], pair[1]))
+                .collect();
+            if fields[0] == emf::NAMESPACE {
+                assert_eq!(
+                    dims,
+                    BTreeMap::from([
+                        (emf::FUNCTION, "<ReplicatorFunction>"),
+                        (emf::TABLE_PAIR, table_pair.as_str()),
+                    ]),
+                    "{fields:?}"
+                );
+            } else if fields[0] == "AWS/Lambda" {
+                assert_eq!(
+                    dims,
+                    BTreeMap::from([("FunctionName", "<ReplicatorFunction>")])
+                );
+            }
+            lines.insert((fields[0].to_owned(), fields[1].to_owned(), stat.to_owned()));
+        }
+    }
+    let line = |namespace: &str, metric: &str, stat: &str| {
+        (namespace.to_owned(), metric.to_owned(), stat.to_owned())
+    };
+    for want in [
+        line(emf::NAMESPACE, names::LAG, "p50"),
+        line(emf::NAMESPACE, names::LAG, "p99"),
+        line(emf::NAMESPACE, names::LAG_MAX, "Maximum"),
+        line(emf::NAMESPACE, names::RECORDS, "Sum"),
+        line(emf::NAMESPACE, names::PUTS, "Sum"),
+        line(emf::NAMESPACE, names::DELETES, "Sum"),
+        line(emf::NAMESPACE, names::FAILED, "Sum"),
+        line(emf::NAMESPACE, names::UNUSABLE, "Sum"),
+        line(emf::NAMESPACE, names::DEAD_LETTERED, "Sum"),
+        line("AWS/Lambda", "IteratorAge", "Maximum"),
+    ] {
+        assert!(lines.contains(&want), "the dashboard graphs {want:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The replica account's template.
+// ---------------------------------------------------------------------------------------------
+
+/// The replica table, in the account and (by default) the region of the replica's stack.
+const REPLICA_TABLE_ARN: &str =
+    "arn:${AWS::Partition}:dynamodb:${TableRegion}:${AWS::AccountId}:table/${ReplicaTableName}";
+
+#[test]
+fn replica_account_role_trusts_only_the_replicator_and_only_writes_the_replica() {
+    let doc = replica_template();
+    assert_eq!(
+        get(&doc, &["AWSTemplateFormatVersion"]).as_str(),
+        Some("2010-09-09")
+    );
+    // Short forms would panic in walk; no wildcard in any resource.
+    for (path, value) in all_strings(get(&doc, &["Resources"]), "Resources") {
+        assert!(!value.contains('*'), "{path}: wildcard {value:?}");
+    }
+    let parameter = |name: &str| get(&doc, &["Parameters", name]);
+    assert!(
+        parameter("ReplicatorRoleArn").get("Default").is_none(),
+        "the replicator's role is required"
+    );
+    assert!(parameter("ReplicaTableName").get("Default").is_none());
+    assert_eq!(
+        get(parameter("ExternalId"), &["NoEcho"]).as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        scalar_string(get(parameter("ExternalId"), &["Default"])),
+        ""
+    );
+    assert_eq!(
+        scalar_string(get(parameter("ReplicaRegion"), &["Default"])),
+        ""
+    );
+
+    // The two templates agree: the same role pattern and external ID pattern.
+    let main = template();
+    let pattern = |doc: &Value, name: &str| {
+        get(doc, &["Parameters", name, "AllowedPattern"])
+            .as_str()
+            .expect("a pattern")
+            .to_owned()
+    };
+    assert_eq!(
+        pattern(&main, "ReplicaRoleArn"),
+        format!("^$|{}", pattern(&doc, "ReplicatorRoleArn"))
+    );
+    assert_eq!(
+        pattern(&main, "ReplicaExternalId"),
+        pattern(&doc, "ExternalId")
+    );
+    assert_eq!(
+        get(&main, &["Outputs", "ReplicatorRoleArn", "Value"]),
+        &yaml("Fn::GetAtt: [ReplicatorRole, Arn]")
+    );
+
+    for external_id in ["", "dyno-external-id-1"] {
+        for region in ["", "eu-central-1"] {
+            let evaluated = evaluate(
+                &doc,
+                &[
+                    ("ReplicaTableName", "dyno-replica"),
+                    ("ReplicatorRoleArn", "arn:aws:iam::123456789012:role/x"),
+                    ("ExternalId", external_id),
+                    ("ReplicaRegion", region),
+                ],
+            );
+            let out = &evaluated.doc;
+            assert_no_dangling_references(&evaluated, "replica-account.yaml");
+            let resources = get(out, &["Resources"]).as_mapping().expect("Resources");
+            assert_eq!(
+                resources
+                    .keys()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>(),
+                ["ReplicaWriterRole"],
+                "the role and nothing else"
+            );
+            let role = get(out, &["Resources", "ReplicaWriterRole"]);
+            assert_eq!(get(role, &["Type"]).as_str(), Some("AWS::IAM::Role"));
+            let properties = get(role, &["Properties"]);
+            assert_eq!(
+                get(properties, &["MaxSessionDuration"]).as_u64(),
+                Some(3600)
+            );
+            assert!(properties.get("ManagedPolicyArns").is_none());
+
+            // Trust: the replicator's role only, with the external ID when there is one.
+            let trust = get(properties, &["AssumeRolePolicyDocument", "Statement"])
+                .as_sequence()
+                .expect("a list");
+            assert_eq!(trust.len(), 1, "one trust statement");
+            let statement = &trust[0];
+            assert_eq!(get(statement, &["Effect"]).as_str(), Some("Allow"));
+            assert_eq!(
+                get(statement, &["Principal"]),
+                &yaml("AWS: {Ref: ReplicatorRoleArn}")
+            );
+            assert_eq!(strings(get(statement, &["Action"])), ["sts:AssumeRole"]);
+            assert!(
+                statement.get("NotPrincipal").is_none() && statement.get("NotAction").is_none()
+            );
+            let condition = (!external_id.is_empty())
+                .then(|| yaml("StringEquals: {'sts:ExternalId': {Ref: ExternalId}}"));
+            assert_eq!(
+                statement.get("Condition"),
+                condition.as_ref(),
+                "ExternalId={external_id:?}"
+            );
+
+            // Permissions: the four writes on the replica table of this account, nothing else.
+            let policies = get(properties, &["Policies"])
+                .as_sequence()
+                .expect("a list");
+            assert_eq!(policies.len(), 1);
+            let statements = get(&policies[0], &["PolicyDocument", "Statement"])
+                .as_sequence()
+                .expect("a list");
+            assert_eq!(statements.len(), 1);
+            let statement = &statements[0];
+            assert_eq!(get(statement, &["Effect"]).as_str(), Some("Allow"));
+            assert!(statement.get("Condition").is_none());
+            assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none());
+            let actions: BTreeSet<String> =
+                strings(get(statement, &["Action"])).into_iter().collect();
+            assert_eq!(actions, set(REPLICA_WRITES));
+            let table_region = if region.is_empty() {
+                "Ref: AWS::Region"
+            } else {
+                "Ref: ReplicaRegion"
+            };
+            let mut variables = Mapping::new();
+            variables.insert("TableRegion".into(), yaml(table_region));
+            let mut resource = Mapping::new();
+            resource.insert(
+                "Fn::Sub".into(),
+                Value::Sequence(vec![REPLICA_TABLE_ARN.into(), Value::Mapping(variables)]),
+            );
+            assert_eq!(get(statement, &["Resource"]), &Value::Mapping(resource));
+            assert_eq!(
+                get(out, &["Outputs", "ReplicaRoleArn", "Value"]),
+                &yaml("Fn::GetAtt: [ReplicaWriterRole, Arn]")
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logging and credentials.
+// ---------------------------------------------------------------------------------------------
 
 /// The AWS SDK logs whole request and response bodies (items) at trace level; the function must
 /// not run at it (`tests/logs.rs` shows debug and below keep item content out of the logs).
@@ -289,11 +1738,14 @@ fn function_never_logs_at_trace_level() {
     assert_ne!(level.to_ascii_uppercase(), "TRACE");
 }
 
-/// No access key, secret or session token in the template, the sample events or the sources.
+/// No access key, secret or session token in the templates, the sample events or the sources.
 #[test]
 fn no_credentials_in_template_events_or_sources() {
     let root = common::project_root();
-    let mut files = vec![root.join("template.yaml")];
+    let mut files = vec![
+        root.join("template.yaml"),
+        root.join("replica-account.yaml"),
+    ];
     for dir in ["events", "src", "src/bin"] {
         if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
             files.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_file()));

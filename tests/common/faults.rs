@@ -52,6 +52,9 @@ pub enum Fault {
     /// Kinesis `GetRecords`: 400 `ExpiredIteratorException`, not forwarded. Not in
     /// [`Fault::ALL`].
     ExpiredIterator,
+    /// 403 `AccessDenied` (in XML for query-protocol services such as STS), not forwarded.
+    /// Not in [`Fault::ALL`].
+    AccessDenied,
 }
 
 impl Fault {
@@ -197,6 +200,10 @@ pub struct Stats {
     pub faults: BTreeMap<Fault, u64>,
     /// Faults injected, by operation and kind.
     pub by_operation: BTreeMap<(String, Fault), u64>,
+    /// The access key ids that signed the requests, by operation (from `Authorization`).
+    pub signers: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// The form bodies of query-protocol requests (STS), as sent.
+    pub forms: Vec<String>,
 }
 
 impl Stats {
@@ -477,6 +484,29 @@ fn error_response(service: &str, status: u16, kind: &str, message: &str) -> Vec<
     .into_bytes()
 }
 
+/// 403 AccessDenied: XML for the query protocol, JSON otherwise.
+fn access_denied(service: &str) -> Vec<u8> {
+    let (content_type, body) = match service {
+        "query" => (
+            "text/xml",
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+             <Code>AccessDenied</Code><Message>not authorized to perform sts:AssumeRole</Message>\
+             </Error><RequestId>dyno-fault-proxy</RequestId></ErrorResponse>"
+                .to_owned(),
+        ),
+        _ => (
+            "application/x-amz-json-1.0",
+            json!({"__type": "AccessDeniedException", "message": "not authorized"}).to_string(),
+        ),
+    };
+    format!(
+        "HTTP/1.1 403 Forbidden\r\ncontent-type: {content_type}\r\nx-amzn-requestid: dyno-fault-proxy\r\n\
+         content-length: {}\r\nconnection: keep-alive\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 #[allow(deprecated)] // SO_LINGER 0 is exactly what makes the close a reset.
 fn reset(stream: TcpStream) {
     let _ = stream.set_linger(Some(Duration::ZERO));
@@ -697,12 +727,35 @@ async fn serve(
 ) -> io::Result<()> {
     let mut buf = Vec::new();
     while let Some(request) = read_message(&mut client, &mut buf).await? {
-        let target = request.header("x-amz-target").unwrap_or("unknown.unknown");
-        let (service, operation) = target.rsplit_once('.').unwrap_or(("unknown", target));
-        let (service, operation) = (service.to_owned(), operation.to_owned());
+        let form = String::from_utf8_lossy(&request.body).into_owned();
+        let (service, operation) = match request.header("x-amz-target") {
+            Some(target) => {
+                let (service, operation) = target.rsplit_once('.').unwrap_or(("unknown", target));
+                (service.to_owned(), operation.to_owned())
+            }
+            // The query protocol (STS) names the action in the form body.
+            None => {
+                let action = form
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix("Action="))
+                    .unwrap_or("unknown");
+                ("query".to_owned(), action.to_owned())
+            }
+        };
         let (fault, slow, withheld) = {
             let mut state = state.lock().expect("proxy state");
             *state.stats.requests.entry(operation.clone()).or_default() += 1;
+            if service == "query" {
+                state.stats.forms.push(form.clone());
+            }
+            if let Some(key_id) = request
+                .header("authorization")
+                .and_then(|a| a.split("Credential=").nth(1))
+                .and_then(|c| c.split('/').next())
+            {
+                let signers = state.stats.signers.entry(operation.clone()).or_default();
+                signers.insert(key_id.to_owned());
+            }
             let (mut fault, roll) = state.decide(&operation, &request.body);
             let mut withheld = None;
             if fault == Some(Fault::PartialBatch) {
@@ -722,6 +775,10 @@ async fn serve(
             }
             (fault, state.plan.slow, withheld)
         };
+        if fault == Some(Fault::AccessDenied) {
+            client.write_all(&access_denied(&service)).await?;
+            continue;
+        }
         if let Some((status, kind, message)) = fault.and_then(|f| f.error(&service)) {
             client
                 .write_all(&error_response(&service, status, &kind, message))

@@ -556,3 +556,20 @@ pub async fn bounded<T>(
         Err(_) => panic!("{what}: still running after {limit:?}; stopped so that CI does not hang"),
     }
 }
+
+/// An event as the Lambda runtime hands it to `function_handler`: its JSON text.
+pub fn raw(event: &impl serde::Serialize) -> Box<serde_json::value::RawValue> {
+    let text = serde_json::to_string(event).expect("json");
+    serde_json::value::RawValue::from_string(text).expect("raw json")
+}
+
+/// The item identifiers of `function_handler`'s answer, whatever the source.
+pub fn response_failures(response: &dyno::handler::Response) -> Vec<String> {
+    let json = serde_json::to_value(response).expect("json");
+    json["batchItemFailures"]
+        .as_array()
+        .expect("batchItemFailures")
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}

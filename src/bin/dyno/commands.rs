@@ -19,6 +19,7 @@ use dyno::backfill::{self, BackfillOptions};
 use dyno::checkpoint::Checkpoints;
 use dyno::dead_letter::{self, DeadLetterQueue};
 use dyno::diff::{Counts, DiffOptions, Difference, PageError};
+use dyno::failed_batches::{self, Records};
 use dyno::handler::Replicator;
 use dyno::json::{self, Item};
 use dyno::key::{Key, KeySchema, ScalarType};
@@ -27,6 +28,7 @@ use dyno::publisher::{Change, Publisher};
 use dyno::retry::Backoff;
 use dyno::runner::{Runner, RunnerOptions, StartingPosition};
 use dyno::scan::Segments;
+use dyno::shards::DynamoDbStreamSource;
 use dyno::table::Table;
 use dyno::writer::{WriteError, Writer};
 use dyno::{demo, workload};
@@ -34,8 +36,8 @@ use dyno::{demo, workload};
 use crate::connect::Connected;
 use crate::progress;
 use crate::{
-    BackfillArgs, Cli, Command, DeadLetterAction, DiffArgs, Expressions, Outcome, ReplicateArgs,
-    ScanArgs, Start,
+    BackfillArgs, Cli, Command, DeadLetterAction, DiffArgs, Expressions, FailuresAction, Outcome,
+    ReplayArgs, ReplicateArgs, ScanArgs, SourceKind, Start,
 };
 
 /// A subcommand failed: what to print, and the exit status.
@@ -119,6 +121,9 @@ pub async fn run(cli: Cli) -> Outcome {
         }
         Command::Diff(args) => diff(&at, &args).await.map_err(|f| f.with_code(2)),
         Command::Backfill(args) => backfill(&at, &args).await,
+        Command::Failures {
+            action: FailuresAction::Replay(args),
+        } => replay_failures(&at, &args).await,
         Command::Demo {
             keys,
             ops,
@@ -369,7 +374,7 @@ fn parse_schema(text: &str) -> Result<KeySchema, Failure> {
 
 async fn create(at: &Connected, key_schema: &str, shards: i32, recreate: bool) -> Outcome {
     let schema = parse_schema(key_schema)?;
-    let (primary, replica, stream) = (at.primary(), at.replica(), at.stream());
+    let (primary, replica, stream) = (at.primary(), at.replica().await?, at.stream());
     let wait = admin::WAIT;
     if recreate {
         admin::recreate_table(&primary, &schema, None, wait).await?;
@@ -399,7 +404,7 @@ async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
         max_attempts: 8,
         ..at.tuning.clone()
     };
-    let mut replicator = Replicator::connect(at.primary(), at.replica(), tuning).await?;
+    let mut replicator = Replicator::connect(at.primary(), at.replica().await?, tuning).await?;
     if let Some(url) = &args.queue.dead_letter_queue_url {
         let sqs = at.sqs(args.queue.sqs_endpoint_url.as_deref());
         replicator = replicator.with_dead_letter(DeadLetterQueue::new(sqs, url.clone()));
@@ -417,9 +422,19 @@ async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
         patience: (!args.follow).then_some(Duration::from_secs(60)),
         ..RunnerOptions::default()
     };
-    let runner = Runner::connect(at.stream(), options).await?;
     let (_stop, stopped) = tokio::sync::watch::channel(!args.follow);
-    let stats = runner.run(&replicator, stopped).await?;
+    let stats = match args.source {
+        SourceKind::Kinesis => {
+            let runner = Runner::connect(at.stream(), options).await?;
+            runner.run(&replicator, stopped).await?
+        }
+        SourceKind::DynamodbStream => {
+            let arn = table_stream_arn(replicator.engine().primary()).await?;
+            let streams = at.streams(args.streams_endpoint_url.as_deref());
+            let runner = Runner::new(DynamoDbStreamSource::new(streams, arn), options)?;
+            runner.run(&replicator, stopped).await?
+        }
+    };
     eprintln!(
         "replicated {} records in {} batches ({} re-delivered, {} skipped)",
         stats.records,
@@ -437,6 +452,110 @@ async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn replay_failures(at: &Connected, args: &ReplayArgs) -> Outcome {
+    let s3 = at.s3(args.s3_endpoint_url.as_deref());
+    let objects = failed_batches::list(&s3, &args.bucket, &args.prefix, args.since).await?;
+    let mut batches = Vec::new();
+    let mut unreadable = 0;
+    for object in &objects {
+        let body = failed_batches::fetch(&s3, &args.bucket, &object.key).await?;
+        match failed_batches::parse(&object.key, &body) {
+            Ok(batch) => batches.push(batch),
+            Err(e) => {
+                unreadable += 1;
+                eprintln!("skipped: {e}");
+            }
+        }
+    }
+    let records: usize = batches.iter().map(|b| b.records.len()).sum();
+    if args.dry_run {
+        for b in &batches {
+            println!(
+                "{}: {} batch of {} records, {} {}..{} ({}): would replay",
+                b.object,
+                b.records.source(),
+                b.records.len(),
+                b.shard,
+                b.start_sequence,
+                b.end_sequence,
+                b.condition
+            );
+        }
+        eprintln!(
+            "dry run: {} failed batches ({records} records) would be replayed from s3://{}/{}; {unreadable} objects skipped; nothing was changed",
+            batches.len(),
+            args.bucket,
+            args.prefix
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (mut put_back, mut replicated, mut failed) = (0, 0, 0);
+    let mut publisher_cache = None;
+    let mut replicator_cache = None;
+    for batch in &batches {
+        match &batch.records {
+            Records::Kinesis(event) => {
+                if publisher_cache.is_none() {
+                    publisher_cache = Some(publisher(at).await?);
+                }
+                let publisher = publisher_cache.as_ref().expect("just set");
+                match failed_batches::put_back(publisher, event).await {
+                    Ok(n) => put_back += n,
+                    Err(e) => {
+                        failed += e.sequence_numbers.len();
+                        eprintln!("{}: {e}", batch.object);
+                    }
+                }
+            }
+            Records::DynamoDb(event) => {
+                if replicator_cache.is_none() {
+                    let replicator =
+                        Replicator::connect(at.primary(), at.replica().await?, at.tuning.clone())
+                            .await?;
+                    replicator_cache = Some(replicator);
+                }
+                let replicator = replicator_cache.as_ref().expect("just set");
+                let (_, summary) = replicator.handle_dynamodb(event, None).await;
+                replicated += summary.records - summary.failed_records;
+                failed += summary.failed_records;
+                if summary.failed_records > 0 {
+                    eprintln!(
+                        "{}: {} records not replicated; run the replay again",
+                        batch.object, summary.failed_records
+                    );
+                }
+            }
+        }
+    }
+    eprintln!(
+        "replayed {} failed batches from s3://{}/{}: {put_back} records put back on `{}`, {replicated} records' keys replicated, {failed} failed, {unreadable} objects skipped; the objects stay in the bucket (its lifecycle rule expires them)",
+        batches.len(),
+        args.bucket,
+        args.prefix,
+        at.stream().name
+    );
+    Ok(if failed > 0 || unreadable > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The primary table's latest DynamoDB stream.
+async fn table_stream_arn(table: &Table) -> Result<String, Failure> {
+    let description = table.describe().await?;
+    description
+        .latest_stream_arn()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            usage(format!(
+                "{} has no DynamoDB stream: enable one (any view type; KEYS_ONLY is enough), or \
+             replicate from the key stream with --source kinesis",
+                table.label()
+            ))
+        })
 }
 
 async fn dead_letters(
@@ -508,7 +627,7 @@ async fn publisher(at: &Connected) -> Result<Publisher, Failure> {
 }
 
 async fn diff(at: &Connected, args: &DiffArgs) -> Outcome {
-    let (primary, replica) = (at.primary(), at.replica());
+    let (primary, replica) = (at.primary(), at.replica().await?);
     if let Some(f) = args.sample.filter(|f| !(*f > 0.0 && *f <= 1.0)) {
         return Err(usage(format!("--sample {f} must be above 0 and at most 1")));
     }
@@ -651,7 +770,7 @@ async fn backfill(at: &Connected, args: &BackfillArgs) -> Outcome {
 async fn run_demo(at: &Connected, keys: usize, ops: usize, seed: u64, recreate: bool) -> Outcome {
     let setup = demo::Setup {
         primary: at.primary(),
-        replica: at.replica(),
+        replica: at.replica().await?,
         stream: at.stream(),
         shards: 2,
         recreate,

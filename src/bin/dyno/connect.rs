@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use dyno::config::{self, Tuning, local};
+use dyno::role::{ReplicaRole, RoleError};
 use dyno::stream::Stream;
 use dyno::table::Table;
 
@@ -69,8 +70,9 @@ impl Connected {
         self.table(&self.flags.table, endpoint, self.region.clone(), "--table")
     }
 
-    /// The replica table (`--replica-table`).
-    pub fn replica(&self) -> Table {
+    /// The replica table (`--replica-table`), with the credentials of `--replica-role-arn`
+    /// when it is in another account (the role is assumed now).
+    pub async fn replica(&self) -> Result<Table, RoleError> {
         let endpoint = self.or_local(
             &self.flags.replica_endpoint_url,
             local::REPLICA_ENDPOINT_URL,
@@ -80,11 +82,35 @@ impl Connected {
             .replica_region
             .clone()
             .unwrap_or_else(|| self.region.clone());
-        self.table(
-            &self.flags.replica_table,
-            endpoint,
-            region,
-            "--replica-table",
+        let name = &self.flags.replica_table;
+        let Some(arn) = &self.flags.replica_role_arn else {
+            return Ok(self.table(name, endpoint, region, "--replica-table"));
+        };
+        let role = ReplicaRole {
+            arn: arn.clone(),
+            external_id: self.flags.replica_external_id.clone(),
+            sts_endpoint_url: self.flags.sts_endpoint_url.clone(),
+            setting: "--replica-role-arn",
+        };
+        let credentials = role.credentials(&self.sdk).await?;
+        let config =
+            config::dynamodb_config(&self.sdk, Some(&region), endpoint.as_deref(), &self.tuning)
+                .credentials_provider(credentials);
+        let client = aws_sdk_dynamodb::Client::from_conf(config.build());
+        let mut table = Table::new(client, name, "--replica-table").at(endpoint, Some(region));
+        table.account = Some(arn.clone());
+        Ok(table)
+    }
+
+    /// A DynamoDB Streams client, at `endpoint` (else the primary's endpoint, else AWS's).
+    pub fn streams(&self, endpoint: Option<&str>) -> aws_sdk_dynamodbstreams::Client {
+        let primary = self.or_local(&self.flags.endpoint_url, local::PRIMARY_ENDPOINT_URL);
+        let endpoint = endpoint.map(str::to_owned).or(primary);
+        config::dynamodb_streams_client(
+            &self.sdk,
+            Some(&self.region),
+            endpoint.as_deref(),
+            &self.tuning,
         )
     }
 
@@ -108,6 +134,11 @@ impl Connected {
         );
         let client = config::kinesis_client(&self.sdk, endpoint.as_deref(), &self.tuning);
         Stream::new(client, &self.flags.stream, "--stream").at(endpoint)
+    }
+
+    /// An S3 client, at `endpoint` when given.
+    pub fn s3(&self, endpoint: Option<&str>) -> aws_sdk_s3::Client {
+        config::s3_client(&self.sdk, endpoint, &self.tuning)
     }
 
     /// An SQS client, at `endpoint` when given.

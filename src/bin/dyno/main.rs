@@ -54,6 +54,20 @@ pub struct Connection {
     /// Region of the replica [default: --region].
     #[arg(long, env = "DYNO_REPLICA_REGION", global = true)]
     pub replica_region: Option<String>,
+    /// A role in the replica's account to assume for the replica (another AWS account).
+    #[arg(long, env = "DYNO_REPLICA_ROLE_ARN", global = true)]
+    pub replica_role_arn: Option<String>,
+    /// The external id that role's trust policy asks for, if any.
+    #[arg(
+        long,
+        env = "DYNO_REPLICA_EXTERNAL_ID",
+        global = true,
+        hide_env_values = true
+    )]
+    pub replica_external_id: Option<String>,
+    /// STS endpoint (local servers) [default: AWS].
+    #[arg(long, env = "DYNO_STS_ENDPOINT_URL", global = true)]
+    pub sts_endpoint_url: Option<String>,
     /// The Kinesis stream key records go to.
     #[arg(long, env = "DYNO_STREAM", default_value = local::STREAM, global = true)]
     pub stream: String,
@@ -174,6 +188,11 @@ pub enum Command {
     /// Announce every key of the primary on the stream, so the replicator copies each item (to
     /// adopt dyno on a table that already has items).
     Backfill(BackfillArgs),
+    /// Failed batches kept whole in the S3 on-failure destination.
+    Failures {
+        #[command(subcommand)]
+        action: FailuresAction,
+    },
     /// The main job, locally: the tables and stream, a mixed workload through the writer,
     /// replication by the local event source mapping, and a full comparison.
     Demo {
@@ -219,6 +238,13 @@ pub struct ReplicateArgs {
     /// Keep following the stream instead of stopping once it is drained.
     #[arg(long)]
     pub follow: bool,
+    /// Where the records come from: the Kinesis key stream (--stream), or the primary table's
+    /// own DynamoDB stream (its latest; the table needs a stream, of any view type).
+    #[arg(long, value_enum, default_value_t = SourceKind::Kinesis)]
+    pub source: SourceKind,
+    /// DynamoDB Streams endpoint (local servers) [default: --endpoint-url, else AWS].
+    #[arg(long, env = "DYNO_STREAMS_ENDPOINT_URL")]
+    pub streams_endpoint_url: Option<String>,
     /// Retries of a failing batch before its lowest failing record is skipped (the run then
     /// exits non-zero and names it); -1: retry until it succeeds.
     #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
@@ -310,12 +336,51 @@ fn parse_range(text: &str) -> Result<std::ops::Range<u32>, String> {
 }
 
 #[derive(Subcommand)]
+pub enum FailuresAction {
+    /// Read the invocation records and replay their records: a Kinesis batch's records go back
+    /// on --stream as they were; a DynamoDB stream batch's keys are replicated (read from the
+    /// primary, written to the replica). With --dry-run, only list what would be replayed.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// The bucket (the stack's FailedBatchBucketName output).
+    #[arg(long, env = "DYNO_FAILED_BATCH_BUCKET")]
+    pub bucket: String,
+    /// Only objects under this prefix.
+    #[arg(long, default_value = dyno::failed_batches::PREFIX)]
+    pub prefix: String,
+    /// Only objects written at or after this time (RFC 3339, e.g. 2026-11-27T00:00:00Z).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// List what would be replayed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// S3 endpoint (local servers) [default: AWS].
+    #[arg(long, env = "DYNO_S3_ENDPOINT_URL")]
+    pub s3_endpoint_url: Option<String>,
+}
+
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time such as 2026-11-27T00:00:00Z ({e})"))
+}
+
+#[derive(Subcommand)]
 pub enum DeadLetterAction {
     /// Print each dead letter (reason, shard, sequence number, data) as JSON; deletes nothing.
     Inspect,
     /// Put each dead letter's original bytes back on the stream (same partition key), then
     /// delete it from the queue. Fix the cause first, or they come back.
     Replay,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SourceKind {
+    Kinesis,
+    DynamodbStream,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

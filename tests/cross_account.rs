@@ -1,0 +1,228 @@
+//! A replica in another AWS account: with `REPLICA_ROLE_ARN`, the replica's client assumes that
+//! role with STS (moto answers `AssumeRole`), so every request that reaches the replica's server
+//! is signed with the assumed credentials, while the primary's are signed with the function's
+//! own. moto keeps each account's tables apart (by the access key's account), so the replica
+//! table lives in the role's account, where the function's own credentials cannot see it. A
+//! refused or unreachable role stops the replicator at init, naming `REPLICA_ROLE_ARN`. Fault
+//! proxies stand in front of each server and record who signed what.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+
+use common::faults::{Fault, FaultProxy, Plan};
+use common::*;
+use dyno::config::Config;
+use dyno::handler::Replicator;
+
+const ROLE: &str = "arn:aws:iam::222233334444:role/dyno-replica-writer";
+
+struct Rig {
+    _servers: (Server, Server),
+    primary_proxy: FaultProxy,
+    replica_proxy: FaultProxy,
+    sts_proxy: FaultProxy,
+}
+
+impl Rig {
+    async fn start() -> Rig {
+        let primary = Server::dynalite();
+        let moto = Server::moto();
+        create_table(&client(&primary).await, "orders", &thread_schema()).await;
+        // The replica table, created in the role's account (with the role's credentials).
+        let role = dyno::role::ReplicaRole {
+            arn: ROLE.to_owned(),
+            external_id: None,
+            sts_endpoint_url: Some(moto.endpoint.clone()),
+            setting: "test",
+        };
+        let sdk = sdk_config().await;
+        let credentials = role.credentials(&sdk).await.expect("assume the role");
+        let config =
+            dyno::config::dynamodb_config(&sdk, Some("us-east-1"), Some(&moto.endpoint), &tuning())
+                .credentials_provider(credentials);
+        let in_their_account = aws_sdk_dynamodb::Client::from_conf(config.build());
+        create_table(&in_their_account, "orders", &thread_schema()).await;
+        // Our own credentials do not see it.
+        let ours = client(&moto).await;
+        assert!(
+            ours.describe_table()
+                .table_name("orders")
+                .send()
+                .await
+                .is_err()
+        );
+        put_items(
+            &client(&primary).await,
+            "orders",
+            (0..20)
+                .map(|i| thread_item("f", &format!("s{i}"), "v"))
+                .collect(),
+        )
+        .await;
+        Rig {
+            primary_proxy: FaultProxy::start(primary.port).await,
+            replica_proxy: FaultProxy::start(moto.port).await,
+            sts_proxy: FaultProxy::start(moto.port).await,
+            _servers: (primary, moto),
+        }
+    }
+
+    /// The replicator's settings, as the template sets them (plus local endpoints).
+    fn settings(&self, sts: &str) -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("PRIMARY_TABLE", "orders".to_owned()),
+            ("REPLICA_TABLE", "orders".to_owned()),
+            ("PRIMARY_ENDPOINT_URL", self.primary_proxy.endpoint.clone()),
+            ("REPLICA_ENDPOINT_URL", self.replica_proxy.endpoint.clone()),
+            ("REPLICA_ROLE_ARN", ROLE.to_owned()),
+            ("REPLICA_EXTERNAL_ID", "dyno-external-id".to_owned()),
+            ("STS_ENDPOINT_URL", sts.to_owned()),
+        ])
+    }
+
+    async fn replicator(&self, sts: &str) -> Result<Replicator, String> {
+        let settings = self.settings(sts);
+        let config = Config::from_lookup(|name| settings.get(name).cloned()).expect("config");
+        Replicator::from_config(&config, &sdk_config().await)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn signers(proxy: &FaultProxy) -> BTreeSet<String> {
+    proxy.stats().signers.values().flatten().cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replica_is_written_with_the_assumed_role_and_the_primary_read_with_our_own() {
+    let rig = Rig::start().await;
+    let replicator = rig
+        .replicator(&rig.sts_proxy.endpoint)
+        .await
+        .expect("connect");
+    let event = kinesis_event(
+        (0..20)
+            .map(|i| thread_record("f", &format!("s{i}"), i))
+            .collect(),
+    );
+    let (response, summary) = replicator.handle(&event, None).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!(summary.puts, 20);
+
+    // STS was asked for the role, with the external id (at init to check it, then by the
+    // client's credentials cache).
+    let sts = rig.sts_proxy.stats();
+    assert!(sts.requests.get("AssumeRole") >= Some(&1), "{sts:?}");
+    for form in &sts.forms {
+        let role = "RoleArn=arn%3Aaws%3Aiam%3A%3A222233334444%3Arole%2Fdyno-replica-writer";
+        assert!(form.contains(role), "{form}");
+        assert!(form.contains("ExternalId=dyno-external-id"), "{form}");
+    }
+    // The primary's requests are signed with the function's own credentials ("test"), every
+    // replica request with the role's (temporary ones, "ASIA…").
+    assert_eq!(
+        signers(&rig.primary_proxy),
+        BTreeSet::from(["test".to_owned()])
+    );
+    let replica = signers(&rig.replica_proxy);
+    assert_eq!(replica.len(), 1, "{replica:?}");
+    let assumed = replica.iter().next().unwrap();
+    assert!(
+        assumed.starts_with("ASIA") && assumed != "test",
+        "{assumed}"
+    );
+    let replica_calls = rig.replica_proxy.stats().requests;
+    assert!(
+        replica_calls.get("BatchWriteItem") > Some(&0),
+        "{replica_calls:?}"
+    );
+    assert!(replica_calls.get("DescribeTable") > Some(&0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_or_unreachable_role_stops_the_replicator_at_init() {
+    let rig = Rig::start().await;
+    rig.sts_proxy
+        .set_plan(Plan::on(&["AssumeRole"], &[Fault::AccessDenied], 1.0, 1));
+    let err = rig.replicator(&rig.sts_proxy.endpoint).await.unwrap_err();
+    assert!(
+        err.starts_with(&format!(
+            "REPLICA_ROLE_ARN={ROLE}: the replica's role could not be assumed"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("trust policy"), "{err}");
+    assert!(
+        rig.sts_proxy
+            .stats()
+            .injected("AssumeRole", Fault::AccessDenied)
+            > 0
+    );
+    assert!(
+        signers(&rig.replica_proxy).is_empty(),
+        "nothing reached the replica"
+    );
+
+    let closed = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let err = rig.replicator(&closed).await.unwrap_err();
+    assert!(err.starts_with("REPLICA_ROLE_ARN="), "{err}");
+
+    // The Lambda binary itself: it stops at init with the same message, and a non-zero status.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_replicator"))
+        .env_clear()
+        .envs(rig.settings(&closed))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("REPLICA_ROLE_ARN="), "{stderr}");
+}
+
+#[test]
+fn the_cli_writes_the_replica_with_the_role_too() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rig = rt.block_on(Rig::start());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dyno"))
+        .args(["--table", "orders", "--replica-table", "orders", "diff"])
+        .args([
+            "--replica-role-arn",
+            ROLE,
+            "--sts-endpoint-url",
+            &rig.sts_proxy.endpoint,
+        ])
+        .env("DYNO_ENDPOINT_URL", &rig.primary_proxy.endpoint)
+        .env("DYNO_REPLICA_ENDPOINT_URL", &rig.replica_proxy.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    // The replica is still empty: 20 missing. What matters is who read it.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("20 missing"));
+    let replica = signers(&rig.replica_proxy);
+    assert!(
+        replica.iter().all(|k| k.starts_with("ASIA")) && !replica.is_empty(),
+        "{replica:?}"
+    );
+    assert_eq!(
+        signers(&rig.primary_proxy),
+        BTreeSet::from(["test".to_owned()])
+    );
+}
