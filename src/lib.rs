@@ -14,6 +14,7 @@ pub mod diff;
 pub mod engine;
 pub mod failed_batches;
 pub mod failures;
+pub mod group_commit;
 pub mod handler;
 pub mod json;
 pub mod key;

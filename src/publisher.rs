@@ -1,8 +1,10 @@
 //! The publisher: announces keys on the stream, each as a DynamoDB Streams `KEYS_ONLY` record
 //! (the seed's shape) whose partition key is the item key in canonical form, so that every
-//! record of one item lands on one shard, in order. `PutRecords` calls carry at most 500
-//! records and 5 MiB; entries that fail are sent again on their own, with backoff.
+//! record of one item lands on one shard, in order. Concurrent callers share `PutRecords` calls
+//! (group commit, see `group_commit`); entries that fail are sent again on their own, with
+//! backoff. Single writes, batches, backfills, repairs and replays all go through here.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,8 +12,9 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
 use crate::aws_error::AwsError;
+use crate::group_commit::{Group, Sent, Slot};
 use crate::key::{Key, KeyList};
-use crate::retry::{self, Backoff, Deadline, Undone, limits};
+use crate::retry::{self, Backoff, Deadline, Undone};
 use crate::stream::Stream;
 
 /// The kind of change, as the key record's advisory `eventName`.
@@ -33,16 +36,18 @@ impl Change {
 }
 
 /// Why key records were not put on the stream.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PublishFailure {
     #[error("{0}")]
-    Call(#[source] AwsError),
+    Call(#[source] Arc<AwsError>),
     #[error("entries still failing after {attempts} attempts")]
     Entries { attempts: u32 },
     #[error("the answer does not account for every record sent")]
     Unanswered,
     #[error("the deadline came")]
     Deadline,
+    #[error("the caller sending the call went away before its answer came")]
+    Abandoned,
 }
 
 /// Keys whose records are not on the stream: the replica was not told about them.
@@ -71,18 +76,19 @@ pub struct Entry {
 
 impl Entry {
     /// What the record counts for in a call's 5 MiB.
-    fn size(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.data.len() + self.partition_key.len()
     }
 }
 
-/// Puts key records on one stream.
+/// Puts key records on one stream. Clones share one group of calls.
 #[derive(Debug, Clone)]
 pub struct Publisher {
     stream: Stream,
     /// The records' `awsRegion`.
     region: String,
     backoff: Backoff,
+    group: Arc<Group>,
 }
 
 /// Sequence numbers for the key records this process publishes (advisory, like `eventName`).
@@ -95,6 +101,7 @@ impl Publisher {
             stream,
             region: region.into(),
             backoff,
+            group: Arc::default(),
         }
     }
 
@@ -127,46 +134,49 @@ impl Publisher {
     /// Puts records as they are (e.g. records replayed from a failed batch), as
     /// [`Publisher::publish`] does; the error holds the positions of those not put.
     pub async fn put(&self, entries: &[Entry]) -> Result<(), (Vec<usize>, PublishFailure)> {
-        let sized = entries.iter().enumerate().map(|(i, e)| (i, e.size()));
-        let calls = retry::chunks(sized, limits::PUT_RECORDS, limits::PUT_RECORDS_BYTES, |e| {
-            e.1
-        });
-        let mut undone = Vec::new();
-        let mut why = None;
-        for call in calls {
-            let tagged = call.into_iter().map(|(i, _)| (i, i)).collect();
-            let resent = retry::resend(tagged, &self.backoff, Deadline::NONE, |indices| {
-                self.put_records(entries, indices)
-            })
-            .await;
-            undone.extend(resent.undone);
-            why = why.or(resent.why);
-        }
-        match why {
-            None => Ok(()),
-            Some(failure) => Err((
-                undone,
-                match failure {
-                    Undone::Failed(error) => PublishFailure::Call(error),
-                    Undone::Unprocessed { attempts } => PublishFailure::Entries { attempts },
-                    Undone::Unanswered => PublishFailure::Unanswered,
-                    Undone::Deadline => PublishFailure::Deadline,
-                },
-            )),
+        self.group
+            .submit(entries.to_vec(), |slots| self.send(slots))
+            .await
+    }
+
+    /// `PutRecords` calls this publisher has sent (retries of failed entries not counted).
+    pub fn calls(&self) -> u64 {
+        self.group.calls()
+    }
+
+    /// One call's slots, sent with `PutRecords`; entries that fail are sent again, with backoff.
+    async fn send(&self, slots: Vec<Slot>) -> Sent {
+        let tagged = slots
+            .iter()
+            .enumerate()
+            .map(|(p, slot)| (p, slot))
+            .collect();
+        let resent = retry::resend(tagged, &self.backoff, Deadline::NONE, |slots| {
+            self.put_records(slots)
+        })
+        .await;
+        Sent {
+            undone: resent.undone,
+            failure: resent.why.map(|why| match why {
+                Undone::Failed(error) => PublishFailure::Call(Arc::new(error)),
+                Undone::Unprocessed { attempts } => PublishFailure::Entries { attempts },
+                Undone::Unanswered => PublishFailure::Unanswered,
+                Undone::Deadline => PublishFailure::Deadline,
+            }),
         }
     }
 
-    /// One `PutRecords` of `entries[i]` for each `i` in `indices`: for each, `None` when it is
-    /// on the stream, or `Some(i)` to send again.
-    async fn put_records(
+    /// One `PutRecords` of `slots`: for each, `None` when it is on the stream, or the slot to
+    /// send again.
+    async fn put_records<'s>(
         &self,
-        entries: &[Entry],
-        indices: Vec<usize>,
-    ) -> Result<Vec<Option<usize>>, AwsError> {
-        let records = indices.iter().map(|&i| {
+        slots: Vec<&'s Slot>,
+    ) -> Result<Vec<Option<&'s Slot>>, AwsError> {
+        let records = slots.iter().map(|slot| {
+            let entry = slot.entry();
             PutRecordsRequestEntry::builder()
-                .partition_key(&entries[i].partition_key)
-                .data(Blob::new(entries[i].data.clone()))
+                .partition_key(&entry.partition_key)
+                .data(Blob::new(entry.data.clone()))
                 .build()
         });
         let records: Result<Vec<_>, _> = records.collect();
@@ -185,8 +195,8 @@ impl Publisher {
         Ok(answer
             .records()
             .iter()
-            .zip(indices)
-            .map(|(result, i)| result.error_code().map(|_| i))
+            .zip(slots)
+            .map(|(result, slot)| result.error_code().map(|_| slot))
             .collect())
     }
 

@@ -381,3 +381,92 @@ async fn the_stream_failing_on_the_writer_loses_no_key() {
     })
     .await;
 }
+
+/// Group commit: 64 callers at once share `PutRecords` calls, each learns what became of its
+/// own record, and every key is on the stream once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_put_records_calls() {
+    use futures::stream::{self, StreamExt};
+    bounded(Duration::from_secs(120), "group commit", async {
+        let rig = rig().await;
+        let counter = dyno::calls::CallCounter::default();
+        let kinesis = dyno::config::kinesis_config(
+            &sdk_config().await,
+            Some(&rig.kinesis_proxy.endpoint),
+            &tuning(),
+        )
+        .interceptor(counter.clone());
+        let stream = Stream::new(
+            aws_sdk_kinesis::Client::from_conf(kinesis.build()),
+            STREAM,
+            "STREAM",
+        );
+        let writer = Writer::connect(rig.writer.table().clone(), stream)
+            .await
+            .unwrap();
+        let writes = 640;
+        let outcomes: Vec<_> = stream::iter(0..writes)
+            .map(|i| {
+                let writer = &writer;
+                async move {
+                    let item = thread_item("f", &format!("g{i:04}"), "v");
+                    writer.put_item(writer.put().set_item(Some(item))).await
+                }
+            })
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        assert!(outcomes.iter().all(Result::is_ok));
+        let calls = counter.get("PutRecords");
+        println!("group commit: {writes} writes, {calls} PutRecords calls");
+        assert!(
+            calls > 0 && calls * 4 < writes as u64,
+            "{calls} calls for {writes} writes"
+        );
+        assert_eq!(writer.publisher().calls(), calls);
+        let mut announced = rig.announced().await;
+        announced.sort();
+        announced.dedup();
+        assert_eq!(announced.len(), writes);
+
+        // Now with a stream that refuses every call: each caller is told exactly about its own
+        // key, though its record shared calls with others.
+        rig.kinesis_proxy.set_plan(Plan::on(
+            &["PutRecords"],
+            &[Fault::ServiceUnavailable],
+            1.0,
+            41,
+        ));
+        let outcomes: Vec<(String, Result<(), WriteError>)> = stream::iter(0..64)
+            .map(|i| {
+                let writer = &writer;
+                async move {
+                    let subject = format!("p{i:02}");
+                    let item = thread_item("f", &subject, "v");
+                    let result = writer
+                        .put_item(writer.put().set_item(Some(item)))
+                        .await
+                        .map(|_| ());
+                    (key_of(&subject), result)
+                }
+            })
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        let mut unannounced = Vec::new();
+        for (key, outcome) in &outcomes {
+            if let Err(err) = outcome {
+                let named: Vec<String> = err.unannounced().iter().map(|k| k.to_string()).collect();
+                assert_eq!(named, [key.clone()], "{err}");
+                unannounced.extend(err.unannounced().iter().cloned());
+            }
+        }
+        assert_eq!(unannounced.len(), 64);
+        let stats = rig.kinesis_proxy.stats();
+        assert!(stats.injected("PutRecords", Fault::ServiceUnavailable) > 0);
+        rig.kinesis_proxy.set_plan(Plan::off());
+        writer.announce(&unannounced).await.unwrap();
+        assert_eq!(rig.converge().await, writes + 64);
+    })
+    .await;
+}
