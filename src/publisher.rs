@@ -146,11 +146,7 @@ impl Publisher {
 
     /// One call's slots, sent with `PutRecords`; entries that fail are sent again, with backoff.
     async fn send(&self, slots: Vec<Slot>) -> Sent {
-        let tagged = slots
-            .iter()
-            .enumerate()
-            .map(|(p, slot)| (p, slot))
-            .collect();
+        let tagged = slots.iter().enumerate().collect();
         let resent = retry::resend(tagged, &self.backoff, Deadline::NONE, |slots| {
             self.put_records(slots)
         })
