@@ -457,7 +457,7 @@ async fn concurrent_writes_share_put_records_calls() {
         for (key, outcome) in &outcomes {
             if let Err(err) = outcome {
                 let named: Vec<String> = err.unannounced().iter().map(|k| k.to_string()).collect();
-                assert_eq!(named, [key.clone()], "{err}");
+                assert_eq!(named, std::slice::from_ref(key), "{err}");
                 unannounced.extend(err.unannounced().iter().cloned());
             }
         }
