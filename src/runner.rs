@@ -148,12 +148,25 @@ enum ShardEnd {
     Stopped,
 }
 
+/// Told of each batch once the replicator has handled it: its records, and the positions of
+/// those that failed (for whoever measures, e.g. the lag from a write to its copy).
+pub type Observer<R> = std::sync::Arc<dyn Fn(&[R], &[usize]) + Send + Sync>;
+
 /// The local event source mapping for one stream.
-#[derive(Debug)]
-pub struct Runner<S = KinesisSource> {
+pub struct Runner<S: ShardSource = KinesisSource> {
     source: S,
     options: RunnerOptions,
     checkpoints: Checkpoints,
+    observer: Option<Observer<S::Record>>,
+}
+
+impl<S: ShardSource + std::fmt::Debug> std::fmt::Debug for Runner<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("source", &self.source)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Runner<KinesisSource> {
@@ -179,7 +192,14 @@ impl<S: ShardSource> Runner<S> {
             checkpoints: Checkpoints::load(options.checkpoint.clone())?,
             source,
             options,
+            observer: None,
         })
+    }
+
+    /// Tells `observer` of each batch once it is handled.
+    pub fn observe(mut self, observer: Observer<S::Record>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Reads every shard until it is caught up with the stream, then returns.
@@ -330,6 +350,9 @@ impl<S: ShardSource> Runner<S> {
     ) -> Result<Option<String>, RunnerError> {
         let deadline = Instant::now() + self.options.timeout;
         let (failed, summary) = replicator.handle_records(records, Some(deadline)).await;
+        if let Some(observer) = &self.observer {
+            observer(records, &failed);
+        }
         stats.batches += 1;
         stats.keys += summary.keys;
         stats.puts += summary.puts;
