@@ -113,7 +113,8 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads the configuration from any lookup (an empty value counts as unset).
+    /// Reads the configuration from any lookup (an empty value counts as unset). Long only
+    /// because it reads every setting, one after the other, in one place.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let required = |name: &'static str, what: &'static str| {
@@ -173,15 +174,8 @@ impl Config {
             dead_letter_endpoint_url: endpoint(DEAD_LETTER_ENDPOINT_URL)?,
             replica_role: match get(REPLICA_ROLE_ARN) {
                 None => None,
-                Some(arn) if !arn.starts_with("arn:") || !arn.contains(":role/") => {
-                    return Err(ConfigError::Invalid {
-                        name: REPLICA_ROLE_ARN,
-                        value: arn,
-                        reason: "expected a role ARN, arn:aws:iam::ACCOUNT:role/NAME",
-                    });
-                }
                 Some(arn) => Some(ReplicaRole {
-                    arn,
+                    arn: role_arn(arn)?,
                     external_id: get(REPLICA_EXTERNAL_ID),
                     sts_endpoint_url: endpoint(STS_ENDPOINT_URL)?,
                     setting: REPLICA_ROLE_ARN,
@@ -189,6 +183,18 @@ impl Config {
             },
         })
     }
+}
+
+/// Checks `REPLICA_ROLE_ARN`'s shape.
+fn role_arn(arn: String) -> Result<String, ConfigError> {
+    if arn.starts_with("arn:") && arn.contains(":role/") {
+        return Ok(arn);
+    }
+    Err(ConfigError::Invalid {
+        name: REPLICA_ROLE_ARN,
+        value: arn,
+        reason: "expected a role ARN, arn:aws:iam::ACCOUNT:role/NAME",
+    })
 }
 
 /// Loads the shared AWS configuration (credentials chain, default region) once.

@@ -165,15 +165,7 @@ where
     F: Fn(Vec<Difference>) -> Fut,
     Fut: std::future::Future<Output = Result<(), PageError>>,
 {
-    let schema = primary.key_schema().await?;
-    let replica_schema = replica.key_schema().await?;
-    if schema != replica_schema {
-        return Err(DiffError::Schema {
-            replica: replica.label(),
-            expected: Box::new(schema),
-            found: Box::new(replica_schema),
-        });
-    }
+    let schema = same_schema(primary, replica).await?;
     let compare = Compare {
         primary,
         replica,
@@ -194,22 +186,23 @@ where
         }
         Ok::<(), PageError>(())
     };
-    let checkpoints = Checkpoints::load(None).map_err(ScanError::from)?;
+    let fresh = || Checkpoints::load(None).map_err(ScanError::from);
+    let primary_pages = |page| async { page_found(compare.primary_page(page).await?).await };
     scan::scan(
         primary,
         &schema,
         &scan_options(Projection::All),
-        &checkpoints,
-        |page| async { page_found(compare.primary_page(page).await?).await },
+        &fresh()?,
+        primary_pages,
     )
     .await?;
-    let checkpoints = Checkpoints::load(None).map_err(ScanError::from)?;
+    let replica_pages = |page| async { page_found(compare.replica_page(page).await?).await };
     scan::scan(
         replica,
         &schema,
         &scan_options(Projection::Keys),
-        &checkpoints,
-        |page| async { page_found(compare.replica_page(page).await?).await },
+        &fresh()?,
+        replica_pages,
     )
     .await?;
     let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
@@ -221,6 +214,20 @@ where
         extra: load(&counts.extra),
         different: load(&counts.different),
     })
+}
+
+/// The primary's key schema, once the replica's is checked to be the same.
+async fn same_schema(primary: &Table, replica: &Table) -> Result<KeySchema, DiffError> {
+    let schema = primary.key_schema().await?;
+    let found = replica.key_schema().await?;
+    if schema != found {
+        return Err(DiffError::Schema {
+            replica: replica.label(),
+            expected: Box::new(schema),
+            found: Box::new(found),
+        });
+    }
+    Ok(schema)
 }
 
 /// One comparison's tables and counts.

@@ -20,6 +20,7 @@ pub mod json;
 pub mod key;
 pub mod lines;
 pub mod metrics;
+pub mod plan;
 pub mod publisher;
 pub mod retry;
 pub mod role;

@@ -247,7 +247,8 @@ impl<S: ShardSource> Runner<S> {
         }
     }
 
-    /// Reads one shard until it ends, or is caught up and `stop` is true.
+    /// Reads one shard until it ends, or is caught up and `stop` is true. (A little over 60
+    /// lines: the shard's whole reading loop, position and iterator, is kept in one view.)
     async fn run_shard(
         &self,
         replicator: &Replicator,

@@ -641,3 +641,32 @@ fn help_shows_defaults_and_variables_and_no_flag_set_from_the_environment_as_req
         );
     }
 }
+
+#[test]
+fn plan_prices_a_load_and_refuses_nonsense() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dyno"))
+        .args([
+            "plan",
+            "--writes-per-second",
+            "2000",
+            "--distinct-fraction",
+            "0.1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("kinesis: 2 shard(s)"), "{text}");
+    // 1,000 records a batch over 100 distinct keys: 1 read and 4 writes.
+    assert!(
+        text.contains("5 DynamoDB calls a batch (0.0050 a write)"),
+        "{text}"
+    );
+    assert!(text.contains("global tables, same load: $0.625"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_dyno"))
+        .args(["plan", "--distinct-fraction", "2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--distinct-fraction"));
+}

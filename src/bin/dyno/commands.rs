@@ -19,7 +19,7 @@ use dyno::backfill::{self, BackfillOptions};
 use dyno::checkpoint::Checkpoints;
 use dyno::dead_letter::{self, DeadLetterQueue};
 use dyno::diff::{Counts, DiffOptions, Difference, PageError};
-use dyno::failed_batches::{self, Records};
+use dyno::failed_batches::{self, FailedBatch, Records};
 use dyno::handler::Replicator;
 use dyno::json::{self, Item};
 use dyno::key::{Key, KeySchema, ScalarType};
@@ -37,7 +37,7 @@ use crate::connect::Connected;
 use crate::progress;
 use crate::{
     BackfillArgs, Cli, Command, DeadLetterAction, DiffArgs, Expressions, FailuresAction, Outcome,
-    ReplayArgs, ReplicateArgs, ScanArgs, SourceKind, Start,
+    PlanArgs, ReplayArgs, ReplicateArgs, ScanArgs, SourceKind, Start,
 };
 
 /// A subcommand failed: what to print, and the exit status.
@@ -121,6 +121,7 @@ pub async fn run(cli: Cli) -> Outcome {
         }
         Command::Diff(args) => diff(&at, &args).await.map_err(|f| f.with_code(2)),
         Command::Backfill(args) => backfill(&at, &args).await,
+        Command::Plan(args) => plan(&args),
         Command::Failures {
             action: FailuresAction::Replay(args),
         } => replay_failures(&at, &args).await,
@@ -454,6 +455,39 @@ async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+fn plan(args: &PlanArgs) -> Outcome {
+    let checks = [
+        ("--writes-per-second", args.writes_per_second, 0.0),
+        ("--item-kb", args.item_kb, 0.0),
+        ("--batch-size", args.batch_size, 1.0),
+        (
+            "--batching-window-seconds",
+            args.batching_window_seconds,
+            0.0,
+        ),
+    ];
+    for (flag, value, least) in checks {
+        if !(value.is_finite() && value >= least && value > 0.0) {
+            return Err(usage(format!("{flag} {value} must be a number above 0")));
+        }
+    }
+    if !(args.distinct_fraction > 0.0 && args.distinct_fraction <= 1.0) {
+        return Err(usage("--distinct-fraction must be above 0 and at most 1"));
+    }
+    let load = dyno::plan::Load {
+        writes_per_second: args.writes_per_second,
+        item_kb: args.item_kb,
+        distinct_fraction: args.distinct_fraction,
+        batch_size: args.batch_size.min(10_000.0),
+        batching_window_s: args.batching_window_seconds,
+        ..dyno::plan::Load::default()
+    };
+    for line in dyno::plan::describe(&load, &dyno::plan::Prices::default()) {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn replay_failures(at: &Connected, args: &ReplayArgs) -> Outcome {
     let s3 = at.s3(args.s3_endpoint_url.as_deref());
     let objects = failed_batches::list(&s3, &args.bucket, &args.prefix, args.since).await?;
@@ -469,38 +503,62 @@ async fn replay_failures(at: &Connected, args: &ReplayArgs) -> Outcome {
             }
         }
     }
-    let records: usize = batches.iter().map(|b| b.records.len()).sum();
+    let place = format!("s3://{}/{}", args.bucket, args.prefix);
     if args.dry_run {
-        for b in &batches {
-            println!(
-                "{}: {} batch of {} records, {} {}..{} ({}): would replay",
-                b.object,
-                b.records.source(),
-                b.records.len(),
-                b.shard,
-                b.start_sequence,
-                b.end_sequence,
-                b.condition
-            );
-        }
-        eprintln!(
-            "dry run: {} failed batches ({records} records) would be replayed from s3://{}/{}; {unreadable} objects skipped; nothing was changed",
-            batches.len(),
-            args.bucket,
-            args.prefix
-        );
+        list_failed_batches(&batches, &place, unreadable);
         return Ok(ExitCode::SUCCESS);
     }
+    let (put_back, replicated, failed) = replay_batches(at, &batches).await?;
+    eprintln!(
+        "replayed {} failed batches from {place}: {put_back} records put back on `{}`, {replicated} records' keys replicated, {failed} failed, {unreadable} objects skipped; the objects stay in the bucket (its lifecycle rule expires them)",
+        batches.len(),
+        at.stream().name
+    );
+    Ok(if failed > 0 || unreadable > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn list_failed_batches(batches: &[FailedBatch], place: &str, unreadable: usize) {
+    for b in batches {
+        println!(
+            "{}: {} batch of {} records, {} {}..{} ({}): would replay",
+            b.object,
+            b.records.source(),
+            b.records.len(),
+            b.shard,
+            b.start_sequence,
+            b.end_sequence,
+            b.condition
+        );
+    }
+    let records: usize = batches.iter().map(|b| b.records.len()).sum();
+    eprintln!(
+        "dry run: {} failed batches ({records} records) would be replayed from {place}; {unreadable} objects skipped; nothing was changed",
+        batches.len()
+    );
+}
+
+/// Replays each batch: a Kinesis batch's records go back on the stream as they were; a DynamoDB
+/// stream batch's keys are replicated. Returns (records put back, replicated, failed).
+async fn replay_batches(
+    at: &Connected,
+    batches: &[FailedBatch],
+) -> Result<(usize, usize, usize), Failure> {
     let (mut put_back, mut replicated, mut failed) = (0, 0, 0);
-    let mut publisher_cache = None;
-    let mut replicator_cache = None;
-    for batch in &batches {
+    let mut publisher_once = None;
+    let mut replicator_once = None;
+    for batch in batches {
         match &batch.records {
             Records::Kinesis(event) => {
-                if publisher_cache.is_none() {
-                    publisher_cache = Some(publisher(at).await?);
+                if publisher_once.is_none() {
+                    publisher_once = Some(publisher(at).await?);
                 }
-                let publisher = publisher_cache.as_ref().expect("just set");
+                let Some(publisher) = &publisher_once else {
+                    continue;
+                };
                 match failed_batches::put_back(publisher, event).await {
                     Ok(n) => put_back += n,
                     Err(e) => {
@@ -510,13 +568,14 @@ async fn replay_failures(at: &Connected, args: &ReplayArgs) -> Outcome {
                 }
             }
             Records::DynamoDb(event) => {
-                if replicator_cache.is_none() {
-                    let replicator =
-                        Replicator::connect(at.primary(), at.replica().await?, at.tuning.clone())
-                            .await?;
-                    replicator_cache = Some(replicator);
+                if replicator_once.is_none() {
+                    let (primary, replica) = (at.primary(), at.replica().await?);
+                    replicator_once =
+                        Some(Replicator::connect(primary, replica, at.tuning.clone()).await?);
                 }
-                let replicator = replicator_cache.as_ref().expect("just set");
+                let Some(replicator) = &replicator_once else {
+                    continue;
+                };
                 let (_, summary) = replicator.handle_dynamodb(event, None).await;
                 replicated += summary.records - summary.failed_records;
                 failed += summary.failed_records;
@@ -529,18 +588,7 @@ async fn replay_failures(at: &Connected, args: &ReplayArgs) -> Outcome {
             }
         }
     }
-    eprintln!(
-        "replayed {} failed batches from s3://{}/{}: {put_back} records put back on `{}`, {replicated} records' keys replicated, {failed} failed, {unreadable} objects skipped; the objects stay in the bucket (its lifecycle rule expires them)",
-        batches.len(),
-        args.bucket,
-        args.prefix,
-        at.stream().name
-    );
-    Ok(if failed > 0 || unreadable > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok((put_back, replicated, failed))
 }
 
 /// The primary table's latest DynamoDB stream.
@@ -637,58 +685,23 @@ async fn diff(at: &Connected, args: &DiffArgs) -> Outcome {
         sample: args.sample,
         settle: Duration::from_millis(args.settle_ms),
     };
-    let publisher = match args.repair {
-        true => Some(publisher(at).await?),
-        false => None,
-    };
-    let keys_out = match &args.keys_out {
-        Some(path) => Some(Mutex::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .map_err(|e| usage(format!("--keys-out {}: {e}", path.display())))?,
-        ))),
-        None => None,
-    };
+    let found = Found::new(at, args).await?;
     let counts = Counts::default();
-    let announced = AtomicU64::new(0);
-    let found = |differences: Vec<Difference>| {
-        let (keys_out, publisher, announced) = (&keys_out, &publisher, &announced);
-        async move {
-            if let Some(out) = keys_out {
-                let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
-                for d in &differences {
-                    writeln!(out, "{}", d.to_line()).map_err(PageError::Output)?;
-                }
-            }
-            if let Some(publisher) = publisher {
-                let keys: Vec<_> = differences
-                    .iter()
-                    .map(|d| (d.key.clone(), Change::Modify))
-                    .collect();
-                publisher.publish(&keys).await.map_err(PageError::Repair)?;
-                announced.fetch_add(keys.len() as u64, Ordering::Relaxed);
-            }
-            Ok(())
-        }
-    };
     let total = item_count(&primary).await + item_count(&replica).await;
     let bar = progress::bar("comparing", "items", total);
     let ticker = progress::follow(&bar, || {
         counts.primary_items.load(Ordering::Relaxed) + counts.replica_items.load(Ordering::Relaxed)
     });
-    let result = dyno::diff::diff(&primary, &replica, &options, &counts, found);
+    let result = dyno::diff::diff(&primary, &replica, &options, &counts, |d| found.handle(d));
     let result =
         tokio::select! { r = result => r, () = ticker => unreachable!("the ticker never ends") };
     bar.finish_and_clear();
     let report = result?;
-    if let Some(out) = keys_out {
-        let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
-        out.flush().map_err(|e| usage(format!("--keys-out: {e}")))?;
-    }
+    let announced = found.finish()?;
     println!("{}", report.summary());
     if args.repair {
         println!(
-            "repair: {} keys announced on `{}`; the replicator makes them agree (run `dyno diff` again once it has drained the stream)",
-            announced.load(Ordering::Relaxed),
+            "repair: {announced} keys announced on `{}`; the replicator makes them agree (run `dyno diff` again once it has drained the stream)",
             at.stream().name
         );
     }
@@ -697,6 +710,63 @@ async fn diff(at: &Connected, args: &DiffArgs) -> Outcome {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What `diff` does with the differing keys of each page: write them to `--keys-out`, and
+/// with `--repair` announce them.
+struct Found {
+    keys_out: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
+    publisher: Option<Publisher>,
+    announced: AtomicU64,
+}
+
+impl Found {
+    async fn new(at: &Connected, args: &DiffArgs) -> Result<Self, Failure> {
+        let keys_out = match &args.keys_out {
+            Some(path) => Some(Mutex::new(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .map_err(|e| usage(format!("--keys-out {}: {e}", path.display())))?,
+            ))),
+            None => None,
+        };
+        let publisher = match args.repair {
+            true => Some(publisher(at).await?),
+            false => None,
+        };
+        Ok(Found {
+            keys_out,
+            publisher,
+            announced: AtomicU64::new(0),
+        })
+    }
+
+    async fn handle(&self, differences: Vec<Difference>) -> Result<(), PageError> {
+        if let Some(out) = &self.keys_out {
+            let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+            for d in &differences {
+                writeln!(out, "{}", d.to_line()).map_err(PageError::Output)?;
+            }
+        }
+        if let Some(publisher) = &self.publisher {
+            let keys: Vec<_> = differences
+                .iter()
+                .map(|d| (d.key.clone(), Change::Modify))
+                .collect();
+            publisher.publish(&keys).await.map_err(PageError::Repair)?;
+            self.announced
+                .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Flushes `--keys-out`; returns how many keys were announced.
+    fn finish(self) -> Result<u64, Failure> {
+        if let Some(out) = self.keys_out {
+            let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
+            out.flush().map_err(|e| usage(format!("--keys-out: {e}")))?;
+        }
+        Ok(self.announced.into_inner())
+    }
 }
 
 /// DescribeTable's item count (updated about every six hours), for a progress bar's length.

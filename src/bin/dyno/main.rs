@@ -188,6 +188,9 @@ pub enum Command {
     /// Announce every key of the primary on the stream, so the replicator copies each item (to
     /// adopt dyno on a table that already has items).
     Backfill(BackfillArgs),
+    /// What a write load needs and costs per million writes (shards, Lambda, read and write
+    /// units), next to Global Tables' replicated writes for the same load. Makes no call.
+    Plan(PlanArgs),
     /// Failed batches kept whole in the S3 on-failure destination.
     Failures {
         #[command(subcommand)]
@@ -333,6 +336,25 @@ fn parse_range(text: &str) -> Result<std::ops::Range<u32>, String> {
             .map_err(|_| format!("`{s}` in `{text}` is not a whole number"))
     };
     Ok(number(start)?..number(end)?)
+}
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// Writes per second to the primary.
+    #[arg(long, default_value_t = 500.0)]
+    pub writes_per_second: f64,
+    /// Item size in KB.
+    #[arg(long, default_value_t = 1.0)]
+    pub item_kb: f64,
+    /// Distinct keys per write within a batch (1: every write a new key; 0.1: hot keys).
+    #[arg(long, default_value_t = 1.0)]
+    pub distinct_fraction: f64,
+    /// The event source mapping's BatchSize.
+    #[arg(long, default_value_t = 1000.0)]
+    pub batch_size: f64,
+    /// The event source mapping's batching window, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub batching_window_seconds: f64,
 }
 
 #[derive(Subcommand)]
