@@ -1,14 +1,15 @@
 //! Backfill: announces every key of an existing table on the stream, so the replicator copies
-//! each item. It never writes the replica itself: a copy made beside the replicator could read
+//! each item. It does not write the replica itself: a copy made beside the replicator could read
 //! an old version and write it after the replicator wrote a newer one; through the stream, each
 //! key's records stay on one shard, in order, and every copy is a consistent read of the
-//! primary's latest state. It scans keys only, in parallel segments, at a rate, resumably.
+//! primary's latest state. (Where there is no key stream, it copies directly; see `repair`.) It
+//! scans keys only, in parallel segments, at a rate, resumably.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::checkpoint::Checkpoints;
 use crate::key::KeySchema;
-use crate::publisher::{Change, NotPublished, Publisher};
+use crate::repair::{KeySink, SinkError};
 use crate::scan::{self, Page, ScanError, ScanOptions, ScanReport, Segments};
 use crate::table::{Projection, Table};
 
@@ -39,7 +40,7 @@ pub struct BackfillReport {
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
     #[error(transparent)]
-    NotPublished(#[from] NotPublished),
+    NotSent(#[from] SinkError),
     #[error("an item of the table has no valid key: {0}")]
     BadItem(#[from] crate::key::KeyError),
 }
@@ -56,13 +57,13 @@ pub fn run_label(table: &Table, segments: &Segments) -> String {
     )
 }
 
-/// Announces every key of `table` through `publisher`, segment by segment; `checkpoints` (tied
-/// to this table and segment count with [`run_label`]) records each segment's progress once the
-/// keys before it are on the stream.
+/// Sends every key of `table` to `sink` (announced on the stream, as a rule), segment by segment;
+/// `checkpoints` (tied to this table and segment count with [`run_label`]) records each
+/// segment's progress once the keys before it are sent.
 pub async fn backfill(
     table: &Table,
     schema: &KeySchema,
-    publisher: &Publisher,
+    sink: KeySink<'_>,
     options: &BackfillOptions,
     checkpoints: &Checkpoints,
     progress: &Progress,
@@ -80,12 +81,11 @@ pub async fn backfill(
         let keys = page
             .items
             .iter()
-            .map(|item| Ok((schema.key_of_item(item)?, Change::Modify)))
-            .collect::<Result<Vec<_>, PageError>>()?;
-        publisher.publish(&keys).await?;
-        progress
-            .published
-            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+            .map(|item| schema.key_of_item(item))
+            .collect::<Result<Vec<_>, _>>()?;
+        let count = keys.len() as u64;
+        sink.send(keys).await?;
+        progress.published.fetch_add(count, Ordering::Relaxed);
         Ok::<(), PageError>(())
     };
     let scanned = scan::scan(table, schema, &scan_options, checkpoints, publish).await?;

@@ -97,7 +97,7 @@ pub enum PageError {
     #[error("writing the differing keys: {0}")]
     Output(#[source] std::io::Error),
     #[error("repair: {0}")]
-    Repair(#[source] crate::publisher::NotPublished),
+    Repair(#[source] crate::repair::SinkError),
 }
 
 /// Counts, as the comparison goes.

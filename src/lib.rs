@@ -22,6 +22,7 @@ pub mod lines;
 pub mod metrics;
 pub mod plan;
 pub mod publisher;
+pub mod repair;
 pub mod retry;
 pub mod role;
 pub mod runner;

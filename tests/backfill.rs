@@ -147,7 +147,7 @@ async fn backfill_with_live_writes_converges() {
                 let backfill = backfill::backfill(
                     &rig.primary,
                     &schema,
-                    &publisher,
+                    dyno::repair::KeySink::Stream(&publisher),
                     &options,
                     &checkpoints,
                     &progress,
@@ -347,7 +347,7 @@ async fn binary_keys_backfill() {
         let report = backfill::backfill(
             &primary,
             &schema,
-            &publisher,
+            dyno::repair::KeySink::Stream(&publisher),
             &options,
             &Checkpoints::load(None).unwrap(),
             &Progress::default(),

@@ -24,7 +24,8 @@ use dyno::handler::Replicator;
 use dyno::json::{self, Item};
 use dyno::key::{Key, KeySchema, ScalarType};
 use dyno::lines::{self, Target};
-use dyno::publisher::{Change, Publisher};
+use dyno::publisher::Publisher;
+use dyno::repair::KeySink;
 use dyno::retry::Backoff;
 use dyno::runner::{Runner, RunnerOptions, StartingPosition};
 use dyno::scan::Segments;
@@ -36,8 +37,8 @@ use dyno::{demo, workload};
 use crate::connect::Connected;
 use crate::progress;
 use crate::{
-    BackfillArgs, Cli, Command, DeadLetterAction, DiffArgs, Expressions, FailuresAction, Outcome,
-    PlanArgs, ReplayArgs, ReplicateArgs, ScanArgs, SourceKind, Start,
+    BackfillArgs, Cli, Command, DeadLetterAction, DiffArgs, DirectArg, Expressions, FailuresAction,
+    Outcome, PlanArgs, ReplayArgs, ReplicateArgs, ScanArgs, SourceKind, Start,
 };
 
 /// A subcommand failed: what to print, and the exit status.
@@ -666,6 +667,30 @@ fn rate(args: &ScanArgs) -> Result<Option<f64>, Failure> {
     }
 }
 
+/// Where keys to make agree go: the key stream, or (`--direct`) the replica at once.
+enum Sink {
+    Stream(Publisher),
+    Replica(Replicator),
+}
+
+impl Sink {
+    async fn new(at: &Connected, direct: &DirectArg) -> Result<Self, Failure> {
+        if direct.direct {
+            let (primary, replica) = (at.primary(), at.replica().await?);
+            let replicator = Replicator::connect(primary, replica, at.tuning.clone()).await?;
+            return Ok(Sink::Replica(replicator));
+        }
+        Ok(Sink::Stream(publisher(at).await?))
+    }
+
+    fn as_key_sink(&self) -> KeySink<'_> {
+        match self {
+            Sink::Stream(publisher) => KeySink::Stream(publisher),
+            Sink::Replica(replicator) => KeySink::Replica(replicator.engine()),
+        }
+    }
+}
+
 /// A publisher on the stream of the flags, checked to take records.
 async fn publisher(at: &Connected) -> Result<Publisher, Failure> {
     let stream = at.stream();
@@ -697,13 +722,20 @@ async fn diff(at: &Connected, args: &DiffArgs) -> Outcome {
         tokio::select! { r = result => r, () = ticker => unreachable!("the ticker never ends") };
     bar.finish_and_clear();
     let report = result?;
+    let repaired = found
+        .repair
+        .as_ref()
+        .map(|sink| sink.as_key_sink().describe());
     let announced = found.finish()?;
     println!("{}", report.summary());
-    if args.repair {
-        println!(
-            "repair: {announced} keys announced on `{}`; the replicator makes them agree (run `dyno diff` again once it has drained the stream)",
-            at.stream().name
-        );
+    match repaired {
+        Some(how) if args.direct.direct => println!(
+            "repair: {announced} keys {how}; run `dyno diff` again to check nothing raced the live replicator"
+        ),
+        Some(how) => println!(
+            "repair: {announced} keys {how}; the replicator makes them agree (run `dyno diff` again once it has drained the stream)"
+        ),
+        None => {}
     }
     Ok(if report.differences() > 0 {
         ExitCode::FAILURE
@@ -716,7 +748,7 @@ async fn diff(at: &Connected, args: &DiffArgs) -> Outcome {
 /// with `--repair` announce them.
 struct Found {
     keys_out: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
-    publisher: Option<Publisher>,
+    repair: Option<Sink>,
     announced: AtomicU64,
 }
 
@@ -729,13 +761,13 @@ impl Found {
             ))),
             None => None,
         };
-        let publisher = match args.repair {
-            true => Some(publisher(at).await?),
+        let repair = match args.repair {
+            true => Some(Sink::new(at, &args.direct).await?),
             false => None,
         };
         Ok(Found {
             keys_out,
-            publisher,
+            repair,
             announced: AtomicU64::new(0),
         })
     }
@@ -747,14 +779,14 @@ impl Found {
                 writeln!(out, "{}", d.to_line()).map_err(PageError::Output)?;
             }
         }
-        if let Some(publisher) = &self.publisher {
-            let keys: Vec<_> = differences
-                .iter()
-                .map(|d| (d.key.clone(), Change::Modify))
-                .collect();
-            publisher.publish(&keys).await.map_err(PageError::Repair)?;
-            self.announced
-                .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        if let Some(sink) = &self.repair {
+            let keys: Vec<_> = differences.into_iter().map(|d| d.key).collect();
+            let count = keys.len() as u64;
+            sink.as_key_sink()
+                .send(keys)
+                .await
+                .map_err(PageError::Repair)?;
+            self.announced.fetch_add(count, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -782,7 +814,7 @@ async fn backfill(at: &Connected, args: &BackfillArgs) -> Outcome {
         (Some(range), Some(total)) => Segments::share(range.clone(), total).map_err(usage)?,
         _ => segments(&args.scan),
     };
-    let publisher = publisher(at).await?;
+    let sink = Sink::new(at, &args.direct).await?;
     let checkpoints = Checkpoints::load(args.checkpoint.clone())?;
     let already = checkpoints.claim(&backfill::run_label(&table, &segments))?;
     if already > 0 {
@@ -811,7 +843,7 @@ async fn backfill(at: &Connected, args: &BackfillArgs) -> Outcome {
     let run = backfill::backfill(
         &table,
         &schema,
-        &publisher,
+        sink.as_key_sink(),
         &options,
         &checkpoints,
         &progress_counts,
@@ -821,11 +853,15 @@ async fn backfill(at: &Connected, args: &BackfillArgs) -> Outcome {
     bar.finish_and_clear();
     let report = result?;
     let seconds = started.elapsed().as_secs_f64().max(0.001);
+    let next = match args.direct.direct {
+        true => "run `dyno diff` to check nothing raced the live replicator",
+        false => "the replicator copies them: watch the lag, then run `dyno diff`",
+    };
     eprintln!(
-        "backfill: {} keys of `{}` announced on `{}` from segments {}..{} of {} in {seconds:.1} s ({:.0} items/s; {} segments done now, {} resumed, {} done before); the replicator copies them: watch the lag, then run `dyno diff`",
+        "backfill: {} keys of `{}` {} from segments {}..{} of {} in {seconds:.1} s ({:.0} items/s; {} segments done now, {} resumed, {} done before); {next}",
         report.published,
         table.name,
-        publisher.stream().name,
+        sink.as_key_sink().describe(),
         segments.range.start,
         segments.range.end,
         segments.total,

@@ -308,6 +308,19 @@ pub struct DiffArgs {
     /// Announce every differing key on the stream, so the replicator makes it agree.
     #[arg(long)]
     pub repair: bool,
+    #[command(flatten)]
+    pub direct: DirectArg,
+}
+
+/// For a deployment with no key stream.
+#[derive(Args)]
+pub struct DirectArg {
+    /// Copy each key now (consistent read of the primary, write to the replica) instead of
+    /// announcing it on --stream: for a deployment with no key stream (the source is the
+    /// table's own DynamoDB stream). A copy made beside the live replicator can race it on a
+    /// key written at that moment: run `dyno diff` afterwards.
+    #[arg(long)]
+    pub direct: bool,
 }
 
 #[derive(Args)]
@@ -324,6 +337,8 @@ pub struct BackfillArgs {
     /// Keep each segment's progress in this file: a rerun resumes where this one stopped.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    pub direct: DirectArg,
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u32>, String> {
