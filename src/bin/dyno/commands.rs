@@ -670,7 +670,7 @@ fn rate(args: &ScanArgs) -> Result<Option<f64>, Failure> {
 /// Where keys to make agree go: the key stream, or (`--direct`) the replica at once.
 enum Sink {
     Stream(Publisher),
-    Replica(Replicator),
+    Replica(Box<Replicator>),
 }
 
 impl Sink {
@@ -678,7 +678,7 @@ impl Sink {
         if direct.direct {
             let (primary, replica) = (at.primary(), at.replica().await?);
             let replicator = Replicator::connect(primary, replica, at.tuning.clone()).await?;
-            return Ok(Sink::Replica(replicator));
+            return Ok(Sink::Replica(Box::new(replicator)));
         }
         Ok(Sink::Stream(publisher(at).await?))
     }
