@@ -152,6 +152,11 @@ impl DiffReport {
     }
 }
 
+/// Most items of a scanned page. A page is compared whole (it and the other table's copies are
+/// held at once, in every segment), so without a limit memory would grow with the page, up to
+/// DynamoDB's 1 MB of items; 1,000 items is 10 `BatchGetItem` calls of the other table.
+pub const PAGE_ITEMS: u32 = 1000;
+
 /// Compares `primary` with `replica`; `found` gets the differences of each page (confirmed
 /// after the settle), as they are found. Key schemas are compared first.
 pub async fn diff<F, Fut>(
@@ -178,6 +183,7 @@ where
         projection,
         rate: options.rate,
         consistent: true,
+        page_items: Some(PAGE_ITEMS),
     };
     // Positions are not kept: a comparison is started afresh.
     let page_found = |differences: Vec<Difference>| async {

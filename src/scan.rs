@@ -72,6 +72,9 @@ pub struct ScanOptions {
     pub rate: Option<f64>,
     /// Consistent reads (twice the read capacity).
     pub consistent: bool,
+    /// Most items a page holds (`Scan`'s `Limit`); `None`: as many as fit in 1 MB. What is done
+    /// with a page is held in memory at once, so this bounds the memory of small items.
+    pub page_items: Option<u32>,
 }
 
 /// One page of one segment.
@@ -137,10 +140,16 @@ impl Pace {
             tokio::time::sleep(wait).await;
         }
     }
+}
 
-    /// A page size that fits one second's budget.
-    fn page_limit(&self) -> i32 {
-        self.rate.clamp(1.0, 1_000_000.0) as i32
+/// The `Limit` of a `Scan` page: at most one second's budget at `rate`, and at most
+/// `page_items`; `None` when neither binds (DynamoDB's own 1 MB limit applies).
+pub fn page_limit(rate: Option<f64>, page_items: Option<u32>) -> Option<i32> {
+    let by_rate = rate.map(|rate| rate.clamp(1.0, 1_000_000.0) as i32);
+    let by_size = page_items.map(|n| n.clamp(1, i32::MAX as u32) as i32);
+    match (by_rate, by_size) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -256,9 +265,7 @@ async fn read_page(
             .projection_expression(expression)
             .set_expression_attribute_names(Some(names));
     }
-    if let Some(pace) = pace {
-        request = request.limit(pace.page_limit());
-    }
+    request = request.set_limit(page_limit(options.rate, options.page_items));
     let call = || {
         let request = request.clone();
         async move { request.send().await.map_err(|e| AwsError::new("Scan", e)) }
@@ -276,6 +283,17 @@ async fn read_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_limits() {
+        assert_eq!(page_limit(None, None), None);
+        assert_eq!(page_limit(Some(50.0), None), Some(50));
+        assert_eq!(page_limit(Some(0.2), None), Some(1));
+        assert_eq!(page_limit(None, Some(1000)), Some(1000));
+        assert_eq!(page_limit(Some(5000.0), Some(1000)), Some(1000));
+        assert_eq!(page_limit(Some(300.0), Some(1000)), Some(300));
+        assert_eq!(page_limit(None, Some(0)), Some(1));
+    }
 
     #[test]
     fn shares_are_checked() {
@@ -310,6 +328,5 @@ mod tests {
             took >= Duration::from_millis(2_990) && took < Duration::from_millis(3_100),
             "{took:?}"
         );
-        assert_eq!(pace.page_limit(), 100);
     }
 }
