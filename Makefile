@@ -36,10 +36,13 @@ test: lint
 	scripts/lambda-e2e.sh
 
 ## bench: the replicator's DynamoDB calls, speed against the same-run floor and a naive loop, and
-## peak memory, per case, against local dynalite (release build; a few minutes; not part of `test`)
+## peak memory, per case, against local dynalite; then the rest of the pipeline (writer, lag,
+## shards, backfill, diff memory) against same-run floors, with kinesalite too (release build;
+## several minutes; not part of `test`). BENCH_CASES=a,b picks cases, BENCH_SCALE=0.05 shrinks them.
 bench: $(NODE_MODS)/.installed
-	cargo build --release --bin replicator
+	cargo build --release --bin replicator --bin dyno
 	cargo bench --bench replicate
+	cargo bench --bench pipeline
 
 ## build: the Lambda package for arm64 (target/lambda/replicator/bootstrap), cross-built with the
 ## zig that cargo-lambda's PyPI package brings
