@@ -528,6 +528,39 @@ fn create_makes_only_what_is_missing_and_deletes_nothing() {
         0,
         "recreated on the local server when told to"
     );
+
+    // The replica of an existing primary gets the primary's key schema without being told,
+    // and --no-stream makes no key stream (the source is the table's own DynamoDB stream).
+    let tables = ["--table", "orders", "--replica-table"];
+    local.ok(&[
+        &tables[..],
+        &["orders-r0", "create", "--key-schema", "id:N"],
+    ]
+    .concat());
+    let create = [
+        "orders-r1",
+        "--stream",
+        "never-made",
+        "create",
+        "--no-stream",
+    ];
+    let out = local.dyno(&[&tables[..], &create[..]].concat());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("table `orders-r1` (id (N, partition key)): created"),
+        "{said}"
+    );
+    assert!(!said.contains("stream"), "{said}");
+    let no_stream = [
+        "--stream",
+        "never-made",
+        "put",
+        "--item",
+        r#"{"id":{"N":"1"}}"#,
+    ];
+    let err = local.fails(&[&tables[..], &["orders-r1"], &no_stream[..]].concat());
+    assert!(err.contains("never-made"), "{err}");
 }
 
 #[test]

@@ -106,8 +106,12 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Create {
             key_schema,
             shards,
+            no_stream,
             recreate,
-        } => create(&at, &key_schema, shards, recreate).await,
+        } => {
+            let stream = (!no_stream).then_some(shards);
+            create(&at, key_schema.as_deref(), stream, recreate).await
+        }
         Command::Replicate(args) => replicate(&at, &args).await,
         Command::DeadLetters {
             action,
@@ -374,20 +378,36 @@ fn parse_schema(text: &str) -> Result<KeySchema, Failure> {
     }
 }
 
-async fn create(at: &Connected, key_schema: &str, shards: i32, recreate: bool) -> Outcome {
-    let schema = parse_schema(key_schema)?;
-    let (primary, replica, stream) = (at.primary(), at.replica().await?, at.stream());
-    let wait = admin::WAIT;
+/// `stream`: the shards of a new key stream, or `None` for no stream.
+async fn create(
+    at: &Connected,
+    key_schema: Option<&str>,
+    stream: Option<i32>,
+    recreate: bool,
+) -> Outcome {
+    let (primary, replica, wait) = (at.primary(), at.replica().await?, admin::WAIT);
     if recreate {
+        let schema = parse_schema(key_schema.unwrap_or(DEFAULT_KEY_SCHEMA))?;
         admin::recreate_table(&primary, &schema, None, wait).await?;
         admin::recreate_table(&replica, &schema, None, wait).await?;
-        admin::recreate_stream(&stream, shards, wait).await?;
+        if let Some(shards) = stream {
+            admin::recreate_stream(&at.stream(), shards, wait).await?;
+        }
         eprintln!(
-            "recreated `{}`, `{}` and stream `{}` ({shards} shards): all earlier data is gone",
-            primary.name, replica.name, stream.name
+            "recreated `{}` and `{}` ({schema}){}: all earlier data is gone",
+            primary.name,
+            replica.name,
+            stream.map_or(String::new(), |n| format!(
+                " and stream `{}` ({n} shards)",
+                at.stream().name
+            ))
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let schema = match key_schema {
+        Some(text) => parse_schema(text)?,
+        None => primary_schema_or_default(&primary).await?,
+    };
     let said = |what: String, setup: Setup| match setup {
         Setup::Created => eprintln!("{what}: created"),
         Setup::Existed => eprintln!("{what}: exists, left as it is"),
@@ -396,9 +416,24 @@ async fn create(at: &Connected, key_schema: &str, shards: i32, recreate: bool) -
         let setup = admin::ensure_table(table, &schema, None, wait).await?;
         said(format!("table `{}` ({schema})", table.name), setup);
     }
-    let setup = admin::ensure_stream(&stream, shards, wait).await?;
-    said(format!("stream `{}`", stream.name), setup);
+    if let Some(shards) = stream {
+        let stream = at.stream();
+        let setup = admin::ensure_stream(&stream, shards, wait).await?;
+        said(format!("stream `{}`", stream.name), setup);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The key schema of the demo's tables, when neither `--key-schema` nor a primary gives one.
+const DEFAULT_KEY_SCHEMA: &str = "ForumName:S,Subject:S";
+
+/// The existing primary's key schema (its replica gets the same), or the default for new tables.
+async fn primary_schema_or_default(primary: &Table) -> Result<KeySchema, Failure> {
+    match primary.key_schema().await {
+        Ok(schema) => Ok(schema),
+        Err(e) if e.is_missing() => parse_schema(DEFAULT_KEY_SCHEMA),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
@@ -425,18 +460,22 @@ async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
         ..RunnerOptions::default()
     };
     let (_stop, stopped) = tokio::sync::watch::channel(!args.follow);
+    let bar = progress::counter("replicating", "records");
     let stats = match args.source {
         SourceKind::Kinesis => {
             let runner = Runner::connect(at.stream(), options).await?;
+            let runner = runner.observe(progress::batches(&bar));
             runner.run(&replicator, stopped).await?
         }
         SourceKind::DynamodbStream => {
             let arn = table_stream_arn(replicator.engine().primary()).await?;
             let streams = at.streams(args.streams_endpoint_url.as_deref());
             let runner = Runner::new(DynamoDbStreamSource::new(streams, arn), options)?;
+            let runner = runner.observe(progress::batches(&bar));
             runner.run(&replicator, stopped).await?
         }
     };
+    bar.finish_and_clear();
     eprintln!(
         "replicated {} records in {} batches ({} re-delivered, {} skipped)",
         stats.records,

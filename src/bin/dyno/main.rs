@@ -159,12 +159,17 @@ pub enum Command {
     /// Create what is missing of the primary and replica tables and the stream; check what
     /// exists. Deletes nothing, unless --recreate (local servers only).
     Create {
-        /// Key schema: NAME:TYPE[,NAME:TYPE] (types S, N, B; partition key first).
-        #[arg(long, default_value = "ForumName:S,Subject:S")]
-        key_schema: String,
+        /// Key schema: NAME:TYPE[,NAME:TYPE] (types S, N, B; partition key first) [default: the
+        /// primary's, when it exists (to create its replica); else ForumName:S,Subject:S].
+        #[arg(long)]
+        key_schema: Option<String>,
         /// Shards of a new stream.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=500))]
         shards: i32,
+        /// Create no key stream: for a deployment whose source is the primary table's own
+        /// DynamoDB stream.
+        #[arg(long)]
+        no_stream: bool,
         /// Delete the tables and the stream first and create them anew: all their data is
         /// lost. Only on local servers (127.0.0.1, localhost).
         #[arg(long)]

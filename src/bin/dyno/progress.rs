@@ -1,8 +1,10 @@
 //! Progress on standard error for long work: a spinner with a count and a rate, drawn only when
 //! standard error is a terminal (so logs and tests see just the final summary line).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use dyno::runner::Observer;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A spinner that counts `what` (e.g. "items"), with the rate.
@@ -36,4 +38,10 @@ pub async fn follow(bar: &ProgressBar, position: impl Fn() -> u64) {
         bar.set_position(position());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A runner's observer that counts each handled batch's records on `bar`.
+pub fn batches<R: 'static>(bar: &ProgressBar) -> Observer<R> {
+    let bar = bar.clone();
+    Arc::new(move |records: &[R], _failed: &[usize]| bar.inc(records.len() as u64))
 }
