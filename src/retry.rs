@@ -26,6 +26,10 @@ pub mod limits {
     pub const SQS_ENTRIES: usize = 10;
     /// … and bytes per call; one message is bounded by the same figure.
     pub const SQS_BYTES: usize = 256 * 1024;
+    /// Kinesis `GetRecords`: records per call.
+    pub const KINESIS_GET_RECORDS: usize = 10_000;
+    /// DynamoDB Streams `GetRecords`: records per call.
+    pub const STREAMS_GET_RECORDS: usize = 1_000;
 }
 
 /// Exponential backoff with full jitter, bounded in attempts: the policy of the SDK's own retries

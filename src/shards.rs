@@ -13,6 +13,7 @@ use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 
 use crate::aws_error::AwsError;
 use crate::decode::SourceRecord;
+use crate::retry::limits;
 use crate::stream::{Shard, Stream};
 
 /// Where to start reading a shard.
@@ -166,7 +167,7 @@ impl ShardSource for KinesisSource {
             .client
             .get_records()
             .shard_iterator(iterator)
-            .limit(limit.clamp(1, 10_000) as i32)
+            .limit(limit.clamp(1, limits::KINESIS_GET_RECORDS) as i32)
             .send()
             .await
             .map_err(|e| AwsError::new("GetRecords", e))?;
@@ -314,7 +315,7 @@ impl ShardSource for DynamoDbStreamSource {
             .client
             .get_records()
             .shard_iterator(iterator)
-            .limit(limit.clamp(1, 1_000) as i32)
+            .limit(limit.clamp(1, limits::STREAMS_GET_RECORDS) as i32)
             .send()
             .await
             .map_err(|e| AwsError::new("GetRecords", e))?;

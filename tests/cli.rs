@@ -702,4 +702,10 @@ fn plan_prices_a_load_and_refuses_nonsense() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--distinct-fraction"));
+    let out = Command::new(env!("CARGO_BIN_EXE_dyno"))
+        .args(["plan", "--batch-size", "20000"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--batch-size 20000 is more than"));
 }

@@ -511,6 +511,12 @@ fn plan(args: &PlanArgs) -> Outcome {
             return Err(usage(format!("{flag} {value} must be a number above 0")));
         }
     }
+    if args.batch_size > 10_000.0 {
+        return Err(usage(format!(
+            "--batch-size {} is more than an event source mapping takes (10000)",
+            args.batch_size
+        )));
+    }
     if !(args.distinct_fraction > 0.0 && args.distinct_fraction <= 1.0) {
         return Err(usage("--distinct-fraction must be above 0 and at most 1"));
     }
@@ -518,7 +524,7 @@ fn plan(args: &PlanArgs) -> Outcome {
         writes_per_second: args.writes_per_second,
         item_kb: args.item_kb,
         distinct_fraction: args.distinct_fraction,
-        batch_size: args.batch_size.min(10_000.0),
+        batch_size: args.batch_size,
         batching_window_s: args.batching_window_seconds,
         ..dyno::plan::Load::default()
     };
