@@ -2,12 +2,14 @@
 //! flight, the records of writes that commit meanwhile queue up; the caller that finds no call in
 //! flight sends the next one, with everything queued that fits (500 records, 5 MiB, and at most
 //! one record per partition key, so that a key's later record never overtakes its earlier one),
-//! and each caller learns what became of its own records. A lone write is sent at once: there is
-//! no timer, so nobody waits for company.
+//! and each caller learns what became of its own records. A lone write is sent at once. Under
+//! load (the call just answered carried several records, and fewer are queued now) the caller
+//! about to send first waits `LINGER` for company, so that calls fill up rather than shrink.
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, oneshot};
 
@@ -54,6 +56,29 @@ struct Shared {
     next_id: u64,
     /// Calls sent, for whoever measures.
     calls: u64,
+    last: Option<LastCall>,
+}
+
+/// The most a caller about to send waits for company, under load only (tokio's timer has
+/// millisecond resolution).
+const LINGER: Duration = Duration::from_millis(1);
+
+/// The last call answered: how many records it carried, and when.
+#[derive(Debug, Clone, Copy)]
+struct LastCall {
+    records: usize,
+    settled: Instant,
+}
+
+/// Whether a caller about to send should first wait (up to `LINGER`) for more records: only
+/// under load, that is when the last call carried several records and was answered less than
+/// `LINGER` ago, and fewer records are queued now than it carried. A lone write never waits.
+fn worth_waiting(last: Option<LastCall>, queued: usize, now: Instant) -> bool {
+    last.is_some_and(|last| {
+        last.records >= 2
+            && queued < last.records
+            && now.saturating_duration_since(last.settled) < LINGER
+    })
 }
 
 #[derive(Debug)]
@@ -125,23 +150,31 @@ impl Group {
         }
     }
 
-    /// Takes the lead if nobody has it and records are queued: the next call's slots.
+    /// Takes the lead if nobody has it and records are queued.
     fn lead(&self) -> Option<Lead<'_>> {
         let mut shared = self.lock();
-        if shared.leading {
-            return None;
-        }
-        let slots = take(&mut shared.jobs);
-        if slots.is_empty() {
+        if shared.leading || queued(&shared.jobs) == 0 {
             return None;
         }
         shared.leading = true;
-        shared.calls += 1;
         Some(Lead {
             group: self,
-            slots,
+            slots: Vec::new(),
             done: false,
         })
+    }
+
+    /// Under load, too few records are queued yet for the next call.
+    fn worth_waiting(&self) -> bool {
+        let shared = self.lock();
+        worth_waiting(shared.last, queued(&shared.jobs), Instant::now())
+    }
+
+    /// The next call's slots, taken by its leader.
+    fn take(&self) -> Vec<Slot> {
+        let mut shared = self.lock();
+        shared.calls += 1;
+        take(&mut shared.jobs)
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -179,12 +212,19 @@ impl Group {
         }
         shared.jobs = kept;
         shared.leading = false;
+        if !slots.is_empty() {
+            shared.last = Some(LastCall {
+                records: slots.len(),
+                settled: Instant::now(),
+            });
+        }
         drop(shared);
         self.turn.notify_waiters();
     }
 }
 
-/// The lead of one call. Dropped before its answer came (its caller went away), it settles the
+/// The lead of one call: its leader waits for company if that is worth it, then takes the
+/// queued records and sends them. Dropped before its answer came (its caller went away), it settles the
 /// call's records as abandoned, so that nobody waits for ever.
 struct Lead<'a> {
     group: &'a Group,
@@ -198,6 +238,13 @@ impl Lead<'_> {
         S: Fn(Vec<Slot>) -> Fut,
         Fut: Future<Output = Sent>,
     {
+        if self.group.worth_waiting() {
+            tokio::time::sleep(LINGER).await;
+        }
+        self.slots = self.group.take();
+        if self.slots.is_empty() {
+            return; // nothing to send: the drop gives up the lead
+        }
         let sent = send(self.slots.clone()).await;
         self.done = true;
         self.group.settle(&self.slots, sent);
@@ -214,6 +261,11 @@ impl Drop for Lead<'_> {
             self.group.settle(&self.slots, sent);
         }
     }
+}
+
+/// Records queued and not yet in a call.
+fn queued(jobs: &VecDeque<Job>) -> usize {
+    jobs.iter().map(|j| j.entries.len() - j.taken).sum()
 }
 
 /// The next call's slots: queued records in order, up to 500 records and 5 MiB, stopping before
@@ -300,6 +352,32 @@ mod tests {
         ]);
         assert_eq!(taken(&take(&mut jobs)), [(0, 0), (0, 1)]);
         assert_eq!(taken(&take(&mut jobs)), [(1, 0), (1, 1)]);
+    }
+
+    #[test]
+    fn only_a_caller_under_load_waits_for_company() {
+        let now = Instant::now();
+        let just = |records| {
+            Some(LastCall {
+                records,
+                settled: now,
+            })
+        };
+        assert!(!worth_waiting(None, 1, now), "the first write goes at once");
+        assert!(!worth_waiting(just(1), 1, now), "after a lone write, too");
+        assert!(
+            worth_waiting(just(20), 5, now),
+            "under load: fewer than the last call"
+        );
+        assert!(
+            !worth_waiting(just(20), 20, now),
+            "as many as the last call: go"
+        );
+        let later = now + LINGER;
+        assert!(
+            !worth_waiting(just(20), 1, later),
+            "the load has passed: go"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
