@@ -113,6 +113,21 @@ pub struct Counts {
     pub different: AtomicU64,
 }
 
+impl Counts {
+    /// The counts so far, as a report.
+    pub fn report(&self) -> DiffReport {
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        DiffReport {
+            primary_items: load(&self.primary_items),
+            replica_items: load(&self.replica_items),
+            pages_skipped: load(&self.pages_skipped),
+            missing: load(&self.missing),
+            extra: load(&self.extra),
+            different: load(&self.different),
+        }
+    }
+}
+
 /// What a comparison found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiffReport {
@@ -211,15 +226,7 @@ where
         replica_pages,
     )
     .await?;
-    let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
-    Ok(DiffReport {
-        primary_items: load(&counts.primary_items),
-        replica_items: load(&counts.replica_items),
-        pages_skipped: load(&counts.pages_skipped),
-        missing: load(&counts.missing),
-        extra: load(&counts.extra),
-        different: load(&counts.different),
-    })
+    Ok(counts.report())
 }
 
 /// The primary's key schema, once the replica's is checked to be the same.

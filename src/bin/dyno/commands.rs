@@ -863,13 +863,11 @@ async fn backfill(at: &Connected, args: &BackfillArgs) -> Outcome {
     let checkpoints = Checkpoints::load(args.checkpoint.clone())?;
     let already = checkpoints.claim(&backfill::run_label(&table, &segments))?;
     if already > 0 {
+        let file = args.checkpoint.as_deref().unwrap_or(Path::new(""));
+        let count = segments.count();
         eprintln!(
-            "resuming from {}: {already} of {} segments were started or done",
-            args.checkpoint
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            segments.count()
+            "resuming from {}: {already} of {count} segments were started or done",
+            file.display()
         );
     }
     let options = BackfillOptions {
@@ -897,25 +895,39 @@ async fn backfill(at: &Connected, args: &BackfillArgs) -> Outcome {
         tokio::select! { r = run => r, () = ticker => unreachable!("the ticker never ends") };
     bar.finish_and_clear();
     let report = result?;
+    let went = format!("`{}` {}", table.name, sink.as_key_sink().describe());
     let seconds = started.elapsed().as_secs_f64().max(0.001);
-    let next = match args.direct.direct {
+    eprintln!(
+        "{}",
+        backfilled(&report, &went, &segments, seconds, args.direct.direct)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Backfill's closing line: what went where, how fast, and what to do next.
+fn backfilled(
+    report: &backfill::BackfillReport,
+    went: &str,
+    segments: &Segments,
+    seconds: f64,
+    direct: bool,
+) -> String {
+    let next = match direct {
         true => "run `dyno diff` to check nothing raced the live replicator",
         false => "the replicator copies them: watch the lag, then run `dyno diff`",
     };
-    eprintln!(
-        "backfill: {} keys of `{}` {} from segments {}..{} of {} in {seconds:.1} s ({:.0} items/s; {} segments done now, {} resumed, {} done before); {next}",
+    let scan = &report.scan;
+    format!(
+        "backfill: {} keys of {went} from segments {}..{} of {} in {seconds:.1} s ({:.0} items/s; {} segments done now, {} resumed, {} done before); {next}",
         report.published,
-        table.name,
-        sink.as_key_sink().describe(),
         segments.range.start,
         segments.range.end,
         segments.total,
-        report.scan.items as f64 / seconds,
-        report.scan.segments_done,
-        report.scan.segments_resumed,
-        report.scan.segments_already_done,
-    );
-    Ok(ExitCode::SUCCESS)
+        scan.items as f64 / seconds,
+        scan.segments_done,
+        scan.segments_resumed,
+        scan.segments_already_done,
+    )
 }
 
 async fn run_demo(at: &Connected, keys: usize, ops: usize, seed: u64, recreate: bool) -> Outcome {
