@@ -336,8 +336,17 @@ async fn the_stream_failing_on_the_writer_loses_no_key() {
             .set_plan(Plan::on(&["PutRecords"], &faults, 0.5, 23));
         let mut unannounced = Vec::new();
         let mut failed_calls = 0;
-        for i in 0..40 {
-            match put(&rig, &format!("k{i:02}"), "v").await {
+        // At least 40 writes, and more (at most 200) until every kind of fault has been injected:
+        // which request gets which fault depends on its (random) contents.
+        let every_kind = || {
+            let stats = rig.kinesis_proxy.stats();
+            faults.iter().all(|f| stats.injected("PutRecords", *f) > 0)
+        };
+        let mut written = 0;
+        while written < 40 || (written < 200 && !every_kind()) {
+            let i = written;
+            written += 1;
+            match put(&rig, &format!("k{i:03}"), "v").await {
                 Ok(()) => {}
                 Err(WriteError::NotPublished { source, .. }) => {
                     failed_calls += 1;
@@ -360,8 +369,8 @@ async fn the_stream_failing_on_the_writer_loses_no_key() {
         }
         // Every key is on the stream, or named as not announced.
         let announced = rig.announced().await;
-        for i in 0..40 {
-            let key = key_of(&format!("k{i:02}"));
+        for i in 0..written {
+            let key = key_of(&format!("k{i:03}"));
             let named = unannounced.iter().any(|k| k.to_string() == key);
             assert!(announced.contains(&key) || named, "{key} lost");
         }
@@ -377,7 +386,7 @@ async fn the_stream_failing_on_the_writer_loses_no_key() {
         // What the writer named is announced again, as `dyno announce` does.
         rig.kinesis_proxy.set_plan(Plan::off());
         rig.writer.announce(&unannounced).await.expect("announce");
-        assert_eq!(rig.converge().await, 100);
+        assert_eq!(rig.converge().await, written + 60);
     })
     .await;
 }
