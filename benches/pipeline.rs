@@ -1183,7 +1183,7 @@ fn peak_rss(mut command: std::process::Command) -> Result<ChildRun, String> {
     let stderr = read_all(child.stderr.take());
     let mut peak_kb = 0;
     let status = loop {
-        peak_kb = peak_kb.max(vmhwm_kb(child.id()));
+        peak_kb = peak_kb.max(common::vmhwm_kb(&child.id().to_string()));
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
@@ -1207,19 +1207,6 @@ fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandl
         }
         text
     })
-}
-
-/// A process's peak resident set size so far, from `/proc/<pid>/status` (0 once it is gone).
-fn vmhwm_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -783,7 +783,7 @@ fn child(case_name: &str) -> ExitCode {
     drop(runtime);
     match report {
         Ok(report) => {
-            println!("{report} vmhwm_kb={}", vmhwm_kb());
+            println!("{report} vmhwm_kb={}", common::vmhwm_kb("self"));
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -791,19 +791,6 @@ fn child(case_name: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// This process's peak resident set size, from `/proc/self/status`.
-fn vmhwm_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Waits until a new table is ACTIVE (dynalite's `--createTableMs 0` still takes an event-loop

@@ -379,25 +379,26 @@ async fn from_config_wires_the_queue_and_replay_reads_it_back() {
     );
 }
 
-/// The fault proxy in front of moto's SQS: per-entry failures in a `SendMessageBatch` answer
-/// leave exactly those records failures, and a queue that keeps failing leaves them all.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn per_entry_and_whole_call_send_failures() {
-    use common::faults::{Fault, FaultProxy, Plan};
-
-    let f = fixture().await;
-    let proxy = FaultProxy::start(f.sqs_server.port).await;
-    let through = aws_sdk_sqs::Client::from_conf(
-        f.sqs
-            .config()
-            .to_builder()
-            .endpoint_url(&proxy.endpoint)
-            .build(),
-    );
+/// A fault proxy in front of moto's SQS, and the fixture's replicator dead-lettering through it.
+async fn dead_letters_through_a_proxy(f: &Fixture) -> (common::faults::FaultProxy, Replicator) {
+    let proxy = common::faults::FaultProxy::start(f.sqs_server.port).await;
+    let config = f.sqs.config().to_builder().endpoint_url(&proxy.endpoint);
+    let through = aws_sdk_sqs::Client::from_conf(config.build());
     let replicator = f
         .replicator
         .clone()
         .with_dead_letter(DeadLetterQueue::new(through, &f.queue_url));
+    (proxy, replicator)
+}
+
+/// The fault proxy in front of moto's SQS: per-entry failures in a `SendMessageBatch` answer
+/// leave exactly those records failures, and a queue that keeps failing leaves them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_entry_and_whole_call_send_failures() {
+    use common::faults::{Fault, Plan};
+
+    let f = fixture().await;
+    let (proxy, replicator) = dead_letters_through_a_proxy(&f).await;
     let event = kinesis_event((0..35).map(|i| format!("junk {i}").into_bytes()).collect());
 
     // Some entries of every call come back in `Failed`: those records, and only those, fail.
@@ -438,21 +439,10 @@ async fn per_entry_and_whole_call_send_failures() {
 /// never.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn letters_whose_answer_is_lost_are_sent_again_never_lost() {
-    use common::faults::{Fault, FaultProxy, Plan};
+    use common::faults::{Fault, Plan};
 
     let f = fixture().await;
-    let proxy = FaultProxy::start(f.sqs_server.port).await;
-    let through = aws_sdk_sqs::Client::from_conf(
-        f.sqs
-            .config()
-            .to_builder()
-            .endpoint_url(&proxy.endpoint)
-            .build(),
-    );
-    let replicator = f
-        .replicator
-        .clone()
-        .with_dead_letter(DeadLetterQueue::new(through, &f.queue_url));
+    let (proxy, replicator) = dead_letters_through_a_proxy(&f).await;
     let event = kinesis_event((0..12).map(|i| format!("junk {i}").into_bytes()).collect());
 
     proxy.set_plan(Plan::on(

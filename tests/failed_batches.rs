@@ -23,30 +23,28 @@ struct Rig {
 
 impl Rig {
     fn dyno(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dyno"))
+        self.command()
             .args(args)
             .args(["--bucket", BUCKET, "--s3-endpoint-url", &self.s3.endpoint])
-            .env("DYNO_ENDPOINT_URL", &self.tables.endpoint)
-            .env("DYNO_REPLICA_ENDPOINT_URL", &self.tables.endpoint)
-            .env("DYNO_KINESIS_ENDPOINT_URL", &self.kinesis.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
             .output()
             .unwrap()
     }
 
     fn replicate(&self) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dyno"))
-            .args(["replicate"])
+        self.command().args(["replicate"]).output().unwrap()
+    }
+
+    /// `dyno` pointed at the local servers.
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dyno"));
+        command
             .env("DYNO_ENDPOINT_URL", &self.tables.endpoint)
             .env("DYNO_REPLICA_ENDPOINT_URL", &self.tables.endpoint)
             .env("DYNO_KINESIS_ENDPOINT_URL", &self.kinesis.endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .unwrap()
+            .env("AWS_REGION", "us-east-1");
+        command
     }
 }
 

@@ -573,3 +573,17 @@ pub fn response_failures(response: &dyno::handler::Response) -> Vec<String> {
         .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
+
+/// A process's peak resident set size so far (`process`: a pid, or `self`), from
+/// `/proc/<process>/status`; 0 once it is gone.
+pub fn vmhwm_kb(process: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
