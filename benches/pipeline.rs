@@ -1128,15 +1128,8 @@ async fn diff_once(primary: &Dynamo, replica: &Dynamo, n: usize) -> Result<DiffR
         .args(["--table", &p.name, "--replica-table", &r.name])
         .args(["--endpoint-url", &primary.endpoint])
         .args(["--replica-endpoint-url", &replica.endpoint])
-        .args(["diff", "--segments", &SEGMENTS.to_string()])
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN");
+        .args(["diff", "--segments", &SEGMENTS.to_string()]);
+    common::local_aws_env(&mut command);
     let run = tokio::task::spawn_blocking(move || peak_rss(command))
         .await
         .map_err(|e| format!("diff child: {e}"))??;

@@ -646,20 +646,14 @@ impl Bench {
         replica_table: &str,
     ) -> Result<ChildReport, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let output = tokio::process::Command::new(exe)
+        let mut command = std::process::Command::new(exe);
+        common::local_aws_env(&mut command)
             .args(["--child", case.name])
             .env("PRIMARY_TABLE", primary_table)
             .env("REPLICA_TABLE", replica_table)
             .env("PRIMARY_ENDPOINT_URL", &self.primary_endpoint)
-            .env("REPLICA_ENDPOINT_URL", &self.replica_endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "bench")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
+            .env("REPLICA_ENDPOINT_URL", &self.replica_endpoint);
+        let output = tokio::process::Command::from(command)
             .output()
             .await
             .map_err(|e| format!("child: {e}"))?;

@@ -210,6 +210,20 @@ pub async fn load_sdk_config_in(region: &str) -> SdkConfig {
         .await
 }
 
+/// `base` with the retry policy and timeouts of `tuning`, in `region` when given (`None`: the
+/// environment's): what every client dyno builds starts from. Endpoints are set per service, so
+/// that an explicit one wins over `AWS_ENDPOINT_URL_<SERVICE>`.
+fn tuned(base: &SdkConfig, region: Option<&str>, tuning: &Tuning) -> SdkConfig {
+    let builder = base
+        .to_builder()
+        .retry_config(tuning.backoff().sdk_retry_config())
+        .timeout_config(timeout_config(tuning));
+    match region {
+        Some(region) => builder.region(Region::new(region.to_owned())).build(),
+        None => builder.build(),
+    }
+}
+
 fn timeout_config(tuning: &Tuning) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(tuning.connect_timeout)
@@ -233,16 +247,11 @@ pub fn dynamodb_config(
     endpoint_url: Option<&str>,
     tuning: &Tuning,
 ) -> aws_sdk_dynamodb::config::Builder {
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(base)
-        .retry_config(tuning.backoff().sdk_retry_config())
-        .timeout_config(timeout_config(tuning));
-    if let Some(region) = region {
-        builder = builder.region(Region::new(region.to_owned()));
+    let builder = aws_sdk_dynamodb::config::Builder::from(&tuned(base, region, tuning));
+    match endpoint_url {
+        Some(url) => builder.endpoint_url(url),
+        None => builder,
     }
-    if let Some(url) = endpoint_url {
-        builder = builder.endpoint_url(url);
-    }
-    builder
 }
 
 /// A DynamoDB client (see [`dynamodb_config`]).
@@ -316,13 +325,11 @@ pub fn kinesis_config(
     endpoint_url: Option<&str>,
     tuning: &Tuning,
 ) -> aws_sdk_kinesis::config::Builder {
-    let mut builder = aws_sdk_kinesis::config::Builder::from(base)
-        .retry_config(tuning.backoff().sdk_retry_config())
-        .timeout_config(timeout_config(tuning));
-    if let Some(url) = endpoint_url {
-        builder = builder.endpoint_url(url);
+    let builder = aws_sdk_kinesis::config::Builder::from(&tuned(base, None, tuning));
+    match endpoint_url {
+        Some(url) => builder.endpoint_url(url),
+        None => builder,
     }
-    builder
 }
 
 /// A Kinesis client (see [`kinesis_config`]).
@@ -341,15 +348,11 @@ pub fn dynamodb_streams_client(
     endpoint_url: Option<&str>,
     tuning: &Tuning,
 ) -> aws_sdk_dynamodbstreams::Client {
-    let mut builder = aws_sdk_dynamodbstreams::config::Builder::from(base)
-        .retry_config(tuning.backoff().sdk_retry_config())
-        .timeout_config(timeout_config(tuning));
-    if let Some(region) = region {
-        builder = builder.region(Region::new(region.to_owned()));
-    }
-    if let Some(url) = endpoint_url {
-        builder = builder.endpoint_url(url);
-    }
+    let builder = aws_sdk_dynamodbstreams::config::Builder::from(&tuned(base, region, tuning));
+    let builder = match endpoint_url {
+        Some(url) => builder.endpoint_url(url),
+        None => builder,
+    };
     aws_sdk_dynamodbstreams::Client::from_conf(builder.build())
 }
 
@@ -359,12 +362,11 @@ pub fn s3_client(
     endpoint_url: Option<&str>,
     tuning: &Tuning,
 ) -> aws_sdk_s3::Client {
-    let mut builder = aws_sdk_s3::config::Builder::from(base)
-        .retry_config(tuning.backoff().sdk_retry_config())
-        .timeout_config(timeout_config(tuning));
-    if let Some(url) = endpoint_url {
-        builder = builder.endpoint_url(url).force_path_style(true);
-    }
+    let builder = aws_sdk_s3::config::Builder::from(&tuned(base, None, tuning));
+    let builder = match endpoint_url {
+        Some(url) => builder.endpoint_url(url).force_path_style(true),
+        None => builder,
+    };
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
@@ -374,12 +376,11 @@ pub fn sqs_client(
     endpoint_url: Option<&str>,
     tuning: &Tuning,
 ) -> aws_sdk_sqs::Client {
-    let mut builder = aws_sdk_sqs::config::Builder::from(base)
-        .retry_config(tuning.backoff().sdk_retry_config())
-        .timeout_config(timeout_config(tuning));
-    if let Some(url) = endpoint_url {
-        builder = builder.endpoint_url(url);
-    }
+    let builder = aws_sdk_sqs::config::Builder::from(&tuned(base, None, tuning));
+    let builder = match endpoint_url {
+        Some(url) => builder.endpoint_url(url),
+        None => builder,
+    };
     aws_sdk_sqs::Client::from_conf(builder.build())
 }
 

@@ -94,6 +94,18 @@ struct Job {
 }
 
 impl Job {
+    fn new(id: u64, entries: Vec<Entry>, reply: Option<oneshot::Sender<Outcome>>) -> Job {
+        Job {
+            id,
+            entries: entries.into(),
+            taken: 0,
+            in_flight: 0,
+            undone: Vec::new(),
+            failure: None,
+            reply,
+        }
+    }
+
     fn finished(&self) -> bool {
         self.taken == self.entries.len() && self.in_flight == 0
     }
@@ -120,15 +132,7 @@ impl Group {
             let mut shared = self.lock();
             let id = shared.next_id;
             shared.next_id += 1;
-            shared.jobs.push_back(Job {
-                id,
-                entries: entries.into(),
-                taken: 0,
-                in_flight: 0,
-                undone: Vec::new(),
-                failure: None,
-                reply: Some(reply),
-            });
+            shared.jobs.push_back(Job::new(id, entries, Some(reply)));
         }
         loop {
             let turn = self.turn.notified();
@@ -310,15 +314,7 @@ mod tests {
     }
 
     fn job(id: u64, entries: Vec<Entry>) -> Job {
-        Job {
-            id,
-            entries: entries.into(),
-            taken: 0,
-            in_flight: 0,
-            undone: Vec::new(),
-            failure: None,
-            reply: None,
-        }
+        Job::new(id, entries, None)
     }
 
     fn taken(slots: &[Slot]) -> Vec<(u64, usize)> {

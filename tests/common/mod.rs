@@ -587,3 +587,17 @@ pub fn vmhwm_kb(process: &str) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// `command` (a dyno process a bench starts) with the local servers' dummy credentials and nothing of
+/// the user's AWS setup (profile, files, instance metadata).
+pub fn local_aws_env(command: &mut std::process::Command) -> &mut std::process::Command {
+    command
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+}
