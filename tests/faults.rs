@@ -386,8 +386,15 @@ async fn random_mix() {
     bounded(Duration::from_secs(180), "random_mix", random_mix_seeds()).await;
 }
 
+/// At least two seeds, and more (at most four) until some fault got past the SDK's retries and
+/// failed records: whether one does depends on which requests the faults fall on (seen: seed 101
+/// injected 13 faults, all retried away by the SDK).
 async fn random_mix_seeds() {
-    for seed in [101, 202] {
+    let mut failures_reported = 0;
+    for (run, seed) in [101, 202, 303, 404].into_iter().enumerate() {
+        if run >= 2 && failures_reported > 0 {
+            break;
+        }
         let tally = converges(
             Plan::mix(&Fault::ALL, 0.5, seed),
             &format!("random_mix seed {seed}"),
@@ -397,9 +404,10 @@ async fn random_mix_seeds() {
             tally.faults_injected >= 5,
             "the mix injected too few faults"
         );
-        assert!(tally.failures_reported > 0, "no record ever failed");
         assert!(tally.records_done > 0);
+        failures_reported += tally.failures_reported;
     }
+    assert!(failures_reported > 0, "no record ever failed");
 }
 
 /// Without faults the proxy is transparent: nothing fails and the calls are the plain ones.

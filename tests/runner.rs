@@ -254,18 +254,24 @@ async fn the_runner_rides_out_a_failing_stream() {
         }
         assert!(retries > 0, "the faults never got past the SDK's retries");
 
-        // Expired iterators: the runner gets fresh ones from where it was and goes on.
-        rig.write(6, 200).await;
-        proxy.set_plan(Plan::on(
-            &["GetRecords"],
-            &[Fault::ExpiredIterator],
-            0.3,
-            32,
-        ));
-        let second = runner.drain(&rig.replicator).await.expect("drain");
+        // Expired iterators: the runner gets fresh ones from where it was and goes on (rounds of
+        // 200 writes, at most 4, until one was injected).
+        for round in 1..=4 {
+            rig.write(60 + round, 200).await;
+            proxy.set_plan(Plan::on(
+                &["GetRecords"],
+                &[Fault::ExpiredIterator],
+                0.3,
+                31 + round,
+            ));
+            let run = runner.drain(&rig.replicator).await.expect("drain");
+            assert!(run.records >= 200, "{run:?}");
+            assert_eq!(rig.differences().await, 0, "round {round}");
+            if proxy.stats().injected("GetRecords", Fault::ExpiredIterator) > 0 {
+                break;
+            }
+        }
         assert!(proxy.stats().injected("GetRecords", Fault::ExpiredIterator) > 0);
-        assert!(second.records >= 200, "{second:?}");
-        assert_eq!(rig.differences().await, 0);
     })
     .await;
 }
