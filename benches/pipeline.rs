@@ -948,8 +948,9 @@ async fn backfill_once(primary: &Table, kinesis: &Kinesis, n: usize) -> Result<(
     let options = BackfillOptions {
         segments: Segments::all(SEGMENTS),
         rate: None,
+        ttl: None,
     };
-    let checkpoints = Checkpoints::load(None).map_err(|e| e.to_string())?;
+    let checkpoints = Checkpoints::in_memory();
     let progress = Progress::default();
     let schema = thread_schema();
     let started = Instant::now();

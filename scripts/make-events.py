@@ -178,7 +178,9 @@ def kds_record(counters, event_name, keys, new_image=None, old_image=None, table
     }
 
 
-def table_stream_record(counters, event_name, keys, view, new_image=None, old_image=None):
+def table_stream_record(
+    counters, event_name, keys, view, new_image=None, old_image=None, user_identity=None
+):
     """A record of the primary table's own DynamoDB stream, as Lambda hands it to the function."""
     ddb_seq = counters.next_ddb()
     created_s = counters.next_creation_ms() / 1000
@@ -198,6 +200,7 @@ def table_stream_record(counters, event_name, keys, view, new_image=None, old_im
         "awsRegion": REGION,
         "dynamodb": dynamodb,
         "eventSourceARN": TABLE_STREAM_ARN,
+        **({"userIdentity": user_identity} if user_identity else {}),
     }
 
 
@@ -314,6 +317,17 @@ def build():
                 c, "REMOVE", key(2), "NEW_AND_OLD_IMAGES", old_image=thread_image(2, "gone", 0)
             ),
         ]
+    )
+
+    # A delete made by the primary's TTL (userIdentity: the DynamoDB service), and the same key
+    # deleted by a writer: the replica follows both by default; KEEP_TTL_DELETES=true keeps the
+    # item on the replica for the first only.
+    ttl_identity = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    files["dynamodb-ttl-remove.json"] = event(
+        [table_stream_record(c, "REMOVE", key(2), "KEYS_ONLY", user_identity=ttl_identity)]
+    )
+    files["dynamodb-user-remove.json"] = event(
+        [table_stream_record(c, "REMOVE", key(2), "KEYS_ONLY")]
     )
 
     return {name: (json.dumps(ev, indent=2) + "\n").encode("utf-8") for name, ev in files.items()}

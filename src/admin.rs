@@ -54,6 +54,14 @@ pub enum AdminError {
          deletes only on local servers (127.0.0.1, ::1, localhost); nothing was deleted"
     )]
     NotLocal { what: String, endpoint: String },
+    #[error(
+        "{action} works only on servers on this machine (127.0.0.1, ::1, localhost), and \
+         {remote} is not: nothing was deleted or changed"
+    )]
+    NotAllLocal {
+        action: &'static str,
+        remote: String,
+    },
     #[error("{what}: the request could not be built: {source}")]
     Build {
         what: String,
@@ -127,6 +135,11 @@ pub async fn recreate_table(
     wait_for_table(table, TableState::Active, wait).await
 }
 
+/// Waits until `table` is ACTIVE (an error after `wait`).
+pub async fn wait_active(table: &Table, wait: Duration) -> Result<(), AdminError> {
+    wait_for_table(table, TableState::Active, wait).await
+}
+
 /// Creates `stream` with `shards` shards unless it exists (an existing stream is left as it is).
 pub async fn ensure_stream(
     stream: &Stream,
@@ -154,7 +167,7 @@ pub async fn recreate_stream(
     wait: Duration,
 ) -> Result<(), AdminError> {
     let label = format!("{}={}", stream.setting, stream.name);
-    let local = crate::table::is_loopback(stream.endpoint.as_deref());
+    let local = crate::endpoint::is_local(stream.endpoint.as_deref());
     refuse_unless_local(&label, local, stream.endpoint.as_deref())?;
     let deleted = stream
         .client
@@ -174,6 +187,40 @@ pub async fn recreate_stream(
     }
     create_stream(stream, shards).await?;
     wait_for_stream(stream, true, wait).await
+}
+
+/// Refuses `action` (`--recreate`, the demo) unless every one of `places` (a label and its
+/// endpoint; `None`: AWS) is a server on this machine. Called before anything is done, so that a
+/// refusal leaves every table and stream as it was.
+pub fn all_local(
+    action: &'static str,
+    places: &[(String, Option<&str>)],
+) -> Result<(), AdminError> {
+    let remote: Vec<String> = places
+        .iter()
+        .filter(|(_, endpoint)| !crate::endpoint::is_local(*endpoint))
+        .map(|(label, endpoint)| format!("{label} at {}", endpoint.unwrap_or("AWS")))
+        .collect();
+    if remote.is_empty() {
+        return Ok(());
+    }
+    Err(AdminError::NotAllLocal {
+        action,
+        remote: remote.join(", "),
+    })
+}
+
+/// The label and endpoint of a table, for [`all_local`].
+pub fn place_of(table: &Table) -> (String, Option<&str>) {
+    (table.label(), table.endpoint.as_deref())
+}
+
+/// The label and endpoint of a stream, for [`all_local`].
+pub fn place_of_stream(stream: &Stream) -> (String, Option<&str>) {
+    (
+        format!("{}={}", stream.setting, stream.name),
+        stream.endpoint.as_deref(),
+    )
 }
 
 fn refuse_unless_local(what: &str, local: bool, endpoint: Option<&str>) -> Result<(), AdminError> {

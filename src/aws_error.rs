@@ -1,7 +1,9 @@
 //! What an AWS SDK error means to dyno: a definite rejection, a throttle, or an outcome nobody can
 //! know (a timeout, a 5xx, a broken connection after the request went out). Its one-line summary
-//! names the operation and the service's error code but never quotes the service's message,
-//! which can quote item values; the full error stays reachable as the `source`.
+//! names the operation and the service's error code but never quotes the service's message of a
+//! call that carries items (it can quote their values); the full error stays reachable as the
+//! `source`, and [`AwsError::rejection_reason`] gives a refusal's reason to whoever typed the
+//! request.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -51,6 +53,8 @@ struct Failed {
     operation: &'static str,
     outcome: Outcome,
     code: Option<String>,
+    /// The service's message (first line), kept apart from the summary: it can quote values.
+    message: Option<String>,
     summary: String,
     source: Box<dyn StdError + Send + Sync>,
 }
@@ -74,6 +78,7 @@ impl AwsError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let code = error.code().map(str::to_owned);
+        let message = error.message().map(|m| first_line(m).to_owned());
         let service = matches!(error, SdkError::ServiceError(_));
         let (outcome, summary) = match &error {
             // The request is signed before it is sent: no credentials, no request.
@@ -96,7 +101,7 @@ impl AwsError {
                 }
                 let outcome = if status >= 500 {
                     Outcome::Unknown
-                } else if THROTTLING.contains(&code_text.as_str()) {
+                } else if code.as_deref().is_some_and(|c| THROTTLING.contains(&c)) {
                     Outcome::Throttled
                 } else {
                     Outcome::Rejected
@@ -109,6 +114,7 @@ impl AwsError {
             operation,
             outcome,
             code,
+            message,
             summary,
             source: Box::new(error),
         }))
@@ -120,9 +126,19 @@ impl AwsError {
             operation,
             outcome: Outcome::Rejected,
             code: None,
+            message: None,
             summary: "an answer that could not be used".to_owned(),
             source: Box::new(error),
         }))
+    }
+
+    /// A validation error's reason, in the service's words (first line): for a person who typed
+    /// the request (the CLI), never for a log, since it can quote the request's values.
+    pub fn rejection_reason(&self) -> Option<&str> {
+        match self.code() {
+            Some("ValidationException") => self.0.message.as_deref(),
+            _ => None,
+        }
     }
 
     /// The operation that failed, e.g. `PutItem`.
@@ -329,8 +345,13 @@ mod tests {
     fn summaries_never_quote_the_service_message() {
         let error = service(400, "ValidationException");
         assert!(!error.to_string().contains("s3cr3t"), "{error}");
-        // The message is still there for whoever asks for the details.
+        // The message is still there for whoever asks for the details, or typed the request.
         assert!(Detailed(&error).to_string().contains("s3cr3t"));
+        assert_eq!(
+            error.rejection_reason(),
+            Some("Input collection [s3cr3t] contains duplicates")
+        );
+        assert_eq!(service(400, "ThrottlingException").rejection_reason(), None);
     }
 
     #[test]

@@ -7,11 +7,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::checkpoint::Checkpoints;
+use crate::checkpoint::{Checkpoints, Owner};
 use crate::key::KeySchema;
 use crate::repair::{KeySink, SinkError};
 use crate::scan::{self, Page, ScanError, ScanOptions, ScanReport, Segments};
-use crate::table::{Projection, Table};
+use crate::table::{Item, Projection, Table};
+use crate::ttl::Ttl;
 
 /// What a backfill does.
 #[derive(Debug, Clone)]
@@ -19,6 +20,9 @@ pub struct BackfillOptions {
     pub segments: Segments,
     /// Items scanned per second, over all segments; `None`: as fast as the table answers.
     pub rate: Option<f64>,
+    /// The table's TTL: items it says have expired are skipped (DynamoDB deletes them on both
+    /// tables). `None`: every item is announced.
+    pub ttl: Option<Ttl>,
 }
 
 /// How far a backfill got, as it goes.
@@ -26,6 +30,7 @@ pub struct BackfillOptions {
 pub struct Progress {
     pub scanned: AtomicU64,
     pub published: AtomicU64,
+    pub expired: AtomicU64,
 }
 
 /// What a backfill did.
@@ -34,6 +39,8 @@ pub struct BackfillReport {
     pub scan: ScanReport,
     /// Keys announced by this run.
     pub published: u64,
+    /// Expired items skipped by this run.
+    pub expired: u64,
 }
 
 /// Why the keys of a page were not all announced (the segment stops before the page).
@@ -48,17 +55,18 @@ pub enum PageError {
 /// A backfill stopped; its checkpoint holds what was done.
 pub type BackfillError = ScanError<PageError>;
 
-/// What the checkpoint of a backfill is tied to.
-pub fn run_label(table: &Table, segments: &Segments) -> String {
-    format!(
-        "backfill of {} in {} segments",
-        table.label(),
-        segments.total
-    )
+/// What the checkpoint of a backfill is tied to: the table (and where it is), the number of
+/// segments it is split into, and where its keys go (`sink`, as [`KeySink::describe`] says).
+pub fn owner(table: &Table, segments: &Segments, sink: &str) -> Owner {
+    let at = crate::endpoint::place(table.endpoint.as_deref(), table.region.as_deref());
+    Owner::new("backfill")
+        .with("table", format!("{} at {at}", table.label()))
+        .with("segments", segments.total.to_string())
+        .with("keys", sink)
 }
 
 /// Sends every key of `table` to `sink` (announced on the stream, as a rule), segment by segment;
-/// `checkpoints` (tied to this table and segment count with [`run_label`]) records each
+/// `checkpoints` (tied to this table, segment count and sink with [`owner`]) records each
 /// segment's progress once the keys before it are sent.
 pub async fn backfill(
     table: &Table,
@@ -75,16 +83,21 @@ pub async fn backfill(
         consistent: false,
         // Keys only: a full 1 MB page is what makes the fewest calls.
         page_items: None,
+        also: options.ttl.as_ref().map(|t| t.attribute.clone()),
     };
     let publish = |page: Page| async move {
         progress
             .scanned
             .fetch_add(page.items.len() as u64, Ordering::Relaxed);
+        let live = |item: &&Item| options.ttl.as_ref().is_none_or(|t| !t.expired(item));
         let keys = page
             .items
             .iter()
+            .filter(live)
             .map(|item| schema.key_of_item(item))
             .collect::<Result<Vec<_>, _>>()?;
+        let expired = (page.items.len() - keys.len()) as u64;
+        progress.expired.fetch_add(expired, Ordering::Relaxed);
         let count = keys.len() as u64;
         sink.send(keys).await?;
         progress.published.fetch_add(count, Ordering::Relaxed);
@@ -94,5 +107,6 @@ pub async fn backfill(
     Ok(BackfillReport {
         scan: scanned,
         published: progress.published.load(Ordering::Relaxed),
+        expired: progress.expired.load(Ordering::Relaxed),
     })
 }

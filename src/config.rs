@@ -24,11 +24,13 @@ pub const CONCURRENCY: &str = "REPLICATOR_CONCURRENCY";
 pub const MAX_ATTEMPTS: &str = "REPLICATOR_MAX_ATTEMPTS";
 pub const CALL_TIMEOUT_MS: &str = "REPLICATOR_CALL_TIMEOUT_MS";
 pub const DEADLINE_MARGIN_MS: &str = "REPLICATOR_DEADLINE_MARGIN_MS";
+pub const WRITE_TIMEOUT_MS: &str = "REPLICATOR_WRITE_TIMEOUT_MS";
 pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
 pub const DEAD_LETTER_ENDPOINT_URL: &str = "DEAD_LETTER_ENDPOINT_URL";
 pub const REPLICA_ROLE_ARN: &str = "REPLICA_ROLE_ARN";
 pub const REPLICA_EXTERNAL_ID: &str = "REPLICA_EXTERNAL_ID";
 pub const STS_ENDPOINT_URL: &str = "STS_ENDPOINT_URL";
+pub const KEEP_TTL_DELETES: &str = "KEEP_TTL_DELETES";
 
 /// Defaults for running the whole system on this machine (`make demo`, the CLI).
 pub mod local {
@@ -46,6 +48,8 @@ pub mod local {
 pub enum ConfigError {
     #[error("{0} is not set: it must name the {1}")]
     Missing(&'static str, &'static str),
+    #[error(transparent)]
+    Endpoint(#[from] crate::endpoint::EndpointError),
     #[error("{name}={value:?} is invalid: {reason}")]
     Invalid {
         name: &'static str,
@@ -79,6 +83,11 @@ pub struct Tuning {
     pub connect_timeout: Duration,
     /// No new call starts later than this before the invocation's deadline.
     pub deadline_margin: Duration,
+    /// Longest a single `BatchWriteItem` attempt to the replica may take (never longer than
+    /// `call_timeout`). No write attempt starts once less than this is left before the deadline
+    /// (the margin before the invocation's), so none is still in flight when the invocation
+    /// gives up: the window of a late write (see the README, "What can still go wrong").
+    pub write_attempt_timeout: Duration,
 }
 
 impl Default for Tuning {
@@ -89,6 +98,7 @@ impl Default for Tuning {
             call_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
             deadline_margin: Duration::from_millis(1500),
+            write_attempt_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -105,6 +115,8 @@ pub struct Config {
     pub dead_letter_endpoint_url: Option<String>,
     /// The role in the replica's account to assume for the replica, if it is in another one.
     pub replica_role: Option<ReplicaRole>,
+    /// Leave the replica alone for TTL deletes (an archive replica).
+    pub keep_ttl_deletes: bool,
 }
 
 impl Config {
@@ -132,15 +144,11 @@ impl Config {
                 }),
             },
         };
-        let endpoint = |name: &'static str| match get(name) {
-            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-                Err(ConfigError::Invalid {
-                    name,
-                    value: url,
-                    reason: "expected an http:// or https:// URL",
-                })
-            }
-            other => Ok(other),
+        let endpoint = |name: &'static str| {
+            get(name)
+                .map(|url| crate::endpoint::check(name, &url))
+                .transpose()
+                .map_err(ConfigError::Endpoint)
         };
         Ok(Config {
             primary: TableSettings {
@@ -169,9 +177,26 @@ impl Config {
                     0,
                     900_000,
                 )?),
+                write_attempt_timeout: Duration::from_millis(number(
+                    WRITE_TIMEOUT_MS,
+                    defaults.write_attempt_timeout.as_millis() as u64,
+                    100,
+                    900_000,
+                )?),
             },
             dead_letter_queue_url: endpoint(DEAD_LETTER_QUEUE_URL)?,
             dead_letter_endpoint_url: endpoint(DEAD_LETTER_ENDPOINT_URL)?,
+            keep_ttl_deletes: match get(KEEP_TTL_DELETES).as_deref().map(str::trim) {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: KEEP_TTL_DELETES,
+                        value: other.to_owned(),
+                        reason: "expected true or false",
+                    });
+                }
+            },
             replica_role: match get(REPLICA_ROLE_ARN) {
                 None => None,
                 Some(arn) => Some(ReplicaRole {
@@ -410,6 +435,25 @@ mod tests {
         assert_eq!(config.primary.region, None);
         assert_eq!(config.replica.region.as_deref(), Some("eu-west-1"));
         assert_eq!(config.tuning, Tuning::default());
+    }
+
+    #[test]
+    fn keep_ttl_deletes_is_true_or_false() {
+        let with = |value: &str| {
+            Config::from_lookup(lookup(&[
+                (PRIMARY_TABLE, "p"),
+                (REPLICA_TABLE, "r"),
+                (KEEP_TTL_DELETES, value),
+            ]))
+        };
+        assert!(with("true").unwrap().keep_ttl_deletes);
+        assert!(!with("false").unwrap().keep_ttl_deletes);
+        assert!(!with("").unwrap().keep_ttl_deletes, "empty counts as unset");
+        let err = with("yes").unwrap_err();
+        assert!(
+            err.to_string().starts_with("KEEP_TTL_DELETES=\"yes\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! `{"format":"dyno-dead-letter/1","reason":…,"shard":…,"sequenceNumber":…,"partitionKey":…,
 //! "eventSourceArn":…,"approximateArrivalTimestamp":…,"deadLetteredAt":…,"data":"<base64>"}`.
 
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
@@ -227,10 +228,52 @@ pub fn reason(problem: &Problem) -> String {
 }
 
 /// The SQS queue unusable records go to (`DEAD_LETTER_QUEUE_URL`).
+///
+/// A record is dead-lettered once: a batch delivered again (Lambda retries an invocation whose
+/// answer was lost, even one that succeeded) would send its unusable records again, so the
+/// queue remembers the records it kept lately (per container) and does not send them twice;
+/// across containers, a FIFO queue (`….fifo`) drops a repeat within five minutes by its
+/// deduplication id (source, shard and sequence number).
 #[derive(Debug, Clone)]
 pub struct DeadLetterQueue {
     client: Client,
     queue_url: String,
+    kept: Arc<Mutex<Recent>>,
+}
+
+/// The ids of the records kept lately, oldest first, at most [`RECENT`].
+#[derive(Debug, Default)]
+struct Recent {
+    order: VecDeque<String>,
+    ids: HashSet<String>,
+}
+
+/// How many kept records a queue remembers (a few batches' worth).
+const RECENT: usize = 20_000;
+
+impl Recent {
+    fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    fn insert(&mut self, id: String) {
+        if self.ids.insert(id.clone()) {
+            self.order.push_back(id);
+        }
+        while self.order.len() > RECENT {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
+}
+
+impl DeadLetter {
+    /// What identifies the record whatever the delivery: its source, shard and sequence number.
+    pub fn record_id(&self) -> String {
+        let source = self.event_source_arn.as_deref().unwrap_or("");
+        format!("{source}|{}|{}", self.shard, self.sequence_number)
+    }
 }
 
 /// A message read from the queue: the dead letter, or why it is not one.
@@ -258,6 +301,7 @@ impl DeadLetterQueue {
         DeadLetterQueue {
             client,
             queue_url: queue_url.into(),
+            kept: Arc::default(),
         }
     }
 
@@ -275,7 +319,17 @@ impl DeadLetterQueue {
     ) -> Vec<Result<(), DeadLetterError>> {
         let mut results: Vec<Result<(), DeadLetterError>> = vec![Ok(()); letters.len()];
         let mut bodies = Vec::with_capacity(letters.len());
+        let already: Vec<bool> = match self.kept.lock() {
+            Ok(kept) => letters
+                .iter()
+                .map(|l| kept.contains(&l.record_id()))
+                .collect(),
+            Err(_) => vec![false; letters.len()],
+        };
         for (i, letter) in letters.iter().enumerate() {
+            if already[i] {
+                continue; // kept by an earlier delivery of the same record
+            }
             let body = letter.to_body();
             if body.len() > limits::SQS_BYTES {
                 results[i] = Err(DeadLetterError::TooLarge {
@@ -299,6 +353,13 @@ impl DeadLetterQueue {
         for (i, result) in answers.into_iter().flatten() {
             results[i] = result;
         }
+        if let Ok(mut kept) = self.kept.lock() {
+            for (letter, result) in letters.iter().zip(&results) {
+                if result.is_ok() {
+                    kept.insert(letter.record_id());
+                }
+            }
+        }
         results
     }
 
@@ -315,12 +376,18 @@ impl DeadLetterQueue {
                 .collect::<Vec<_>>()
         };
         let mut entries = Vec::with_capacity(batch.len());
-        for (n, (_, body)) in batch.iter().enumerate() {
-            match SendMessageBatchRequestEntry::builder()
+        let fifo = self.queue_url.ends_with(".fifo");
+        for (n, (i, body)) in batch.iter().enumerate() {
+            let mut entry = SendMessageBatchRequestEntry::builder()
                 .id(n.to_string())
-                .message_body(body)
-                .build()
-            {
+                .message_body(body);
+            if fifo {
+                let letter = &letters[*i];
+                entry = entry
+                    .message_group_id(&letter.shard)
+                    .message_deduplication_id(hex_sha256(&letter.record_id()));
+            }
+            match entry.build() {
                 Ok(entry) => entries.push(entry),
                 Err(e) => {
                     return all(DeadLetterError::Build {
@@ -557,6 +624,15 @@ where
         report.replayed += queue.delete(&done).await?;
     }
     Ok(report)
+}
+
+/// A FIFO queue's deduplication id (at most 128 characters): the SHA-256 of `text`, in hex.
+fn hex_sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

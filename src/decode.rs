@@ -4,6 +4,7 @@
 //! a source differs only in how a record yields its key, which record it is, and when it arrived.
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 use aws_lambda_events::event::dynamodb::EventRecord as DynamoDbEventRecord;
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
@@ -50,6 +51,11 @@ pub trait SourceRecord {
     fn partition_key(&self) -> &str;
     /// The ARN of the stream it came from.
     fn event_source_arn(&self) -> Option<&str>;
+    /// True for a delete that DynamoDB's TTL made (a `REMOVE` whose `userIdentity` is the
+    /// DynamoDB service), not a writer. Only a table's own stream says so.
+    fn is_ttl_delete(&self) -> bool {
+        false
+    }
 }
 
 impl SourceRecord for KinesisEventRecord {
@@ -133,6 +139,36 @@ impl SourceRecord for DynamoDbEventRecord {
     fn event_source_arn(&self) -> Option<&str> {
         self.event_source_arn.as_deref()
     }
+
+    fn is_ttl_delete(&self) -> bool {
+        self.event_name == "REMOVE"
+            && self
+                .user_identity
+                .as_ref()
+                .is_some_and(|u| u.type_ == "Service" && u.principal_id == TTL_PRINCIPAL)
+    }
+}
+
+/// The principal of the deletes DynamoDB's TTL makes, in a stream record's `userIdentity`.
+pub const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
+
+/// The keys (canonical) whose last record in a batch is a TTL delete, given each record's key
+/// (`None`: unusable) and whether it is a TTL delete. An archive replica keeps such a key as it
+/// is: reading it would find it gone and delete it. A key written again after its TTL delete
+/// (a later record) is replicated as usual.
+pub fn kept_by_ttl<'a>(
+    records: impl Iterator<Item = (Option<&'a [u8]>, bool)>,
+) -> HashSet<Vec<u8>> {
+    let mut last: HashMap<&[u8], bool> = HashMap::new();
+    for (key, ttl_delete) in records {
+        if let Some(key) = key {
+            last.insert(key, ttl_delete);
+        }
+    }
+    last.into_iter()
+        .filter(|(_, ttl_delete)| *ttl_delete)
+        .map(|(key, _)| key.to_vec())
+        .collect()
 }
 
 /// The table a DynamoDB stream ARN belongs to (`arn:…:table/NAME/stream/LABEL`).
@@ -203,6 +239,39 @@ fn decode_data(data: &[u8], schema: &KeySchema, primary_table: &str) -> Result<K
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_key_is_kept_only_when_its_last_record_is_a_ttl_delete() {
+        let records = [
+            (Some(&b"a"[..]), false),
+            (Some(&b"a"[..]), true),
+            (Some(&b"b"[..]), true),
+            (Some(&b"b"[..]), false),
+            (None, true),
+            (Some(&b"c"[..]), false),
+        ];
+        let kept = kept_by_ttl(records.into_iter());
+        assert_eq!(kept, HashSet::from([b"a".to_vec()]));
+    }
+
+    #[test]
+    fn only_a_remove_by_the_dynamodb_service_is_a_ttl_delete() {
+        let record = |name: &str, identity: serde_json::Value| {
+            dynamodb_record(serde_json::json!({
+                "eventID": "1", "eventName": name, "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                "userIdentity": identity,
+                "dynamodb": {"Keys": {"id": {"S": "k"}}, "SequenceNumber": "1", "SizeBytes": 9,
+                    "StreamViewType": "KEYS_ONLY", "ApproximateCreationDateTime": 1.0}
+            }))
+        };
+        let service = serde_json::json!({"type": "Service", "principalId": TTL_PRINCIPAL});
+        assert!(record("REMOVE", service.clone()).is_ttl_delete());
+        assert!(!record("MODIFY", service).is_ttl_delete());
+        let user = serde_json::json!({"type": "Service", "principalId": "someone"});
+        assert!(!record("REMOVE", user).is_ttl_delete());
+        assert!(!record("REMOVE", serde_json::Value::Null).is_ttl_delete());
+    }
+
     use super::*;
     use crate::key::ScalarType;
 

@@ -60,9 +60,21 @@ pub fn schema() -> KeySchema {
     KeySchema::composite((HASH, ScalarType::S), (RANGE, ScalarType::S))
 }
 
-/// Creates the tables and the stream (or, with `recreate`, deletes and creates them, on local
-/// servers only).
+/// Creates the tables and the stream (or, with `recreate`, deletes and creates them). The demo
+/// runs on local servers only: every endpoint is checked before anything is created or deleted.
 pub async fn prepare(setup: &Setup, schema: &KeySchema) -> Result<(), AdminError> {
+    let action = match setup.recreate {
+        true => "the demo with --recreate",
+        false => "the demo",
+    };
+    admin::all_local(
+        action,
+        &[
+            admin::place_of(&setup.primary),
+            admin::place_of(&setup.replica),
+            admin::place_of_stream(&setup.stream),
+        ],
+    )?;
     let wait = admin::WAIT;
     if setup.recreate {
         admin::recreate_table(&setup.primary, schema, None, wait).await?;

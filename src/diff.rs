@@ -3,20 +3,24 @@
 //! and different items); then the replica is scanned keys only and each page's keys are looked
 //! up on the primary (extra items). A key that looks different is read again on both sides
 //! after a short settle before it is reported, so writes in flight are not reported as
-//! differences. Items compare attribute for attribute, set members in any order.
+//! differences. Items compare attribute for attribute, set members in any order, numbers as
+//! decimals (`1.0` is `1`).
 
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use bigdecimal::BigDecimal;
 use serde::Serialize;
 
 use crate::checkpoint::Checkpoints;
 use crate::key::{Key, KeySchema};
 use crate::scan::{self, Page, ScanError, ScanOptions, Segments};
 use crate::table::{Item, Projection, Table, TableError};
+use crate::ttl::Ttl;
 
 /// How a key differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,6 +60,11 @@ pub struct DiffOptions {
     pub sample: Option<f64>,
     /// How long a key that looks different is left to settle before it is read again.
     pub settle: Duration,
+    /// The primary's TTL: an item whose TTL has passed is counted apart as expired and not
+    /// compared (DynamoDB deletes it days late, on either table); `None`: no TTL.
+    pub ttl: Option<Ttl>,
+    /// Compare expired items too (`--strict-ttl`).
+    pub strict_ttl: bool,
 }
 
 impl Default for DiffOptions {
@@ -65,6 +74,8 @@ impl Default for DiffOptions {
             rate: None,
             sample: None,
             settle: Duration::from_secs(1),
+            ttl: None,
+            strict_ttl: false,
         }
     }
 }
@@ -85,6 +96,11 @@ pub enum DiffError {
     },
     #[error(transparent)]
     Scan(#[from] ScanError<PageError>),
+    #[error(
+        "{replica} is the primary table itself ({primary}, same endpoint and region): a table \
+         compared with itself always matches; name another replica table"
+    )]
+    SameTable { primary: String, replica: String },
 }
 
 /// Why a page could not be compared, or its differences not handled.
@@ -108,9 +124,15 @@ pub struct Counts {
     pub replica_items: AtomicU64,
     /// Pages left out by `--sample`.
     pub pages_skipped: AtomicU64,
+    /// Whether a page with items of the primary, and of the replica, was compared: a sample
+    /// always compares the first such page of each table, so it never judges on nothing.
+    pub primary_sampled: std::sync::atomic::AtomicBool,
+    pub replica_sampled: std::sync::atomic::AtomicBool,
     pub missing: AtomicU64,
     pub extra: AtomicU64,
     pub different: AtomicU64,
+    /// Items whose TTL has passed, set apart (see [`DiffOptions::ttl`]).
+    pub expired: AtomicU64,
 }
 
 impl Counts {
@@ -124,6 +146,7 @@ impl Counts {
             missing: load(&self.missing),
             extra: load(&self.extra),
             different: load(&self.different),
+            expired: load(&self.expired),
         }
     }
 }
@@ -137,6 +160,7 @@ pub struct DiffReport {
     pub missing: u64,
     pub extra: u64,
     pub different: u64,
+    pub expired: u64,
 }
 
 impl DiffReport {
@@ -152,15 +176,19 @@ impl DiffReport {
         } else {
             String::new()
         };
+        let expired = match self.expired {
+            0 => String::new(),
+            n => format!("; expired: {n} (TTL passed, set apart; --strict-ttl compares them)"),
+        };
         if self.differences() == 0 {
             format!(
-                "the replica matches the primary: {} items compared, 0 differences{sampled}",
+                "the replica matches the primary: {} items compared, 0 differences{sampled}{expired}",
                 self.primary_items
             )
         } else {
             format!(
                 "the replica differs from the primary: {} missing, {} extra, {} different \
-                 ({} primary items and {} replica items compared){sampled}",
+                 ({} primary items and {} replica items compared){sampled}{expired}",
                 self.missing, self.extra, self.different, self.primary_items, self.replica_items
             )
         }
@@ -185,6 +213,12 @@ where
     F: Fn(Vec<Difference>) -> Fut,
     Fut: std::future::Future<Output = Result<(), PageError>>,
 {
+    if replica.is_same_as(primary) {
+        return Err(DiffError::SameTable {
+            primary: primary.label(),
+            replica: replica.label(),
+        });
+    }
     let schema = same_schema(primary, replica).await?;
     let compare = Compare {
         primary,
@@ -199,6 +233,7 @@ where
         rate: options.rate,
         consistent: true,
         page_items: Some(PAGE_ITEMS),
+        also: None,
     };
     // Positions are not kept: a comparison is started afresh.
     let page_found = |differences: Vec<Difference>| async {
@@ -207,7 +242,7 @@ where
         }
         Ok::<(), PageError>(())
     };
-    let fresh = || Checkpoints::load(None).map_err(ScanError::from);
+    let fresh = || Ok::<_, ScanError<PageError>>(Checkpoints::in_memory());
     let primary_pages = |page| async { page_found(compare.primary_page(page).await?).await };
     scan::scan(
         primary,
@@ -253,8 +288,12 @@ struct Compare<'a> {
 }
 
 impl Compare<'_> {
-    /// False for a page `--sample` leaves out.
-    fn sampled(&self) -> bool {
+    /// False for a page `--sample` leaves out; the first page with items of each table is
+    /// always compared.
+    fn sampled(&self, page: &Page, first: &std::sync::atomic::AtomicBool) -> bool {
+        if page.items.is_empty() || !first.swap(true, Ordering::Relaxed) {
+            return true;
+        }
         match self.options.sample {
             Some(share) if fastrand::f64() >= share => {
                 self.counts.pages_skipped.fetch_add(1, Ordering::Relaxed);
@@ -266,10 +305,11 @@ impl Compare<'_> {
 
     /// A page of primary items: each against the replica's copy.
     async fn primary_page(&self, page: Page) -> Result<Vec<Difference>, PageError> {
-        if !self.sampled() {
+        if !self.sampled(&page, &self.counts.primary_sampled) {
             return Ok(Vec::new());
         }
-        let keys = self.keys(&page.items)?;
+        let items = self.set_apart_expired(page.items);
+        let keys = self.keys(&items)?;
         let copies = self
             .replica
             .read_many(self.schema, &keys, Projection::All)
@@ -279,7 +319,7 @@ impl Compare<'_> {
             .fetch_add(keys.len() as u64, Ordering::Relaxed);
         let suspects = keys
             .into_iter()
-            .zip(page.items.iter().zip(copies))
+            .zip(items.iter().zip(copies))
             .filter(|(_, (item, copy))| copy.as_ref().is_none_or(|c| !same_item(item, c)))
             .map(|(key, _)| key)
             .collect();
@@ -288,7 +328,7 @@ impl Compare<'_> {
 
     /// A page of replica keys: each looked up on the primary.
     async fn replica_page(&self, page: Page) -> Result<Vec<Difference>, PageError> {
-        if !self.sampled() {
+        if !self.sampled(&page, &self.counts.replica_sampled) {
             return Ok(Vec::new());
         }
         let keys = self.keys(&page.items)?;
@@ -313,6 +353,44 @@ impl Compare<'_> {
             .collect())
     }
 
+    /// The items to compare: those whose TTL has passed are counted and left out, unless
+    /// `--strict-ttl`.
+    fn set_apart_expired(&self, items: Vec<Item>) -> Vec<Item> {
+        let Some(ttl) = &self.options.ttl else {
+            return items;
+        };
+        let (expired, live): (Vec<Item>, Vec<Item>) =
+            items.into_iter().partition(|item| ttl.expired(item));
+        let count = &self.counts.expired;
+        count.fetch_add(expired.len() as u64, Ordering::Relaxed);
+        match self.options.strict_ttl {
+            true => live.into_iter().chain(expired).collect(),
+            false => live,
+        }
+    }
+
+    /// True when a key is set apart as expired rather than compared: the primary's item has
+    /// expired, or there is none and the replica's has (counted here: the primary's side never
+    /// saw it).
+    fn expired(&self, original: Option<&Item>, copy: Option<&Item>) -> bool {
+        let Some(ttl) = self
+            .options
+            .ttl
+            .as_ref()
+            .filter(|_| !self.options.strict_ttl)
+        else {
+            return false;
+        };
+        match (original, copy) {
+            (Some(a), _) => ttl.expired(a),
+            (None, Some(b)) if ttl.expired(b) => {
+                self.counts.expired.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn keys(&self, items: &[Item]) -> Result<Vec<Key>, PageError> {
         Ok(items
             .iter()
@@ -334,6 +412,9 @@ impl Compare<'_> {
         )?;
         let mut differences = Vec::new();
         for ((key, original), copy) in suspects.into_iter().zip(originals).zip(copies) {
+            if self.expired(original.as_ref(), copy.as_ref()) {
+                continue;
+            }
             let (kind, count) = match (original, copy) {
                 (Some(_), None) => (Kind::Missing, &self.counts.missing),
                 (None, Some(_)) => (Kind::Extra, &self.counts.extra),
@@ -418,8 +499,12 @@ fn same_value(a: &AttributeValue, b: &AttributeValue) -> bool {
         v
     }
     match (a, b) {
+        (AttributeValue::N(x), AttributeValue::N(y)) => same_number(x, y),
         (AttributeValue::Ss(x), AttributeValue::Ss(y)) => sorted(x) == sorted(y),
-        (AttributeValue::Ns(x), AttributeValue::Ns(y)) => sorted(x) == sorted(y),
+        (AttributeValue::Ns(x), AttributeValue::Ns(y)) => {
+            let numbers = |v: &[String]| sorted(&v.iter().map(|n| number(n)).collect::<Vec<_>>());
+            numbers(x) == numbers(y)
+        }
         (AttributeValue::Bs(x), AttributeValue::Bs(y)) => {
             let bytes = |v: &[aws_sdk_dynamodb::primitives::Blob]| {
                 sorted(&v.iter().map(|b| b.as_ref().to_vec()).collect::<Vec<_>>())
@@ -434,9 +519,37 @@ fn same_value(a: &AttributeValue, b: &AttributeValue) -> bool {
     }
 }
 
+/// Numbers compare as DynamoDB's decimals (`1.0` is `1`); a spelling that is no number compares
+/// as text.
+fn same_number(a: &str, b: &str) -> bool {
+    number(a) == number(b)
+}
+
+/// A number's value, or its text when it is none.
+fn number(text: &str) -> Result<BigDecimal, String> {
+    BigDecimal::from_str(text.trim())
+        .map(|n| n.normalized())
+        .map_err(|_| text.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_compare_as_decimals_alone_and_in_sets() {
+        let n = |v: &str| HashMap::from([("n".to_owned(), AttributeValue::N(v.to_owned()))]);
+        assert!(same_item(&n("1.0"), &n("1")));
+        assert!(same_item(&n("2.50"), &n("2.5")));
+        assert!(same_item(&n("1e2"), &n("100")));
+        assert!(!same_item(&n("1.01"), &n("1")));
+        let ns = |v: &[&str]| {
+            let set = v.iter().map(|s| (*s).to_owned()).collect();
+            HashMap::from([("s".to_owned(), AttributeValue::Ns(set))])
+        };
+        assert!(same_item(&ns(&["1.0", "2"]), &ns(&["2.00", "1"])));
+        assert!(!same_item(&ns(&["1", "2"]), &ns(&["1", "3"])));
+    }
 
     #[test]
     fn sets_compare_in_any_order_and_values_must_match() {

@@ -1,15 +1,24 @@
 //! The engine: makes the replica agree with the primary for a set of distinct keys, with
 //! consistent `BatchGetItem` reads and `BatchWriteItem` puts and deletes, pipelined under a
-//! concurrency bound, retried as `retry` says, and stopped at a deadline.
+//! concurrency bound, retried as `retry` says, and stopped at a deadline. No write attempt
+//! starts once less than the write attempt timeout is left before the deadline (see
+//! [`write_may_start`]), so the engine never abandons a write attempt at its deadline.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest,
 };
+use aws_smithy_runtime_api::box_error::BoxError;
 use futures::future::join_all;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::aws_error::AwsError;
 use crate::config::Tuning;
@@ -328,7 +337,8 @@ impl Engine {
     }
 
     /// Makes the replica agree with the primary for every key that comes through `queue`, until
-    /// it is closed and empty. No call starts after `deadline`; keys not done by then fail with
+    /// it is closed and empty. No call starts after `deadline`, and no write attempt once less
+    /// than the write attempt timeout is left before it; keys not done by then fail with
     /// [`ReplicateError::Deadline`].
     ///
     /// `concurrency` workers share the queue: each reads up to 100 keys, writes what the read
@@ -485,7 +495,7 @@ impl Engine {
             ((i, key, put), request)
         });
         let resent = retry::resend(entries.collect(), &self.backoff, deadline, |requests| {
-            self.write_round(requests)
+            self.write_round(requests, deadline)
         })
         .await;
         let mut outcome = Outcome::default();
@@ -513,12 +523,26 @@ impl Engine {
         outcome
     }
 
+    /// The SDK's attempt timeout for writes: `write_attempt_timeout`, never longer than the
+    /// attempt timeout of every other call.
+    fn write_attempt_timeout(&self) -> Duration {
+        self.tuning
+            .write_attempt_timeout
+            .min(self.tuning.call_timeout)
+    }
+
     /// One `BatchWriteItem`: for each request sent, `None` when it was applied, or the request
     /// the answer handed back unprocessed. An answer that names a write that was not sent fails
     /// the call rather than count a write as done that may not be.
+    ///
+    /// Each attempt (the SDK's retries included) may take at most the write attempt timeout, and
+    /// none starts once less than that is left before `deadline` (a [`WriteCutoff`]): every
+    /// attempt has ended, answered or abandoned, by the deadline. A refused attempt fails the
+    /// call with [`ReplicateError::Deadline`].
     async fn write_round(
         &self,
         requests: Vec<WriteRequest>,
+        deadline: Deadline,
     ) -> Result<Vec<Option<WriteRequest>>, ReplicateError> {
         let table = &self.replica.name;
         let bad = |problem| ReplicateError::BadWriteAnswer {
@@ -527,16 +551,29 @@ impl Engine {
         };
         let index = KeyIndex::of_writes(&self.schema, &requests)
             .ok_or_else(|| bad("a write without a valid key"))?;
+        let attempt_timeout = self.write_attempt_timeout();
+        let cutoff = WriteCutoff::new(deadline, attempt_timeout);
+        let timeouts = aws_sdk_dynamodb::Config::builder().timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(attempt_timeout)
+                .build(),
+        );
         let answer = self
             .replica
             .client
             .batch_write_item()
             .request_items(table, requests)
+            .customize()
+            .config_override(timeouts)
+            .interceptor(cutoff.clone())
             .send()
             .await
-            .map_err(|e| ReplicateError::Write {
-                table: table.clone(),
-                source: AwsError::new("BatchWriteItem", e),
+            .map_err(|e| match cutoff.refused() {
+                true => ReplicateError::Deadline,
+                false => ReplicateError::Write {
+                    table: table.clone(),
+                    source: AwsError::new("BatchWriteItem", e),
+                },
             })?;
         let left = answer
             .unprocessed_items
@@ -556,6 +593,60 @@ impl Engine {
                 attempts,
             },
         }
+    }
+}
+
+/// Whether a write attempt may start now, with `left` before the deadline (`None`: there is no
+/// deadline) and `attempt_timeout` the longest the attempt may take: only if it ends, answered
+/// or abandoned by the client, by the deadline. An attempt still in flight when the invocation
+/// gives up is how an older item can land on the replica after the retry's newer one.
+pub fn write_may_start(left: Option<Duration>, attempt_timeout: Duration) -> bool {
+    left.is_none_or(|left| left >= attempt_timeout)
+}
+
+/// An SDK interceptor that refuses every attempt of one write call, the SDK's own retries
+/// included, that [`write_may_start`] forbids, and remembers that it did.
+#[derive(Debug, Clone)]
+struct WriteCutoff {
+    deadline: Deadline,
+    attempt_timeout: Duration,
+    refused: Arc<AtomicBool>,
+}
+
+impl WriteCutoff {
+    fn new(deadline: Deadline, attempt_timeout: Duration) -> Self {
+        WriteCutoff {
+            deadline,
+            attempt_timeout,
+            refused: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn refused(&self) -> bool {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for WriteCutoff {
+    fn name(&self) -> &'static str {
+        "WriteCutoff"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let left = self
+            .deadline
+            .instant()
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        if write_may_start(left, self.attempt_timeout) {
+            return Ok(());
+        }
+        self.refused.store(true, Ordering::Relaxed);
+        Err("too close to the invocation's deadline to start a write attempt".into())
     }
 }
 
@@ -662,6 +753,23 @@ mod tests {
         // It probes upwards a few times, then stays at what the server answers whole.
         assert!(asks[11..].iter().all(|&a| a == 22), "{asks:?}");
         assert_eq!(converge(1000, 3), [100, 100, 100]);
+    }
+
+    #[test]
+    fn a_write_starts_only_if_its_attempt_ends_by_the_deadline() {
+        let second = Duration::from_secs(1);
+        assert!(write_may_start(None, second), "no deadline");
+        assert!(write_may_start(Some(Duration::from_secs(5)), second));
+        assert!(
+            write_may_start(Some(second), second),
+            "it ends at the deadline"
+        );
+        assert!(!write_may_start(
+            Some(second - Duration::from_millis(1)),
+            second
+        ));
+        assert!(!write_may_start(Some(Duration::ZERO), second));
+        assert!(write_may_start(Some(Duration::ZERO), Duration::ZERO));
     }
 
     #[test]

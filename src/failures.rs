@@ -11,6 +11,9 @@ pub enum RecordKey {
     Key(usize),
     /// An unusable record: its number among the batch's unusable records.
     Unusable(usize),
+    /// A record whose work is to leave the replica alone: a TTL delete that an archive replica
+    /// keeps (`KEEP_TTL_DELETES`). It is done as soon as it is decoded.
+    Kept,
 }
 
 /// The unusable records to dead-letter now (their numbers among the unusable ones): those before
@@ -21,7 +24,7 @@ pub fn to_dead_letter(records: &[RecordKey], key_failed: &[bool]) -> Vec<usize> 
         .take_while(|record| !matches!(record, RecordKey::Key(k) if failed(key_failed, *k)))
         .filter_map(|record| match record {
             RecordKey::Unusable(u) => Some(*u),
-            RecordKey::Key(_) => None,
+            RecordKey::Key(_) | RecordKey::Kept => None,
         })
         .collect()
 }
@@ -35,6 +38,7 @@ pub fn failed_records(records: &[RecordKey], key_failed: &[bool], kept: &[bool])
         .filter(|(_, record)| match record {
             RecordKey::Key(k) => failed(key_failed, *k),
             RecordKey::Unusable(u) => !kept.get(*u).copied().unwrap_or(false),
+            RecordKey::Kept => false,
         })
         .map(|(position, _)| position)
         .collect()
@@ -47,8 +51,16 @@ fn failed(key_failed: &[bool], key: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::RecordKey::{Key, Unusable};
+    use super::RecordKey::{Kept, Key, Unusable};
     use super::*;
+
+    #[test]
+    fn kept_records_never_fail_and_are_never_dead_lettered() {
+        let records = [Kept, Key(0), Unusable(0), Kept];
+        assert_eq!(failed_records(&records, &[true], &[true]), [1]);
+        assert_eq!(to_dead_letter(&records, &[false]), [0]);
+        assert!(failed_records(&records, &[false], &[true]).is_empty());
+    }
 
     #[test]
     fn records_fail_with_their_key() {

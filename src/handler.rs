@@ -2,7 +2,7 @@
 //! distinct keys (handed to the engine while decoding goes on), runs the engine, dead-letters the
 //! unusable records that will not come back, applies the batch rule, and logs one summary line.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
@@ -43,6 +43,8 @@ pub struct Summary {
     pub unusable_records: usize,
     /// Unusable records the dead-letter queue confirmed (not reported as failures).
     pub dead_lettered: usize,
+    /// TTL deletes left alone (`KEEP_TTL_DELETES`).
+    pub ttl_deletes_kept: usize,
     /// Keys that failed because the invocation's deadline came.
     pub deadline_failures: usize,
     pub duration: Duration,
@@ -71,6 +73,8 @@ pub struct Replicator {
     engine: Engine,
     tuning: Tuning,
     dead_letters: Option<DeadLetterQueue>,
+    /// Leave the replica alone for TTL deletes (an archive replica; `KEEP_TTL_DELETES`).
+    keep_ttl_deletes: bool,
 }
 
 impl Replicator {
@@ -85,6 +89,7 @@ impl Replicator {
             engine,
             tuning,
             dead_letters: None,
+            keep_ttl_deletes: false,
         })
     }
 
@@ -95,7 +100,9 @@ impl Replicator {
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, SetupError> {
         let (primary, replica) = config.tables(sdk).await?;
-        let replicator = Self::connect(primary, replica, config.tuning.clone()).await?;
+        let replicator = Self::connect(primary, replica, config.tuning.clone())
+            .await?
+            .keeping_ttl_deletes(config.keep_ttl_deletes);
         Ok(match config.dead_letter_queue(sdk) {
             Some(queue) => replicator.with_dead_letter(queue),
             None => replicator,
@@ -105,6 +112,13 @@ impl Replicator {
     /// Sends unusable records to `queue` instead of reporting them as failures.
     pub fn with_dead_letter(mut self, queue: DeadLetterQueue) -> Self {
         self.dead_letters = Some(queue);
+        self
+    }
+
+    /// With `keep`, a TTL delete of a table's own stream leaves the replica alone: for an archive
+    /// replica that keeps what the primary expires (it must not have TTL itself).
+    pub fn keeping_ttl_deletes(mut self, keep: bool) -> Self {
+        self.keep_ttl_deletes = keep;
         self
     }
 
@@ -184,6 +198,11 @@ impl Replicator {
             failed_records: failed.len(),
             unusable_records: decoded.unusable.len(),
             dead_lettered: kept.iter().filter(|k| **k).count(),
+            ttl_deletes_kept: decoded
+                .record_keys
+                .iter()
+                .filter(|r| **r == RecordKey::Kept)
+                .count(),
             deadline_failures: outcome.deadline_failures(),
             duration: started.elapsed(),
             oldest_record_age: oldest_age(records),
@@ -200,12 +219,14 @@ impl Replicator {
     async fn decode<R: SourceRecord>(&self, records: &[R], queue: &KeyQueue) -> Decoded {
         let schema = self.engine.schema();
         let primary_table = &self.engine.primary().name;
+        let kept = self.kept_by_ttl(records);
         let mut key_numbers: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut record_keys = Vec::with_capacity(records.len());
         let mut unusable = Vec::new();
         let mut new_keys: Vec<(usize, Key)> = Vec::new();
         for (position, record) in records.iter().enumerate() {
             match decode::decode(record, schema, primary_table) {
+                Ok(key) if kept.contains(key.canonical()) => record_keys.push(RecordKey::Kept),
                 Ok(key) => {
                     let next = key_numbers.len();
                     let number =
@@ -234,6 +255,23 @@ impl Replicator {
             record_keys,
             unusable,
         }
+    }
+
+    /// With `KEEP_TTL_DELETES`, the keys whose last record in the batch is a TTL delete (see
+    /// [`decode::kept_by_ttl`]); else none.
+    fn kept_by_ttl<R: SourceRecord>(&self, records: &[R]) -> HashSet<Vec<u8>> {
+        if !self.keep_ttl_deletes || !records.iter().any(SourceRecord::is_ttl_delete) {
+            return HashSet::new();
+        }
+        let (schema, table) = (self.engine.schema(), &self.engine.primary().name);
+        let keys: Vec<(Option<Vec<u8>>, bool)> = records
+            .iter()
+            .map(|r| {
+                let key = decode::decode(r, schema, table).ok();
+                (key.map(|k| k.canonical().to_vec()), r.is_ttl_delete())
+            })
+            .collect();
+        decode::kept_by_ttl(keys.iter().map(|(k, ttl)| (k.as_deref(), *ttl)))
     }
 
     /// Sends the unusable records numbered `to_send` to the dead-letter queue, if there is one;
@@ -357,6 +395,7 @@ fn log_summary(summary: &Summary) {
         failed_records = summary.failed_records,
         unusable_records = summary.unusable_records,
         dead_lettered = summary.dead_lettered,
+        ttl_deletes_kept = summary.ttl_deletes_kept,
         duration_ms = summary.duration.as_millis() as u64,
         oldest_record_age_ms = summary.oldest_record_age.as_millis() as u64,
         lag_max_ms = summary.lag_max.map_or(0, |l| l.as_millis() as u64),

@@ -2,6 +2,7 @@
 //! their keys go onto a Kinesis stream, and the replicator makes the replica agree for each key.
 
 pub mod admin;
+pub mod atomic_file;
 pub mod aws_error;
 pub mod backfill;
 pub mod calls;
@@ -9,8 +10,11 @@ pub mod checkpoint;
 pub mod config;
 pub mod dead_letter;
 pub mod decode;
+pub mod definition;
 pub mod demo;
 pub mod diff;
+pub mod drift;
+pub mod endpoint;
 pub mod engine;
 pub mod failed_batches;
 pub mod failures;
@@ -21,6 +25,7 @@ pub mod key;
 pub mod lines;
 pub mod metrics;
 pub mod plan;
+pub mod provision;
 pub mod publisher;
 pub mod repair;
 pub mod retry;
@@ -30,5 +35,6 @@ pub mod scan;
 pub mod shards;
 pub mod stream;
 pub mod table;
+pub mod ttl;
 pub mod workload;
 pub mod writer;

@@ -3,10 +3,11 @@
 //! writer, with every error naming its line and every stop saying what is in.
 
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
+use crate::atomic_file::{self, FileError};
 use crate::aws_error::AwsError;
 use crate::json::{self, Item, JsonError};
 use crate::key::Key;
@@ -26,6 +27,8 @@ pub enum ExportError {
         #[source]
         source: AwsError,
     },
+    #[error("{0}; nothing was written")]
+    Target(#[source] FileError),
     #[error("{path}: {source}; {target} was not touched")]
     File {
         path: String,
@@ -44,8 +47,9 @@ pub enum Target {
 }
 
 /// Writes every item of `table` as a line `{"Item":{…}}` (attributes in sorted order). A file
-/// target is written beside itself under a temporary name and renamed over the target only once
-/// every item is written, so a failed export leaves an existing file as it was. `progress` gets
+/// target is replaced whole (see [`atomic_file`]) only once every item is written, so a failed
+/// export leaves an existing file as it was; anything but a regular file or a new path is
+/// refused. `progress` gets
 /// the count so far. Returns the number of items.
 pub async fn export(
     table: &Table,
@@ -62,26 +66,14 @@ pub async fn export(
             Ok(count)
         }
         Target::File(path) => {
-            let tmp = temporary_beside(path);
             let shown = path.display().to_string();
-            let result = async {
-                let file = std::fs::File::create(&tmp)
-                    .map_err(|e| file_error(&tmp.display().to_string(), &shown, e))?;
-                let mut out = std::io::BufWriter::new(file);
-                let count = export_to(table, &mut out, &shown, &progress).await?;
-                let file = out
-                    .into_inner()
-                    .map_err(|e| file_error(&tmp.display().to_string(), &shown, e.into_error()))?;
-                file.sync_all()
-                    .map_err(|e| file_error(&tmp.display().to_string(), &shown, e))?;
-                std::fs::rename(&tmp, path).map_err(|e| file_error(&shown, &shown, e))?;
-                Ok(count)
-            }
-            .await;
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            result
+            let mut replacement = atomic_file::begin(path).map_err(ExportError::Target)?;
+            let mut out = std::io::BufWriter::new(replacement.file());
+            let count = export_to(table, &mut out, &shown, &progress).await?;
+            out.flush().map_err(|e| file_error(&shown, &shown, e))?;
+            drop(out);
+            replacement.commit().map_err(ExportError::Target)?;
+            Ok(count)
         }
     }
 }
@@ -122,16 +114,6 @@ fn file_error(path: &str, target: &str, source: std::io::Error) -> ExportError {
     }
 }
 
-/// `dir/.name.dyno-export-PID.tmp` for `dir/name`: on the same file system, so the rename is
-/// atomic.
-fn temporary_beside(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "export".into());
-    path.with_file_name(format!(".{name}.dyno-export-{}.tmp", std::process::id()))
-}
-
 /// How far an import got.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -142,6 +124,8 @@ pub struct ImportReport {
     pub complete_through: usize,
     /// Lines skipped at the start (`--skip-lines`).
     pub skipped: usize,
+    /// Lines in the input, skipped ones included.
+    pub lines: usize,
 }
 
 /// An import stopped. Everything before `report.complete_through + 1` is in.
@@ -191,6 +175,7 @@ pub async fn import(
     let mut batch: Vec<Line> = Vec::new();
     for (index, text) in input.lines().enumerate() {
         let number = index + 1;
+        report.lines = number;
         if number <= skip_lines {
             continue;
         }

@@ -54,6 +54,9 @@ pub struct Load {
     pub call_ms: f64,
     /// DynamoDB calls in flight at once per invocation (`REPLICATOR_CONCURRENCY`).
     pub concurrency: f64,
+    /// Global secondary indexes on the replica: each replicated write also writes each index
+    /// it touches (counted as touching every one: an upper bound).
+    pub gsis: f64,
 }
 
 impl Default for Load {
@@ -67,6 +70,7 @@ impl Default for Load {
             memory_mb: 256.0,
             call_ms: 10.0,
             concurrency: 8.0,
+            gsis: 0.0,
         }
     }
 }
@@ -101,13 +105,25 @@ pub struct Cost {
     pub lambda: f64,
     pub primary_reads: f64,
     pub replica_writes: f64,
-    /// Global Tables' replicated writes for the same million writes.
+    /// The replica's index writes (standard write units, per index a write touches).
+    pub replica_index_writes: f64,
+    /// Global Tables' replicated writes for the same million writes, and the replica region's
+    /// index writes they cause.
     pub global_tables: f64,
+    pub global_tables_index_writes: f64,
 }
 
 impl Cost {
     pub fn dyno(&self) -> f64 {
-        self.kinesis + self.lambda + self.primary_reads + self.replica_writes
+        self.kinesis
+            + self.lambda
+            + self.primary_reads
+            + self.replica_writes
+            + self.replica_index_writes
+    }
+
+    pub fn global_tables_total(&self) -> f64 {
+        self.global_tables + self.global_tables_index_writes
     }
 }
 
@@ -139,7 +155,12 @@ pub fn plan(load: &Load, prices: &Prices) -> Plan {
                 + prices.lambda_requests_per_million / million),
         primary_reads: load.distinct_fraction * read_units * prices.read_units_per_million,
         replica_writes: load.distinct_fraction * write_units * prices.write_units_per_million,
+        replica_index_writes: load.distinct_fraction
+            * write_units
+            * load.gsis
+            * prices.write_units_per_million,
         global_tables: write_units * prices.replicated_write_units_per_million,
+        global_tables_index_writes: write_units * load.gsis * prices.write_units_per_million,
     };
     Plan {
         shards: shards as u32,
@@ -187,17 +208,22 @@ pub fn describe(load: &Load, prices: &Prices) -> Vec<String> {
         ),
         format!(
             "per million writes: kinesis ${:.3}, lambda ${:.3}, primary reads ${:.3}, replica \
-             writes ${:.3}: dyno ${:.3}",
+             writes ${:.3}, replica index writes ${:.3} ({} indexes): dyno ${:.3}",
             c.kinesis,
             c.lambda,
             c.primary_reads,
             c.replica_writes,
+            c.replica_index_writes,
+            load.gsis,
             c.dyno()
         ),
         format!(
-            "global tables, same load: ${:.3} per million writes (every write replicated; dyno \
-             writes each distinct key of a batch once)",
-            c.global_tables
+            "global tables, same load: ${:.3} per million writes (replicated writes ${:.3}, \
+             the replica's index writes ${:.3}; every write replicated; dyno writes each \
+             distinct key of a batch once)",
+            c.global_tables_total(),
+            c.global_tables,
+            c.global_tables_index_writes
         ),
         format!(
             "prices: us-east-1 on-demand list prices of November 2024 (DynamoDB ${}/M read \
@@ -212,6 +238,21 @@ pub fn describe(load: &Load, prices: &Prices) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_index_adds_a_write_on_both_sides() {
+        let load = |gsis| Load {
+            gsis,
+            ..Load::default()
+        };
+        let none = plan(&load(0.0), &Prices::default()).cost;
+        let two = plan(&load(2.0), &Prices::default()).cost;
+        assert_eq!(none.replica_index_writes, 0.0);
+        let per_write = Prices::default().write_units_per_million;
+        assert!((two.replica_index_writes - 2.0 * per_write).abs() < 1e-9);
+        assert!((two.global_tables_index_writes - 2.0 * per_write).abs() < 1e-9);
+        assert!((two.dyno() - none.dyno() - 2.0 * per_write).abs() < 1e-9);
+    }
 
     #[test]
     fn the_calls_per_record_match_what_the_bench_measures() {

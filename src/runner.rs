@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::aws_error::AwsError;
-use crate::checkpoint::{CheckpointError, Checkpoints};
+use crate::checkpoint::{CheckpointError, Checkpoints, Owner};
 use crate::decode::SourceRecord;
 use crate::handler::Replicator;
 use crate::retry::{self, Deadline, Patience, STEADY};
@@ -189,7 +189,10 @@ impl<S: ShardSource> Runner<S> {
     /// A runner for `source`; loads the checkpoint.
     pub fn new(source: S, options: RunnerOptions) -> Result<Self, RunnerError> {
         Ok(Runner {
-            checkpoints: Checkpoints::load(options.checkpoint.clone())?,
+            checkpoints: Checkpoints::load(
+                options.checkpoint.clone(),
+                Owner::new("replicate").with("source", source.label()),
+            )?,
             source,
             options,
             observer: None,

@@ -75,6 +75,8 @@ pub struct ScanOptions {
     /// Most items a page holds (`Scan`'s `Limit`); `None`: as many as fit in 1 MB. What is done
     /// with a page is held in memory at once, so this bounds the memory of small items.
     pub page_items: Option<u32>,
+    /// With [`Projection::Keys`], one more attribute to read (a TTL attribute).
+    pub also: Option<String>,
 }
 
 /// One page of one segment.
@@ -260,7 +262,7 @@ async fn read_page(
         .consistent_read(options.consistent)
         .set_exclusive_start_key(from);
     if options.projection == Projection::Keys {
-        let (expression, names) = key_projection(schema);
+        let (expression, names) = key_projection(schema, options.also.as_deref());
         request = request
             .projection_expression(expression)
             .set_expression_attribute_names(Some(names));

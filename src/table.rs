@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TableDescriptio
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws_error::AwsError;
+use crate::endpoint;
 use crate::key::{Key, KeyIndex, KeySchema, SchemaError};
 use crate::retry::{self, Backoff, Deadline, Patience, Undone, limits};
 
@@ -201,7 +202,7 @@ impl Table {
             .set_keys(Some(keys.iter().map(|(_, k)| k.clone()).collect()))
             .consistent_read(true);
         if projection == Projection::Keys {
-            let (expression, names) = key_projection(schema);
+            let (expression, names) = key_projection(schema, None);
             wanted = wanted
                 .projection_expression(expression)
                 .set_expression_attribute_names(Some(names));
@@ -257,19 +258,22 @@ impl Table {
         }
     }
 
-    /// True when `other` is this very table: same name, endpoint and region (as the clients
-    /// resolve it), reached with the same account's credentials (see [`Table::account`]).
+    /// True when `other` may be this very table: the same name at the same place (host and port,
+    /// however spelled: `localhost` is `127.0.0.1`) in the same region (as the clients resolve it;
+    /// any region, on a server of this machine, which may ignore regions), reached with the same
+    /// account's credentials (see [`Table::account`]).
     pub fn is_same_as(&self, other: &Table) -> bool {
         let region = |t: &Table| t.client.config().region().map(|r| r.to_string());
+        let place = |t: &Table| endpoint::place(t.endpoint.as_deref(), region(t).as_deref());
         self.name == other.name
-            && self.endpoint == other.endpoint
-            && region(self) == region(other)
+            && place(self) == place(other)
+            && (region(self) == region(other) || self.is_local())
             && self.account == other.account
     }
 
     /// True when the endpoint is a server on this machine (127.0.0.0/8, ::1, localhost).
     pub fn is_local(&self) -> bool {
-        is_loopback(self.endpoint.as_deref())
+        endpoint::is_local(self.endpoint.as_deref())
     }
 
     /// `setting=name`, as messages show the table.
@@ -278,64 +282,19 @@ impl Table {
     }
 }
 
-/// A projection expression of the key attributes, with its attribute names (`#k0`, `#k1`).
-pub fn key_projection(schema: &KeySchema) -> (String, HashMap<String, String>) {
-    let names: HashMap<String, String> = schema
-        .elements()
+/// A projection expression of the key attributes and `also` (e.g. a TTL attribute), with its
+/// attribute names (`#k0`, `#k1`, …).
+pub fn key_projection(schema: &KeySchema, also: Option<&str>) -> (String, HashMap<String, String>) {
+    let mut attributes: Vec<&str> = schema.elements().map(|(a, _)| a.name.as_str()).collect();
+    attributes.extend(also.filter(|a| !attributes.contains(a)));
+    let names: HashMap<String, String> = attributes
+        .iter()
         .enumerate()
-        .map(|(i, (attr, _))| (format!("#k{i}"), attr.name.clone()))
+        .map(|(i, name)| (format!("#k{i}"), (*name).to_owned()))
         .collect();
-    let mut placeholders: Vec<&String> = names.keys().collect();
-    placeholders.sort();
-    let expression = placeholders
-        .into_iter()
-        .map(String::as_str)
+    let expression = (0..attributes.len())
+        .map(|i| format!("#k{i}"))
         .collect::<Vec<_>>()
         .join(", ");
     (expression, names)
-}
-
-/// True when `endpoint` is an http(s) URL of this machine; `None` (AWS) is not.
-pub fn is_loopback(endpoint: Option<&str>) -> bool {
-    let Some(url) = endpoint else {
-        return false;
-    };
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .unwrap_or(url);
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_endpoints() {
-        for local in [
-            "http://127.0.0.1:8000",
-            "http://localhost:4567/",
-            "https://[::1]:9000",
-            "http://127.3.2.1",
-        ] {
-            assert!(is_loopback(Some(local)), "{local}");
-        }
-        for remote in [
-            "https://dynamodb.us-east-1.amazonaws.com",
-            "http://10.0.0.5:8000",
-            "http://127.0.0.1.example.com",
-        ] {
-            assert!(!is_loopback(Some(remote)), "{remote}");
-        }
-        assert!(!is_loopback(None));
-    }
 }

@@ -6,8 +6,11 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
+use common::faults::{Fault, FaultProxy, Plan};
+use common::oracle;
 use common::*;
 
 struct Local {
@@ -53,6 +56,21 @@ impl Local {
     /// The number of items in a table.
     fn count(&self, args: &[&str]) -> usize {
         self.ok(&[args, &["export"]].concat()).lines().count()
+    }
+
+    /// Asserts (with the oracle, not `dyno diff`) that the replica equals the primary, with
+    /// `items` items each.
+    fn assert_replicated(&self, items: usize) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let (primary, replica) = (client(&self.primary).await, client(&self.replica).await);
+            oracle::assert_equal_items(
+                (&primary, "dyno-primary"),
+                (&replica, "dyno-replica"),
+                items,
+            )
+            .await
+        });
     }
 
     /// Runs dyno, asserts success, returns stdout.
@@ -147,6 +165,7 @@ fn writes_reads_replicates_and_compares() {
         out.contains("the replica matches the primary: 51 items compared, 0 differences"),
         "{out}"
     );
+    local.assert_replicated(51);
 
     // Export the replica: 51 lines of {"Item": …}.
     let exported = local.ok(&[
@@ -241,6 +260,7 @@ fn unusable_records_go_to_the_dead_letter_queue_and_can_be_replayed() {
             .ok(&["diff"])
             .contains("1 items compared, 0 differences")
     );
+    local.assert_replicated(1);
 
     let inspect = [
         &["dead-letters", "--queue-url", &queue_url][..],
@@ -265,7 +285,7 @@ fn unusable_records_go_to_the_dead_letter_queue_and_can_be_replayed() {
     ]
     .concat();
     let out = local.dyno(&replay);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("replayed 1 records"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("replayed 1 of 1 dead letters"));
     // The original bytes are back on the stream, after the two records read before.
     let records = rt.block_on(async {
         let sdk = sdk_config().await;
@@ -308,6 +328,58 @@ fn export_never_touches_the_file_when_it_fails() {
         exported.starts_with(r#"{"Item":{"ForumName""#),
         "{exported}"
     );
+    let files: Vec<_> = std::fs::read_dir(&local.dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+}
+
+/// An export that fails on its second `Scan` page, after the first page's items were written
+/// out: the target file keeps its old bytes and no temporary file is left beside it.
+#[test]
+fn export_failing_after_its_first_page_leaves_the_file_as_it_was() {
+    let local = Local::start("export-pages");
+    local.ok(&["create"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // 40 items of 60 KB: more than one 1 MB page.
+    let big = |i: usize| thread_item("big", &format!("t{i:03}"), &"x".repeat(60_000));
+    let (proxy, pages) = rt.block_on(async {
+        let c = client(&local.primary).await;
+        put_items(&c, "dyno-primary", (0..40).map(big).collect()).await;
+        let mut pages = 0;
+        let mut scan = c.scan().table_name("dyno-primary").into_paginator().send();
+        while let Some(page) = scan.next().await {
+            page.expect("Scan");
+            pages += 1;
+        }
+        (FaultProxy::start(local.primary.port).await, pages)
+    });
+    assert!(pages > 1, "{pages} page(s)");
+    let backup = local.dir.join("backup.jsonl");
+    std::fs::write(&backup, "precious\n").unwrap();
+    let target = backup.to_str().unwrap();
+    let through = ["--endpoint-url", &proxy.endpoint, "--max-attempts", "3"];
+
+    // The first page is answered; every attempt at the second fails.
+    let fault = Some(Fault::InternalServerError);
+    proxy.set_plan(Plan::script(&["Scan"], &[None, fault, fault, fault]));
+    let err = local.fails(&[&through[..], &["export", target]].concat());
+    assert!(one_line(&err), "{err}");
+    assert!(err.contains("was not touched"), "{err}");
+    let stats = proxy.stats();
+    assert_eq!(
+        stats.injected("Scan", Fault::InternalServerError),
+        3,
+        "{stats:?}"
+    );
+    assert_eq!(stats.requests.get("Scan"), Some(&4), "{stats:?}");
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), "precious\n");
+    let files: Vec<_> = std::fs::read_dir(&local.dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+
+    // Answered in full, it replaces the file with every item, and leaves nothing else.
+    proxy.set_plan(Plan::off());
+    local.ok(&[&through[..], &["export", target]].concat());
+    let exported = std::fs::read_to_string(&backup).unwrap();
+    assert_eq!(exported.lines().count(), 40);
     let files: Vec<_> = std::fs::read_dir(&local.dir).unwrap().flatten().collect();
     assert_eq!(files.len(), 1, "{files:?}");
 }
@@ -456,22 +528,25 @@ fn a_server_that_never_answers_fails_after_the_timeouts() {
     // Accepts connections and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", silent.local_addr().unwrap());
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let err = local.fails(&[
         "--endpoint-url",
         &endpoint,
         "--read-timeout",
-        "1",
+        "0.5",
         "--max-attempts",
-        "2",
+        "4",
         "get",
         "--key",
         KEY,
     ]);
+    let took = started.elapsed();
     assert!(one_line(&err), "{err}");
     assert!(err.contains("no answer in time"), "{err}");
-    // Two attempts of one second, not the 81 s it once took.
-    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // Four attempts of half a second: at least that long, and not much longer (the pauses
+    // between attempts and starting the process) — neither the defaults' 3 × 10 s, nor 3 × 0.5 s.
+    let bound = Duration::from_millis(4 * 500);
+    assert!(took >= bound && took < bound * 2, "{took:?}");
     drop(silent);
 }
 
@@ -519,7 +594,8 @@ fn create_makes_only_what_is_missing_and_deletes_nothing() {
         "--recreate",
     ]);
     assert!(
-        err.contains("not a server on this machine") && err.contains("nothing was deleted"),
+        err.contains("works only on servers on this machine")
+            && err.contains("nothing was deleted"),
         "{err}"
     );
     local.ok(&["create", "--recreate"]);
@@ -591,7 +667,13 @@ fn a_run_that_skips_records_exits_non_zero_and_names_them() {
         err.contains("1 records were skipped") && err.contains("shardId-000000000000:"),
         "{err}"
     );
+    // The summary counts the skipped record apart, not as replicated.
+    assert!(
+        err.contains("replicated 1 records in") && err.contains("1 skipped"),
+        "{err}"
+    );
     assert!(local.ok(&["diff"]).contains("0 differences"));
+    local.assert_replicated(1);
 }
 
 #[test]
@@ -708,4 +790,94 @@ fn plan_prices_a_load_and_refuses_nonsense() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--batch-size 20000 is more than"));
+}
+
+/// `dyno replicate --follow` rides out an outage of the stream: for 5 s every call to kinesalite
+/// fails (5xx, then connection resets) while more writes come; the run goes on, and replicates
+/// them and the writes after the outage. Then it is stopped.
+#[test]
+fn replicate_follow_waits_out_a_stream_outage() {
+    let local = Local::start("follow");
+    local.ok(&["create", "--shards", "1"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let proxy = rt.block_on(FaultProxy::start(local.kinesis.port));
+    let (primary, replica) =
+        rt.block_on(async { (client(&local.primary).await, client(&local.replica).await) });
+    let import = |name: &str, range: std::ops::Range<usize>| {
+        let file = local.dir.join(name);
+        let lines: Vec<String> = range.map(|i| thread_line(i, "v")).collect();
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        local.ok(&["import", file.to_str().unwrap()]);
+    };
+    let tables = |items: usize| {
+        let report = rt.block_on(oracle::compare(
+            (&primary, "dyno-primary"),
+            (&replica, "dyno-replica"),
+        ));
+        report.differences() == 0 && report.primary_items == items
+    };
+    let wait_for = |items: usize, what: &str| {
+        let started = Instant::now();
+        while !tables(items) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{what}: not replicated in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    import("before.jsonl", 0..100);
+    let log = std::fs::File::create(local.dir.join("replicate.log")).unwrap();
+    let mut follow = local
+        .command(&["replicate", "--follow"])
+        .env("DYNO_KINESIS_ENDPOINT_URL", &proxy.endpoint)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_for(100, "before the outage");
+
+    // The outage: every call to the stream fails, first with 503s, then with resets.
+    let outage = |fault: Fault, seed: u64| Plan::on(&[], &[fault], 1.0, seed);
+    proxy.set_plan(outage(Fault::ServiceUnavailable, 1));
+    import("during.jsonl", 100..200);
+    std::thread::sleep(Duration::from_millis(2500));
+    proxy.set_plan(outage(Fault::ResetBefore, 2));
+    std::thread::sleep(Duration::from_millis(2500));
+    let replica_items = rt.block_on(oracle::scan(
+        &replica,
+        "dyno-replica",
+        &["ForumName".to_owned(), "Subject".to_owned()],
+    ));
+    assert_eq!(
+        replica_items.len(),
+        100,
+        "records were read during the outage"
+    );
+    proxy.set_plan(Plan::off());
+    let stats = proxy.stats();
+    for fault in [Fault::ServiceUnavailable, Fault::ResetBefore] {
+        assert!(
+            stats.faults.get(&fault).is_some_and(|n| *n > 0),
+            "{fault:?} not injected: {stats:?}"
+        );
+    }
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "the run stopped in the outage: {}",
+        std::fs::read_to_string(local.dir.join("replicate.log")).unwrap()
+    );
+
+    // After the outage: what was written during it, and what comes now.
+    import("after.jsonl", 200..300);
+    wait_for(300, "after the outage");
+    assert!(follow.try_wait().unwrap().is_none(), "the run stopped");
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+    rt.block_on(oracle::assert_equal_items(
+        (&primary, "dyno-primary"),
+        (&replica, "dyno-replica"),
+        300,
+    ));
 }

@@ -11,6 +11,7 @@ mod common;
 use std::collections::{BTreeSet, HashMap};
 
 use common::faults::{Fault, FaultProxy, Plan};
+use common::oracle;
 use common::*;
 use dyno::config::Config;
 use dyno::handler::Replicator;
@@ -22,6 +23,10 @@ struct Rig {
     primary_proxy: FaultProxy,
     replica_proxy: FaultProxy,
     sts_proxy: FaultProxy,
+    /// Straight to the primary, with our own credentials.
+    primary: aws_sdk_dynamodb::Client,
+    /// Straight to the replica's server, in the role's account (the role's credentials).
+    replica: aws_sdk_dynamodb::Client,
 }
 
 impl Rig {
@@ -64,8 +69,16 @@ impl Rig {
             primary_proxy: FaultProxy::start(primary.port).await,
             replica_proxy: FaultProxy::start(moto.port).await,
             sts_proxy: FaultProxy::start(moto.port).await,
+            primary: client(&primary).await,
+            replica: in_their_account,
             _servers: (primary, moto),
         }
+    }
+
+    /// Asserts (the oracle) that the replica, in the role's account, equals the primary.
+    async fn assert_replicated(&self, items: usize) {
+        oracle::assert_equal_items((&self.primary, "orders"), (&self.replica, "orders"), items)
+            .await;
     }
 
     /// The replicator's settings, as the template sets them (plus local endpoints).
@@ -113,7 +126,7 @@ async fn the_replica_is_written_with_the_assumed_role_and_the_primary_read_with_
     // STS was asked for the role, with the external id (at init to check it, then by the
     // client's credentials cache).
     let sts = rig.sts_proxy.stats();
-    assert!(sts.requests.get("AssumeRole") >= Some(&1), "{sts:?}");
+    assert_eq!(sts.requests.get("AssumeRole"), Some(&2), "{sts:?}");
     for form in &sts.forms {
         let role = "RoleArn=arn%3Aaws%3Aiam%3A%3A222233334444%3Arole%2Fdyno-replica-writer";
         assert!(form.contains(role), "{form}");
@@ -138,6 +151,7 @@ async fn the_replica_is_written_with_the_assumed_role_and_the_primary_read_with_
         "{replica_calls:?}"
     );
     assert!(replica_calls.get("DescribeTable") > Some(&0));
+    rig.assert_replicated(20).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,40 +203,86 @@ async fn a_refused_or_unreachable_role_stops_the_replicator_at_init() {
     assert!(stderr.contains("REPLICA_ROLE_ARN="), "{stderr}");
 }
 
+/// The CLI reads (`diff`) and writes (`diff --repair --direct`) the replica with the role's
+/// credentials: every replica request, the writes included, is signed with the assumed role's
+/// key, never our own; the items land in the role's account.
 #[test]
 fn the_cli_writes_the_replica_with_the_role_too() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let rig = rt.block_on(Rig::start());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dyno"))
-        .args(["--table", "orders", "--replica-table", "orders", "diff"])
-        .args([
-            "--replica-role-arn",
-            ROLE,
-            "--sts-endpoint-url",
-            &rig.sts_proxy.endpoint,
-        ])
-        .env("DYNO_ENDPOINT_URL", &rig.primary_proxy.endpoint)
-        .env("DYNO_REPLICA_ENDPOINT_URL", &rig.replica_proxy.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .unwrap();
-    // The replica is still empty: 20 missing. What matters is who read it.
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("20 missing"));
+    let dyno = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dyno"))
+            .args(["--table", "orders", "--replica-table", "orders"])
+            .args([
+                "--replica-role-arn",
+                ROLE,
+                "--sts-endpoint-url",
+                &rig.sts_proxy.endpoint,
+            ])
+            .args(args)
+            .env("DYNO_ENDPOINT_URL", &rig.primary_proxy.endpoint)
+            .env("DYNO_REPLICA_ENDPOINT_URL", &rig.replica_proxy.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap()
+    };
+    let said = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // The replica is still empty: 20 missing, read with the role's credentials.
+    let out = dyno(&["diff"]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(said(&out).contains("20 missing"), "{}", said(&out));
     let replica = signers(&rig.replica_proxy);
     assert!(
         replica.iter().all(|k| k.starts_with("ASIA")) && !replica.is_empty(),
         "{replica:?}"
     );
     assert_eq!(
+        rig.replica_proxy.stats().requests.get("BatchWriteItem"),
+        None
+    );
+
+    // Repaired directly: the replica's writes are signed with the assumed role's key.
+    rig.replica_proxy.reset_stats();
+    rig.sts_proxy.reset_stats();
+    let out = dyno(&["diff", "--repair", "--direct", "--settle-ms", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        said(&out).contains("repair: 20 keys copied to `orders`"),
+        "{}",
+        said(&out)
+    );
+    let stats = rig.replica_proxy.stats();
+    let writers = stats
+        .signers
+        .get("BatchWriteItem")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(writers.len(), 1, "{stats:?}");
+    let writer = writers.iter().next().unwrap();
+    assert!(writer.starts_with("ASIA") && writer != "test", "{writer}");
+    assert!(
+        signers(&rig.replica_proxy)
+            .iter()
+            .all(|k| k.starts_with("ASIA")),
+        "{stats:?}"
+    );
+    assert!(
+        rig.sts_proxy.stats().requests.get("AssumeRole") > Some(&0),
+        "the role was not assumed"
+    );
+    assert_eq!(
         signers(&rig.primary_proxy),
         BTreeSet::from(["test".to_owned()])
     );
+    rt.block_on(rig.assert_replicated(20));
+    let out = dyno(&["diff"]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
 }

@@ -194,7 +194,8 @@ async fn sends_are_batched_ten_at_a_time_and_by_size() {
     assert_eq!(f.sqs_calls.get("SendMessageBatch"), 3);
 
     f.sqs_calls.reset();
-    let event = kinesis_event((0..12).map(|i| vec![b'a' + i as u8; 60_000]).collect());
+    let big = (0..12).map(|i| vec![b'a' + i as u8; 60_000]).collect();
+    let event = kinesis_event_from(1000, big);
     let (response, summary) = f.replicator.handle(&event, None).await;
     assert_eq!(failures(&response).len(), 0);
     assert_eq!(summary.dead_lettered, 12);
@@ -424,9 +425,11 @@ async fn per_entry_and_whole_call_send_failures() {
     );
     assert_eq!(proxy.stats().faults.get(&Fault::PartialBatch), Some(&4));
 
-    // Every call refused (retried, then given up): every record fails.
-    for fault in [Fault::InternalServerError, Fault::ResetBefore] {
+    // Every call refused (retried, then given up): every record of a new batch fails.
+    for (first, fault) in [(100, Fault::InternalServerError), (200, Fault::ResetBefore)] {
         proxy.set_plan(Plan::on(&["SendMessageBatch"], &[fault], 1.0, 4));
+        let junk = (0..35).map(|i| format!("junk {i}").into_bytes()).collect();
+        let event = kinesis_event_from(first, junk);
         let (response, summary) = replicator.handle(&event, None).await;
         assert_eq!(failures(&response).len(), 35, "{fault:?}");
         assert_eq!(summary.dead_lettered, 0, "{fault:?}");
@@ -457,11 +460,14 @@ async fn letters_whose_answer_is_lost_are_sent_again_never_lost() {
         12,
         "the sends' outcome is unknown"
     );
-    assert!(
+    // Two calls (10 letters and 2), each tried twice by the SDK (the fixture's SQS client makes
+    // two attempts), every attempt forwarded and its answer lost.
+    let attempts = 2;
+    assert_eq!(
         proxy
             .stats()
-            .injected("SendMessageBatch", Fault::ResetAfter)
-            >= 2
+            .injected("SendMessageBatch", Fault::ResetAfter),
+        2 * attempts
     );
 
     proxy.set_plan(Plan::off());
@@ -474,8 +480,10 @@ async fn letters_whose_answer_is_lost_are_sent_again_never_lost() {
             .iter()
             .filter(|l| l.sequence_number == record.kinesis.sequence_number)
             .count();
-        assert!(
-            copies >= 2,
+        // One a lost attempt, and the one sent once the queue answered.
+        assert_eq!(
+            copies,
+            attempts as usize + 1,
             "{}: {copies} letters",
             record.kinesis.sequence_number
         );
@@ -564,4 +572,93 @@ async fn each_unusable_record_is_dead_lettered_once_across_redeliveries() {
     per_record.sort();
     assert!(per_record.iter().all(|(_, n)| *n == 1), "{per_record:?}");
     assert_eq!(kept.len(), 3);
+}
+
+/// A batch that succeeded (its unusable records kept, every key replicated) is delivered again,
+/// as an event source mapping may do: the records are not failures either time, and each
+/// unusable record is on the queue once, not once a delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successful_batch_delivered_twice_is_dead_lettered_once() {
+    let f = fixture().await;
+    put_items(
+        &f.primary,
+        PRIMARY,
+        (0..10)
+            .map(|i| thread_item("f", &format!("s{i}"), "b"))
+            .collect(),
+    )
+    .await;
+    let (event, bad) = mixed_event(10);
+
+    for delivery in 1..=2 {
+        let (response, summary) = f.replicator.handle(&event, None).await;
+        assert_eq!(
+            failures(&response),
+            Vec::<String>::new(),
+            "delivery {delivery}"
+        );
+        assert_eq!(summary.puts, 10, "delivery {delivery}");
+    }
+
+    let kept = drain(&f).await;
+    let per_record: Vec<(String, usize)> = bad
+        .iter()
+        .map(|&p| {
+            let sequence = &event.records[p].kinesis.sequence_number;
+            let n = kept
+                .iter()
+                .filter(|l| &l.sequence_number == sequence)
+                .count();
+            (sequence.clone(), n)
+        })
+        .collect();
+    assert!(
+        per_record.iter().all(|(_, n)| *n == 1),
+        "dead letters per unusable record: {per_record:?}"
+    );
+    assert_eq!(kept.len(), bad.len());
+}
+
+/// Two containers (two queues' memories) dead-letter the same records: a FIFO queue keeps each
+/// once, by the deduplication id made of the record's source, shard and sequence number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_queue_keeps_a_record_once_across_containers() {
+    let f = fixture().await;
+    let url = f
+        .sqs
+        .create_queue()
+        .queue_name("dyno-dead-letters.fifo")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("queue URL");
+    let event = kinesis_event(unusable_data());
+    let letters: Vec<DeadLetter> = event
+        .records
+        .iter()
+        .map(|r| DeadLetter::from_record(r, "unusable".to_owned()))
+        .collect();
+    for container in 0..2 {
+        let queue = DeadLetterQueue::new(f.sqs.clone(), &url);
+        let sent = queue.send(&letters, dyno::retry::Deadline::NONE).await;
+        assert!(
+            sent.iter().all(Result::is_ok),
+            "container {container}: {sent:?}"
+        );
+    }
+    let queue = DeadLetterQueue::new(f.sqs.clone(), &url);
+    let mut kept = Vec::new();
+    loop {
+        let batch = queue
+            .receive(10, Duration::ZERO, Duration::from_secs(60))
+            .await
+            .expect("receive");
+        if batch.is_empty() {
+            break;
+        }
+        kept.extend(batch.into_iter().map(|m| m.letter.expect("a dead letter")));
+    }
+    assert_eq!(kept.len(), letters.len(), "each record kept once");
 }

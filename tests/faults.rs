@@ -14,6 +14,7 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use aws_sdk_dynamodb::Client;
 use common::faults::{Fault, FaultProxy, Plan};
+use common::oracle;
 use common::*;
 use dyno::calls::CallCounter;
 use dyno::config::Tuning;
@@ -91,15 +92,21 @@ fn event_for(stream: &[Vec<u8>], from: usize, to: usize) -> KinesisEvent {
     event
 }
 
-fn canonical(record: &KinesisEventRecord) -> Vec<u8> {
-    dyno::decode::decode(record, &thread_schema(), PRIMARY)
-        .expect("workload records are usable")
-        .canonical()
-        .to_vec()
+/// The key a workload record announces, read from the record as the test built it, as the
+/// oracle names keys.
+fn oracle_key(record: &KinesisEventRecord) -> oracle::Key {
+    let data: serde_json::Value = serde_json::from_slice(&record.kinesis.data).expect("json");
+    let keys = &data["dynamodb"]["Keys"];
+    let text = |name: &str| keys[name]["S"].as_str().expect("a string key").to_owned();
+    oracle::Key(vec![
+        ("ForumName".to_owned(), oracle::Value::S(text("ForumName"))),
+        ("Subject".to_owned(), oracle::Value::S(text("Subject"))),
+    ])
 }
 
 /// Checks one handled batch: failures are this batch's records, each once, all or none of a
-/// key's records; and every record not reported has its key equal on both tables. Returns the
+/// key's records; and every record not reported has its key equal on both tables (the oracle's
+/// scans and normalized items). Returns the
 /// number of records reported done.
 async fn check(rig: &Rig, event: &KinesisEvent, response: &KinesisEventResponse) -> usize {
     let failed = failures(response);
@@ -114,12 +121,13 @@ async fn check(rig: &Rig, event: &KinesisEvent, response: &KinesisEventResponse)
         unique.iter().all(|s| in_batch.contains(s)),
         "a failure that is not in the batch"
     );
-    let primary = scan_all(&rig.direct, PRIMARY, &thread_schema()).await;
-    let replica = scan_all(&rig.direct, REPLICA, &thread_schema()).await;
-    let mut per_key: HashMap<Vec<u8>, bool> = HashMap::new();
+    let names = ["ForumName".to_owned(), "Subject".to_owned()];
+    let primary = oracle::scan(&rig.direct, PRIMARY, &names).await;
+    let replica = oracle::scan(&rig.direct, REPLICA, &names).await;
+    let mut per_key: HashMap<oracle::Key, bool> = HashMap::new();
     let mut done = 0;
     for record in &event.records {
-        let key = canonical(record);
+        let key = oracle_key(record);
         let is_failed = unique.contains(&record.kinesis.sequence_number);
         if let Some(before) = per_key.insert(key.clone(), is_failed) {
             assert_eq!(before, is_failed, "records of one key disagree");
@@ -127,8 +135,8 @@ async fn check(rig: &Rig, event: &KinesisEvent, response: &KinesisEventResponse)
         if !is_failed {
             done += 1;
             assert_eq!(
-                primary.get(&key).map(normalize),
-                replica.get(&key).map(normalize),
+                primary.get(&key),
+                replica.get(&key),
                 "record {} reported done, but its key differs on the replica",
                 record.kinesis.sequence_number
             );
@@ -282,8 +290,11 @@ async fn converges(plan: Plan, label: &str) -> Tally {
     tally
 }
 
-/// The fault on every data call, with a deadline: the handler returns in time, every record it
-/// reports done is replicated, and its attempts stay within the configured bounds.
+/// The fault on every data call, with a deadline that comes before the attempts run out: the
+/// handler returns in time, every record it reports done is replicated, and its attempts stay
+/// within the configured bounds. Partial batches are answered as DynamoDB answers them (some
+/// keys each time, never none), on every read: every key gets done, each read finishing at least
+/// one, so reads are at most one per key.
 async fn always(fault: Fault, label: &str) {
     let rig = rig().await;
     let keys = 150;
@@ -300,8 +311,23 @@ async fn always(fault: Fault, label: &str) {
         .map(|k| thread_record(&format!("f{}", k % 3), &format!("s{k}"), k as u64))
         .collect();
     let event = event_for(&stream, 0, keys);
-    rig.proxy.set_plan(Plan::only(fault, 1.0, 7));
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let tuning = fault_tuning();
+    let attempts = tuning.max_attempts as u64;
+    // One call's attempts (each up to the call timeout) take longer than the time left before
+    // the margin, so the deadline can bind; a partial batch, which needs no retry to make
+    // progress, gets the time to finish every key.
+    let (plan, left) = match fault {
+        Fault::PartialBatch => (
+            Plan::on(&["BatchGetItem"], &[Fault::PartialProgress], 1.0, 7),
+            Duration::from_secs(10),
+        ),
+        _ => (
+            Plan::only(fault, 1.0, 7),
+            tuning.call_timeout * tuning.max_attempts - Duration::from_millis(200),
+        ),
+    };
+    rig.proxy.set_plan(plan);
+    let deadline = Instant::now() + left;
 
     let (response, summary) = rig.replicator.handle(&event, Some(deadline)).await;
 
@@ -311,24 +337,49 @@ async fn always(fault: Fault, label: &str) {
         "{label}: {late:?} past the deadline"
     );
     let done = check(&rig, &event, &response).await;
-    let attempts = fault_tuning().max_attempts as u64;
     let chunks = keys.div_ceil(READ_KEYS) as u64;
     let reads = rig.calls.get("BatchGetItem");
     let writes = rig.calls.get("BatchWriteItem");
-    // Each SDK call makes at most `attempts` attempts; a chunk makes at most one read round per
-    // key it completes plus `attempts` rounds without progress after each.
-    let rounds = (attempts + 1) * (keys as u64 + chunks);
-    assert!(
-        reads >= chunks && reads <= attempts * rounds,
-        "{label}: {reads} reads"
-    );
-    assert!(writes <= attempts * rounds, "{label}: {writes} writes");
-    if fault != Fault::PartialBatch {
-        // Nothing can get through: every read fails after its attempts, nothing is written.
-        assert_eq!(done, 0, "{label}");
-        assert_eq!(failures(&response).len(), keys, "{label}");
-        assert!(reads <= chunks * attempts, "{label}: {reads} reads");
-        assert_eq!(writes, 0, "{label}");
+    let stats = rig.proxy.stats();
+    match fault {
+        Fault::PartialBatch => {
+            let partial = stats.injected("BatchGetItem", Fault::PartialBatch);
+            assert!(partial > 0, "{label}: {stats:?}");
+            assert_eq!(done, keys, "{label}: {summary:?}");
+            assert_eq!(failures(&response), Vec::<String>::new(), "{label}");
+            assert_eq!(summary.failed_records, 0, "{label}");
+            assert_eq!((summary.puts, summary.deletes), (120, 30), "{label}");
+            // Every read answered at least one key: at most one read per key; and every read of
+            // more than one key was cut, so each chunk took more than one read.
+            assert!(
+                reads > chunks && reads <= keys as u64,
+                "{label}: {reads} reads for {keys} keys"
+            );
+            assert!(
+                partial < reads,
+                "{label}: the last read of a chunk is whole"
+            );
+            // Writes were not faulted: what each read returned, 25 a call.
+            let most = reads + keys.div_ceil(25) as u64;
+            assert!(writes <= most, "{label}: {writes} writes");
+        }
+        Fault::Slow => {
+            // Every answer comes after the call timeout: the deadline stops the handler.
+            assert_eq!(done, 0, "{label}");
+            assert_eq!(summary.deadline_failures, keys, "{label}: {summary:?}");
+            // How many attempts start before the deadline depends on the backoff's jitter.
+            assert!(stats.injected("BatchGetItem", fault) >= chunks, "{stats:?}");
+            assert!(reads <= chunks * attempts, "{label}: {reads} reads");
+            assert_eq!(writes, 0, "{label}");
+        }
+        _ => {
+            // Nothing can get through: every read fails after its attempts, nothing is written.
+            assert_eq!(done, 0, "{label}");
+            assert_eq!(failures(&response).len(), keys, "{label}");
+            assert_eq!(reads, chunks * attempts, "{label}: {reads} reads");
+            assert_eq!(stats.injected("BatchGetItem", fault), reads, "{stats:?}");
+            assert_eq!(writes, 0, "{label}");
+        }
     }
     println!(
         "matrix {label}: always: {} records, {} done, {} failed, {reads} BatchGetItem and \
@@ -400,6 +451,7 @@ async fn random_mix_seeds() {
             &format!("random_mix seed {seed}"),
         )
         .await;
+        // How many faults a seed injects depends on the calls made, which depend on timing.
         assert!(
             tally.faults_injected >= 5,
             "the mix injected too few faults"
@@ -483,7 +535,10 @@ async fn answers_naming_keys_not_asked_for_fail_the_call() {
     let (response, summary) = rig.replicator.handle(&event, None).await;
     assert!(failures(&response).is_empty());
     assert_eq!((summary.puts, summary.deletes), (24, 6));
-    assert_tables_equal((&rig.direct, PRIMARY), (&rig.direct, REPLICA)).await;
+    assert_eq!(
+        assert_tables_equal((&rig.direct, PRIMARY), (&rig.direct, REPLICA)).await,
+        24
+    );
 }
 
 /// Writes refused for one chunk only: its 25 keys' records fail, exactly those, and the other
@@ -520,17 +575,21 @@ async fn refused_writes_fail_exactly_the_records_of_their_keys() {
     // `check` asserts that every record reported done has its key equal on both tables; here
     // also that every record reported failed has its key missing from the replica.
     assert_eq!(check(&rig, &event, &response).await, 5);
-    let replica = scan_all(&rig.direct, REPLICA, &thread_schema()).await;
+    let names = ["ForumName".to_owned(), "Subject".to_owned()];
+    let replica = oracle::scan(&rig.direct, REPLICA, &names).await;
     assert_eq!(replica.len(), 5);
     for record in &event.records {
         let failed = failures(&response).contains(&record.kinesis.sequence_number);
-        assert_eq!(failed, !replica.contains_key(&canonical(record)));
+        assert_eq!(failed, !replica.contains_key(&oracle_key(record)));
     }
 
     rig.proxy.set_plan(Plan::off());
     let (response, _) = rig.replicator.handle(&event, None).await;
     assert!(failures(&response).is_empty());
-    assert_tables_equal((&rig.direct, PRIMARY), (&rig.direct, REPLICA)).await;
+    assert_eq!(
+        assert_tables_equal((&rig.direct, PRIMARY), (&rig.direct, REPLICA)).await,
+        keys
+    );
 }
 
 /// A binary-keyed table, and a server whose read answers name a binary key nobody asked for:
@@ -602,5 +661,6 @@ async fn the_deadline_binds_under_slow_answers() {
     assert!(returned <= deadline, "{:?} late", returned - deadline);
     assert_eq!(failures(&response).len(), 40);
     assert_eq!(summary.deadline_failures, 40, "{summary:?}");
+    // How many attempts start before the deadline depends on the backoff's jitter.
     assert!(rig.proxy.stats().injected("BatchGetItem", Fault::Slow) >= 1);
 }

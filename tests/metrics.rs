@@ -4,8 +4,10 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::oracle;
 use common::*;
 use dyno::handler::Replicator;
 use dyno::metrics::{self, names};
@@ -27,6 +29,7 @@ async fn each_batch_writes_one_emf_line_with_its_numbers() {
             .collect(),
     )
     .await;
+    let (primary_client, replica_client) = (primary.client.clone(), replica.client.clone());
     let replicator = Replicator::connect(primary, replica, tuning())
         .await
         .unwrap();
@@ -39,9 +42,54 @@ async fn each_batch_writes_one_emf_line_with_its_numbers() {
     data.push(b"{}".to_vec());
     let event = kinesis_event(data);
 
+    // What the line must say, counted here: the records of the event, its usable records' keys
+    // (read from the records as built), and which of those keys the primary holds (a scan).
+    let records = event.records.len();
+    let mut keys = BTreeSet::new();
+    let mut unusable = 0;
+    for record in &event.records {
+        let parsed: Option<Value> = serde_json::from_slice(&record.kinesis.data).ok();
+        let key = parsed.as_ref().and_then(|r| {
+            let keys = &r["dynamodb"]["Keys"];
+            Some((
+                keys["ForumName"]["S"].as_str()?.to_owned(),
+                keys["Subject"]["S"].as_str()?.to_owned(),
+            ))
+        });
+        match key {
+            Some(key) => {
+                keys.insert(key);
+            }
+            None => unusable += 1,
+        }
+    }
+    let on_primary: BTreeSet<(String, String)> =
+        scan_all(&primary_client, "orders", &thread_schema())
+            .await
+            .values()
+            .map(|item| match (&item["ForumName"], &item["Subject"]) {
+                (AttributeValue::S(f), AttributeValue::S(s)) => (f.clone(), s.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+    let present = keys.intersection(&on_primary).count();
+    let absent = keys.len() - present;
+    let done = records - unusable;
+
+    let before = chrono::Utc::now();
     let (_, summary) = replicator.handle(&event, None).await;
+    let after = chrono::Utc::now();
     let mut written = Vec::new();
     collector.flush(&mut written).expect("flush");
+    assert_eq!(summary.failed_records, unusable);
+    assert_eq!(
+        oracle::assert_equal(
+            (&primary_client, "orders"),
+            (&replica_client, "orders-copy")
+        )
+        .await,
+        present
+    );
 
     let text = String::from_utf8(written).unwrap();
     assert!(!text.contains("s3cr3t"), "{text}");
@@ -69,13 +117,19 @@ async fn each_batch_writes_one_emf_line_with_its_numbers() {
         })
         .collect();
     let expected = [
-        (names::RECORDS, "Count", Value::from(42)),
-        (names::KEYS, "Count", Value::from(35)),
-        (names::PUTS, "Count", Value::from(30)),
-        (names::DELETES, "Count", Value::from(5)),
-        (names::FAILED, "Count", Value::from(2)),
-        (names::UNUSABLE, "Count", Value::from(2)),
+        (names::RECORDS, "Count", Value::from(records)),
+        (names::KEYS, "Count", Value::from(keys.len())),
+        (names::PUTS, "Count", Value::from(present)),
+        (names::DELETES, "Count", Value::from(absent)),
+        // No dead-letter queue: every unusable record is a failure.
+        (names::FAILED, "Count", Value::from(unusable)),
+        (names::UNUSABLE, "Count", Value::from(unusable)),
     ];
+    // The event as built: 42 records, 35 keys of which the primary holds 30, 2 unusable.
+    assert_eq!(
+        (records, keys.len(), present, absent, unusable),
+        (42, 35, 30, 5, 2)
+    );
     for (name, unit, value) in expected {
         assert_eq!(
             units.get(name).map(String::as_str),
@@ -89,30 +143,45 @@ async fn each_batch_writes_one_emf_line_with_its_numbers() {
     assert_eq!(units[names::DURATION], "Milliseconds");
     assert_eq!(units[names::LAG], "Milliseconds");
     assert_eq!(units[names::LAG_MAX], "Milliseconds");
-    let lags = line[names::LAG].as_array().unwrap();
-    assert_eq!(lags.len(), 40, "one lag per record done");
+    let lags: Vec<f64> = line[names::LAG]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_f64().unwrap())
+        .collect();
+    assert_eq!(lags.len(), done, "one lag per record done");
     let max = line[names::LAG_MAX].as_f64().unwrap();
-    assert!(lags.iter().all(|l| l.as_f64().unwrap() <= max));
-    assert_eq!(
-        summary
-            .lag_max
-            .map(|l| l.as_secs_f64() * 1000.0)
-            .unwrap()
-            .round(),
-        max.round()
-    );
+    assert_eq!(lags.iter().copied().fold(0.0, f64::max), max);
+    // Each lag runs from the record's arrival to a moment within the handling, as the clock
+    // here saw them (1 ms of rounding either way).
+    let arrivals = event
+        .records
+        .iter()
+        .map(|r| r.kinesis.approximate_arrival_timestamp.0);
+    let (first, last) = (arrivals.clone().min().unwrap(), arrivals.max().unwrap());
+    let millis = |d: chrono::TimeDelta| d.num_microseconds().unwrap() as f64 / 1000.0;
+    let (least, most) = (millis(before - last) - 1.0, millis(after - first) + 1.0);
     assert!(
-        line[names::DURATION]
-            .as_array()
-            .is_some_and(|d| d.len() == 1)
+        lags.iter().all(|l| (least..=most).contains(l)),
+        "{lags:?} not within {least}..{most} ms"
+    );
+    let durations = line[names::DURATION].as_array().unwrap();
+    assert_eq!(durations.len(), 1);
+    let duration = durations[0].as_f64().unwrap();
+    assert!(
+        (0.0..=millis(after - before) + 1.0).contains(&duration),
+        "{duration} ms"
     );
 
     // The next batch writes its own numbers, not the sum.
-    let (_, _) = replicator
-        .handle(&kinesis_event(vec![thread_record("f", "s1", 7)]), None)
-        .await;
+    let next = kinesis_event(vec![thread_record("f", "s1", 7)]);
+    let (_, _) = replicator.handle(&next, None).await;
     let mut written = Vec::new();
     collector.flush(&mut written).expect("flush");
     let line: Value = serde_json::from_slice(&written).unwrap();
-    assert_eq!(line[names::RECORDS], 1);
+    assert_eq!(line[names::RECORDS], next.records.len());
+    assert_eq!(
+        (&line[names::KEYS], &line[names::PUTS]),
+        (&Value::from(1), &Value::from(1))
+    );
 }

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use aws_sdk_kinesis::primitives::Blob;
+use common::oracle;
 use common::*;
 use dyno::config::Tuning;
 use dyno::demo::schema;
-use dyno::diff::compare;
 use dyno::handler::Replicator;
 use dyno::runner::{Runner, RunnerOptions};
 use dyno::stream::Stream;
@@ -79,12 +79,9 @@ impl Pipeline {
         Runner::connect(self.stream.clone(), options).await.unwrap()
     }
 
+    /// Asserts (the oracle) that the replica equals the primary; returns the items.
     async fn assert_converged(&self) -> usize {
-        let diff = compare(&self.primary_table, &self.replica_table)
-            .await
-            .unwrap();
-        assert_eq!(diff.differences(), 0, "{diff:?}");
-        diff.items
+        oracle::assert_tables(&self.primary_table, &self.replica_table).await
     }
 
     /// Every record on the stream: (partition key, data).
@@ -120,12 +117,14 @@ async fn mixed_workloads_with_several_seeds_converge() {
             max_body: 4096,
             hot_share: 0.2,
         };
-        total += workload::apply(&p.writer, workload::generate(&spec), 8, |_| {})
+        let written = workload::apply(&p.writer, workload::generate(&spec), 8, |_| {})
             .await
             .unwrap();
+        total += written;
         let stats = runner.drain(&p.replicator).await.unwrap();
         assert!(stats.skipped.is_empty(), "{:?}", stats.skipped);
-        assert!(stats.records > 0);
+        // One record a write, each handled once.
+        assert_eq!(stats.records, written);
         let items = p.assert_converged().await;
         assert!(items > 0 && items <= 60, "{items}");
     }
@@ -378,9 +377,14 @@ async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retr
     assert_eq!(second.skipped.len(), 1, "{:?}", second.skipped);
     assert!(second.redelivered > 0);
     p.assert_converged().await;
-    let saved: HashMap<String, String> =
+    let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
-    assert_eq!(saved.len(), 1);
+    assert_eq!(saved["kind"], "replicate", "{saved}");
+    assert_eq!(
+        saved["positions"].as_object().map(|p| p.len()),
+        Some(1),
+        "{saved}"
+    );
 
     // A third runner finds nothing new.
     let third = p.runner(options).await.drain(&p.replicator).await.unwrap();
@@ -411,6 +415,7 @@ async fn the_demo_runs_end_to_end() {
     assert_eq!(report.operations, 300);
     assert_eq!(report.run.records, 300);
     assert_eq!(report.diff.differences(), 0);
+    assert_eq!(p.assert_converged().await, report.diff.items);
     let text = dyno::demo::describe(&report).join("\n");
     assert!(
         text.contains(&format!(

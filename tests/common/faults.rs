@@ -55,6 +55,11 @@ pub enum Fault {
     /// 403 `AccessDenied` (in XML for query-protocol services such as STS), not forwarded.
     /// Not in [`Fault::ALL`].
     AccessDenied,
+    /// `BatchGetItem`, `BatchWriteItem`: a partial result as DynamoDB gives one: some requests
+    /// are withheld and answered as unprocessed, but never all of them (DynamoDB answers a call
+    /// it could do nothing of with an error instead); a call of one request is forwarded whole.
+    /// Counted as [`Fault::PartialBatch`]. Not in [`Fault::ALL`].
+    PartialProgress,
 }
 
 impl Fault {
@@ -204,6 +209,8 @@ pub struct Stats {
     pub signers: BTreeMap<String, std::collections::BTreeSet<String>>,
     /// The form bodies of query-protocol requests (STS), as sent.
     pub forms: Vec<String>,
+    /// Requests held (see [`FaultProxy::hold`]), by operation; counted in `requests` too.
+    pub held: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -228,6 +235,7 @@ struct State {
     /// How many times each (operation, body) was seen under the current plan.
     seen: HashMap<u64, u64>,
     stats: Stats,
+    holds: Holds,
 }
 
 impl State {
@@ -282,6 +290,7 @@ impl FaultProxy {
             targeted: 0,
             seen: HashMap::new(),
             stats: Stats::default(),
+            holds: Holds::default(),
         }));
         let shared = state.clone();
         let task = tokio::spawn(async move {
@@ -742,6 +751,10 @@ async fn serve(
                 ("query".to_owned(), action.to_owned())
             }
         };
+        let Some(request) = hold(&state, &operation, request, upstream_port) else {
+            // Held: nothing is answered; the client gives up (its attempt times out).
+            return until_closed(client).await;
+        };
         let (fault, slow, withheld) = {
             let mut state = state.lock().expect("proxy state");
             *state.stats.requests.entry(operation.clone()).or_default() += 1;
@@ -764,6 +777,11 @@ async fn serve(
                 if withheld.is_none() {
                     fault = None;
                 }
+            }
+            if fault == Some(Fault::PartialProgress) {
+                let mut rng = fastrand::Rng::with_seed(roll);
+                withheld = withhold_some(&operation, &request.body, &mut rng);
+                fault = withheld.is_some().then_some(Fault::PartialBatch);
             }
             if let Some(f) = fault {
                 *state.stats.faults.entry(f).or_default() += 1;
@@ -852,4 +870,120 @@ async fn serve(
         }
     }
     Ok(())
+}
+
+/// Requests to hold, and those held (see [`FaultProxy::hold`]).
+#[derive(Default)]
+struct Holds {
+    rules: Vec<HoldRule>,
+    held: Vec<Held>,
+}
+
+/// Holds the next `left` requests of `operation` whose body contains `marker`.
+struct HoldRule {
+    operation: String,
+    marker: Vec<u8>,
+    left: usize,
+}
+
+/// A request the proxy read and kept, unanswered and not forwarded.
+struct Held {
+    operation: String,
+    upstream_port: u16,
+    request: Message,
+}
+
+impl FaultProxy {
+    /// Holds the next `times` requests of `operation` whose body contains `marker` (`""`: any),
+    /// whatever the plan: the proxy reads each and keeps it, answers nothing (the client's
+    /// attempt times out), and forwards it to the server only at [`FaultProxy::release`], as a
+    /// network or a server that sat on a request would. Counted in [`Stats::held`].
+    pub fn hold(&self, operation: &str, marker: &str, times: usize) {
+        let mut state = self.state.lock().expect("proxy state");
+        state.holds.rules.push(HoldRule {
+            operation: operation.to_owned(),
+            marker: marker.as_bytes().to_vec(),
+            left: times,
+        });
+    }
+
+    /// Requests held and not released yet.
+    pub fn holding(&self) -> usize {
+        self.state.lock().expect("proxy state").holds.held.len()
+    }
+
+    /// Forwards every request held so far to the server, in the order they came, and waits for
+    /// each answer (which goes nowhere: its client gave up long ago). Returns, for each, its
+    /// operation and the server's status line: the held request has then been applied, or
+    /// refused, by the server.
+    pub async fn release(&self) -> Vec<(String, String)> {
+        let held = std::mem::take(&mut self.state.lock().expect("proxy state").holds.held);
+        let mut answers = Vec::with_capacity(held.len());
+        for Held {
+            operation,
+            upstream_port,
+            request,
+        } in held
+        {
+            let answer = forward(upstream_port, &request, &request.body)
+                .await
+                .map(|response| response.start)
+                .unwrap_or_else(|e| format!("not forwarded: {e}"));
+            answers.push((operation, answer));
+        }
+        answers
+    }
+}
+
+/// Keeps `request` if a hold rule takes it (`None`), or hands it back to be served.
+fn hold(
+    state: &Mutex<State>,
+    operation: &str,
+    request: Message,
+    upstream_port: u16,
+) -> Option<Message> {
+    let mut state = state.lock().expect("proxy state");
+    let rule = state.holds.rules.iter_mut().find(|rule| {
+        rule.left > 0
+            && rule.operation == operation
+            && (rule.marker.is_empty() || find(&request.body, &rule.marker).is_some())
+    });
+    let Some(rule) = rule else {
+        return Some(request);
+    };
+    rule.left -= 1;
+    *state
+        .stats
+        .requests
+        .entry(operation.to_owned())
+        .or_default() += 1;
+    *state.stats.held.entry(operation.to_owned()).or_default() += 1;
+    state.holds.held.push(Held {
+        operation: operation.to_owned(),
+        upstream_port,
+        request,
+    });
+    None
+}
+
+/// Reads (and drops) what the client sends until it closes the connection.
+async fn until_closed(mut client: TcpStream) -> io::Result<()> {
+    let mut sink = [0u8; 4096];
+    while client.read(&mut sink).await? > 0 {}
+    Ok(())
+}
+
+/// [`withhold`], as DynamoDB answers a partial batch: never every request of the call (`None`
+/// for a call of one request, which is then forwarded whole).
+fn withhold_some(
+    operation: &str,
+    body: &[u8],
+    rng: &mut fastrand::Rng,
+) -> Option<(Option<Vec<u8>>, Value)> {
+    for _ in 0..64 {
+        if let (Some(forward), held) = withhold(operation, body, rng)? {
+            return Some((Some(forward), held));
+        }
+    }
+    None
 }

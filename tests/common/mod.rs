@@ -367,21 +367,10 @@ pub async fn scan_all(client: &Client, table: &str, schema: &KeySchema) -> HashM
     items
 }
 
-/// Asserts that two tables hold the same items, attribute for attribute (the library's diff).
+/// Asserts that two tables hold the same items, attribute for attribute, as the oracle sees it
+/// (plain consistent scans, never `dyno::diff`); returns the items on each side.
 pub async fn assert_tables_equal(primary: (&Client, &str), replica: (&Client, &str)) -> usize {
-    let (primary, replica) = (
-        table_of(primary.0, primary.1),
-        table_of(replica.0, replica.1),
-    );
-    let diff = dyno::diff::compare(&primary, &replica)
-        .await
-        .expect("scan both tables");
-    assert_eq!(
-        diff.differences(),
-        0,
-        "replica differs from primary: {diff:?}"
-    );
-    diff.items
+    oracle::assert_equal(primary, replica).await
 }
 
 /// Sorts set members, whose order DynamoDB does not keep.
@@ -455,9 +444,15 @@ pub fn thread_record(forum: &str, subject: &str, sequence: u64) -> Vec<u8> {
 
 /// A Kinesis event as Lambda delivers it, one record per data blob, sequence numbers 1, 2, ….
 pub fn kinesis_event(data: Vec<Vec<u8>>) -> KinesisEvent {
+    kinesis_event_from(1, data)
+}
+
+/// [`kinesis_event`], its sequence numbers starting at `first` (records of another batch of the
+/// same shard: a sequence number names one record).
+pub fn kinesis_event_from(first: usize, data: Vec<Vec<u8>>) -> KinesisEvent {
     let mut event = KinesisEvent::default();
     for (i, data) in data.into_iter().enumerate() {
-        let sequence = format!("{:056}", i + 1);
+        let sequence = format!("{:056}", first + i);
         let mut record = KinesisEventRecord::default();
         record.event_id = Some(format!("shardId-000000000000:{sequence}"));
         record.event_source = Some("aws:kinesis".into());
@@ -490,6 +485,7 @@ pub fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 pub mod faults;
+pub mod oracle;
 
 /// Creates an SQS queue (moto) and returns its URL.
 pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
@@ -600,4 +596,21 @@ pub fn local_aws_env(command: &mut std::process::Command) -> &mut std::process::
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
+}
+
+/// The positions a checkpoint file holds (shard or segment: last position, or `END`), whether
+/// the file is the bare map or keeps the map under `positions`; empty when there is no file (yet)
+/// or it cannot be read (it is replaced whole, so a reader sees an old or a new file).
+pub fn checkpoint_positions(path: &Path) -> std::collections::BTreeMap<String, String> {
+    let Some(json) = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return Default::default();
+    };
+    let map = match json.get("positions") {
+        Some(positions) => positions.clone(),
+        None => json,
+    };
+    serde_json::from_value(map).unwrap_or_default()
 }

@@ -3,7 +3,6 @@
 //! line (and the details for `-v`).
 
 use std::collections::HashMap;
-use std::error::Error as StdError;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,10 +13,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dyno::admin::{self, Setup};
-use dyno::aws_error::{AwsError, Detailed};
+use dyno::atomic_file::{self, Replacement};
+use dyno::aws_error::AwsError;
 use dyno::backfill::{self, BackfillOptions};
 use dyno::checkpoint::Checkpoints;
 use dyno::dead_letter::{self, DeadLetterQueue};
+use dyno::definition::{self, Definition, ReplicaChoices};
 use dyno::diff::{Counts, DiffOptions, Difference, PageError};
 use dyno::failed_batches::{self, FailedBatch, Records};
 use dyno::handler::Replicator;
@@ -31,61 +32,18 @@ use dyno::runner::{Runner, RunnerOptions, StartingPosition};
 use dyno::scan::Segments;
 use dyno::shards::DynamoDbStreamSource;
 use dyno::table::Table;
+use dyno::ttl::Ttl;
 use dyno::writer::{WriteError, Writer};
 use dyno::{demo, workload};
 
 use crate::connect::Connected;
+use crate::failover;
+use crate::failure::{Failure, usage};
 use crate::progress;
 use crate::{
     BackfillArgs, Cli, Command, DeadLetterAction, DiffArgs, DirectArg, Expressions, FailuresAction,
     Outcome, PlanArgs, ReplayArgs, ReplicateArgs, ScanArgs, SourceKind, Start,
 };
-
-/// A subcommand failed: what to print, and the exit status.
-pub struct Failure {
-    error: Box<dyn StdError + 'static>,
-    code: u8,
-}
-
-impl<E: StdError + 'static> From<E> for Failure {
-    fn from(error: E) -> Self {
-        Failure {
-            error: Box::new(error),
-            code: 1,
-        }
-    }
-}
-
-/// A message of the tool's own (bad input), as an error.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Usage(pub String);
-
-impl Failure {
-    /// Exits with `code` instead of 1.
-    pub fn with_code(mut self, code: u8) -> Self {
-        self.code = code;
-        self
-    }
-
-    /// The error's own line: what failed, the service's error code, what to do.
-    pub fn one_line(&self) -> String {
-        self.error.to_string()
-    }
-
-    /// Every cause, with the services' own messages.
-    pub fn details(&self) -> String {
-        Detailed(self.error.as_ref()).to_string()
-    }
-
-    pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(self.code)
-    }
-}
-
-fn usage(message: impl Into<String>) -> Failure {
-    Usage(message.into()).into()
-}
 
 /// Runs the subcommand.
 pub async fn run(cli: Cli) -> Outcome {
@@ -108,10 +66,15 @@ pub async fn run(cli: Cli) -> Outcome {
             shards,
             no_stream,
             recreate,
+            replica,
         } => {
             let stream = (!no_stream).then_some(shards);
-            create(&at, key_schema.as_deref(), stream, recreate).await
+            let choices = failover::choices(&replica)?;
+            create(&at, key_schema.as_deref(), stream, recreate, &choices).await
         }
+        Command::Check(args) => failover::check(&at, &args)
+            .await
+            .map_err(|f| f.with_code(2)),
         Command::Replicate(args) => replicate(&at, &args).await,
         Command::DeadLetters {
             action,
@@ -318,6 +281,13 @@ async fn import(at: &Connected, file: Option<&Path>, skip_lines: usize) -> Outco
     .await;
     bar.finish_and_clear();
     let report = result?;
+    if skip_lines > report.lines {
+        return Err(usage(format!(
+            "--skip-lines {skip_lines} is past the end of the input ({} lines): nothing was \
+             imported; check the file, or the line to resume after",
+            report.lines
+        )));
+    }
     eprintln!(
         "imported {} items into `{}`; every line up to {} is in",
         report.written,
@@ -330,8 +300,8 @@ async fn import(at: &Connected, file: Option<&Path>, skip_lines: usize) -> Outco
 async fn export(at: &Connected, file: Option<PathBuf>) -> Outcome {
     let table = at.primary();
     let target = match file {
-        Some(path) => Target::File(path),
-        None => Target::Stdout,
+        Some(path) if path.as_os_str() != "-" => Target::File(path),
+        _ => Target::Stdout,
     };
     // DescribeTable's item count (updated about every six hours) gives the bar its length.
     let known = table.describe().await.ok().and_then(|d| d.item_count());
@@ -352,6 +322,11 @@ fn parse_schema(text: &str) -> Result<KeySchema, Failure> {
         let (name, kind) = part
             .split_once(':')
             .ok_or_else(|| usage(format!("--key-schema part `{part}` is not NAME:TYPE")))?;
+        if name.is_empty() || name.len() > 255 {
+            return Err(usage(format!(
+                "--key-schema part `{part}`: an attribute NAME of 1 to 255 bytes is needed"
+            )));
+        }
         let kind = match kind {
             "S" => ScalarType::S,
             "N" => ScalarType::N,
@@ -372,6 +347,11 @@ fn parse_schema(text: &str) -> Result<KeySchema, Failure> {
         [hash, range] => {
             let (h, hk) = parse(hash)?;
             let (r, rk) = parse(range)?;
+            if h == r {
+                return Err(usage(format!(
+                    "--key-schema names `{h}` twice: the sort key needs another attribute"
+                )));
+            }
             Ok(KeySchema::composite((&h, hk), (&r, rk)))
         }
         _ => Err(usage("--key-schema takes one or two NAME:TYPE parts")),
@@ -384,10 +364,23 @@ async fn create(
     key_schema: Option<&str>,
     stream: Option<i32>,
     recreate: bool,
+    choices: &ReplicaChoices,
 ) -> Outcome {
     let (primary, replica, wait) = (at.primary(), at.replica().await?, admin::WAIT);
+    if replica.is_same_as(&primary) {
+        return Err(usage(format!(
+            "{} is the primary table itself ({}, same endpoint and region): name another \
+             replica table; nothing was created or changed",
+            replica.label(),
+            primary.label()
+        )));
+    }
     if recreate {
         let schema = parse_schema(key_schema.unwrap_or(DEFAULT_KEY_SCHEMA))?;
+        let stream_place = stream.map(|_| at.stream());
+        let mut places = vec![admin::place_of(&primary), admin::place_of(&replica)];
+        places.extend(stream_place.as_ref().map(admin::place_of_stream));
+        admin::all_local("--recreate", &places)?;
         admin::recreate_table(&primary, &schema, None, wait).await?;
         admin::recreate_table(&replica, &schema, None, wait).await?;
         if let Some(shards) = stream {
@@ -412,9 +405,19 @@ async fn create(
         Setup::Created => eprintln!("{what}: created"),
         Setup::Existed => eprintln!("{what}: exists, left as it is"),
     };
-    for table in [&primary, &replica] {
-        let setup = admin::ensure_table(table, &schema, None, wait).await?;
-        said(format!("table `{}` ({schema})", table.name), setup);
+    let setup = admin::ensure_table(&primary, &schema, None, wait).await?;
+    said(format!("table `{}` ({schema})", primary.name), setup);
+    match setup {
+        // A new primary: its replica needs only its keys.
+        Setup::Created => {
+            let setup = admin::ensure_table(&replica, &schema, None, wait).await?;
+            said(format!("table `{}` ({schema})", replica.name), setup);
+        }
+        // An existing primary: its replica gets (or is checked against) its whole definition.
+        Setup::Existed => {
+            let definition = Definition::read(&primary).await?;
+            failover::replica_of(&definition, &replica, choices).await?;
+        }
     }
     if let Some(shards) = stream {
         let stream = at.stream();
@@ -441,7 +444,9 @@ async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
         max_attempts: 8,
         ..at.tuning.clone()
     };
-    let mut replicator = Replicator::connect(at.primary(), at.replica().await?, tuning).await?;
+    let mut replicator = Replicator::connect(at.primary(), at.replica().await?, tuning)
+        .await?
+        .keeping_ttl_deletes(args.keep_ttl_deletes);
     if let Some(url) = &args.queue.dead_letter_queue_url {
         let sqs = at.sqs(args.queue.sqs_endpoint_url.as_deref());
         replicator = replicator.with_dead_letter(DeadLetterQueue::new(sqs, url.clone()));
@@ -478,7 +483,7 @@ async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
     bar.finish_and_clear();
     eprintln!(
         "replicated {} records in {} batches ({} re-delivered, {} skipped)",
-        stats.records,
+        stats.records - stats.skipped.len(),
         stats.batches,
         stats.redelivered,
         stats.skipped.len()
@@ -496,29 +501,60 @@ async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
 }
 
 fn plan(args: &PlanArgs) -> Outcome {
+    // (flag, value, lowest, whether the lowest itself is allowed, highest, why the highest)
     let checks = [
-        ("--writes-per-second", args.writes_per_second, 0.0),
-        ("--item-kb", args.item_kb, 0.0),
-        ("--batch-size", args.batch_size, 1.0),
+        (
+            "--writes-per-second",
+            args.writes_per_second,
+            0.0,
+            false,
+            1e7,
+            "a plan's limit",
+        ),
+        (
+            "--item-kb",
+            args.item_kb,
+            0.0,
+            false,
+            400.0,
+            "DynamoDB's item limit",
+        ),
+        (
+            "--distinct-fraction",
+            args.distinct_fraction,
+            0.0,
+            false,
+            1.0,
+            "every write a new key",
+        ),
+        (
+            "--batch-size",
+            args.batch_size,
+            1.0,
+            true,
+            10_000.0,
+            "an event source mapping's limit",
+        ),
         (
             "--batching-window-seconds",
             args.batching_window_seconds,
             0.0,
+            true,
+            300.0,
+            "an event source mapping's limit",
         ),
     ];
-    for (flag, value, least) in checks {
-        if !(value.is_finite() && value >= least && value > 0.0) {
-            return Err(usage(format!("{flag} {value} must be a number above 0")));
+    for (flag, value, low, low_ok, high, why) in checks {
+        if value.is_finite() && value > high {
+            return Err(usage(format!("{flag} {value} is more than {high} ({why})")));
         }
-    }
-    if args.batch_size > 10_000.0 {
-        return Err(usage(format!(
-            "--batch-size {} is more than an event source mapping takes (10000)",
-            args.batch_size
-        )));
-    }
-    if !(args.distinct_fraction > 0.0 && args.distinct_fraction <= 1.0) {
-        return Err(usage("--distinct-fraction must be above 0 and at most 1"));
+        let above = if low_ok { value >= low } else { value > low };
+        if !(value.is_finite() && above) {
+            let least = if low_ok { "at least" } else { "above" };
+            return Err(usage(format!(
+                "{flag} {value} must be a number {least} {low}, at most {high}"
+            )));
+        }
     }
     let load = dyno::plan::Load {
         writes_per_second: args.writes_per_second,
@@ -526,6 +562,7 @@ fn plan(args: &PlanArgs) -> Outcome {
         distinct_fraction: args.distinct_fraction,
         batch_size: args.batch_size,
         batching_window_s: args.batching_window_seconds,
+        gsis: f64::from(args.gsis),
         ..dyno::plan::Load::default()
     };
     for line in dyno::plan::describe(&load, &dyno::plan::Prices::default()) {
@@ -536,11 +573,14 @@ fn plan(args: &PlanArgs) -> Outcome {
 
 async fn replay_failures(at: &Connected, args: &ReplayArgs) -> Outcome {
     let s3 = at.s3(args.s3_endpoint_url.as_deref());
-    let objects = failed_batches::list(&s3, &args.bucket, &args.prefix, args.since).await?;
+    let bucket = args.bucket.as_deref().ok_or_else(|| {
+        usage("--bucket (or DYNO_FAILED_BATCH_BUCKET) is required: the stack's FailedBatchBucketName output")
+    })?;
+    let objects = failed_batches::list(&s3, bucket, &args.prefix, args.since).await?;
     let mut batches = Vec::new();
     let mut unreadable = 0;
     for object in &objects {
-        let body = failed_batches::fetch(&s3, &args.bucket, &object.key).await?;
+        let body = failed_batches::fetch(&s3, bucket, &object.key).await?;
         match failed_batches::parse(&object.key, &body) {
             Ok(batch) => batches.push(batch),
             Err(e) => {
@@ -549,10 +589,11 @@ async fn replay_failures(at: &Connected, args: &ReplayArgs) -> Outcome {
             }
         }
     }
-    let place = format!("s3://{}/{}", args.bucket, args.prefix);
+    let place = format!("s3://{bucket}/{}", args.prefix);
     if args.dry_run {
         list_failed_batches(&batches, &place, unreadable);
-        return Ok(ExitCode::SUCCESS);
+        // The dry run exits as the real run would: an unreadable object fails both.
+        return Ok(exit_failure_if(unreadable > 0));
     }
     let (put_back, replicated, failed) = replay_batches(at, &batches).await?;
     eprintln!(
@@ -560,11 +601,16 @@ async fn replay_failures(at: &Connected, args: &ReplayArgs) -> Outcome {
         batches.len(),
         at.stream().name
     );
-    Ok(if failed > 0 || unreadable > 0 {
+    Ok(exit_failure_if(failed > 0 || unreadable > 0))
+}
+
+/// Exit 1 when `failed`, else 0.
+fn exit_failure_if(failed: bool) -> ExitCode {
+    if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 fn list_failed_batches(batches: &[FailedBatch], place: &str, unreadable: usize) {
@@ -625,16 +671,33 @@ async fn replay_batches(
                 let (_, summary) = replicator.handle_dynamodb(event, None).await;
                 replicated += summary.records - summary.failed_records;
                 failed += summary.failed_records;
-                if summary.failed_records > 0 {
-                    eprintln!(
-                        "{}: {} records not replicated; run the replay again",
-                        batch.object, summary.failed_records
-                    );
+                if let Some(line) = not_replicated(&batch.object, &summary) {
+                    eprintln!("{line}");
                 }
             }
         }
     }
     Ok((put_back, replicated, failed))
+}
+
+/// What to say of a replayed batch's records that failed: a rerun helps those that failed for
+/// now (a throttle, an outage), never the unusable ones.
+fn not_replicated(object: &str, summary: &dyno::handler::Summary) -> Option<String> {
+    let unusable = summary.unusable_records.min(summary.failed_records);
+    let transient = summary.failed_records - unusable;
+    let mut said = Vec::new();
+    if transient > 0 {
+        said.push(format!(
+            "{transient} records not replicated for now (see -v): run the replay again"
+        ));
+    }
+    if unusable > 0 {
+        said.push(format!(
+            "{unusable} records unusable (no key this table takes): a rerun cannot help; the \
+             object keeps them"
+        ));
+    }
+    (!said.is_empty()).then(|| format!("{object}: {}", said.join("; ")))
 }
 
 /// The primary table's latest DynamoDB stream.
@@ -685,15 +748,15 @@ async fn dead_letters(
                 }
             })
             .await?;
+            let seen = report.replayed + report.failed + report.unreadable;
             eprintln!(
-                "replayed {} records onto `{}`; {} failed and {} unreadable messages left on the queue",
+                "replayed {} of {seen} dead letters onto `{}`; {} failed (left on the queue: run \
+                 the replay again once the stream takes records), {} unreadable (not dead letters \
+                 this version reads, left on the queue: a rerun cannot help; look at them with \
+                 `dyno dead-letters inspect`)",
                 report.replayed, stream.name, report.failed, report.unreadable
             );
-            Ok(if report.failed > 0 {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(exit_failure_if(report.replayed < seen))
         }
     }
 }
@@ -754,6 +817,8 @@ async fn diff(at: &Connected, args: &DiffArgs) -> Outcome {
         rate: rate(&args.scan)?,
         sample: args.sample,
         settle: Duration::from_millis(args.settle_ms),
+        ttl: ttl_of(&primary).await?,
+        strict_ttl: args.strict_ttl,
     };
     let found = Found::new(at, args).await?;
     let counts = Counts::default();
@@ -789,10 +854,10 @@ async fn diff(at: &Connected, args: &DiffArgs) -> Outcome {
     })
 }
 
-/// What `diff` does with the differing keys of each page: write them to `--keys-out`, and
-/// with `--repair` announce them.
+/// What `diff` does with the differing keys of each page: write them to `--keys-out` (which
+/// replaces the file only when the comparison completes), and with `--repair` announce them.
 struct Found {
-    keys_out: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
+    keys_out: Option<(Replacement, Mutex<std::io::BufWriter<std::fs::File>>)>,
     repair: Option<Sink>,
     announced: AtomicU64,
 }
@@ -800,10 +865,12 @@ struct Found {
 impl Found {
     async fn new(at: &Connected, args: &DiffArgs) -> Result<Self, Failure> {
         let keys_out = match &args.keys_out {
-            Some(path) => Some(Mutex::new(std::io::BufWriter::new(
-                std::fs::File::create(path)
-                    .map_err(|e| usage(format!("--keys-out {}: {e}", path.display())))?,
-            ))),
+            Some(path) => {
+                let flag = |e: &dyn std::fmt::Display| usage(format!("--keys-out: {e}"));
+                let mut file = atomic_file::begin(path).map_err(|e| flag(&e))?;
+                let out = file.file().try_clone().map_err(|e| flag(&e))?;
+                Some((file, Mutex::new(std::io::BufWriter::new(out))))
+            }
             None => None,
         };
         let repair = match args.repair {
@@ -818,7 +885,7 @@ impl Found {
     }
 
     async fn handle(&self, differences: Vec<Difference>) -> Result<(), PageError> {
-        if let Some(out) = &self.keys_out {
+        if let Some((_, out)) = &self.keys_out {
             let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
             for d in &differences {
                 writeln!(out, "{}", d.to_line()).map_err(PageError::Output)?;
@@ -836,14 +903,23 @@ impl Found {
         Ok(())
     }
 
-    /// Flushes `--keys-out`; returns how many keys were announced.
+    /// Flushes `--keys-out` and puts it in place; returns how many keys were announced.
     fn finish(self) -> Result<u64, Failure> {
-        if let Some(out) = self.keys_out {
+        if let Some((file, out)) = self.keys_out {
             let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
             out.flush().map_err(|e| usage(format!("--keys-out: {e}")))?;
+            file.commit()
+                .map_err(|e| usage(format!("--keys-out: {e}")))?;
         }
         Ok(self.announced.into_inner())
     }
+}
+
+/// The table's TTL, judged now, once the table is known to exist (so that a missing table is
+/// named by `DescribeTable`).
+async fn ttl_of(table: &Table) -> Result<Option<Ttl>, Failure> {
+    table.describe().await?;
+    Ok(definition::ttl_attribute(table).await?.map(Ttl::now))
 }
 
 /// DescribeTable's item count (updated about every six hours), for a progress bar's length.
@@ -860,8 +936,9 @@ async fn backfill(at: &Connected, args: &BackfillArgs) -> Outcome {
         _ => segments(&args.scan),
     };
     let sink = Sink::new(at, &args.direct).await?;
-    let checkpoints = Checkpoints::load(args.checkpoint.clone())?;
-    let already = checkpoints.claim(&backfill::run_label(&table, &segments))?;
+    let owner = backfill::owner(&table, &segments, &sink.as_key_sink().describe());
+    let checkpoints = Checkpoints::load(args.checkpoint.clone(), owner)?;
+    let already = checkpoints.len();
     if already > 0 {
         let file = args.checkpoint.as_deref().unwrap_or(Path::new(""));
         let count = segments.count();
@@ -870,9 +947,14 @@ async fn backfill(at: &Connected, args: &BackfillArgs) -> Outcome {
             file.display()
         );
     }
+    let ttl = match args.include_expired {
+        true => None,
+        false => ttl_of(&table).await?,
+    };
     let options = BackfillOptions {
         segments: segments.clone(),
         rate: rate(&args.scan)?,
+        ttl,
     };
     let progress_counts = backfill::Progress::default();
     let share = segments.count() as f64 / segments.total as f64;
@@ -917,8 +999,12 @@ fn backfilled(
         false => "the replicator copies them: watch the lag, then run `dyno diff`",
     };
     let scan = &report.scan;
+    let expired = match report.expired {
+        0 => String::new(),
+        n => format!("; {n} expired items skipped (TTL passed; --include-expired announces them)"),
+    };
     format!(
-        "backfill: {} keys of {went} from segments {}..{} of {} in {seconds:.1} s ({:.0} items/s; {} segments done now, {} resumed, {} done before); {next}",
+        "backfill: {} keys of {went} from segments {}..{} of {} in {seconds:.1} s ({:.0} items/s; {} segments done now, {} resumed, {} done before){expired}; {next}",
         report.published,
         segments.range.start,
         segments.range.end,
@@ -953,4 +1039,33 @@ async fn run_demo(at: &Connected, keys: usize, ops: usize, seed: u64, recreate: 
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dyno::handler::Summary;
+
+    #[test]
+    fn a_replay_says_run_again_only_where_a_rerun_can_help() {
+        let summary = |failed_records, unusable_records| Summary {
+            records: 5,
+            failed_records,
+            unusable_records,
+            ..Summary::default()
+        };
+        assert_eq!(not_replicated("o", &summary(0, 0)), None);
+        let transient = not_replicated("o", &summary(2, 0)).unwrap();
+        assert!(
+            transient.contains("2 records not replicated for now"),
+            "{transient}"
+        );
+        assert!(transient.contains("run the replay again"), "{transient}");
+        let unusable = not_replicated("o", &summary(1, 1)).unwrap();
+        assert!(unusable.contains("a rerun cannot help"), "{unusable}");
+        assert!(!unusable.contains("run the replay again"), "{unusable}");
+        let both = not_replicated("o", &summary(3, 1)).unwrap();
+        assert!(both.starts_with("o: 2 records not replicated"), "{both}");
+        assert!(both.contains("1 records unusable"), "{both}");
+    }
 }

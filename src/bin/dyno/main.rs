@@ -4,8 +4,11 @@
 
 mod commands;
 mod connect;
+mod failover;
+mod failure;
 mod progress;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,13 +46,13 @@ pub struct Connection {
     #[arg(long, env = "DYNO_TABLE", default_value = local::PRIMARY_TABLE, global = true)]
     pub table: String,
     /// DynamoDB endpoint of the primary (local servers) [default: AWS].
-    #[arg(long, env = "DYNO_ENDPOINT_URL", global = true)]
+    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_ENDPOINT_URL", global = true)]
     pub endpoint_url: Option<String>,
     /// The replica table.
     #[arg(long, env = "DYNO_REPLICA_TABLE", default_value = local::REPLICA_TABLE, global = true)]
     pub replica_table: String,
     /// DynamoDB endpoint of the replica (local servers) [default: AWS].
-    #[arg(long, env = "DYNO_REPLICA_ENDPOINT_URL", global = true)]
+    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_REPLICA_ENDPOINT_URL", global = true)]
     pub replica_endpoint_url: Option<String>,
     /// Region of the replica [default: --region].
     #[arg(long, env = "DYNO_REPLICA_REGION", global = true)]
@@ -66,13 +69,13 @@ pub struct Connection {
     )]
     pub replica_external_id: Option<String>,
     /// STS endpoint (local servers) [default: AWS].
-    #[arg(long, env = "DYNO_STS_ENDPOINT_URL", global = true)]
+    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_STS_ENDPOINT_URL", global = true)]
     pub sts_endpoint_url: Option<String>,
     /// The Kinesis stream key records go to.
     #[arg(long, env = "DYNO_STREAM", default_value = local::STREAM, global = true)]
     pub stream: String,
     /// Kinesis endpoint (local servers) [default: AWS].
-    #[arg(long, env = "DYNO_KINESIS_ENDPOINT_URL", global = true)]
+    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_KINESIS_ENDPOINT_URL", global = true)]
     pub kinesis_endpoint_url: Option<String>,
     /// Use the local servers of `make servers-up` for every endpoint not given, with local
     /// credentials.
@@ -150,10 +153,11 @@ pub enum Command {
         skip_lines: usize,
     },
     /// Write every item of the primary as line-delimited DynamoDB JSON ('{"Item":{…}}'). A file
-    /// is replaced only once the export is complete.
+    /// is replaced only once the export is complete, and keeps its permissions; anything but a
+    /// regular file or a new path (a device, a FIFO, a symbolic link) is refused.
     #[command(alias = "scan")]
     Export {
-        /// The file [default: standard output].
+        /// The file; `-` or none: standard output.
         file: Option<PathBuf>,
     },
     /// Create what is missing of the primary and replica tables and the stream; check what
@@ -174,7 +178,13 @@ pub enum Command {
         /// lost. Only on local servers (127.0.0.1, localhost).
         #[arg(long)]
         recreate: bool,
+        #[command(flatten)]
+        replica: ReplicaArgs,
     },
+    /// Compare the replica's definition with the primary's (key schema, indexes, TTL, billing,
+    /// point-in-time recovery, deletion protection, stream, tags): exits 0 when they match, 1
+    /// when they differ, 2 when they could not be compared. Changes nothing without --apply.
+    Check(CheckArgs),
     /// Run the local event source mapping: replicate from the stream to the replica.
     Replicate(ReplicateArgs),
     /// Look at or re-submit the unusable records kept on the dead-letter queue.
@@ -216,6 +226,57 @@ pub enum Command {
     },
 }
 
+/// What a replica gets of the primary's definition (`create`), or should have (`check`).
+#[derive(Args)]
+pub struct ReplicaArgs {
+    /// Without point-in-time recovery (on by default for a replica).
+    #[arg(long)]
+    pub no_pitr: bool,
+    /// Without deletion protection (on by default for a replica).
+    #[arg(long)]
+    pub no_deletion_protection: bool,
+    /// Without the primary's tags.
+    #[arg(long)]
+    pub no_tags: bool,
+    /// Without the primary's secondary indexes.
+    #[arg(long)]
+    pub no_indexes: bool,
+    /// The replica's billing [default: the primary's].
+    #[arg(long, value_enum)]
+    pub billing_mode: Option<BillingModeArg>,
+    /// Read capacity units, with --billing-mode PROVISIONED.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    pub read_capacity: Option<i64>,
+    /// Write capacity units, with --billing-mode PROVISIONED.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    pub write_capacity: Option<i64>,
+    /// The replica's KMS key (a key is per region and account) [default: an AWS owned key].
+    #[arg(long, env = "DYNO_REPLICA_KMS_KEY")]
+    pub replica_kms_key: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum BillingModeArg {
+    #[value(name = "PAY_PER_REQUEST")]
+    PayPerRequest,
+    #[value(name = "PROVISIONED")]
+    Provisioned,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Make the replica match where that is safe and additive: create a missing global index
+    /// (waiting until it is ACTIVE), turn on TTL, point-in-time recovery and deletion
+    /// protection, add missing tags. Never deletes an index, a tag or data.
+    #[arg(long)]
+    pub apply: bool,
+    /// Print the differences as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub replica: ReplicaArgs,
+}
+
 /// Conditions and expression attributes of a write.
 #[derive(Args)]
 pub struct Expressions {
@@ -251,14 +312,19 @@ pub struct ReplicateArgs {
     #[arg(long, value_enum, default_value_t = SourceKind::Kinesis)]
     pub source: SourceKind,
     /// DynamoDB Streams endpoint (local servers) [default: --endpoint-url, else AWS].
-    #[arg(long, env = "DYNO_STREAMS_ENDPOINT_URL")]
+    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_STREAMS_ENDPOINT_URL")]
     pub streams_endpoint_url: Option<String>,
     /// Retries of a failing batch before its lowest failing record is skipped (the run then
     /// exits non-zero and names it); -1: retry until it succeeds.
-    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-1..))]
     pub max_retries: i64,
     #[command(flatten)]
     pub queue: OptionalQueueArgs,
+    /// With --source dynamodb-stream: leave the replica alone for deletes made by the table's
+    /// TTL (an archive replica that keeps what the primary expires; it must not have TTL).
+    #[arg(long)]
+    pub keep_ttl_deletes: bool,
 }
 
 /// The dead-letter queue.
@@ -268,7 +334,7 @@ pub struct QueueArgs {
     #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
     pub queue_url: Option<String>,
     /// SQS endpoint (local servers) [default: AWS].
-    #[arg(long, env = "DEAD_LETTER_ENDPOINT_URL")]
+    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DEAD_LETTER_ENDPOINT_URL")]
     pub sqs_endpoint_url: Option<String>,
 }
 
@@ -279,7 +345,7 @@ pub struct OptionalQueueArgs {
     #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
     pub dead_letter_queue_url: Option<String>,
     /// SQS endpoint (local servers) [default: AWS].
-    #[arg(long, env = "DEAD_LETTER_ENDPOINT_URL")]
+    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DEAD_LETTER_ENDPOINT_URL")]
     pub sqs_endpoint_url: Option<String>,
 }
 
@@ -313,6 +379,10 @@ pub struct DiffArgs {
     /// Announce every differing key on the stream, so the replicator makes it agree.
     #[arg(long)]
     pub repair: bool,
+    /// Compare items whose TTL has passed too (by default they are counted apart as expired:
+    /// DynamoDB deletes them days late, on either table).
+    #[arg(long)]
+    pub strict_ttl: bool,
     #[command(flatten)]
     pub direct: DirectArg,
 }
@@ -342,6 +412,9 @@ pub struct BackfillArgs {
     /// Keep each segment's progress in this file: a rerun resumes where this one stopped.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
+    /// Announce items whose TTL has passed too (by default they are skipped and counted).
+    #[arg(long)]
+    pub include_expired: bool,
     #[command(flatten)]
     pub direct: DirectArg,
 }
@@ -375,6 +448,9 @@ pub struct PlanArgs {
     /// The event source mapping's batching window, in seconds.
     #[arg(long, default_value_t = 1.0)]
     pub batching_window_seconds: f64,
+    /// Global secondary indexes on the replica (each replicated write also writes them).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub gsis: u32,
 }
 
 #[derive(Subcommand)]
@@ -387,9 +463,10 @@ pub enum FailuresAction {
 
 #[derive(Args)]
 pub struct ReplayArgs {
-    /// The bucket (the stack's FailedBatchBucketName output).
+    /// The bucket (the stack's FailedBatchBucketName output); required. Checked by the
+    /// command, not the parser, so that a usage error never names it when the environment sets it.
     #[arg(long, env = "DYNO_FAILED_BATCH_BUCKET")]
-    pub bucket: String,
+    pub bucket: Option<String>,
     /// Only objects under this prefix.
     #[arg(long, default_value = dyno::failed_batches::PREFIX)]
     pub prefix: String,
@@ -400,7 +477,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// S3 endpoint (local servers) [default: AWS].
-    #[arg(long, env = "DYNO_S3_ENDPOINT_URL")]
+    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_S3_ENDPOINT_URL")]
     pub s3_endpoint_url: Option<String>,
 }
 
@@ -432,7 +509,7 @@ pub enum Start {
 }
 
 /// A subcommand's result: the exit status it asks for.
-pub type Outcome = Result<ExitCode, commands::Failure>;
+pub type Outcome = Result<ExitCode, failure::Failure>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -443,16 +520,30 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let verbose = cli.verbose;
-    match commands::run(cli).await {
+    let outcome = tokio::select! {
+        outcome = commands::run(cli) => outcome,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("{INTERRUPTED}");
+            return ExitCode::from(130);
+        }
+    };
+    match outcome {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("error: {}", failure.one_line());
-            if verbose {
-                eprintln!("{}", failure.details());
+            // With -v, the details: the error's line, then every cause.
+            match verbose {
+                true => eprintln!("error: {}", failure.details()),
+                false => eprintln!("error: {}", failure.one_line()),
             }
             failure.exit_code()
         }
     }
 }
+
+/// What Ctrl-C leaves: work done so far stays; nothing half-written replaces a file.
+const INTERRUPTED: &str = "interrupted (Ctrl-C): stopped part-way; what was written so far \
+    stays, and no file was replaced; run the command again (backfill and replicate resume from \
+    --checkpoint)";
