@@ -58,22 +58,23 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use common::calls::CallCounter;
 use common::{Item, Server, create_stream, create_table, put_items, thread_schema};
-use dyno::backfill::{BackfillOptions, Progress, backfill};
-use dyno::calls::CallCounter;
-use dyno::checkpoint::Checkpoints;
-use dyno::config::{Tuning, kinesis_config};
-use dyno::handler::Replicator;
-use dyno::key::Key;
-use dyno::publisher::{Change, Publisher};
-use dyno::repair::KeySink;
-use dyno::retry::Backoff;
-use dyno::retry::limits::{READ_KEYS, WRITE_REQUESTS};
-use dyno::runner::{RunStats, Runner, RunnerOptions};
-use dyno::scan::Segments;
-use dyno::stream::Stream;
-use dyno::table::Table;
-use dyno::writer::Writer;
+use dyno::aws::client::kinesis_config;
+use dyno::aws::key::Key;
+use dyno::aws::retry::Backoff;
+use dyno::aws::retry::limits::{READ_KEYS, WRITE_REQUESTS};
+use dyno::aws::stream::Stream;
+use dyno::aws::table::Table;
+use dyno::local::runner::{RunStats, Runner, RunnerOptions};
+use dyno::ops::backfill::{BackfillOptions, Progress, backfill};
+use dyno::ops::checkpoint::Checkpoints;
+use dyno::ops::scan::Segments;
+use dyno::ops::sink::KeySink;
+use dyno::publish::publisher::{Change, Publisher};
+use dyno::publish::writer::Writer;
+use dyno::replicate::replicator::Replicator;
+use dyno::replicate::tuning::Tuning;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tokio::sync::watch;
 
@@ -481,7 +482,7 @@ impl LagBench {
                     if failed.contains(&at) {
                         continue;
                     }
-                    if let Ok(key) = dyno::decode::decode(record, &schema, &table) {
+                    if let Ok(key) = dyno::replicate::decode::decode(record, &schema, &table) {
                         handled.entry(key.to_string()).or_insert(now);
                     }
                 }
@@ -1377,7 +1378,7 @@ fn check_run(stats: &RunStats, n: usize) -> Result<(), String> {
 
 /// The replica holds exactly the primary's `n` items.
 async fn same_tables(primary: &Table, replica: &Table, n: usize) -> Result<(), String> {
-    let diff = dyno::diff::compare(primary, replica)
+    let diff = dyno::ops::diff::compare(primary, replica)
         .await
         .map_err(|e| format!("compare: {e}"))?;
     if diff.differences() > 0 || diff.items != n {

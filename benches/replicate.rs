@@ -34,12 +34,14 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
+use common::calls::CallCounter;
 use common::{Item, Server, create_table, kinesis_event, s, thread_schema};
-use dyno::calls::CallCounter;
-use dyno::config::{Config, Tuning, load_sdk_config};
-use dyno::handler::Replicator;
-use dyno::key::KeySchema;
-use dyno::retry::limits::READ_KEYS as MAX_READ_KEYS;
+use dyno::aws::client::load_sdk_config;
+use dyno::aws::key::KeySchema;
+use dyno::aws::retry::limits::READ_KEYS as MAX_READ_KEYS;
+use dyno::config::Config;
+use dyno::replicate::replicator::Replicator;
+use dyno::replicate::tuning::Tuning;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 /// One benchmark case: `records` records over `keys` distinct keys, items of `item_bytes`.
@@ -477,7 +479,9 @@ impl Bench {
                 let started = Instant::now();
                 let mut keys = std::collections::HashMap::new();
                 for record in &event.records {
-                    if let Ok(key) = dyno::decode::decode(record, &self.schema, primary_table) {
+                    if let Ok(key) =
+                        dyno::replicate::decode::decode(record, &self.schema, primary_table)
+                    {
                         let next = keys.len();
                         keys.entry(key).or_insert(next);
                     }
@@ -600,7 +604,7 @@ impl Bench {
         let started = Instant::now();
         stream::iter(&event.records)
             .map(|record| async move {
-                let key = dyno::decode::decode(record, &self.schema, primary_table)
+                let key = dyno::replicate::decode::decode(record, &self.schema, primary_table)
                     .map_err(|e| e.to_string())?;
                 let got = self
                     .primary
@@ -687,7 +691,7 @@ impl Bench {
 
     /// Whether the replica table holds exactly what the primary table holds.
     async fn compare(&self, primary_table: &str, replica_table: &str) -> Result<(), String> {
-        let diff = dyno::diff::compare(
+        let diff = dyno::ops::diff::compare(
             &common::table_of(&self.admin_primary, primary_table),
             &common::table_of(&self.admin_replica, replica_table),
         )
@@ -758,9 +762,7 @@ fn child(case_name: &str) -> ExitCode {
         let started = Instant::now();
         let config = Config::from_env().map_err(|e| e.to_string())?;
         let sdk = load_sdk_config().await;
-        let replicator = Replicator::from_config(&config, &sdk)
-            .await
-            .map_err(|e| e.to_string())?;
+        let replicator = config.replicator(&sdk).await.map_err(|e| e.to_string())?;
         let init = started.elapsed();
         let event = case.event();
         let (response, summary) = replicator.handle(&event, None).await;

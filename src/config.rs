@@ -3,15 +3,17 @@
 
 use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 
-use crate::dead_letter::DeadLetterQueue;
-use crate::retry::Backoff;
-use crate::role::{ReplicaRole, RoleError};
-use crate::table::Table;
+use crate::aws::client::{dynamodb_config, sqs_client};
+use crate::aws::role::{ReplicaRole, RoleError};
+use crate::aws::table::Table;
+use crate::replicate::dead_letter::DeadLetterQueue;
+use crate::replicate::engine::SetupError;
+use crate::replicate::replicator::Replicator;
+use crate::replicate::tuning::Tuning;
 
 /// Environment variable names.
 pub const PRIMARY_TABLE: &str = "PRIMARY_TABLE";
@@ -49,7 +51,7 @@ pub enum ConfigError {
     #[error("{0} is not set: it must name the {1}")]
     Missing(&'static str, &'static str),
     #[error(transparent)]
-    Endpoint(#[from] crate::endpoint::EndpointError),
+    Endpoint(#[from] crate::aws::endpoint::EndpointError),
     #[error("{name}={value:?} is invalid: {reason}")]
     Invalid {
         name: &'static str,
@@ -66,41 +68,6 @@ pub struct TableSettings {
     pub region: Option<String>,
     /// `None`: the AWS endpoint for the region; set for local servers.
     pub endpoint_url: Option<String>,
-}
-
-/// How hard the replicator tries, and how much it does at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tuning {
-    /// DynamoDB calls in flight at once.
-    pub concurrency: usize,
-    /// Attempts per call (SDK retries of throttling and server errors) and rounds per batch
-    /// call (re-sending `UnprocessedKeys` / `UnprocessedItems`), each with exponential backoff
-    /// and full jitter.
-    pub max_attempts: u32,
-    /// Longest a single attempt may take before it counts as failed.
-    pub call_timeout: Duration,
-    /// Longest a connection may take to open.
-    pub connect_timeout: Duration,
-    /// No new call starts later than this before the invocation's deadline.
-    pub deadline_margin: Duration,
-    /// Longest a single `BatchWriteItem` attempt to the replica may take (never longer than
-    /// `call_timeout`). No write attempt starts once less than this is left before the deadline
-    /// (the margin before the invocation's), so none is still in flight when the invocation
-    /// gives up: the window of a late write (see the README, "What can still go wrong").
-    pub write_attempt_timeout: Duration,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            concurrency: 8,
-            max_attempts: 8,
-            call_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(3),
-            deadline_margin: Duration::from_millis(1500),
-            write_attempt_timeout: Duration::from_secs(1),
-        }
-    }
 }
 
 /// The replicator's configuration.
@@ -146,7 +113,7 @@ impl Config {
         };
         let endpoint = |name: &'static str| {
             get(name)
-                .map(|url| crate::endpoint::check(name, &url))
+                .map(|url| crate::aws::endpoint::check(name, &url))
                 .transpose()
                 .map_err(ConfigError::Endpoint)
         };
@@ -222,73 +189,6 @@ fn role_arn(arn: String) -> Result<String, ConfigError> {
     })
 }
 
-/// Loads the shared AWS configuration (credentials chain, default region) once.
-pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
-}
-
-/// Like [`load_sdk_config`], with the region given (no region lookup).
-pub async fn load_sdk_config_in(region: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .load()
-        .await
-}
-
-/// `base` with the retry policy and timeouts of `tuning`, in `region` when given (`None`: the
-/// environment's): what every client dyno builds starts from. Endpoints are set per service, so
-/// that an explicit one wins over `AWS_ENDPOINT_URL_<SERVICE>`.
-fn tuned(base: &SdkConfig, region: Option<&str>, tuning: &Tuning) -> SdkConfig {
-    let builder = base
-        .to_builder()
-        .retry_config(tuning.backoff().sdk_retry_config())
-        .timeout_config(timeout_config(tuning));
-    match region {
-        Some(region) => builder.region(Region::new(region.to_owned())).build(),
-        None => builder.build(),
-    }
-}
-
-fn timeout_config(tuning: &Tuning) -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(tuning.connect_timeout)
-        .operation_attempt_timeout(tuning.call_timeout)
-        .build()
-}
-
-impl Tuning {
-    /// The retry policy: the SDK's retries and dyno's re-sending of unprocessed entries.
-    pub fn backoff(&self) -> Backoff {
-        Backoff::attempts(self.max_attempts)
-    }
-}
-
-/// A DynamoDB client's configuration for a region and endpoint (`None`: the environment's
-/// region, AWS's endpoint), with the retry policy and timeouts of `tuning`. Callers may add to it
-/// (e.g. an interceptor) before they build the client.
-pub fn dynamodb_config(
-    base: &SdkConfig,
-    region: Option<&str>,
-    endpoint_url: Option<&str>,
-    tuning: &Tuning,
-) -> aws_sdk_dynamodb::config::Builder {
-    let builder = aws_sdk_dynamodb::config::Builder::from(&tuned(base, region, tuning));
-    match endpoint_url {
-        Some(url) => builder.endpoint_url(url),
-        None => builder,
-    }
-}
-
-/// A DynamoDB client (see [`dynamodb_config`]).
-pub fn dynamodb_client(
-    base: &SdkConfig,
-    region: Option<&str>,
-    endpoint_url: Option<&str>,
-    tuning: &Tuning,
-) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::from_conf(dynamodb_config(base, region, endpoint_url, tuning).build())
-}
-
 impl TableSettings {
     /// The table, with a client for its region and endpoint, and `credentials` instead of the
     /// environment's when given; `setting` names it in messages.
@@ -336,77 +236,26 @@ impl Config {
         Ok((primary, replica))
     }
 
+    /// The replicator this configuration describes: the tables' clients built and both tables
+    /// checked (once per container); with `DEAD_LETTER_QUEUE_URL` set, unusable records go to
+    /// that queue.
+    pub async fn replicator(&self, sdk: &SdkConfig) -> Result<Replicator, SetupError> {
+        let (primary, replica) = self.tables(sdk).await?;
+        let replicator = Replicator::connect(primary, replica, self.tuning.clone())
+            .await?
+            .keeping_ttl_deletes(self.keep_ttl_deletes);
+        Ok(match self.dead_letter_queue(sdk) {
+            Some(queue) => replicator.with_dead_letter(queue),
+            None => replicator,
+        })
+    }
+
     /// The dead-letter queue (`DEAD_LETTER_QUEUE_URL`, at `DEAD_LETTER_ENDPOINT_URL`), if set.
     pub fn dead_letter_queue(&self, base: &SdkConfig) -> Option<DeadLetterQueue> {
         let url = self.dead_letter_queue_url.as_ref()?;
         let client = sqs_client(base, self.dead_letter_endpoint_url.as_deref(), &self.tuning);
         Some(DeadLetterQueue::new(client, url.clone()))
     }
-}
-
-/// A Kinesis client's configuration, at `endpoint_url` when given (local servers).
-pub fn kinesis_config(
-    base: &SdkConfig,
-    endpoint_url: Option<&str>,
-    tuning: &Tuning,
-) -> aws_sdk_kinesis::config::Builder {
-    let builder = aws_sdk_kinesis::config::Builder::from(&tuned(base, None, tuning));
-    match endpoint_url {
-        Some(url) => builder.endpoint_url(url),
-        None => builder,
-    }
-}
-
-/// A Kinesis client (see [`kinesis_config`]).
-pub fn kinesis_client(
-    base: &SdkConfig,
-    endpoint_url: Option<&str>,
-    tuning: &Tuning,
-) -> aws_sdk_kinesis::Client {
-    aws_sdk_kinesis::Client::from_conf(kinesis_config(base, endpoint_url, tuning).build())
-}
-
-/// A DynamoDB Streams client for a region and endpoint (`None`: the environment's, AWS's).
-pub fn dynamodb_streams_client(
-    base: &SdkConfig,
-    region: Option<&str>,
-    endpoint_url: Option<&str>,
-    tuning: &Tuning,
-) -> aws_sdk_dynamodbstreams::Client {
-    let builder = aws_sdk_dynamodbstreams::config::Builder::from(&tuned(base, region, tuning));
-    let builder = match endpoint_url {
-        Some(url) => builder.endpoint_url(url),
-        None => builder,
-    };
-    aws_sdk_dynamodbstreams::Client::from_conf(builder.build())
-}
-
-/// An S3 client, at `endpoint_url` when given (local servers, addressed by path).
-pub fn s3_client(
-    base: &SdkConfig,
-    endpoint_url: Option<&str>,
-    tuning: &Tuning,
-) -> aws_sdk_s3::Client {
-    let builder = aws_sdk_s3::config::Builder::from(&tuned(base, None, tuning));
-    let builder = match endpoint_url {
-        Some(url) => builder.endpoint_url(url).force_path_style(true),
-        None => builder,
-    };
-    aws_sdk_s3::Client::from_conf(builder.build())
-}
-
-/// An SQS client, at `endpoint_url` when given (local servers).
-pub fn sqs_client(
-    base: &SdkConfig,
-    endpoint_url: Option<&str>,
-    tuning: &Tuning,
-) -> aws_sdk_sqs::Client {
-    let builder = aws_sdk_sqs::config::Builder::from(&tuned(base, None, tuning));
-    let builder = match endpoint_url {
-        Some(url) => builder.endpoint_url(url),
-        None => builder,
-    };
-    aws_sdk_sqs::Client::from_conf(builder.build())
 }
 
 #[cfg(test)]

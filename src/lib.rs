@@ -1,40 +1,18 @@
 //! dyno keeps a DynamoDB replica table in step with a primary table: writes go to the primary,
 //! their keys go onto a Kinesis stream, and the replicator makes the replica agree for each key.
+//!
+//! The library is built in layers, each a folder, and imports only point down:
+//!
+//! - [`aws`]: AWS plumbing (errors, retries, limits, endpoints, keys, tables, streams, roles);
+//! - [`replicate`] and [`publish`]: the replicator's core, and the writer's side;
+//! - [`ops`] and [`local`]: an operator's tools, and the local emulation of Lambda's event
+//!   source mapping;
+//! - [`config`] and [`lambda`]: the edges (settings from the environment, the Lambda function).
 
-pub mod admin;
-pub mod atomic_file;
-pub mod aws_error;
-pub mod backfill;
-pub mod calls;
-pub mod checkpoint;
+pub mod aws;
 pub mod config;
-pub mod dead_letter;
-pub mod decode;
-pub mod definition;
-pub mod demo;
-pub mod diff;
-pub mod drift;
-pub mod endpoint;
-pub mod engine;
-pub mod failed_batches;
-pub mod failures;
-pub mod group_commit;
-pub mod handler;
-pub mod json;
-pub mod key;
-pub mod lines;
-pub mod metrics;
-pub mod plan;
-pub mod provision;
-pub mod publisher;
-pub mod repair;
-pub mod retry;
-pub mod role;
-pub mod runner;
-pub mod scan;
-pub mod shards;
-pub mod stream;
-pub mod table;
-pub mod ttl;
-pub mod workload;
-pub mod writer;
+pub mod lambda;
+pub mod local;
+pub mod ops;
+pub mod publish;
+pub mod replicate;

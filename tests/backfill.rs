@@ -14,17 +14,17 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::oracle;
 use common::*;
-use dyno::backfill::{self, BackfillOptions, Progress};
-use dyno::checkpoint::Checkpoints;
-use dyno::config::Tuning;
-use dyno::handler::Replicator;
-use dyno::key::{KeySchema, ScalarType};
-use dyno::publisher::Publisher;
-use dyno::retry::Backoff;
-use dyno::runner::{Runner, RunnerOptions};
-use dyno::scan::Segments;
-use dyno::stream::Stream;
-use dyno::table::Table;
+use dyno::aws::key::{KeySchema, ScalarType};
+use dyno::aws::retry::Backoff;
+use dyno::aws::stream::Stream;
+use dyno::aws::table::Table;
+use dyno::local::runner::{Runner, RunnerOptions};
+use dyno::ops::backfill::{self, BackfillOptions, Progress};
+use dyno::ops::checkpoint::Checkpoints;
+use dyno::ops::scan::Segments;
+use dyno::publish::publisher::Publisher;
+use dyno::replicate::replicator::Replicator;
+use dyno::replicate::tuning::Tuning;
 use tokio::sync::watch;
 
 /// Items of the backfill with live writes.
@@ -130,9 +130,10 @@ async fn backfill_with_live_writes_converges() {
         async {
             let rig = Rig::start(ITEMS).await;
             let (replica, stream, replicator) = rig.scenario("live").await;
-            let writer = dyno::writer::Writer::connect(rig.primary.clone(), stream.clone())
-                .await
-                .expect("writer");
+            let writer =
+                dyno::publish::writer::Writer::connect(rig.primary.clone(), stream.clone())
+                    .await
+                    .expect("writer");
             let publisher = Publisher::new(stream.clone(), "us-east-1", Backoff::default());
             let runner = Runner::connect(
                 stream.clone(),
@@ -156,7 +157,7 @@ async fn backfill_with_live_writes_converges() {
                 let backfill = backfill::backfill(
                     &rig.primary,
                     &schema,
-                    dyno::repair::KeySink::Stream(&publisher),
+                    dyno::ops::sink::KeySink::Stream(&publisher),
                     &options,
                     &checkpoints,
                     &progress,
@@ -378,7 +379,7 @@ async fn binary_keys_backfill() {
         let report = backfill::backfill(
             &primary,
             &schema,
-            dyno::repair::KeySink::Stream(&publisher),
+            dyno::ops::sink::KeySink::Stream(&publisher),
             &options,
             &Checkpoints::in_memory(),
             &Progress::default(),

@@ -226,8 +226,9 @@ fn unusable_records_go_to_the_dead_letter_queue_and_can_be_replayed() {
     let queue_url = rt.block_on(async {
         let sdk = sdk_config().await;
         let tuning = tuning();
-        let sqs = dyno::config::sqs_client(&sdk, Some(&sqs_server.endpoint), &tuning);
-        let kinesis = dyno::config::kinesis_client(&sdk, Some(&local.kinesis.endpoint), &tuning);
+        let sqs = dyno::aws::client::sqs_client(&sdk, Some(&sqs_server.endpoint), &tuning);
+        let kinesis =
+            dyno::aws::client::kinesis_client(&sdk, Some(&local.kinesis.endpoint), &tuning);
         kinesis
             .put_record()
             .stream_name("dyno-keys")
@@ -289,7 +290,8 @@ fn unusable_records_go_to_the_dead_letter_queue_and_can_be_replayed() {
     // The original bytes are back on the stream, after the two records read before.
     let records = rt.block_on(async {
         let sdk = sdk_config().await;
-        let kinesis = dyno::config::kinesis_client(&sdk, Some(&local.kinesis.endpoint), &tuning());
+        let kinesis =
+            dyno::aws::client::kinesis_client(&sdk, Some(&local.kinesis.endpoint), &tuning());
         stream_records(&kinesis, "dyno-keys").await
     });
     assert_eq!(records.len(), 3);
@@ -645,7 +647,7 @@ fn a_run_that_skips_records_exits_non_zero_and_names_them() {
     local.ok(&["create", "--shards", "1"]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let kinesis = dyno::config::kinesis_client(
+        let kinesis = dyno::aws::client::kinesis_client(
             &sdk_config().await,
             Some(&local.kinesis.endpoint),
             &tuning(),
@@ -704,7 +706,7 @@ fn announce_takes_keys_and_key_files() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("announced 3 keys"));
     let records = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let kinesis = dyno::config::kinesis_client(
+        let kinesis = dyno::aws::client::kinesis_client(
             &sdk_config().await,
             Some(&local.kinesis.endpoint),
             &tuning(),

@@ -14,7 +14,7 @@ use common::faults::{Fault, FaultProxy, Plan};
 use common::oracle;
 use common::*;
 use dyno::config::Config;
-use dyno::handler::Replicator;
+use dyno::replicate::replicator::Replicator;
 
 const ROLE: &str = "arn:aws:iam::222233334444:role/dyno-replica-writer";
 
@@ -35,7 +35,7 @@ impl Rig {
         let moto = Server::moto();
         create_table(&client(&primary).await, "orders", &thread_schema()).await;
         // The replica table, created in the role's account (with the role's credentials).
-        let role = dyno::role::ReplicaRole {
+        let role = dyno::aws::role::ReplicaRole {
             arn: ROLE.to_owned(),
             external_id: None,
             sts_endpoint_url: Some(moto.endpoint.clone()),
@@ -43,9 +43,13 @@ impl Rig {
         };
         let sdk = sdk_config().await;
         let credentials = role.credentials(&sdk).await.expect("assume the role");
-        let config =
-            dyno::config::dynamodb_config(&sdk, Some("us-east-1"), Some(&moto.endpoint), &tuning())
-                .credentials_provider(credentials);
+        let config = dyno::aws::client::dynamodb_config(
+            &sdk,
+            Some("us-east-1"),
+            Some(&moto.endpoint),
+            &tuning(),
+        )
+        .credentials_provider(credentials);
         let in_their_account = aws_sdk_dynamodb::Client::from_conf(config.build());
         create_table(&in_their_account, "orders", &thread_schema()).await;
         // Our own credentials do not see it.
@@ -97,7 +101,8 @@ impl Rig {
     async fn replicator(&self, sts: &str) -> Result<Replicator, String> {
         let settings = self.settings(sts);
         let config = Config::from_lookup(|name| settings.get(name).cloned()).expect("config");
-        Replicator::from_config(&config, &sdk_config().await)
+        config
+            .replicator(&sdk_config().await)
             .await
             .map_err(|e| e.to_string())
     }

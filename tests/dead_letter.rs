@@ -9,11 +9,13 @@ use std::time::Duration;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_sqs::config::Credentials;
+use common::calls::CallCounter;
 use common::*;
-use dyno::calls::CallCounter;
 use dyno::config::Config;
-use dyno::dead_letter::{DeadLetter, DeadLetterError, DeadLetterQueue, ReplayReport, replay};
-use dyno::handler::Replicator;
+use dyno::replicate::dead_letter::{
+    DeadLetter, DeadLetterError, DeadLetterQueue, ReplayReport, replay,
+};
+use dyno::replicate::replicator::Replicator;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -238,7 +240,7 @@ async fn a_failed_send_leaves_the_record_a_failure() {
     let sent = DeadLetterQueue::new(f.sqs.clone(), &f.queue_url)
         .send(
             &[DeadLetter::from_record(&event.records[1], "too big")],
-            dyno::retry::Deadline::NONE,
+            dyno::aws::retry::Deadline::NONE,
         )
         .await;
     assert!(
@@ -273,7 +275,8 @@ async fn without_a_queue_unusable_records_stay_failures() {
         _ => None,
     };
     let config = Config::from_lookup(lookup).expect("config");
-    let replicator = Replicator::from_config(&config, &sdk_config().await)
+    let replicator = config
+        .replicator(&sdk_config().await)
         .await
         .expect("replicator");
     assert!(replicator.dead_letter().is_none());
@@ -304,7 +307,8 @@ async fn from_config_wires_the_queue_and_replay_reads_it_back() {
         _ => None,
     };
     let config = Config::from_lookup(lookup).expect("config");
-    let replicator = Replicator::from_config(&config, &sdk_config().await)
+    let replicator = config
+        .replicator(&sdk_config().await)
         .await
         .expect("replicator");
     assert_eq!(
@@ -642,7 +646,7 @@ async fn a_fifo_queue_keeps_a_record_once_across_containers() {
         .collect();
     for container in 0..2 {
         let queue = DeadLetterQueue::new(f.sqs.clone(), &url);
-        let sent = queue.send(&letters, dyno::retry::Deadline::NONE).await;
+        let sent = queue.send(&letters, dyno::aws::retry::Deadline::NONE).await;
         assert!(
             sent.iter().all(Result::is_ok),
             "container {container}: {sent:?}"

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use common::calls::CallCounter;
 use common::oracle::{self, Number};
 use common::*;
-use dyno::calls::CallCounter;
-use dyno::diff::{Counts, DiffOptions, Kind, diff};
-use dyno::key::{KeySchema, ScalarType};
-use dyno::scan::Segments;
+use dyno::aws::key::{KeySchema, ScalarType};
+use dyno::ops::diff::{Counts, DiffOptions, Kind, diff};
+use dyno::ops::scan::Segments;
 
 const PRIMARY: &str = "orders";
 const REPLICA: &str = "orders-copy";
@@ -700,7 +700,7 @@ async fn diff_agrees_with_the_oracle_on_every_key(backend: Backend) {
     assert_eq!(
         listed.into_inner().unwrap(),
         judged.kinds(),
-        "dyno::diff::diff"
+        "dyno::ops::diff::diff"
     );
     assert_eq!(
         (report.missing, report.extra, report.different),

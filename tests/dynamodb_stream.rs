@@ -14,21 +14,27 @@ use aws_lambda_events::event::dynamodb::EventRecord as DynamoDbEventRecord;
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use common::oracle;
 use common::*;
-use dyno::aws_error::AwsError;
-use dyno::config::{Tuning, dynamodb_streams_client};
-use dyno::decode::SourceRecord;
-use dyno::handler::Replicator;
-use dyno::runner::{Observer, Runner, RunnerOptions};
-use dyno::shards::{DynamoDbStreamSource, Page, Position, ShardSource};
-use dyno::stream::Shard;
-use dyno::table::Table;
+use dyno::aws::client::dynamodb_streams_client;
+use dyno::aws::error::AwsError;
+use dyno::aws::stream::Shard;
+use dyno::aws::table::Table;
+use dyno::local::runner::{Observer, Runner, RunnerOptions};
+use dyno::local::shards::{DynamoDbStreamSource, Page, Position, ShardSource};
+use dyno::replicate::decode::SourceRecord;
+use dyno::replicate::replicator::Replicator;
+use dyno::replicate::tuning::Tuning;
 
 async fn tables(moto: &Server, view: StreamViewType) -> (Table, Table, String) {
     let primary = table(moto, "orders").await;
     let replica = table(moto, "orders-copy").await;
-    dyno::admin::ensure_table(&primary, &thread_schema(), Some(view), dyno::admin::WAIT)
-        .await
-        .expect("primary with a stream");
+    dyno::ops::admin::ensure_table(
+        &primary,
+        &thread_schema(),
+        Some(view),
+        dyno::ops::admin::WAIT,
+    )
+    .await
+    .expect("primary with a stream");
     create_table(&replica.client, "orders-copy", &thread_schema()).await;
     let arn = primary
         .describe()
@@ -257,13 +263,13 @@ async fn the_handler_answers_dynamodb_stream_events() {
     records.push(wrong_type);
 
     let context = lambda_runtime::Context::default();
-    let response = dyno::handler::function_handler(
+    let response = dyno::lambda::function_handler(
         &replicator,
         lambda_runtime::LambdaEvent::new(raw(&event), context),
     )
     .await
     .expect("a response");
-    assert!(matches!(response, dyno::handler::Response::DynamoDb(_)));
+    assert!(matches!(response, dyno::lambda::Response::DynamoDb(_)));
     assert_eq!(response_failures(&response), ["900", "901"]);
     assert_eq!(oracle::assert_tables(&primary, &replica).await, 1);
 }

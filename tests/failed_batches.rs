@@ -116,7 +116,7 @@ async fn failed_batches_in_s3_are_listed_then_replayed() {
         }
         event
     };
-    let s3 = dyno::config::s3_client(&sdk_config().await, Some(&rig.s3.endpoint), &tuning());
+    let s3 = dyno::aws::client::s3_client(&sdk_config().await, Some(&rig.s3.endpoint), &tuning());
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let prefix = "aws/lambda/4f2d9c4e-0000-4000-8000-000000000001";
     let objects = [

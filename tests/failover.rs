@@ -491,7 +491,7 @@ async fn queries_through_a_copied_index_answer_as_on_the_primary() {
 
     // A workload through the writer: 60 puts, 20 updates of status, 10 deletes.
     let keys = stream(&kinesis, "dyno-keys").await;
-    let w = dyno::writer::Writer::connect(table(&tables, PRIMARY).await, keys)
+    let w = dyno::publish::writer::Writer::connect(table(&tables, PRIMARY).await, keys)
         .await
         .unwrap();
     for i in 0..60 {
@@ -609,8 +609,8 @@ async fn expired_items_are_set_apart_by_diff_and_skipped_by_backfill() {
     );
 }
 
-fn orders_schema() -> dyno::key::KeySchema {
-    use dyno::key::{KeySchema, ScalarType};
+fn orders_schema() -> dyno::aws::key::KeySchema {
+    use dyno::aws::key::{KeySchema, ScalarType};
     KeySchema::composite(("tenant", ScalarType::S), ("id", ScalarType::S))
 }
 
@@ -644,7 +644,7 @@ async fn a_ttl_delete_on_the_tables_stream_is_followed_unless_kept() {
             table(dynalite, "dyno-primary").await,
             table(dynalite, "dyno-replica").await,
         );
-        dyno::handler::Replicator::connect(primary, replica, tuning())
+        dyno::replicate::replicator::Replicator::connect(primary, replica, tuning())
             .await
             .unwrap()
             .keeping_ttl_deletes(keep)

@@ -13,13 +13,13 @@ use std::time::Duration;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use aws_sdk_dynamodb::Client;
+use common::calls::CallCounter;
 use common::faults::{Fault, FaultProxy, Plan};
 use common::oracle;
 use common::*;
-use dyno::calls::CallCounter;
-use dyno::config::Tuning;
-use dyno::handler::Replicator;
-use dyno::retry::limits::READ_KEYS;
+use dyno::aws::retry::limits::READ_KEYS;
+use dyno::replicate::replicator::Replicator;
+use dyno::replicate::tuning::Tuning;
 use tokio::time::Instant;
 
 const PRIMARY: &str = "dyno-primary";
@@ -598,7 +598,7 @@ async fn refused_writes_fail_exactly_the_records_of_their_keys() {
 async fn binary_strangers_fail_the_call() {
     use aws_sdk_dynamodb::primitives::Blob;
     use aws_sdk_dynamodb::types::AttributeValue;
-    use dyno::key::{KeySchema, ScalarType};
+    use dyno::aws::key::{KeySchema, ScalarType};
 
     let server = Server::dynalite();
     let direct = client(&server).await;

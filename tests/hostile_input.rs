@@ -12,8 +12,8 @@ use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bigdecimal::BigDecimal;
-use dyno::decode::{self, Problem};
-use dyno::key::{KeyError, KeySchema, ScalarType};
+use dyno::aws::key::{KeyError, KeySchema, ScalarType};
+use dyno::replicate::decode::{self, Problem};
 use proptest::collection::{hash_map, vec};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -430,8 +430,8 @@ fn peak_rss() -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_at_lambdas_limits() {
     use common::*;
-    use dyno::dead_letter::DeadLetterQueue;
-    use dyno::handler::Replicator;
+    use dyno::replicate::dead_letter::DeadLetterQueue;
+    use dyno::replicate::replicator::Replicator;
 
     let server = Server::dynalite();
     let direct = client(&server).await;
@@ -497,7 +497,7 @@ async fn a_batch_at_lambdas_limits() {
 
     // With a dead-letter queue, the 8,000 unusable records are kept and the batch succeeds.
     let moto = Server::moto();
-    let sqs = dyno::config::sqs_client(&sdk_config().await, Some(&moto.endpoint), &tuning());
+    let sqs = dyno::aws::client::sqs_client(&sdk_config().await, Some(&moto.endpoint), &tuning());
     let queue_url = create_queue(&sqs, "dlq").await;
     let replicator = replicator.with_dead_letter(DeadLetterQueue::new(sqs, queue_url));
     // moto's SQS takes 0.1 to 0.3 s per SendMessageBatch (and slows as the queue grows), so this

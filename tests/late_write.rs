@@ -17,8 +17,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use common::faults::{Fault, FaultProxy, Plan};
 use common::*;
-use dyno::config::Tuning;
-use dyno::handler::Replicator;
+use dyno::replicate::replicator::Replicator;
+use dyno::replicate::tuning::Tuning;
 use tokio::time::Instant;
 
 const PRIMARY: &str = "late-primary";

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
 use common::*;
-use dyno::dead_letter::DeadLetterQueue;
-use dyno::handler::Replicator;
+use dyno::replicate::dead_letter::DeadLetterQueue;
+use dyno::replicate::replicator::Replicator;
 use serde_json::{Value, json};
 
 const PRIMARY: &str = "dyno-primary";
@@ -139,7 +139,7 @@ async fn logs_hold_keys_and_counts_never_item_content() {
 
     // 3. Unusable records to a dead-letter queue (moto's SQS).
     let moto = Server::moto();
-    let sqs = dyno::config::sqs_client(&sdk_config().await, Some(&moto.endpoint), &tuning());
+    let sqs = dyno::aws::client::sqs_client(&sdk_config().await, Some(&moto.endpoint), &tuning());
     let url = create_queue(&sqs, "dlq").await;
     let with_queue = ok.with_dead_letter(DeadLetterQueue::new(sqs, url));
     let (response, summary) = with_queue.handle(&event, None).await;

@@ -9,8 +9,8 @@ use std::collections::{BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::oracle;
 use common::*;
-use dyno::handler::Replicator;
-use dyno::metrics::{self, names};
+use dyno::replicate::metrics::{self, names};
+use dyno::replicate::replicator::Replicator;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,8 +18,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use common::{failures, key_record, kinesis_event};
-use dyno::handler::Replicator;
-use dyno::table::Table;
+use dyno::aws::table::Table;
+use dyno::replicate::replicator::Replicator;
 use serde_json::json;
 
 fn describe(name: &'static str) -> Rule {

@@ -471,7 +471,7 @@ fn replays_exit_non_zero_when_they_leave_work_undone() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (queue, bucket) = rt.block_on(async {
         let config = sdk_config().await;
-        let sqs = dyno::config::sqs_client(&config, Some(&moto.endpoint), &tuning());
+        let sqs = dyno::aws::client::sqs_client(&config, Some(&moto.endpoint), &tuning());
         let queue = create_queue(&sqs, "not-dead-letters").await;
         for i in 0..3 {
             let body = format!("not a dead letter {i}");
@@ -482,7 +482,7 @@ fn replays_exit_non_zero_when_they_leave_work_undone() {
                 .await
                 .unwrap();
         }
-        let s3 = dyno::config::s3_client(&config, Some(&moto.endpoint), &tuning());
+        let s3 = dyno::aws::client::s3_client(&config, Some(&moto.endpoint), &tuning());
         s3.create_bucket().bucket("failed").send().await.unwrap();
         let junk = aws_sdk_s3::primitives::ByteStream::from_static(b"not an invocation record");
         s3.put_object()

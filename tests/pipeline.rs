@@ -10,14 +10,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRe
 use aws_sdk_kinesis::primitives::Blob;
 use common::oracle;
 use common::*;
-use dyno::config::Tuning;
-use dyno::demo::schema;
-use dyno::handler::Replicator;
-use dyno::runner::{Runner, RunnerOptions};
-use dyno::stream::Stream;
-use dyno::table::Table;
-use dyno::workload::{self, Spec};
-use dyno::writer::{WriteError, Writer};
+use dyno::aws::stream::Stream;
+use dyno::aws::table::Table;
+use dyno::local::runner::{Runner, RunnerOptions};
+use dyno::local::workload::{self, Spec};
+use dyno::publish::writer::{WriteError, Writer};
+use dyno::replicate::replicator::Replicator;
+use dyno::replicate::tuning::Tuning;
 
 const PRIMARY: &str = "dyno-primary";
 const REPLICA: &str = "dyno-replica";
@@ -46,8 +45,8 @@ async fn pipeline(shards: i32) -> Pipeline {
     let stream = stream(&kinesis_server, STREAM).await;
     let (primary, replica) = (primary_table.client.clone(), replica_table.client.clone());
     let kinesis = stream.client.clone();
-    create_table(&primary, PRIMARY, &schema()).await;
-    create_table(&replica, REPLICA, &schema()).await;
+    create_table(&primary, PRIMARY, &thread_schema()).await;
+    create_table(&replica, REPLICA, &thread_schema()).await;
     create_stream(&stream, shards).await;
     let writer = Writer::connect(primary_table.clone(), stream.clone())
         .await
@@ -395,41 +394,37 @@ async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_end_to_end() {
     let p = pipeline(2).await;
-    let setup = dyno::demo::Setup {
-        primary: p.primary_table.clone(),
-        replica: p.replica_table.clone(),
-        stream: p.stream.clone(),
-        shards: 2,
-        recreate: true,
-    };
-    let spec = Spec {
-        keys: 50,
-        ops: 300,
-        ..Spec::default()
-    };
-    let lines = std::sync::Mutex::new(Vec::new());
-    let report = dyno::demo::run(&setup, &spec, |l| lines.lock().unwrap().push(l))
-        .await
-        .unwrap();
-
-    assert_eq!(report.operations, 300);
-    assert_eq!(report.run.records, 300);
-    assert_eq!(report.diff.differences(), 0);
-    assert_eq!(p.assert_converged().await, report.diff.items);
-    let text = dyno::demo::describe(&report).join("\n");
+    let endpoint = |t: &Table| t.endpoint.clone().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dyno"));
+    local_aws_env(&mut command).args([
+        "--endpoint-url",
+        &endpoint(&p.primary_table),
+        "--replica-endpoint-url",
+        &endpoint(&p.replica_table),
+        "--kinesis-endpoint-url",
+        &p.kinesis_server.endpoint,
+        "demo",
+        "--keys",
+        "50",
+        "--ops",
+        "300",
+        "--recreate",
+    ]);
+    let out = command.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let items = p.assert_converged().await;
     assert!(
         text.contains(&format!(
-            "the replica matches the primary: {} items compared, 0 differences",
-            report.diff.items
+            "the replica matches the primary: {items} items compared, 0 differences"
         )),
         "{text}"
     );
+    assert!(text.contains("records consumed: 300"), "{text}");
     assert!(text.contains("p50") && text.contains("p99"), "{text}");
-    assert!(
-        lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("written 300/300"))
-    );
+    assert!(text.contains("written 300/300"), "{text}");
 }

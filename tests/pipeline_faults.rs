@@ -13,13 +13,12 @@ use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use common::faults::{Fault, FaultProxy, Plan};
 use common::oracle;
 use common::*;
-use dyno::config::Tuning;
-use dyno::demo::schema;
-use dyno::handler::Replicator;
-use dyno::runner::{Observer, RunStats, Runner, RunnerOptions};
-use dyno::table::Table;
-use dyno::workload::{self, Spec};
-use dyno::writer::{WriteError, Writer};
+use dyno::aws::table::Table;
+use dyno::local::runner::{Observer, RunStats, Runner, RunnerOptions};
+use dyno::local::workload::{self, Spec};
+use dyno::publish::writer::{WriteError, Writer};
+use dyno::replicate::replicator::Replicator;
+use dyno::replicate::tuning::Tuning;
 
 const PRIMARY: &str = "dyno-primary";
 const REPLICA: &str = "dyno-replica";
@@ -88,8 +87,8 @@ async fn converge_under_faults(seed: u64) {
     let primary = table(&primary_server, PRIMARY).await;
     let replica = table(&replica_server, REPLICA).await;
     let stream = stream(&kinesis_server, STREAM).await;
-    create_table(&primary.client, PRIMARY, &schema()).await;
-    create_table(&replica.client, REPLICA, &schema()).await;
+    create_table(&primary.client, PRIMARY, &thread_schema()).await;
+    create_table(&replica.client, REPLICA, &thread_schema()).await;
     create_stream(&stream, 2).await;
     let writer = Writer::connect(primary.clone(), stream.clone())
         .await
@@ -259,7 +258,7 @@ async fn writer_batches_survive_unprocessed_items() {
     let stream = stream(&kinesis_server, STREAM).await;
     let kinesis = stream.client.clone();
     let direct = client(&primary_server).await;
-    create_table(&direct, PRIMARY, &schema()).await;
+    create_table(&direct, PRIMARY, &thread_schema()).await;
     create_stream(&stream, 1).await;
     let proxy = FaultProxy::start(primary_server.port).await;
     let through_proxy = table_at(&proxy.endpoint, "us-east-1", PRIMARY, &tuning(), None).await;
@@ -293,7 +292,10 @@ async fn writer_batches_survive_unprocessed_items() {
         "the script's partial batches were not all injected"
     );
     assert_eq!(proxy.stats().requests.get("BatchWriteItem"), Some(&8));
-    assert_eq!(scan_all(&direct, PRIMARY, &schema()).await.len(), 100);
+    assert_eq!(
+        scan_all(&direct, PRIMARY, &thread_schema()).await.len(),
+        100
+    );
     let records = stream_records(&kinesis, STREAM).await;
     let mut keys: Vec<String> = records
         .iter()
@@ -326,7 +328,7 @@ async fn writer_batches_survive_unprocessed_items() {
         other => panic!("expected an unknown outcome for the batch, got {other:?}"),
     }
     assert_eq!(proxy.stats().injected("BatchWriteItem", Fault::Stranger), 1);
-    let primary = scan_all(&direct, PRIMARY, &schema()).await;
+    let primary = scan_all(&direct, PRIMARY, &thread_schema()).await;
     assert_eq!(
         primary.len(),
         125,

@@ -9,12 +9,12 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use common::calls::CallCounter;
 use common::*;
-use dyno::calls::CallCounter;
-use dyno::config::Tuning;
-use dyno::handler::Replicator;
-use dyno::key::{KeySchema, ScalarType};
-use dyno::table::Table;
+use dyno::aws::key::{KeySchema, ScalarType};
+use dyno::aws::table::Table;
+use dyno::replicate::replicator::Replicator;
+use dyno::replicate::tuning::Tuning;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -674,7 +674,7 @@ async fn function_handler_returns_before_the_context_deadline() {
     context.deadline = now_ms + 2_000;
     let deadline = Instant::now() + Duration::from_millis(2_000);
     f.primary_server.pause();
-    let response = dyno::handler::function_handler(
+    let response = dyno::lambda::function_handler(
         &f.replicator,
         lambda_runtime::LambdaEvent::new(raw(&event), context),
     )

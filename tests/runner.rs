@@ -13,14 +13,14 @@ use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use common::faults::{Fault, FaultProxy, Plan};
 use common::oracle;
 use common::*;
-use dyno::config::Tuning;
-use dyno::demo::schema;
-use dyno::handler::Replicator;
-use dyno::runner::{Observer, RunStats, Runner, RunnerOptions};
-use dyno::stream::Stream;
-use dyno::table::Table;
-use dyno::workload::{self, Spec};
-use dyno::writer::Writer;
+use dyno::replicate::tuning::Tuning;
+
+use dyno::aws::stream::Stream;
+use dyno::aws::table::Table;
+use dyno::local::runner::{Observer, RunStats, Runner, RunnerOptions};
+use dyno::local::workload::{self, Spec};
+use dyno::publish::writer::Writer;
+use dyno::replicate::replicator::Replicator;
 use tokio::sync::watch;
 
 const PRIMARY: &str = "dyno-primary";
@@ -42,8 +42,8 @@ async fn rig(shards: i32) -> Rig {
     let primary = table(&servers[0], PRIMARY).await;
     let replica = table(&servers[1], REPLICA).await;
     let stream = stream(&servers[2], STREAM).await;
-    create_table(&primary.client, PRIMARY, &schema()).await;
-    create_table(&replica.client, REPLICA, &schema()).await;
+    create_table(&primary.client, PRIMARY, &thread_schema()).await;
+    create_table(&replica.client, REPLICA, &thread_schema()).await;
     create_stream(&stream, shards).await;
     let writer = Writer::connect(primary.clone(), stream.clone())
         .await

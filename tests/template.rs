@@ -11,7 +11,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dyno::metrics::{self as emf, names};
+use dyno::replicate::metrics::{self as emf, names};
 use serde_yaml_ng::{Mapping, Value};
 
 fn load(file: &str) -> Value {

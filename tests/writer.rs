@@ -12,13 +12,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use common::faults::{Fault, FaultProxy, Plan};
 use common::oracle;
 use common::*;
-use dyno::config::Tuning;
-use dyno::demo::schema;
-use dyno::handler::Replicator;
-use dyno::runner::{Runner, RunnerOptions};
-use dyno::stream::Stream;
-use dyno::table::Table;
-use dyno::writer::{WriteError, Writer};
+use dyno::aws::stream::Stream;
+use dyno::aws::table::Table;
+use dyno::local::runner::{Runner, RunnerOptions};
+use dyno::publish::writer::{WriteError, Writer};
+use dyno::replicate::replicator::Replicator;
+use dyno::replicate::tuning::Tuning;
 
 const PRIMARY: &str = "dyno-primary";
 const REPLICA: &str = "dyno-replica";
@@ -42,8 +41,8 @@ async fn rig() -> Rig {
     let primary = table(&servers[0], PRIMARY).await;
     let replica = table(&servers[1], REPLICA).await;
     let stream = stream(&servers[2], STREAM).await;
-    create_table(&primary.client, PRIMARY, &schema()).await;
-    create_table(&replica.client, REPLICA, &schema()).await;
+    create_table(&primary.client, PRIMARY, &thread_schema()).await;
+    create_table(&replica.client, REPLICA, &thread_schema()).await;
     create_stream(&stream, 1).await;
     let db_proxy = FaultProxy::start(servers[0].port).await;
     let kinesis_proxy = FaultProxy::start(servers[2].port).await;
@@ -416,8 +415,8 @@ async fn concurrent_writes_share_put_records_calls() {
     use futures::stream::{self, StreamExt};
     bounded(Duration::from_secs(120), "group commit", async {
         let rig = rig().await;
-        let counter = dyno::calls::CallCounter::default();
-        let kinesis = dyno::config::kinesis_config(
+        let counter = common::calls::CallCounter::default();
+        let kinesis = dyno::aws::client::kinesis_config(
             &sdk_config().await,
             Some(&rig.kinesis_proxy.endpoint),
             &tuning(),

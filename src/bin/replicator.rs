@@ -3,8 +3,9 @@
 
 use std::process::ExitCode;
 
-use dyno::config::{Config, load_sdk_config};
-use dyno::handler::{Replicator, function_handler};
+use dyno::aws::client::load_sdk_config;
+use dyno::config::Config;
+use dyno::{lambda::function_handler, replicate::replicator::Replicator};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -35,10 +36,11 @@ type Ready = (Replicator, &'static metrics_cloudwatch_embedded::Collector);
 async fn init() -> Result<Ready, Box<dyn std::error::Error + Send + Sync>> {
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
-    let replicator = Replicator::from_config(&config, &sdk).await?;
+    let replicator = config.replicator(&sdk).await?;
     let function =
         std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "replicator".into());
-    let metrics = dyno::metrics::install(&function, &config.primary.table, &config.replica.table)
-        .map_err(|e| format!("installing the metrics recorder: {e}"))?;
+    let metrics =
+        dyno::replicate::metrics::install(&function, &config.primary.table, &config.replica.table)
+            .map_err(|e| format!("installing the metrics recorder: {e}"))?;
     Ok((replicator, metrics))
 }

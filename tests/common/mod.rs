@@ -13,11 +13,12 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
-use dyno::calls::CallCounter;
-use dyno::config::{Tuning, dynamodb_config, kinesis_client};
-use dyno::key::{KeySchema, ScalarType};
-use dyno::stream::Stream;
-use dyno::table::Table;
+use calls::CallCounter;
+use dyno::aws::client::{dynamodb_config, kinesis_client};
+use dyno::aws::key::{KeySchema, ScalarType};
+use dyno::aws::stream::Stream;
+use dyno::aws::table::Table;
+use dyno::replicate::tuning::Tuning;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -291,23 +292,28 @@ pub fn thread_schema() -> KeySchema {
 
 /// Creates an on-demand table with `schema` (the library's own table setup).
 pub async fn create_table(client: &Client, name: &str, schema: &KeySchema) {
-    dyno::admin::ensure_table(&table_of(client, name), schema, None, dyno::admin::WAIT)
-        .await
-        .expect("CreateTable");
+    dyno::ops::admin::ensure_table(
+        &table_of(client, name),
+        schema,
+        None,
+        dyno::ops::admin::WAIT,
+    )
+    .await
+    .expect("CreateTable");
 }
 
 /// Creates a stream with `shards` shards (the library's own stream setup).
 pub async fn create_stream(stream: &Stream, shards: i32) {
-    dyno::admin::ensure_stream(stream, shards, dyno::admin::WAIT)
+    dyno::ops::admin::ensure_stream(stream, shards, dyno::ops::admin::WAIT)
         .await
         .expect("CreateStream");
 }
 
 /// Puts many items quickly (`BatchWriteItem`, 25 at a time, 8 calls at once, unprocessed items
-/// sent again as `dyno::retry::resend` does).
+/// sent again as `dyno::aws::retry::resend` does).
 pub async fn put_items(client: &Client, table: &str, items: Vec<Item>) {
     use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-    use dyno::retry::{Backoff, Deadline, limits, resend};
+    use dyno::aws::retry::{Backoff, Deadline, limits, resend};
     use futures::stream::{self, StreamExt};
     let chunks: Vec<Vec<Item>> = items
         .chunks(limits::WRITE_REQUESTS)
@@ -368,7 +374,7 @@ pub async fn scan_all(client: &Client, table: &str, schema: &KeySchema) -> HashM
 }
 
 /// Asserts that two tables hold the same items, attribute for attribute, as the oracle sees it
-/// (plain consistent scans, never `dyno::diff`); returns the items on each side.
+/// (plain consistent scans, never `dyno::ops::diff`); returns the items on each side.
 pub async fn assert_tables_equal(primary: (&Client, &str), replica: (&Client, &str)) -> usize {
     oracle::assert_equal(primary, replica).await
 }
@@ -484,6 +490,7 @@ pub fn failures(response: &aws_lambda_events::event::streams::KinesisEventRespon
 pub fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+pub mod calls;
 pub mod faults;
 pub mod oracle;
 
@@ -560,7 +567,7 @@ pub fn raw(event: &impl serde::Serialize) -> Box<serde_json::value::RawValue> {
 }
 
 /// The item identifiers of `function_handler`'s answer, whatever the source.
-pub fn response_failures(response: &dyno::handler::Response) -> Vec<String> {
+pub fn response_failures(response: &dyno::lambda::Response) -> Vec<String> {
     let json = serde_json::to_value(response).expect("json");
     json["batchItemFailures"]
         .as_array()

@@ -1,5 +1,5 @@
 //! An oracle for "the replica equals the primary" that shares no code with what the tests judge
-//! (`dyno::diff`, `dyno::key`, `dyno::scan`): both tables are read whole with plain, paginated
+//! (`dyno::ops::diff`, `dyno::aws::key`, `dyno::ops::scan`): both tables are read whole with plain, paginated
 //! consistent `Scan`s of the AWS SDK, every item is normalized on its own terms — set members as
 //! sorted sets, numbers as decimal values ("1.0" = "1" = "1e0"), binary as bytes, lists and maps
 //! recursively — and the two are compared key by key (the key attributes named by
@@ -304,7 +304,10 @@ pub async fn assert_equal(primary: (&Client, &str), replica: (&Client, &str)) ->
 }
 
 /// [`assert_equal`] for two `dyno` tables (only their clients and names are used).
-pub async fn assert_tables(primary: &dyno::table::Table, replica: &dyno::table::Table) -> usize {
+pub async fn assert_tables(
+    primary: &dyno::aws::table::Table,
+    replica: &dyno::aws::table::Table,
+) -> usize {
     assert_equal(
         (&primary.client, &primary.name),
         (&replica.client, &replica.name),

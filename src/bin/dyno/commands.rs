@@ -12,29 +12,31 @@ use std::io::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dyno::admin::{self, Setup};
-use dyno::atomic_file::{self, Replacement};
-use dyno::aws_error::AwsError;
-use dyno::backfill::{self, BackfillOptions};
-use dyno::checkpoint::Checkpoints;
-use dyno::dead_letter::{self, DeadLetterQueue};
-use dyno::definition::{self, Definition, ReplicaChoices};
-use dyno::diff::{Counts, DiffOptions, Difference, PageError};
-use dyno::failed_batches::{self, FailedBatch, Records};
-use dyno::handler::Replicator;
-use dyno::json::{self, Item};
-use dyno::key::{Key, KeySchema, ScalarType};
-use dyno::lines::{self, Target};
-use dyno::publisher::Publisher;
-use dyno::repair::KeySink;
-use dyno::retry::Backoff;
-use dyno::runner::{Runner, RunnerOptions, StartingPosition};
-use dyno::scan::Segments;
-use dyno::shards::DynamoDbStreamSource;
-use dyno::table::Table;
-use dyno::ttl::Ttl;
-use dyno::writer::{WriteError, Writer};
-use dyno::{demo, workload};
+use dyno::aws::error::AwsError;
+use dyno::aws::json::{self, Item};
+use dyno::aws::key::{Key, KeySchema, ScalarType};
+use dyno::aws::retry::Backoff;
+use dyno::aws::table::Table;
+use dyno::local::runner::{Runner, RunnerOptions, StartingPosition};
+use dyno::local::shards::DynamoDbStreamSource;
+use dyno::local::workload;
+use dyno::ops::admin::{self, Setup};
+use dyno::ops::atomic_file::{self, Replacement};
+use dyno::ops::backfill::{self, BackfillOptions};
+use dyno::ops::checkpoint::Checkpoints;
+use dyno::ops::definition::{self, Definition, ReplicaChoices};
+use dyno::ops::diff::{Counts, DiffOptions, Difference, PageError};
+use dyno::ops::failed_batches::{self, FailedBatch, Records};
+use dyno::ops::jsonl::{self, Target};
+use dyno::ops::scan::Segments;
+use dyno::ops::sink::KeySink;
+use dyno::ops::ttl::Ttl;
+use dyno::publish::publisher::Publisher;
+use dyno::publish::writer::{WriteError, Writer};
+use dyno::replicate::dead_letter::{self, DeadLetterQueue};
+use dyno::replicate::replicator::Replicator;
+
+use crate::demo;
 
 use crate::connect::Connected;
 use crate::failover;
@@ -275,7 +277,7 @@ async fn import(at: &Connected, file: Option<&Path>, skip_lines: usize) -> Outco
         None => Box::new(std::io::stdin().lock()),
     };
     let bar = progress::counter("importing", "items");
-    let result = lines::import(&w, input, skip_lines, |r| {
+    let result = jsonl::import(&w, input, skip_lines, |r| {
         bar.set_position(r.written as u64)
     })
     .await;
@@ -309,7 +311,7 @@ async fn export(at: &Connected, file: Option<PathBuf>) -> Outcome {
         Some(total) if total > 0 => progress::bar("exporting", "items", total as u64),
         _ => progress::counter("exporting", "items"),
     };
-    let result = lines::export(&table, &target, |n| bar.set_position(n)).await;
+    let result = jsonl::export(&table, &target, |n| bar.set_position(n)).await;
     bar.finish_and_clear();
     let count = result?;
     eprintln!("exported {count} items from `{}`", table.name);
@@ -440,7 +442,7 @@ async fn primary_schema_or_default(primary: &Table) -> Result<KeySchema, Failure
 }
 
 async fn replicate(at: &Connected, args: &ReplicateArgs) -> Outcome {
-    let tuning = dyno::config::Tuning {
+    let tuning = dyno::replicate::tuning::Tuning {
         max_attempts: 8,
         ..at.tuning.clone()
     };
@@ -556,16 +558,16 @@ fn plan(args: &PlanArgs) -> Outcome {
             )));
         }
     }
-    let load = dyno::plan::Load {
+    let load = dyno::ops::plan::Load {
         writes_per_second: args.writes_per_second,
         item_kb: args.item_kb,
         distinct_fraction: args.distinct_fraction,
         batch_size: args.batch_size,
         batching_window_s: args.batching_window_seconds,
         gsis: f64::from(args.gsis),
-        ..dyno::plan::Load::default()
+        ..dyno::ops::plan::Load::default()
     };
-    for line in dyno::plan::describe(&load, &dyno::plan::Prices::default()) {
+    for line in dyno::ops::plan::describe(&load, &dyno::ops::plan::Prices::default()) {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
@@ -682,7 +684,7 @@ async fn replay_batches(
 
 /// What to say of a replayed batch's records that failed: a rerun helps those that failed for
 /// now (a throttle, an outage), never the unusable ones.
-fn not_replicated(object: &str, summary: &dyno::handler::Summary) -> Option<String> {
+fn not_replicated(object: &str, summary: &dyno::replicate::summary::Summary) -> Option<String> {
     let unusable = summary.unusable_records.min(summary.failed_records);
     let transient = summary.failed_records - unusable;
     let mut said = Vec::new();
@@ -827,7 +829,7 @@ async fn diff(at: &Connected, args: &DiffArgs) -> Outcome {
     let ticker = progress::follow(&bar, || {
         counts.primary_items.load(Ordering::Relaxed) + counts.replica_items.load(Ordering::Relaxed)
     });
-    let result = dyno::diff::diff(&primary, &replica, &options, &counts, |d| found.handle(d));
+    let result = dyno::ops::diff::diff(&primary, &replica, &options, &counts, |d| found.handle(d));
     let result =
         tokio::select! { r = result => r, () = ticker => unreachable!("the ticker never ends") };
     bar.finish_and_clear();
@@ -1044,7 +1046,7 @@ async fn run_demo(at: &Connected, keys: usize, ops: usize, seed: u64, recreate: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dyno::handler::Summary;
+    use dyno::replicate::summary::Summary;
 
     #[test]
     fn a_replay_says_run_again_only_where_a_rerun_can_help() {

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
-use dyno::config::{self, Tuning, local};
-use dyno::role::{ReplicaRole, RoleError};
-use dyno::stream::Stream;
-use dyno::table::Table;
+use dyno::aws::client;
+use dyno::aws::role::{ReplicaRole, RoleError};
+use dyno::aws::stream::Stream;
+use dyno::aws::table::Table;
+use dyno::config::local;
+use dyno::replicate::tuning::Tuning;
 
 use crate::Connection;
 
@@ -94,7 +96,7 @@ impl Connected {
         };
         let credentials = role.credentials(&self.sdk).await?;
         let config =
-            config::dynamodb_config(&self.sdk, Some(&region), endpoint.as_deref(), &self.tuning)
+            client::dynamodb_config(&self.sdk, Some(&region), endpoint.as_deref(), &self.tuning)
                 .credentials_provider(credentials);
         let client = aws_sdk_dynamodb::Client::from_conf(config.build());
         let mut table = Table::new(client, name, "--replica-table").at(endpoint, Some(region));
@@ -106,7 +108,7 @@ impl Connected {
     pub fn streams(&self, endpoint: Option<&str>) -> aws_sdk_dynamodbstreams::Client {
         let primary = self.or_local(&self.flags.endpoint_url, local::PRIMARY_ENDPOINT_URL);
         let endpoint = endpoint.map(str::to_owned).or(primary);
-        config::dynamodb_streams_client(
+        client::dynamodb_streams_client(
             &self.sdk,
             Some(&self.region),
             endpoint.as_deref(),
@@ -122,7 +124,7 @@ impl Connected {
         setting: &'static str,
     ) -> Table {
         let client =
-            config::dynamodb_client(&self.sdk, Some(&region), endpoint.as_deref(), &self.tuning);
+            client::dynamodb_client(&self.sdk, Some(&region), endpoint.as_deref(), &self.tuning);
         Table::new(client, name, setting).at(endpoint, Some(region))
     }
 
@@ -132,18 +134,18 @@ impl Connected {
             &self.flags.kinesis_endpoint_url,
             local::KINESIS_ENDPOINT_URL,
         );
-        let client = config::kinesis_client(&self.sdk, endpoint.as_deref(), &self.tuning);
+        let client = client::kinesis_client(&self.sdk, endpoint.as_deref(), &self.tuning);
         Stream::new(client, &self.flags.stream, "--stream").at(endpoint)
     }
 
     /// An S3 client, at `endpoint` when given.
     pub fn s3(&self, endpoint: Option<&str>) -> aws_sdk_s3::Client {
-        config::s3_client(&self.sdk, endpoint, &self.tuning)
+        client::s3_client(&self.sdk, endpoint, &self.tuning)
     }
 
     /// An SQS client, at `endpoint` when given.
     pub fn sqs(&self, endpoint: Option<&str>) -> aws_sdk_sqs::Client {
-        config::sqs_client(&self.sdk, endpoint, &self.tuning)
+        client::sqs_client(&self.sdk, endpoint, &self.tuning)
     }
 }
 

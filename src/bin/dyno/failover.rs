@@ -1,14 +1,14 @@
 //! The replica as a failover target: `create` gives a new replica the primary's definition, and
 //! `check` compares the two definitions side by side (`--apply` adds what is missing, never
-//! deleting). Thin functions over `dyno::definition`, `dyno::drift` and `dyno::provision`.
+//! deleting). Thin functions over `dyno::ops::definition`, `dyno::ops::drift` and `dyno::ops::provision`.
 
 use std::process::ExitCode;
 
-use dyno::admin::AdminError;
-use dyno::definition::{Billing, Capacity, Definition, ReplicaChoices};
-use dyno::drift::{self, Drift, Fix};
-use dyno::provision;
-use dyno::table::Table;
+use dyno::aws::table::Table;
+use dyno::ops::admin::AdminError;
+use dyno::ops::definition::{Billing, Capacity, Definition, ReplicaChoices};
+use dyno::ops::drift::{self, Drift, Fix};
+use dyno::ops::provision;
 
 use crate::connect::Connected;
 use crate::failure::{Failure, Usage};

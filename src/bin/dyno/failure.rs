@@ -4,7 +4,7 @@
 use std::error::Error as StdError;
 use std::process::ExitCode;
 
-use dyno::aws_error::{AwsError, Detailed};
+use dyno::aws::error::{AwsError, Detailed};
 
 /// A subcommand failed: what to print, and the exit status.
 #[derive(Debug)]

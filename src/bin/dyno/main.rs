@@ -4,6 +4,7 @@
 
 mod commands;
 mod connect;
+mod demo;
 mod failover;
 mod failure;
 mod progress;
@@ -46,13 +47,13 @@ pub struct Connection {
     #[arg(long, env = "DYNO_TABLE", default_value = local::PRIMARY_TABLE, global = true)]
     pub table: String,
     /// DynamoDB endpoint of the primary (local servers) [default: AWS].
-    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_ENDPOINT_URL", global = true)]
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_ENDPOINT_URL", global = true)]
     pub endpoint_url: Option<String>,
     /// The replica table.
     #[arg(long, env = "DYNO_REPLICA_TABLE", default_value = local::REPLICA_TABLE, global = true)]
     pub replica_table: String,
     /// DynamoDB endpoint of the replica (local servers) [default: AWS].
-    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_REPLICA_ENDPOINT_URL", global = true)]
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_REPLICA_ENDPOINT_URL", global = true)]
     pub replica_endpoint_url: Option<String>,
     /// Region of the replica [default: --region].
     #[arg(long, env = "DYNO_REPLICA_REGION", global = true)]
@@ -69,13 +70,13 @@ pub struct Connection {
     )]
     pub replica_external_id: Option<String>,
     /// STS endpoint (local servers) [default: AWS].
-    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_STS_ENDPOINT_URL", global = true)]
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_STS_ENDPOINT_URL", global = true)]
     pub sts_endpoint_url: Option<String>,
     /// The Kinesis stream key records go to.
     #[arg(long, env = "DYNO_STREAM", default_value = local::STREAM, global = true)]
     pub stream: String,
     /// Kinesis endpoint (local servers) [default: AWS].
-    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_KINESIS_ENDPOINT_URL", global = true)]
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_KINESIS_ENDPOINT_URL", global = true)]
     pub kinesis_endpoint_url: Option<String>,
     /// Use the local servers of `make servers-up` for every endpoint not given, with local
     /// credentials.
@@ -312,7 +313,7 @@ pub struct ReplicateArgs {
     #[arg(long, value_enum, default_value_t = SourceKind::Kinesis)]
     pub source: SourceKind,
     /// DynamoDB Streams endpoint (local servers) [default: --endpoint-url, else AWS].
-    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_STREAMS_ENDPOINT_URL")]
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_STREAMS_ENDPOINT_URL")]
     pub streams_endpoint_url: Option<String>,
     /// Retries of a failing batch before its lowest failing record is skipped (the run then
     /// exits non-zero and names it); -1: retry until it succeeds.
@@ -334,7 +335,7 @@ pub struct QueueArgs {
     #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
     pub queue_url: Option<String>,
     /// SQS endpoint (local servers) [default: AWS].
-    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DEAD_LETTER_ENDPOINT_URL")]
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DEAD_LETTER_ENDPOINT_URL")]
     pub sqs_endpoint_url: Option<String>,
 }
 
@@ -345,7 +346,7 @@ pub struct OptionalQueueArgs {
     #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
     pub dead_letter_queue_url: Option<String>,
     /// SQS endpoint (local servers) [default: AWS].
-    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DEAD_LETTER_ENDPOINT_URL")]
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DEAD_LETTER_ENDPOINT_URL")]
     pub sqs_endpoint_url: Option<String>,
 }
 
@@ -468,7 +469,7 @@ pub struct ReplayArgs {
     #[arg(long, env = "DYNO_FAILED_BATCH_BUCKET")]
     pub bucket: Option<String>,
     /// Only objects under this prefix.
-    #[arg(long, default_value = dyno::failed_batches::PREFIX)]
+    #[arg(long, default_value = dyno::ops::failed_batches::PREFIX)]
     pub prefix: String,
     /// Only objects written at or after this time (RFC 3339, e.g. 2026-11-27T00:00:00Z).
     #[arg(long, value_parser = parse_time)]
@@ -477,7 +478,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// S3 endpoint (local servers) [default: AWS].
-    #[arg(long, value_parser = dyno::endpoint::parse_flag, env = "DYNO_S3_ENDPOINT_URL")]
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_S3_ENDPOINT_URL")]
     pub s3_endpoint_url: Option<String>,
 }
 

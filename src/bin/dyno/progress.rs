@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dyno::runner::Observer;
+use dyno::local::runner::Observer;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A spinner that counts `what` (e.g. "items"), with the rate.

@@ -1,0 +1,639 @@
+//! Item keys: the primary table's key schema, validation of key attributes against it, and a
+//! canonical, attribute-order-independent encoding used to group, match and route keys.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeyType, ScalarAttributeType, TableDescription, WriteRequest,
+};
+use bigdecimal::BigDecimal;
+use sha2::{Digest, Sha256};
+
+/// DynamoDB's limits on key attribute values, in bytes.
+const MAX_HASH_KEY_BYTES: usize = 2048;
+const MAX_RANGE_KEY_BYTES: usize = 1024;
+use crate::aws::retry::limits::PARTITION_KEY_CHARS;
+
+/// Why a set of attributes is not a key of the table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("key attribute `{0}` is missing")]
+    Missing(String),
+    #[error("attribute `{name}` is not part of the table's key ({expected})")]
+    Unexpected { name: String, expected: String },
+    #[error("key attribute `{name}` must be of type {expected}, found {found}")]
+    WrongType {
+        name: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("key attribute `{0}` is empty")]
+    Empty(String),
+    #[error("key attribute `{name}` is {bytes} bytes; DynamoDB allows at most {limit}")]
+    TooLarge {
+        name: String,
+        bytes: usize,
+        limit: usize,
+    },
+    #[error("key attribute `{name}` is not a valid DynamoDB number: {reason}")]
+    BadNumber { name: String, reason: String },
+}
+
+/// Why a table description does not yield a usable key schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("table `{table}` has an unusable key schema: {reason}")]
+pub struct SchemaError {
+    pub table: String,
+    pub reason: String,
+}
+
+/// The scalar types a key attribute can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarType {
+    S,
+    N,
+    B,
+}
+
+impl ScalarType {
+    fn tag(self) -> &'static str {
+        match self {
+            ScalarType::S => "S",
+            ScalarType::N => "N",
+            ScalarType::B => "B",
+        }
+    }
+}
+
+/// `ForumName (S, partition key), Subject (S, sort key)`: the schema as messages show it.
+impl fmt::Display for KeySchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}, partition key)",
+            self.hash.name,
+            self.hash.kind.tag()
+        )?;
+        if let Some(range) = &self.range {
+            write!(f, ", {} ({}, sort key)", range.name, range.kind.tag())?;
+        }
+        Ok(())
+    }
+}
+
+/// One key attribute: its name and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAttribute {
+    pub name: String,
+    pub kind: ScalarType,
+}
+
+/// A table's primary key: a partition (hash) attribute and an optional sort (range) attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySchema {
+    pub hash: KeyAttribute,
+    pub range: Option<KeyAttribute>,
+}
+
+impl KeySchema {
+    /// A schema with a partition key only.
+    pub fn hash_only(name: &str, kind: ScalarType) -> Self {
+        let hash = KeyAttribute {
+            name: name.to_owned(),
+            kind,
+        };
+        KeySchema { hash, range: None }
+    }
+
+    /// A schema with a partition key and a sort key.
+    pub fn composite(hash: (&str, ScalarType), range: (&str, ScalarType)) -> Self {
+        KeySchema {
+            hash: KeyAttribute {
+                name: hash.0.to_owned(),
+                kind: hash.1,
+            },
+            range: Some(KeyAttribute {
+                name: range.0.to_owned(),
+                kind: range.1,
+            }),
+        }
+    }
+
+    /// Reads the key schema out of a `DescribeTable` answer.
+    pub fn from_description(table: &TableDescription) -> Result<Self, SchemaError> {
+        let name = table.table_name().unwrap_or("?").to_owned();
+        let fail = |reason: String| SchemaError {
+            table: name.clone(),
+            reason,
+        };
+        let kind_of = |attr: &str| -> Result<ScalarType, SchemaError> {
+            let def = table
+                .attribute_definitions()
+                .iter()
+                .find(|d| d.attribute_name() == attr)
+                .ok_or_else(|| fail(format!("no attribute definition for `{attr}`")))?;
+            match def.attribute_type() {
+                ScalarAttributeType::S => Ok(ScalarType::S),
+                ScalarAttributeType::N => Ok(ScalarType::N),
+                ScalarAttributeType::B => Ok(ScalarType::B),
+                other => Err(fail(format!("`{attr}` has unknown type {other:?}"))),
+            }
+        };
+        let mut hash = None;
+        let mut range = None;
+        for element in table.key_schema() {
+            let attr = KeyAttribute {
+                name: element.attribute_name().to_owned(),
+                kind: kind_of(element.attribute_name())?,
+            };
+            match element.key_type() {
+                KeyType::Hash => hash = Some(attr),
+                KeyType::Range => range = Some(attr),
+                other => return Err(fail(format!("unknown key type {other:?}"))),
+            }
+        }
+        let hash = hash.ok_or_else(|| fail("no HASH key".into()))?;
+        Ok(KeySchema { hash, range })
+    }
+
+    fn attributes(&self) -> impl Iterator<Item = (&KeyAttribute, usize)> {
+        std::iter::once((&self.hash, MAX_HASH_KEY_BYTES))
+            .chain(self.range.iter().map(|r| (r, MAX_RANGE_KEY_BYTES)))
+    }
+
+    /// Each key attribute with its role (HASH first, then RANGE), as `CreateTable` takes them.
+    pub fn elements(&self) -> impl Iterator<Item = (&KeyAttribute, KeyType)> {
+        std::iter::once((&self.hash, KeyType::Hash))
+            .chain(self.range.iter().map(|r| (r, KeyType::Range)))
+    }
+
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+
+    /// Validates a set of key attributes (exactly the schema's, with the right types and sizes)
+    /// and returns the key.
+    pub fn key(&self, mut attrs: HashMap<String, AttributeValue>) -> Result<Key, KeyError> {
+        if let Some(extra) = attrs
+            .keys()
+            .find(|name| self.attributes().all(|(a, _)| a.name != **name))
+        {
+            return Err(KeyError::Unexpected {
+                name: extra.clone(),
+                expected: self.describe(),
+            });
+        }
+        let canonical = self.encode(|name| attrs.get(name))?;
+        let values = self
+            .attributes()
+            .filter_map(|(attr, _)| attrs.remove_entry(&attr.name))
+            .collect();
+        Ok(Key { values, canonical })
+    }
+
+    /// The canonical encoding of the key of a whole item (see [`Key::canonical`]), without
+    /// copying any value: how returned items are matched to the keys that asked for them.
+    pub fn canonical_of_item(
+        &self,
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<Vec<u8>, KeyError> {
+        self.encode(|name| item.get(name))
+    }
+
+    /// Length-prefixed `name, type, value` of each key attribute, in schema order.
+    fn encode<'a>(
+        &self,
+        get: impl Fn(&str) -> Option<&'a AttributeValue>,
+    ) -> Result<Vec<u8>, KeyError> {
+        let mut canonical = Vec::new();
+        for (attr, limit) in self.attributes() {
+            let value = get(&attr.name).ok_or_else(|| KeyError::Missing(attr.name.clone()))?;
+            let part = canonical_value(attr, limit, value)?;
+            canonical.extend_from_slice(&(attr.name.len() as u32).to_be_bytes());
+            canonical.extend_from_slice(attr.name.as_bytes());
+            canonical.push(attr.kind.tag().as_bytes()[0]);
+            canonical.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            canonical.extend_from_slice(&part);
+        }
+        Ok(canonical)
+    }
+
+    /// Takes the key attributes out of a whole item and returns its key.
+    pub fn key_of_item(&self, item: &HashMap<String, AttributeValue>) -> Result<Key, KeyError> {
+        let attrs = self
+            .attributes()
+            .filter_map(|(a, _)| item.get(&a.name).map(|v| (a.name.clone(), v.clone())))
+            .collect();
+        self.key(attrs)
+    }
+}
+
+/// The bytes that identify one key attribute value the way DynamoDB does: strings and binaries
+/// by their bytes, numbers by their value (so `1`, `1.0` and `10E-1` are one key).
+fn canonical_value(
+    attr: &KeyAttribute,
+    limit: usize,
+    value: &AttributeValue,
+) -> Result<Vec<u8>, KeyError> {
+    let wrong = |found| KeyError::WrongType {
+        name: attr.name.clone(),
+        expected: attr.kind.tag(),
+        found,
+    };
+    let bytes = match (attr.kind, value) {
+        (ScalarType::S, AttributeValue::S(s)) => s.as_bytes().to_vec(),
+        (ScalarType::B, AttributeValue::B(b)) => b.as_ref().to_vec(),
+        (ScalarType::N, AttributeValue::N(n)) => canonical_number(&attr.name, n)?.into_bytes(),
+        (_, other) => return Err(wrong(type_name(other))),
+    };
+    if bytes.is_empty() {
+        return Err(KeyError::Empty(attr.name.clone()));
+    }
+    let size = match value {
+        AttributeValue::N(n) => n.len(),
+        _ => bytes.len(),
+    };
+    if size > limit {
+        return Err(KeyError::TooLarge {
+            name: attr.name.clone(),
+            bytes: size,
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+/// A DynamoDB number in one spelling: `<digits>e<exponent>` with no trailing zeros. Rejects what
+/// DynamoDB would reject (more than 38 significant digits, magnitude outside 1E-130..1E126), so a
+/// bad key fails alone here instead of failing a whole batch call at the server.
+fn canonical_number(name: &str, text: &str) -> Result<String, KeyError> {
+    let bad = |reason: &str| KeyError::BadNumber {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    };
+    // DynamoDB refuses a number with spaces around it (ValidationException), so it is refused
+    // here too, rather than validated trimmed and sent as given.
+    if text.trim() != text {
+        return Err(bad("spaces around the number"));
+    }
+    let trimmed = text;
+    if trimmed.is_empty() || trimmed.len() > 200 {
+        return Err(bad("empty or far too long"));
+    }
+    if !trimmed
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.' | b'e' | b'E'))
+    {
+        return Err(bad("only digits, sign, point and exponent are allowed"));
+    }
+    let value = BigDecimal::from_str(trimmed).map_err(|e| bad(&e.to_string()))?;
+    let value = value.normalized();
+    let (digits, scale) = value.as_bigint_and_exponent();
+    let digits = digits.to_string();
+    let significant = digits.trim_start_matches('-').len();
+    if significant > 38 {
+        return Err(bad("more than 38 significant digits"));
+    }
+    if digits != "0" {
+        // value = digits × 10^-scale; its magnitude is 10^(significant - 1 - scale).
+        let magnitude = significant as i64 - 1 - scale;
+        if !(-130..=125).contains(&magnitude) {
+            return Err(bad("magnitude outside 1E-130 .. 9.9E125"));
+        }
+    }
+    let exponent = if digits == "0" { 0 } else { -scale };
+    Ok(format!("{digits}e{exponent}"))
+}
+
+fn type_name(value: &AttributeValue) -> &'static str {
+    match value {
+        AttributeValue::S(_) => "S",
+        AttributeValue::N(_) => "N",
+        AttributeValue::B(_) => "B",
+        AttributeValue::Bool(_) => "BOOL",
+        AttributeValue::Null(_) => "NULL",
+        AttributeValue::M(_) => "M",
+        AttributeValue::L(_) => "L",
+        AttributeValue::Ss(_) => "SS",
+        AttributeValue::Ns(_) => "NS",
+        AttributeValue::Bs(_) => "BS",
+        _ => "an unknown type",
+    }
+}
+
+/// The keys of one batch call, by canonical encoding: finds which of them an item, a key map or
+/// a write request in the call's answer names.
+pub struct KeyIndex<'a> {
+    schema: &'a KeySchema,
+    positions: HashMap<Vec<u8>, usize>,
+    len: usize,
+}
+
+impl<'a> KeyIndex<'a> {
+    /// Indexes `keys` by their position in the call.
+    pub fn new<'k>(schema: &'a KeySchema, keys: impl IntoIterator<Item = &'k Key>) -> Self {
+        Self::of_canonical(schema, keys.into_iter().map(|key| key.canonical().to_vec()))
+    }
+
+    /// Indexes key maps (or items) by their position in the call; None if one has no valid key.
+    pub fn of_items<'i>(
+        schema: &'a KeySchema,
+        items: impl IntoIterator<Item = &'i HashMap<String, AttributeValue>>,
+    ) -> Option<Self> {
+        let canonical: Option<Vec<Vec<u8>>> = items
+            .into_iter()
+            .map(|item| schema.canonical_of_item(item).ok())
+            .collect();
+        Some(Self::of_canonical(schema, canonical?.into_iter()))
+    }
+
+    /// Indexes the keys of write requests by their position in the call; None if a request has
+    /// no valid key.
+    pub fn of_writes(schema: &'a KeySchema, requests: &[WriteRequest]) -> Option<Self> {
+        let canonical: Option<Vec<Vec<u8>>> = requests
+            .iter()
+            .map(|request| schema.canonical_of_item(write_key(request)?).ok())
+            .collect();
+        Some(Self::of_canonical(schema, canonical?.into_iter()))
+    }
+
+    fn of_canonical(schema: &'a KeySchema, keys: impl Iterator<Item = Vec<u8>>) -> Self {
+        let keys: Vec<Vec<u8>> = keys.collect();
+        let len = keys.len();
+        let positions = keys.into_iter().enumerate().map(|(p, c)| (c, p)).collect();
+        KeyIndex {
+            schema,
+            positions,
+            len,
+        }
+    }
+
+    /// The position of the key an item (or key map) names; None if it names none of them.
+    pub fn position(&self, attributes: &HashMap<String, AttributeValue>) -> Option<usize> {
+        let canonical = self.schema.canonical_of_item(attributes).ok()?;
+        self.positions.get(&canonical).copied()
+    }
+
+    /// The position of the key a put or delete request is for; None if it is for none of them.
+    pub fn position_of_write(&self, request: &WriteRequest) -> Option<usize> {
+        self.position(write_key(request)?)
+    }
+
+    /// For each key, the request among `requests` that is for it, if any. None if a request is
+    /// for none of the keys, or for one twice: an answer that names a write that was not sent
+    /// is not to be trusted.
+    pub fn match_writes(&self, requests: Vec<WriteRequest>) -> Option<Vec<Option<WriteRequest>>> {
+        let mut matched: Vec<Option<WriteRequest>> = vec![None; self.len];
+        for request in requests {
+            let p = self.position_of_write(&request)?;
+            if matched[p].replace(request).is_some() {
+                return None;
+            }
+        }
+        Some(matched)
+    }
+}
+
+/// The attributes that carry a write request's key: a put's item, a delete's key.
+fn write_key(request: &WriteRequest) -> Option<&HashMap<String, AttributeValue>> {
+    match (&request.put_request, &request.delete_request) {
+        (Some(put), _) => Some(put.item()),
+        (None, Some(delete)) => Some(delete.key()),
+        (None, None) => None,
+    }
+}
+
+/// A validated item key. Equality and hashing go by the canonical encoding, so two keys are equal
+/// exactly when DynamoDB would address the same item.
+#[derive(Debug, Clone)]
+pub struct Key {
+    /// The key attributes as the record gave them, in schema order (hash first).
+    values: Vec<(String, AttributeValue)>,
+    /// Length-prefixed `name, type, value` of each attribute in schema order: injective, and
+    /// independent of the order the attributes arrived in.
+    canonical: Vec<u8>,
+}
+
+impl Key {
+    /// The canonical encoding (see the type's docs).
+    pub fn canonical(&self) -> &[u8] {
+        &self.canonical
+    }
+
+    /// The key as a DynamoDB attribute map, ready for a request.
+    pub fn to_attributes(&self) -> HashMap<String, AttributeValue> {
+        self.values.iter().cloned().collect()
+    }
+
+    /// The key in DynamoDB JSON, as `dyno announce --key` takes it.
+    pub fn to_json(&self) -> String {
+        crate::aws::json::to_json(&self.to_attributes())
+    }
+
+    /// A Kinesis partition key for this item key: the readable form when it fits in 256
+    /// characters, else a SHA-256 of the canonical encoding. Deterministic, so every change of
+    /// one item lands on one shard.
+    pub fn partition_key(&self) -> String {
+        let readable = self.to_string();
+        if readable.chars().count() <= PARTITION_KEY_CHARS {
+            readable
+        } else {
+            let digest = Sha256::digest(&self.canonical);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256:{hex}")
+        }
+    }
+}
+
+/// Keys as a message shows them: each in DynamoDB JSON, the first ten, then how many more.
+pub struct KeyList<'a>(pub &'a [Key]);
+
+impl fmt::Display for KeyList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 10;
+        for (i, key) in self.0.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(&key.to_json())?;
+        }
+        if self.0.len() > SHOWN {
+            write!(f, " … and {} more", self.0.len() - SHOWN)?;
+        }
+        Ok(())
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.canonical == other.canonical
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.canonical.hash(state);
+    }
+}
+
+/// `name=S:"value",name=N:1e3,name=B:<hex>`: the key for logs and messages (never the item).
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (name, value)) in self.values.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            match value {
+                AttributeValue::S(s) => write!(f, "{name}=S:{s:?}")?,
+                // By value, so that every spelling of a number gives one partition key.
+                AttributeValue::N(n) => match canonical_number(name, n) {
+                    Ok(value) => write!(f, "{name}=N:{value}")?,
+                    Err(_) => write!(f, "{name}=N:{n}")?,
+                },
+                AttributeValue::B(b) => {
+                    write!(f, "{name}=B:")?;
+                    for byte in b.as_ref() {
+                        write!(f, "{byte:02x}")?;
+                    }
+                }
+                _ => write!(f, "{name}=?")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::primitives::Blob;
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.into())
+    }
+
+    fn thread() -> KeySchema {
+        KeySchema::composite(("ForumName", ScalarType::S), ("Subject", ScalarType::S))
+    }
+
+    fn attrs(pairs: &[(&str, AttributeValue)]) -> HashMap<String, AttributeValue> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn key_is_order_independent_and_injective() {
+        let schema = thread();
+        let a = schema
+            .key(attrs(&[("ForumName", s("a")), ("Subject", s("bc"))]))
+            .unwrap();
+        let b = schema
+            .key(attrs(&[("Subject", s("bc")), ("ForumName", s("a"))]))
+            .unwrap();
+        let c = schema
+            .key(attrs(&[("ForumName", s("ab")), ("Subject", s("c"))]))
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.partition_key(), b.partition_key());
+        assert_ne!(a, c);
+        assert_ne!(a.canonical(), c.canonical());
+    }
+
+    #[test]
+    fn numbers_compare_by_value() {
+        let schema = KeySchema::hash_only("id", ScalarType::N);
+        let key = |n: &str| schema.key(attrs(&[("id", AttributeValue::N(n.into()))]));
+        assert_eq!(key("1").unwrap(), key("1.0").unwrap());
+        assert_eq!(key("1").unwrap(), key("10E-1").unwrap());
+        assert_eq!(key("-0").unwrap(), key("0.000").unwrap());
+        assert_ne!(key("1").unwrap(), key("10").unwrap());
+        assert!(matches!(key("abc"), Err(KeyError::BadNumber { .. })));
+        assert!(matches!(key("1e999"), Err(KeyError::BadNumber { .. })));
+        assert!(matches!(key("NaN"), Err(KeyError::BadNumber { .. })));
+        // DynamoDB refuses spaces around a number: so does the key, rather than validate the
+        // trimmed number and send the one with spaces.
+        assert!(matches!(key(" 1"), Err(KeyError::BadNumber { .. })));
+        assert!(matches!(key("1 "), Err(KeyError::BadNumber { .. })));
+        let digits39 = "1".repeat(39);
+        assert!(matches!(key(&digits39), Err(KeyError::BadNumber { .. })));
+    }
+
+    #[test]
+    fn rejects_keys_that_do_not_fit_the_schema() {
+        let schema = thread();
+        assert_eq!(
+            schema.key(attrs(&[("ForumName", s("a"))])).unwrap_err(),
+            KeyError::Missing("Subject".into())
+        );
+        assert!(matches!(
+            schema.key(attrs(&[
+                ("ForumName", s("a")),
+                ("Subject", s("b")),
+                ("Extra", s("c"))
+            ])),
+            Err(KeyError::Unexpected { .. })
+        ));
+        assert!(matches!(
+            schema.key(attrs(&[
+                ("ForumName", AttributeValue::N("1".into())),
+                ("Subject", s("b"))
+            ])),
+            Err(KeyError::WrongType {
+                expected: "S",
+                found: "N",
+                ..
+            })
+        ));
+        assert_eq!(
+            schema
+                .key(attrs(&[("ForumName", s("")), ("Subject", s("b"))]))
+                .unwrap_err(),
+            KeyError::Empty("ForumName".into())
+        );
+        let long = "x".repeat(2049);
+        assert!(matches!(
+            schema.key(attrs(&[("ForumName", s(&long)), ("Subject", s("b"))])),
+            Err(KeyError::TooLarge { limit: 2048, .. })
+        ));
+    }
+
+    #[test]
+    fn binary_keys_and_long_partition_keys() {
+        let schema = KeySchema::hash_only("id", ScalarType::B);
+        let key = schema
+            .key(attrs(&[(
+                "id",
+                AttributeValue::B(Blob::new(vec![0, 255, 7])),
+            )]))
+            .unwrap();
+        assert_eq!(key.to_string(), "id=B:00ff07");
+        let long = KeySchema::hash_only("id", ScalarType::S)
+            .key(attrs(&[("id", s(&"é".repeat(1000)))]))
+            .unwrap();
+        let pk = long.partition_key();
+        assert!(
+            pk.starts_with("sha256:") && pk.chars().count() <= 256,
+            "{pk}"
+        );
+    }
+
+    #[test]
+    fn key_of_item_projects_the_key() {
+        let schema = thread();
+        let item = attrs(&[
+            ("ForumName", s("f")),
+            ("Subject", s("t")),
+            ("Body", s("secret")),
+        ]);
+        let key = schema.key_of_item(&item).unwrap();
+        assert_eq!(key.to_attributes().len(), 2);
+        assert!(!key.to_string().contains("secret"));
+    }
+}

@@ -1,0 +1,13 @@
+//! AWS plumbing, the ground floor: what a failed call means, retries and backoff, the services'
+//! limits, endpoints, item keys and DynamoDB JSON, and "a table (or a stream) and how to reach
+//! it". It imports nothing else of dyno.
+
+pub mod client;
+pub mod endpoint;
+pub mod error;
+pub mod json;
+pub mod key;
+pub mod retry;
+pub mod role;
+pub mod stream;
+pub mod table;

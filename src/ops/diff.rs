@@ -1,0 +1,595 @@
+//! Table comparison at any size, in memory bounded by a page: the primary is scanned in
+//! segments and each page is checked against the replica with consistent `BatchGetItem` (missing
+//! and different items); then the replica is scanned keys only and each page's keys are looked
+//! up on the primary (extra items). A key that looks different is read again on both sides
+//! after a short settle before it is reported, so writes in flight are not reported as
+//! differences. Items compare attribute for attribute, set members in any order, numbers as
+//! decimals (`1.0` is `1`).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use bigdecimal::BigDecimal;
+use serde::Serialize;
+
+use crate::aws::key::{Key, KeySchema};
+use crate::aws::table::{Item, Projection, Table, TableError};
+use crate::ops::checkpoint::Checkpoints;
+use crate::ops::scan::{self, Page, ScanError, ScanOptions, Segments};
+use crate::ops::ttl::Ttl;
+
+/// How a key differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// On the primary, not on the replica.
+    Missing,
+    /// On the replica, not on the primary.
+    Extra,
+    /// On both, with other contents.
+    Different,
+}
+
+/// One differing key.
+#[derive(Debug, Clone)]
+pub struct Difference {
+    pub kind: Kind,
+    pub key: Key,
+}
+
+impl Difference {
+    /// `{"kind":"missing","key":{…}}`: a line of `--keys-out` (keys only, never contents),
+    /// which `dyno announce --keys-file` reads back.
+    pub fn to_line(&self) -> String {
+        let key: serde_json::Value = serde_json::from_str(&self.key.to_json()).unwrap_or_default();
+        serde_json::json!({"kind": self.kind, "key": key}).to_string()
+    }
+}
+
+/// How to compare.
+#[derive(Debug, Clone)]
+pub struct DiffOptions {
+    pub segments: Segments,
+    /// Items scanned per second on each table; `None`: as fast as the tables answer.
+    pub rate: Option<f64>,
+    /// Compare only this share of the pages (a quick spot check); `None`: all.
+    pub sample: Option<f64>,
+    /// How long a key that looks different is left to settle before it is read again.
+    pub settle: Duration,
+    /// The primary's TTL: an item whose TTL has passed is counted apart as expired and not
+    /// compared (DynamoDB deletes it days late, on either table); `None`: no TTL.
+    pub ttl: Option<Ttl>,
+    /// Compare expired items too (`--strict-ttl`).
+    pub strict_ttl: bool,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        DiffOptions {
+            segments: Segments::for_this_machine(),
+            rate: None,
+            sample: None,
+            settle: Duration::from_secs(1),
+            ttl: None,
+            strict_ttl: false,
+        }
+    }
+}
+
+/// The comparison could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(
+        "{replica} has the key schema {found}, the primary's is {expected}: the tables cannot \
+         be compared key for key; the replica needs the primary's key schema"
+    )]
+    Schema {
+        replica: String,
+        expected: Box<KeySchema>,
+        found: Box<KeySchema>,
+    },
+    #[error(transparent)]
+    Scan(#[from] ScanError<PageError>),
+    #[error(
+        "{replica} is the primary table itself ({primary}, same endpoint and region): a table \
+         compared with itself always matches; name another replica table"
+    )]
+    SameTable { primary: String, replica: String },
+}
+
+/// Why a page could not be compared, or its differences not handled.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error("an item has no valid key: {0}")]
+    BadItem(#[from] crate::aws::key::KeyError),
+    #[error("writing the differing keys: {0}")]
+    Output(#[source] std::io::Error),
+    #[error("repair: {0}")]
+    Repair(#[source] crate::ops::sink::SinkError),
+}
+
+/// Counts, as the comparison goes.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Primary items compared, and replica keys looked up on the primary.
+    pub primary_items: AtomicU64,
+    pub replica_items: AtomicU64,
+    /// Pages left out by `--sample`.
+    pub pages_skipped: AtomicU64,
+    /// Whether a page with items of the primary, and of the replica, was compared: a sample
+    /// always compares the first such page of each table, so it never judges on nothing.
+    pub primary_sampled: std::sync::atomic::AtomicBool,
+    pub replica_sampled: std::sync::atomic::AtomicBool,
+    pub missing: AtomicU64,
+    pub extra: AtomicU64,
+    pub different: AtomicU64,
+    /// Items whose TTL has passed, set apart (see [`DiffOptions::ttl`]).
+    pub expired: AtomicU64,
+}
+
+impl Counts {
+    /// The counts so far, as a report.
+    pub fn report(&self) -> DiffReport {
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        DiffReport {
+            primary_items: load(&self.primary_items),
+            replica_items: load(&self.replica_items),
+            pages_skipped: load(&self.pages_skipped),
+            missing: load(&self.missing),
+            extra: load(&self.extra),
+            different: load(&self.different),
+            expired: load(&self.expired),
+        }
+    }
+}
+
+/// What a comparison found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiffReport {
+    pub primary_items: u64,
+    pub replica_items: u64,
+    pub pages_skipped: u64,
+    pub missing: u64,
+    pub extra: u64,
+    pub different: u64,
+    pub expired: u64,
+}
+
+impl DiffReport {
+    /// Keys that differ in any way.
+    pub fn differences(&self) -> u64 {
+        self.missing + self.extra + self.different
+    }
+
+    /// One line, worded as it is: equal or not, sampled or not.
+    pub fn summary(&self) -> String {
+        let sampled = if self.pages_skipped > 0 {
+            format!(" (a sample: {} pages left out)", self.pages_skipped)
+        } else {
+            String::new()
+        };
+        let expired = match self.expired {
+            0 => String::new(),
+            n => format!("; expired: {n} (TTL passed, set apart; --strict-ttl compares them)"),
+        };
+        if self.differences() == 0 {
+            format!(
+                "the replica matches the primary: {} items compared, 0 differences{sampled}{expired}",
+                self.primary_items
+            )
+        } else {
+            format!(
+                "the replica differs from the primary: {} missing, {} extra, {} different \
+                 ({} primary items and {} replica items compared){sampled}{expired}",
+                self.missing, self.extra, self.different, self.primary_items, self.replica_items
+            )
+        }
+    }
+}
+
+/// Most items of a scanned page. A page is compared whole (it and the other table's copies are
+/// held at once, in every segment), so without a limit memory would grow with the page, up to
+/// DynamoDB's 1 MB of items; 1,000 items is 10 `BatchGetItem` calls of the other table.
+pub const PAGE_ITEMS: u32 = 1000;
+
+/// Compares `primary` with `replica`; `found` gets the differences of each page (confirmed
+/// after the settle), as they are found. Key schemas are compared first.
+pub async fn diff<F, Fut>(
+    primary: &Table,
+    replica: &Table,
+    options: &DiffOptions,
+    counts: &Counts,
+    found: F,
+) -> Result<DiffReport, DiffError>
+where
+    F: Fn(Vec<Difference>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), PageError>>,
+{
+    if replica.is_same_as(primary) {
+        return Err(DiffError::SameTable {
+            primary: primary.label(),
+            replica: replica.label(),
+        });
+    }
+    let schema = same_schema(primary, replica).await?;
+    let compare = Compare {
+        primary,
+        replica,
+        schema: &schema,
+        options,
+        counts,
+    };
+    let scan_options = |projection| ScanOptions {
+        segments: options.segments.clone(),
+        projection,
+        rate: options.rate,
+        consistent: true,
+        page_items: Some(PAGE_ITEMS),
+        also: None,
+    };
+    // Positions are not kept: a comparison is started afresh.
+    let page_found = |differences: Vec<Difference>| async {
+        if !differences.is_empty() {
+            found(differences).await?;
+        }
+        Ok::<(), PageError>(())
+    };
+    let fresh = || Ok::<_, ScanError<PageError>>(Checkpoints::in_memory());
+    let primary_pages = |page| async { page_found(compare.primary_page(page).await?).await };
+    scan::scan(
+        primary,
+        &schema,
+        &scan_options(Projection::All),
+        &fresh()?,
+        primary_pages,
+    )
+    .await?;
+    let replica_pages = |page| async { page_found(compare.replica_page(page).await?).await };
+    scan::scan(
+        replica,
+        &schema,
+        &scan_options(Projection::Keys),
+        &fresh()?,
+        replica_pages,
+    )
+    .await?;
+    Ok(counts.report())
+}
+
+/// The primary's key schema, once the replica's is checked to be the same.
+async fn same_schema(primary: &Table, replica: &Table) -> Result<KeySchema, DiffError> {
+    let schema = primary.key_schema().await?;
+    let found = replica.key_schema().await?;
+    if schema != found {
+        return Err(DiffError::Schema {
+            replica: replica.label(),
+            expected: Box::new(schema),
+            found: Box::new(found),
+        });
+    }
+    Ok(schema)
+}
+
+/// One comparison's tables and counts.
+struct Compare<'a> {
+    primary: &'a Table,
+    replica: &'a Table,
+    schema: &'a KeySchema,
+    options: &'a DiffOptions,
+    counts: &'a Counts,
+}
+
+impl Compare<'_> {
+    /// False for a page `--sample` leaves out; the first page with items of each table is
+    /// always compared.
+    fn sampled(&self, page: &Page, first: &std::sync::atomic::AtomicBool) -> bool {
+        if page.items.is_empty() || !first.swap(true, Ordering::Relaxed) {
+            return true;
+        }
+        match self.options.sample {
+            Some(share) if fastrand::f64() >= share => {
+                self.counts.pages_skipped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// A page of primary items: each against the replica's copy.
+    async fn primary_page(&self, page: Page) -> Result<Vec<Difference>, PageError> {
+        if !self.sampled(&page, &self.counts.primary_sampled) {
+            return Ok(Vec::new());
+        }
+        let items = self.set_apart_expired(page.items);
+        let keys = self.keys(&items)?;
+        let copies = self
+            .replica
+            .read_many(self.schema, &keys, Projection::All)
+            .await?;
+        self.counts
+            .primary_items
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        let suspects = keys
+            .into_iter()
+            .zip(items.iter().zip(copies))
+            .filter(|(_, (item, copy))| copy.as_ref().is_none_or(|c| !same_item(item, c)))
+            .map(|(key, _)| key)
+            .collect();
+        self.confirm(suspects).await
+    }
+
+    /// A page of replica keys: each looked up on the primary.
+    async fn replica_page(&self, page: Page) -> Result<Vec<Difference>, PageError> {
+        if !self.sampled(&page, &self.counts.replica_sampled) {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(&page.items)?;
+        let originals = self
+            .primary
+            .read_many(self.schema, &keys, Projection::Keys)
+            .await?;
+        self.counts
+            .replica_items
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        let suspects: Vec<Key> = keys
+            .into_iter()
+            .zip(originals)
+            .filter(|(_, original)| original.is_none())
+            .map(|(key, _)| key)
+            .collect();
+        // Only extra keys come from this side; missing and different ones from the other.
+        let confirmed = self.confirm(suspects).await?;
+        Ok(confirmed
+            .into_iter()
+            .filter(|d| d.kind == Kind::Extra)
+            .collect())
+    }
+
+    /// The items to compare: those whose TTL has passed are counted and left out, unless
+    /// `--strict-ttl`.
+    fn set_apart_expired(&self, items: Vec<Item>) -> Vec<Item> {
+        let Some(ttl) = &self.options.ttl else {
+            return items;
+        };
+        let (expired, live): (Vec<Item>, Vec<Item>) =
+            items.into_iter().partition(|item| ttl.expired(item));
+        let count = &self.counts.expired;
+        count.fetch_add(expired.len() as u64, Ordering::Relaxed);
+        match self.options.strict_ttl {
+            true => live.into_iter().chain(expired).collect(),
+            false => live,
+        }
+    }
+
+    /// True when a key is set apart as expired rather than compared: the primary's item has
+    /// expired, or there is none and the replica's has (counted here: the primary's side never
+    /// saw it).
+    fn expired(&self, original: Option<&Item>, copy: Option<&Item>) -> bool {
+        let Some(ttl) = self
+            .options
+            .ttl
+            .as_ref()
+            .filter(|_| !self.options.strict_ttl)
+        else {
+            return false;
+        };
+        match (original, copy) {
+            (Some(a), _) => ttl.expired(a),
+            (None, Some(b)) if ttl.expired(b) => {
+                self.counts.expired.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn keys(&self, items: &[Item]) -> Result<Vec<Key>, PageError> {
+        Ok(items
+            .iter()
+            .map(|item| self.schema.key_of_item(item))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Reads suspects again on both sides after the settle, and counts what still differs.
+    async fn confirm(&self, suspects: Vec<Key>) -> Result<Vec<Difference>, PageError> {
+        if suspects.is_empty() {
+            return Ok(Vec::new());
+        }
+        tokio::time::sleep(self.options.settle).await;
+        let (originals, copies) = tokio::try_join!(
+            self.primary
+                .read_many(self.schema, &suspects, Projection::All),
+            self.replica
+                .read_many(self.schema, &suspects, Projection::All),
+        )?;
+        let mut differences = Vec::new();
+        for ((key, original), copy) in suspects.into_iter().zip(originals).zip(copies) {
+            if self.expired(original.as_ref(), copy.as_ref()) {
+                continue;
+            }
+            let (kind, count) = match (original, copy) {
+                (Some(_), None) => (Kind::Missing, &self.counts.missing),
+                (None, Some(_)) => (Kind::Extra, &self.counts.extra),
+                (Some(a), Some(b)) if !same_item(&a, &b) => {
+                    (Kind::Different, &self.counts.different)
+                }
+                _ => continue,
+            };
+            count.fetch_add(1, Ordering::Relaxed);
+            differences.push(Difference { kind, key });
+        }
+        Ok(differences)
+    }
+}
+
+/// How two tables differ, with every differing key (for tests and small tables).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// Items on the primary.
+    pub items: usize,
+    /// Keys on the primary but not on the replica.
+    pub missing: Vec<String>,
+    /// Keys on the replica but not on the primary.
+    pub extra: Vec<String>,
+    /// Keys on both whose items differ.
+    pub different: Vec<String>,
+}
+
+impl Diff {
+    /// Number of keys that differ in any way.
+    pub fn differences(&self) -> usize {
+        self.missing.len() + self.extra.len() + self.different.len()
+    }
+}
+
+/// Compares two tables that should be equal now (nothing in flight, so no settle) and lists
+/// every differing key.
+pub async fn compare(primary: &Table, replica: &Table) -> Result<Diff, DiffError> {
+    let options = DiffOptions {
+        segments: Segments::all(4),
+        settle: Duration::ZERO,
+        ..DiffOptions::default()
+    };
+    let listed = Mutex::new(Diff::default());
+    let counts = Counts::default();
+    let report = diff(primary, replica, &options, &counts, |differences| {
+        let mut listed = listed.lock().unwrap_or_else(|e| e.into_inner());
+        for d in differences {
+            let list = match d.kind {
+                Kind::Missing => &mut listed.missing,
+                Kind::Extra => &mut listed.extra,
+                Kind::Different => &mut listed.different,
+            };
+            list.push(d.key.to_string());
+        }
+        async { Ok(()) }
+    })
+    .await?;
+    let mut listed = listed.into_inner().unwrap_or_else(|e| e.into_inner());
+    listed.items = report.primary_items as usize;
+    for list in [
+        &mut listed.missing,
+        &mut listed.extra,
+        &mut listed.different,
+    ] {
+        list.sort();
+    }
+    Ok(listed)
+}
+
+/// Item equality as DynamoDB means it: set members compare in any order.
+pub fn same_item(a: &HashMap<String, AttributeValue>, b: &HashMap<String, AttributeValue>) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|(name, value)| b.get(name).is_some_and(|other| same_value(value, other)))
+}
+
+fn same_value(a: &AttributeValue, b: &AttributeValue) -> bool {
+    fn sorted<T: Clone + Ord>(v: &[T]) -> Vec<T> {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    }
+    match (a, b) {
+        (AttributeValue::N(x), AttributeValue::N(y)) => same_number(x, y),
+        (AttributeValue::Ss(x), AttributeValue::Ss(y)) => sorted(x) == sorted(y),
+        (AttributeValue::Ns(x), AttributeValue::Ns(y)) => {
+            let numbers = |v: &[String]| sorted(&v.iter().map(|n| number(n)).collect::<Vec<_>>());
+            numbers(x) == numbers(y)
+        }
+        (AttributeValue::Bs(x), AttributeValue::Bs(y)) => {
+            let bytes = |v: &[aws_sdk_dynamodb::primitives::Blob]| {
+                sorted(&v.iter().map(|b| b.as_ref().to_vec()).collect::<Vec<_>>())
+            };
+            bytes(x) == bytes(y)
+        }
+        (AttributeValue::M(x), AttributeValue::M(y)) => same_item(x, y),
+        (AttributeValue::L(x), AttributeValue::L(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_value(a, b))
+        }
+        _ => a == b,
+    }
+}
+
+/// Numbers compare as DynamoDB's decimals (`1.0` is `1`); a spelling that is no number compares
+/// as text.
+fn same_number(a: &str, b: &str) -> bool {
+    number(a) == number(b)
+}
+
+/// A number's value, or its text when it is none.
+fn number(text: &str) -> Result<BigDecimal, String> {
+    BigDecimal::from_str(text.trim())
+        .map(|n| n.normalized())
+        .map_err(|_| text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_compare_as_decimals_alone_and_in_sets() {
+        let n = |v: &str| HashMap::from([("n".to_owned(), AttributeValue::N(v.to_owned()))]);
+        assert!(same_item(&n("1.0"), &n("1")));
+        assert!(same_item(&n("2.50"), &n("2.5")));
+        assert!(same_item(&n("1e2"), &n("100")));
+        assert!(!same_item(&n("1.01"), &n("1")));
+        let ns = |v: &[&str]| {
+            let set = v.iter().map(|s| (*s).to_owned()).collect();
+            HashMap::from([("s".to_owned(), AttributeValue::Ns(set))])
+        };
+        assert!(same_item(&ns(&["1.0", "2"]), &ns(&["2.00", "1"])));
+        assert!(!same_item(&ns(&["1", "2"]), &ns(&["1", "3"])));
+    }
+
+    #[test]
+    fn sets_compare_in_any_order_and_values_must_match() {
+        let a = HashMap::from([(
+            "s".to_owned(),
+            AttributeValue::Ss(vec!["x".into(), "y".into()]),
+        )]);
+        let b = HashMap::from([(
+            "s".to_owned(),
+            AttributeValue::Ss(vec!["y".into(), "x".into()]),
+        )]);
+        let c = HashMap::from([(
+            "s".to_owned(),
+            AttributeValue::Ss(vec!["y".into(), "z".into()]),
+        )]);
+        assert!(same_item(&a, &b));
+        assert!(!same_item(&a, &c));
+        assert!(!same_item(&a, &HashMap::new()));
+    }
+
+    #[test]
+    fn summaries_say_what_they_found() {
+        let equal = DiffReport {
+            primary_items: 3000,
+            replica_items: 3000,
+            ..DiffReport::default()
+        };
+        assert_eq!(
+            equal.summary(),
+            "the replica matches the primary: 3000 items compared, 0 differences"
+        );
+        let off = DiffReport {
+            missing: 20,
+            pages_skipped: 3,
+            ..equal
+        };
+        assert!(
+            off.summary()
+                .starts_with("the replica differs from the primary: 20 missing")
+        );
+        assert!(off.summary().ends_with("(a sample: 3 pages left out)"));
+    }
+}

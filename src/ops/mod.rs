@@ -1,0 +1,18 @@
+//! Operations, an operator's tools over the layers below: scanning, checkpoints, backfill,
+//! comparison and repair, import and export, table setup and definitions (failover), TTL, cost
+//! plans and failed batches. It imports `aws`, `replicate` and `publish`, never `local`.
+
+pub mod admin;
+pub mod atomic_file;
+pub mod backfill;
+pub mod checkpoint;
+pub mod definition;
+pub mod diff;
+pub mod drift;
+pub mod failed_batches;
+pub mod jsonl;
+pub mod plan;
+pub mod provision;
+pub mod scan;
+pub mod sink;
+pub mod ttl;

@@ -1,0 +1,68 @@
+//! Where keys that must be made to agree go, outside the live stream (a backfill, a repair, a
+//! replay): announced on the key stream, so the replicator copies each in order with live
+//! traffic and every copy is a consistent read of the primary's latest state; or, for a
+//! deployment with no key stream (a table's own DynamoDB stream is the source), copied at once
+//! with the replicator's own engine. A copy made beside the live replicator can race it on a key
+//! written at that very moment (it can read the old version and write it after the replicator
+//! wrote the new one), so a direct copy is followed by a `dyno diff`, which finds what raced.
+
+use crate::aws::key::{Key, KeyList};
+use crate::aws::retry::Deadline;
+use crate::publish::publisher::{Change, NotPublished, Publisher};
+use crate::replicate::engine::{Engine, KeyQueue, ReplicateError};
+
+/// Where the keys go.
+#[derive(Debug, Clone, Copy)]
+pub enum KeySink<'a> {
+    /// Announced on the key stream.
+    Stream(&'a Publisher),
+    /// Copied now: read from the primary (consistent), written to the replica.
+    Replica(&'a Engine),
+}
+
+/// Keys that did not get where they were sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(transparent)]
+    NotPublished(#[from] NotPublished),
+    #[error("{} keys could not be copied ({source}); run it again: {keys}", keys.len(), keys = KeyList(keys))]
+    NotCopied {
+        keys: Vec<Key>,
+        #[source]
+        source: ReplicateError,
+    },
+}
+
+impl KeySink<'_> {
+    /// Sends `keys` (distinct) where they go.
+    pub async fn send(&self, keys: Vec<Key>) -> Result<(), SinkError> {
+        match self {
+            KeySink::Stream(publisher) => {
+                let keys: Vec<(Key, Change)> =
+                    keys.into_iter().map(|k| (k, Change::Modify)).collect();
+                Ok(publisher.publish(&keys).await?)
+            }
+            KeySink::Replica(engine) => {
+                let outcome = engine.replicate(&KeyQueue::of(keys), Deadline::NONE).await;
+                let mut failures = outcome.failures.into_iter();
+                let Some(first) = failures.next() else {
+                    return Ok(());
+                };
+                let mut keys: Vec<Key> = first.keys.into_iter().map(|(_, k)| k).collect();
+                keys.extend(failures.flat_map(|f| f.keys.into_iter().map(|(_, k)| k)));
+                Err(SinkError::NotCopied {
+                    keys,
+                    source: first.error,
+                })
+            }
+        }
+    }
+
+    /// `announced on stream S` or `copied to the replica`, for summaries.
+    pub fn describe(&self) -> String {
+        match self {
+            KeySink::Stream(p) => format!("announced on `{}`", p.stream().name),
+            KeySink::Replica(e) => format!("copied to `{}`", e.replica().name),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Replication, the replicator's core: a batch of stream records is decoded into distinct keys,
+//! each key is read from the primary (consistent) and written to the replica, and the batch rule
+//! says which records failed; unusable records go to the dead-letter queue; each batch ends in a
+//! summary, a log line and metrics. It imports only `aws`.
+
+pub mod batch_rule;
+pub mod dead_letter;
+pub mod decode;
+pub mod engine;
+pub mod metrics;
+pub mod replicator;
+pub mod summary;
+pub mod tuning;

@@ -1,0 +1,29 @@
+//! What one batch did: the counts and times behind the summary log line, the metrics and the
+//! tests.
+
+use std::time::Duration;
+
+/// What one batch did, for the summary log line, the metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub records: usize,
+    pub keys: usize,
+    pub puts: usize,
+    pub deletes: usize,
+    pub failed_records: usize,
+    pub unusable_records: usize,
+    /// Unusable records the dead-letter queue confirmed (not reported as failures).
+    pub dead_lettered: usize,
+    /// TTL deletes left alone (`KEEP_TTL_DELETES`).
+    pub ttl_deletes_kept: usize,
+    /// Keys that failed because the invocation's deadline came.
+    pub deadline_failures: usize,
+    pub duration: Duration,
+    /// Age of the oldest record in the batch, from its approximate arrival time.
+    pub oldest_record_age: Duration,
+    /// The largest replication lag of the records done (arrival on the stream to the end of
+    /// the batch), if any was done.
+    pub lag_max: Option<Duration>,
+    /// The lags of the records done, at most 100 of them (see [`metrics::sample`]).
+    pub lag_sample: Vec<Duration>,
+}
