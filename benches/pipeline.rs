@@ -67,6 +67,7 @@ use dyno::aws::retry::limits::{READ_KEYS, WRITE_REQUESTS};
 use dyno::aws::stream::Stream;
 use dyno::aws::table::Table;
 use dyno::local::runner::{RunStats, Runner, RunnerOptions};
+use dyno::local::stop::Stop;
 use dyno::ops::backfill::{BackfillOptions, Progress, backfill};
 use dyno::ops::checkpoint::Checkpoints;
 use dyno::ops::scan::Segments;
@@ -76,7 +77,6 @@ use dyno::publish::writer::Writer;
 use dyno::replicate::replicator::Replicator;
 use dyno::replicate::tuning::Tuning;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use tokio::sync::watch;
 
 const REGION: &str = "us-east-1";
 /// Timed runs of each side in the interleaved cases (the best of each is reported).
@@ -492,7 +492,7 @@ impl LagBench {
             .await
             .map_err(|e| format!("Runner::connect: {e}"))?
             .observe(observer);
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = Stop::on_request();
         let following = tokio::spawn(async move { runner.run(&replicator, stopped).await });
         let writer = &writer;
         let paced = paced(n, |item| async move {
@@ -504,7 +504,7 @@ impl LagBench {
                 .map_err(|e| e.to_string())
         })
         .await;
-        let _ = stop.send(true);
+        stop.stop();
         let stats = following
             .await
             .map_err(|e| format!("runner task: {e}"))?
@@ -525,7 +525,7 @@ impl LagBench {
     async fn floor(&self, n: usize) -> Result<Lags, String> {
         let (primary, replica, stream) = self.fresh().await;
         let handled = Instants::default();
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = Stop::on_request();
         let shards = stream.shards().await.map_err(|e| e.to_string())?;
         let consumers: Vec<_> = shards
             .into_iter()
@@ -557,7 +557,7 @@ impl LagBench {
             Ok(())
         })
         .await;
-        let _ = stop.send(true);
+        stop.stop();
         for consumer in consumers {
             consumer
                 .await
@@ -638,7 +638,7 @@ struct BareKeys {
 
 impl BareConsumer {
     /// Reads `shard` from its start until `stop` is true and the shard is caught up.
-    async fn run(self, shard: String, stop: watch::Receiver<bool>) -> Result<(), String> {
+    async fn run(self, shard: String, stop: Stop) -> Result<(), String> {
         let kinesis = &self.stream.client;
         let start = kinesis
             .get_shard_iterator()
@@ -660,7 +660,7 @@ impl BareConsumer {
             let caught_up = page.millis_behind_latest.unwrap_or(0) == 0;
             iterator = page.next_shard_iterator.ok_or("the shard closed")?;
             if page.records.is_empty() {
-                if caught_up && *stop.borrow() {
+                if caught_up && stop.asked() {
                     return Ok(());
                 }
                 tokio::time::sleep(POLL).await;
@@ -958,7 +958,7 @@ async fn backfill_once(primary: &Table, kinesis: &Kinesis, n: usize) -> Result<(
     let report = backfill(
         primary,
         &schema,
-        KeySink::Stream(&publisher),
+        &KeySink::Stream(publisher.clone()),
         &options,
         &checkpoints,
         &progress,

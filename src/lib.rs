@@ -7,11 +7,10 @@
 //! - [`replicate`] and [`publish`]: the replicator's core, and the writer's side;
 //! - [`ops`] and [`local`]: an operator's tools, and the local emulation of Lambda's event
 //!   source mapping;
-//! - [`config`] and [`lambda`]: the edges (settings from the environment, the Lambda function).
+//! - [`config`]: the edge (settings from the environment, and the replicator they describe).
 
 pub mod aws;
 pub mod config;
-pub mod lambda;
 pub mod local;
 pub mod ops;
 pub mod publish;

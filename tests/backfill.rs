@@ -19,13 +19,13 @@ use dyno::aws::retry::Backoff;
 use dyno::aws::stream::Stream;
 use dyno::aws::table::Table;
 use dyno::local::runner::{Runner, RunnerOptions};
+use dyno::local::stop::Stop;
 use dyno::ops::backfill::{self, BackfillOptions, Progress};
 use dyno::ops::checkpoint::Checkpoints;
 use dyno::ops::scan::Segments;
 use dyno::publish::publisher::Publisher;
 use dyno::replicate::replicator::Replicator;
 use dyno::replicate::tuning::Tuning;
-use tokio::sync::watch;
 
 /// Items of the backfill with live writes.
 const ITEMS: usize = 20_000;
@@ -99,7 +99,11 @@ impl Rig {
     }
 
     fn dyno(&self, replica: &str, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dyno"));
+        let mut command = dyno_command(At {
+            tables: Some(&self.servers[0].endpoint),
+            replica: Some(&self.servers[1].endpoint),
+            kinesis: Some(&self.servers[2].endpoint),
+        });
         command
             .args([
                 "--table",
@@ -109,13 +113,7 @@ impl Rig {
                 "--stream",
                 replica,
             ])
-            .args(args)
-            .env("DYNO_ENDPOINT_URL", &self.servers[0].endpoint)
-            .env("DYNO_REPLICA_ENDPOINT_URL", &self.servers[1].endpoint)
-            .env("DYNO_KINESIS_ENDPOINT_URL", &self.servers[2].endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1");
+            .args(args);
         command
     }
 }
@@ -144,7 +142,7 @@ async fn backfill_with_live_writes_converges() {
             )
             .await
             .expect("runner");
-            let (stop, stopped) = watch::channel(false);
+            let (stop, stopped) = Stop::on_request();
             let progress = Progress::default();
             let schema = schema();
             let work = async {
@@ -154,10 +152,11 @@ async fn backfill_with_live_writes_converges() {
                     ttl: None,
                 };
                 let checkpoints = Checkpoints::in_memory();
+                let sink = dyno::ops::sink::KeySink::Stream(publisher.clone());
                 let backfill = backfill::backfill(
                     &rig.primary,
                     &schema,
-                    dyno::ops::sink::KeySink::Stream(&publisher),
+                    &sink,
                     &options,
                     &checkpoints,
                     &progress,
@@ -181,7 +180,7 @@ async fn backfill_with_live_writes_converges() {
                     }
                 };
                 let (report, ()) = tokio::join!(backfill, live);
-                let _ = stop.send(true);
+                stop.stop();
                 report
             };
             let (report, run) = tokio::join!(work, runner.run(&replicator, stopped));
@@ -379,7 +378,7 @@ async fn binary_keys_backfill() {
         let report = backfill::backfill(
             &primary,
             &schema,
-            dyno::ops::sink::KeySink::Stream(&publisher),
+            &dyno::ops::sink::KeySink::Stream(publisher.clone()),
             &options,
             &Checkpoints::in_memory(),
             &Progress::default(),

@@ -38,18 +38,12 @@ impl Local {
 
     /// The command, with the local servers in the environment.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dyno"));
-        command
-            .args(args)
-            .env("DYNO_ENDPOINT_URL", &self.primary.endpoint)
-            .env("DYNO_KINESIS_ENDPOINT_URL", &self.kinesis.endpoint)
-            .env("DYNO_REPLICA_ENDPOINT_URL", &self.replica.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("DEAD_LETTER_QUEUE_URL")
-            .env_remove("RUST_LOG")
-            .current_dir(&self.dir);
+        let mut command = dyno_command(At {
+            tables: Some(&self.primary.endpoint),
+            replica: Some(&self.replica.endpoint),
+            kinesis: Some(&self.kinesis.endpoint),
+        });
+        command.args(args).current_dir(&self.dir);
         command
     }
 
@@ -64,12 +58,7 @@ impl Local {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let (primary, replica) = (client(&self.primary).await, client(&self.replica).await);
-            oracle::assert_equal_items(
-                (&primary, "dyno-primary"),
-                (&replica, "dyno-replica"),
-                items,
-            )
-            .await
+            oracle::assert_equal_items((&primary, PRIMARY), (&replica, REPLICA), items).await
         });
     }
 
@@ -170,7 +159,7 @@ fn writes_reads_replicates_and_compares() {
     // Export the replica: 51 lines of {"Item": …}.
     let exported = local.ok(&[
         "--table",
-        "dyno-replica",
+        REPLICA,
         "--endpoint-url",
         &local.replica.endpoint,
         "export",
@@ -231,7 +220,7 @@ fn unusable_records_go_to_the_dead_letter_queue_and_can_be_replayed() {
             dyno::aws::client::kinesis_client(&sdk, Some(&local.kinesis.endpoint), &tuning);
         kinesis
             .put_record()
-            .stream_name("dyno-keys")
+            .stream_name(STREAM)
             .partition_key("p")
             .data(aws_sdk_kinesis::primitives::Blob::new(
                 b"poison \xff".to_vec(),
@@ -292,7 +281,7 @@ fn unusable_records_go_to_the_dead_letter_queue_and_can_be_replayed() {
         let sdk = sdk_config().await;
         let kinesis =
             dyno::aws::client::kinesis_client(&sdk, Some(&local.kinesis.endpoint), &tuning());
-        stream_records(&kinesis, "dyno-keys").await
+        stream_records(&kinesis, STREAM).await
     });
     assert_eq!(records.len(), 3);
     assert_eq!(records[2].data().as_ref(), b"poison \xff");
@@ -345,9 +334,9 @@ fn export_failing_after_its_first_page_leaves_the_file_as_it_was() {
     let big = |i: usize| thread_item("big", &format!("t{i:03}"), &"x".repeat(60_000));
     let (proxy, pages) = rt.block_on(async {
         let c = client(&local.primary).await;
-        put_items(&c, "dyno-primary", (0..40).map(big).collect()).await;
+        put_items(&c, PRIMARY, (0..40).map(big).collect()).await;
         let mut pages = 0;
-        let mut scan = c.scan().table_name("dyno-primary").into_paginator().send();
+        let mut scan = c.scan().table_name(PRIMARY).into_paginator().send();
         while let Some(page) = scan.next().await {
             page.expect("Scan");
             pages += 1;
@@ -654,7 +643,7 @@ fn a_run_that_skips_records_exits_non_zero_and_names_them() {
         );
         kinesis
             .put_record()
-            .stream_name("dyno-keys")
+            .stream_name(STREAM)
             .partition_key("p")
             .data(aws_sdk_kinesis::primitives::Blob::new(b"poison".to_vec()))
             .send()
@@ -711,7 +700,7 @@ fn announce_takes_keys_and_key_files() {
             Some(&local.kinesis.endpoint),
             &tuning(),
         );
-        stream_records(&kinesis, "dyno-keys").await
+        stream_records(&kinesis, STREAM).await
     });
     assert_eq!(records.len(), 3);
     let err = local.fails(&["announce", "--key", r#"{"ForumName":{"S":"only"}}"#]);
@@ -721,7 +710,7 @@ fn announce_takes_keys_and_key_files() {
 #[test]
 fn help_shows_defaults_and_variables_and_no_flag_set_from_the_environment_as_required() {
     let help = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_dyno"))
+        let out = dyno_command(At::default())
             .args(args)
             .env("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:1/queue")
             .env("DYNO_TABLE", "from-env")
@@ -761,7 +750,7 @@ fn help_shows_defaults_and_variables_and_no_flag_set_from_the_environment_as_req
 
 #[test]
 fn plan_prices_a_load_and_refuses_nonsense() {
-    let out = Command::new(env!("CARGO_BIN_EXE_dyno"))
+    let out = dyno_command(At::default())
         .args([
             "plan",
             "--writes-per-second",
@@ -780,13 +769,13 @@ fn plan_prices_a_load_and_refuses_nonsense() {
         "{text}"
     );
     assert!(text.contains("global tables, same load: $0.625"), "{text}");
-    let out = Command::new(env!("CARGO_BIN_EXE_dyno"))
+    let out = dyno_command(At::default())
         .args(["plan", "--distinct-fraction", "2"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--distinct-fraction"));
-    let out = Command::new(env!("CARGO_BIN_EXE_dyno"))
+    let out = dyno_command(At::default())
         .args(["plan", "--batch-size", "20000"])
         .output()
         .unwrap();
@@ -812,10 +801,7 @@ fn replicate_follow_waits_out_a_stream_outage() {
         local.ok(&["import", file.to_str().unwrap()]);
     };
     let tables = |items: usize| {
-        let report = rt.block_on(oracle::compare(
-            (&primary, "dyno-primary"),
-            (&replica, "dyno-replica"),
-        ));
+        let report = rt.block_on(oracle::compare((&primary, PRIMARY), (&replica, REPLICA)));
         report.differences() == 0 && report.primary_items == items
     };
     let wait_for = |items: usize, what: &str| {
@@ -849,7 +835,7 @@ fn replicate_follow_waits_out_a_stream_outage() {
     std::thread::sleep(Duration::from_millis(2500));
     let replica_items = rt.block_on(oracle::scan(
         &replica,
-        "dyno-replica",
+        REPLICA,
         &["ForumName".to_owned(), "Subject".to_owned()],
     ));
     assert_eq!(
@@ -878,8 +864,8 @@ fn replicate_follow_waits_out_a_stream_outage() {
     follow.kill().unwrap();
     follow.wait().unwrap();
     rt.block_on(oracle::assert_equal_items(
-        (&primary, "dyno-primary"),
-        (&replica, "dyno-replica"),
+        (&primary, PRIMARY),
+        (&replica, REPLICA),
         300,
     ));
 }

@@ -216,22 +216,21 @@ fn the_cli_writes_the_replica_with_the_role_too() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let rig = rt.block_on(Rig::start());
     let dyno = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dyno"))
-            .args(["--table", "orders", "--replica-table", "orders"])
-            .args([
-                "--replica-role-arn",
-                ROLE,
-                "--sts-endpoint-url",
-                &rig.sts_proxy.endpoint,
-            ])
-            .args(args)
-            .env("DYNO_ENDPOINT_URL", &rig.primary_proxy.endpoint)
-            .env("DYNO_REPLICA_ENDPOINT_URL", &rig.replica_proxy.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .unwrap()
+        dyno_command(At {
+            tables: Some(&rig.primary_proxy.endpoint),
+            replica: Some(&rig.replica_proxy.endpoint),
+            kinesis: None,
+        })
+        .args(["--table", "orders", "--replica-table", "orders"])
+        .args([
+            "--replica-role-arn",
+            ROLE,
+            "--sts-endpoint-url",
+            &rig.sts_proxy.endpoint,
+        ])
+        .args(args)
+        .output()
+        .unwrap()
     };
     let said = |out: &std::process::Output| {
         format!(
@@ -272,7 +271,10 @@ fn the_cli_writes_the_replica_with_the_role_too() {
         .unwrap_or_default();
     assert_eq!(writers.len(), 1, "{stats:?}");
     let writer = writers.iter().next().unwrap();
-    assert!(writer.starts_with("ASIA") && writer != "test", "{writer}");
+    assert!(
+        writer.starts_with("ASIA") && writer != LOCAL_ACCESS_KEY,
+        "{writer}"
+    );
     assert!(
         signers(&rig.replica_proxy)
             .iter()
@@ -283,9 +285,10 @@ fn the_cli_writes_the_replica_with_the_role_too() {
         rig.sts_proxy.stats().requests.get("AssumeRole") > Some(&0),
         "the role was not assumed"
     );
+    // The primary is read with the caller's own key.
     assert_eq!(
         signers(&rig.primary_proxy),
-        BTreeSet::from(["test".to_owned()])
+        BTreeSet::from([LOCAL_ACCESS_KEY.to_owned()])
     );
     rt.block_on(rig.assert_replicated(20));
     let out = dyno(&["diff"]);

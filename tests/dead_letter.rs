@@ -19,9 +19,6 @@ use dyno::replicate::replicator::Replicator;
 use serde_json::json;
 use tokio::time::Instant;
 
-const PRIMARY: &str = "dyno-primary";
-const REPLICA: &str = "dyno-replica";
-
 struct Fixture {
     _tables: Server,
     sqs_server: Server,

@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
@@ -108,24 +108,22 @@ struct Rig {
 
 impl Rig {
     fn dyno(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dyno"))
-            .args([
-                "--table",
-                PRIMARY,
-                "--replica-table",
-                REPLICA,
-                "--stream",
-                STREAM,
-            ])
-            .args(args)
-            .env("DYNO_ENDPOINT_URL", &self.endpoint)
-            .env("DYNO_REPLICA_ENDPOINT_URL", &self.endpoint)
-            .env("DYNO_KINESIS_ENDPOINT_URL", &self.kinesis.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .expect("run dyno")
+        dyno_command(At {
+            tables: Some(&self.endpoint),
+            replica: None,
+            kinesis: Some(&self.kinesis.endpoint),
+        })
+        .args([
+            "--table",
+            PRIMARY,
+            "--replica-table",
+            REPLICA,
+            "--stream",
+            STREAM,
+        ])
+        .args(args)
+        .output()
+        .expect("run dyno")
     }
 }
 
@@ -264,7 +262,7 @@ async fn damaged_replica_is_found_and_repaired(backend: Backend) {
     let out = rig.dyno(&["--replica-table", "other-shape", "diff"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("cannot be compared key for key"),
+        text(&out).contains("cannot be replicated or compared key for key"),
         "{}",
         text(&out)
     );
@@ -715,24 +713,22 @@ async fn diff_agrees_with_the_oracle_on_every_key(backend: Backend) {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let keys_out = dir.join("keys.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_dyno"))
-        .args([
-            "--table",
-            PRIMARY,
-            "--replica-table",
-            REPLICA,
-            "diff",
-            "--settle-ms",
-            "0",
-        ])
-        .args(["--keys-out", keys_out.to_str().unwrap()])
-        .env("DYNO_ENDPOINT_URL", &server.endpoint)
-        .env("DYNO_REPLICA_ENDPOINT_URL", &server.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .expect("run dyno");
+    let out = dyno_command(At {
+        tables: Some(&server.endpoint),
+        ..At::default()
+    })
+    .args([
+        "--table",
+        PRIMARY,
+        "--replica-table",
+        REPLICA,
+        "diff",
+        "--settle-ms",
+        "0",
+    ])
+    .args(["--keys-out", keys_out.to_str().unwrap()])
+    .output()
+    .expect("run dyno");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(
         keys_out_kinds(&keys_out, &["ForumName", "Subject"]),

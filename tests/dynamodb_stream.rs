@@ -228,19 +228,19 @@ async fn plain_sdk_writes_converge_through_a_stream_with_images() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handler_answers_dynamodb_stream_events() {
     let server = Server::dynalite();
-    let primary = table(&server, "dyno-primary").await;
-    let replica = table(&server, "dyno-replica").await;
-    create_table(&primary.client, "dyno-primary", &thread_schema()).await;
-    create_table(&replica.client, "dyno-replica", &thread_schema()).await;
+    let primary = table(&server, PRIMARY).await;
+    let replica = table(&server, REPLICA).await;
+    create_table(&primary.client, PRIMARY, &thread_schema()).await;
+    create_table(&replica.client, REPLICA, &thread_schema()).await;
     put_items(
         &primary.client,
-        "dyno-primary",
+        PRIMARY,
         vec![thread_item("DynamoDB", "DynamoDB Thread 3", "x")],
     )
     .await;
     put_items(
         &replica.client,
-        "dyno-replica",
+        REPLICA,
         vec![thread_item("DynamoDB", "DynamoDB Thread 2", "stale")],
     )
     .await;
@@ -263,13 +263,16 @@ async fn the_handler_answers_dynamodb_stream_events() {
     records.push(wrong_type);
 
     let context = lambda_runtime::Context::default();
-    let response = dyno::lambda::function_handler(
+    let response = dyno::replicate::lambda::function_handler(
         &replicator,
         lambda_runtime::LambdaEvent::new(raw(&event), context),
     )
     .await
     .expect("a response");
-    assert!(matches!(response, dyno::lambda::Response::DynamoDb(_)));
+    assert!(matches!(
+        response,
+        dyno::replicate::lambda::Response::DynamoDb(_)
+    ));
     assert_eq!(response_failures(&response), ["900", "901"]);
     assert_eq!(oracle::assert_tables(&primary, &replica).await, 1);
 }
@@ -285,16 +288,14 @@ fn the_cli_replicates_from_the_tables_stream() {
         (primary, replica)
     });
     let dyno = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dyno"))
-            .args(["--table", "orders", "--replica-table", "orders-copy"])
-            .args(args)
-            .env("DYNO_ENDPOINT_URL", &moto.endpoint)
-            .env("DYNO_REPLICA_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .unwrap()
+        dyno_command(At {
+            tables: Some(&moto.endpoint),
+            ..At::default()
+        })
+        .args(["--table", "orders", "--replica-table", "orders-copy"])
+        .args(args)
+        .output()
+        .unwrap()
     };
     let out = dyno(&["replicate", "--source", "dynamodb-stream"]);
     assert!(
@@ -372,23 +373,21 @@ fn a_table_without_a_key_stream_is_adopted_backfilled_and_repaired_directly() {
         (primary, replica)
     });
     let dyno = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dyno"))
-            .args([
-                "--table",
-                "orders",
-                "--replica-table",
-                "orders-copy",
-                "--stream",
-                "no-such-stream",
-            ])
-            .args(args)
-            .env("DYNO_ENDPOINT_URL", &moto.endpoint)
-            .env("DYNO_REPLICA_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .unwrap()
+        dyno_command(At {
+            tables: Some(&moto.endpoint),
+            ..At::default()
+        })
+        .args([
+            "--table",
+            "orders",
+            "--replica-table",
+            "orders-copy",
+            "--stream",
+            "no-such-stream",
+        ])
+        .args(args)
+        .output()
+        .unwrap()
     };
     let text = |out: &std::process::Output| {
         format!(

@@ -36,15 +36,11 @@ impl Rig {
 
     /// `dyno` pointed at the local servers.
     fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dyno"));
-        command
-            .env("DYNO_ENDPOINT_URL", &self.tables.endpoint)
-            .env("DYNO_REPLICA_ENDPOINT_URL", &self.tables.endpoint)
-            .env("DYNO_KINESIS_ENDPOINT_URL", &self.kinesis.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1");
-        command
+        dyno_command(At {
+            tables: Some(&self.tables.endpoint),
+            replica: None,
+            kinesis: Some(&self.kinesis.endpoint),
+        })
     }
 }
 
@@ -92,15 +88,15 @@ async fn failed_batches_in_s3_are_listed_then_replayed() {
         s3: Server::moto(),
     };
     let db = client(&rig.tables).await;
-    create_table(&db, "dyno-primary", &thread_schema()).await;
-    create_table(&db, "dyno-replica", &thread_schema()).await;
-    let keys = stream(&rig.kinesis, "dyno-keys").await;
+    create_table(&db, PRIMARY, &thread_schema()).await;
+    create_table(&db, REPLICA, &thread_schema()).await;
+    let keys = stream(&rig.kinesis, STREAM).await;
     create_stream(&keys, 1).await;
     let mut items: Vec<Item> = (0..6)
         .map(|i| thread_item("k", &format!("s{i}"), "v"))
         .collect();
     items.extend((0..4).map(|i| thread_item("ddb", &format!("s{i}"), "v")));
-    put_items(&db, "dyno-primary", items).await;
+    put_items(&db, PRIMARY, items).await;
 
     // Two Kinesis batches of three key records each (one payload a string, one an object), a
     // DynamoDB stream batch of four keys, and an object that is no invocation record.
@@ -191,12 +187,8 @@ async fn failed_batches_in_s3_are_listed_then_replayed() {
         said.contains("notes.txt"),
         "the unreadable object is named: {said}"
     );
-    assert!(stream_records(&keys.client, "dyno-keys").await.is_empty());
-    assert!(
-        scan_all(&db, "dyno-replica", &thread_schema())
-            .await
-            .is_empty()
-    );
+    assert!(stream_records(&keys.client, STREAM).await.is_empty());
+    assert!(scan_all(&db, REPLICA, &thread_schema()).await.is_empty());
 
     // Nothing written since the future.
     let out = rig.dyno(&["failures", "replay", "--since", "2999-01-01T00:00:00Z"]);
@@ -215,7 +207,7 @@ async fn failed_batches_in_s3_are_listed_then_replayed() {
         Some(1),
         "an unreadable object is a failure to look at: {said}"
     );
-    let back = stream_records(&keys.client, "dyno-keys").await;
+    let back = stream_records(&keys.client, STREAM).await;
     assert_eq!(back.len(), 6);
     let originals: Vec<(String, Vec<u8>)> = [kinesis_batch(0), kinesis_batch(3)]
         .iter()
@@ -233,10 +225,7 @@ async fn failed_batches_in_s3_are_listed_then_replayed() {
             "{pk} not put back as it was"
         );
     }
-    assert_eq!(
-        scan_all(&db, "dyno-replica", &thread_schema()).await.len(),
-        4
-    );
+    assert_eq!(scan_all(&db, REPLICA, &thread_schema()).await.len(), 4);
 
     // The replicator drains the stream: every key of every failed batch is on the replica.
     let out = rig.replicate();
@@ -246,7 +235,7 @@ async fn failed_batches_in_s3_are_listed_then_replayed() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        assert_tables_equal((&db, "dyno-primary"), (&db, "dyno-replica")).await,
+        assert_tables_equal((&db, PRIMARY), (&db, REPLICA)).await,
         10
     );
 }

@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_sdk_dynamodb::Client;
@@ -25,19 +25,15 @@ const EXPIRES: &str = "expires";
 
 /// `dyno` with the primary and the replica on `tables` (and the key stream on `kinesis`).
 fn dyno(tables: &Server, kinesis: Option<&Server>, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dyno"));
-    local_aws_env(&mut command)
-        .args(["--table", PRIMARY])
-        .args(args)
-        .env("DYNO_ENDPOINT_URL", &tables.endpoint)
-        .env("DYNO_REPLICA_ENDPOINT_URL", &tables.endpoint)
-        .env(
-            "DYNO_KINESIS_ENDPOINT_URL",
-            kinesis.map_or("http://127.0.0.1:1", |k| k.endpoint.as_str()),
-        )
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run dyno")
+    dyno_command(At {
+        tables: Some(&tables.endpoint),
+        replica: None,
+        kinesis: Some(kinesis.map_or("http://127.0.0.1:1", |k| k.endpoint.as_str())),
+    })
+    .args(["--table", PRIMARY])
+    .args(args)
+    .output()
+    .expect("run dyno")
 }
 
 fn text(out: &Output) -> String {

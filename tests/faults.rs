@@ -22,9 +22,6 @@ use dyno::replicate::replicator::Replicator;
 use dyno::replicate::tuning::Tuning;
 use tokio::time::Instant;
 
-const PRIMARY: &str = "dyno-primary";
-const REPLICA: &str = "dyno-replica";
-
 /// Quick to give up, with a call timeout the proxy's slow answers exceed.
 fn fault_tuning() -> Tuning {
     Tuning {

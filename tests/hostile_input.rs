@@ -18,7 +18,7 @@ use proptest::collection::{hash_map, vec};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-const TABLE: &str = "dyno-primary";
+const TABLE: &str = dyno::config::local::PRIMARY_TABLE;
 
 fn kinesis_record(data: Vec<u8>) -> KinesisEventRecord {
     let mut r = KinesisEventRecord::default();
@@ -436,7 +436,7 @@ async fn a_batch_at_lambdas_limits() {
     let server = Server::dynalite();
     let direct = client(&server).await;
     create_table(&direct, TABLE, &thread()).await;
-    create_table(&direct, "dyno-replica", &thread()).await;
+    create_table(&direct, REPLICA, &thread()).await;
     let keys = 500;
     put_items(
         &direct,
@@ -473,7 +473,7 @@ async fn a_batch_at_lambdas_limits() {
     assert!(bytes > 5_500_000 && bytes <= 6 << 20, "{bytes} bytes");
     let replicator = Replicator::connect(
         table(&server, TABLE).await,
-        table(&server, "dyno-replica").await,
+        table(&server, REPLICA).await,
         tuning(),
     )
     .await

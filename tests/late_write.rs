@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -72,19 +72,16 @@ fn text(out: &Output) -> String {
 
 /// The `dyno` CLI on the local servers (straight to dynalite, not through the proxy).
 fn dyno(tables: &Server, kinesis: &Server, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dyno"))
-        .args(["--table", PRIMARY, "--replica-table", REPLICA])
-        .args(["--stream", STREAM])
-        .args(args)
-        .env("DYNO_ENDPOINT_URL", &tables.endpoint)
-        .env("DYNO_REPLICA_ENDPOINT_URL", &tables.endpoint)
-        .env("DYNO_KINESIS_ENDPOINT_URL", &kinesis.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("run dyno")
+    dyno_command(At {
+        tables: Some(&tables.endpoint),
+        replica: None,
+        kinesis: Some(&kinesis.endpoint),
+    })
+    .args(["--table", PRIMARY, "--replica-table", REPLICA])
+    .args(["--stream", STREAM])
+    .args(args)
+    .output()
+    .expect("run dyno")
 }
 
 /// A replicator that reads the primary on `primary` and writes the replica on `replica`.

@@ -1,24 +1,20 @@
 //! The house's rule, checked: the library is built in layers (folders of `src/`), and a file
 //! names (`crate::…`) only its own layer's files or a lower layer's, with no loop between the
 //! files of one layer. `aws` imports nothing of dyno; `replicate` and `publish` import `aws`;
-//! `ops` and `local` import those (and `local` the checkpoints of `ops`); the edges (`config`,
-//! `lambda`) import anything.
+//! `ops` and `local` import those (and `local` the checkpoints of `ops`); the edge (`config`)
+//! imports anything.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each layer, and the layers it may import (besides itself).
-const LAYERS: [(&str, &[&str]); 7] = [
+const LAYERS: [(&str, &[&str]); 6] = [
     ("aws", &[]),
     ("replicate", &["aws"]),
     ("publish", &["aws"]),
     ("ops", &["aws", "replicate", "publish"]),
     ("local", &["aws", "replicate", "publish", "ops"]),
     ("config", &["aws", "replicate", "publish", "ops", "local"]),
-    (
-        "lambda",
-        &["aws", "replicate", "publish", "ops", "local", "config"],
-    ),
 ];
 
 fn src() -> PathBuf {

@@ -15,8 +15,6 @@ use dyno::replicate::dead_letter::DeadLetterQueue;
 use dyno::replicate::replicator::Replicator;
 use serde_json::{Value, json};
 
-const PRIMARY: &str = "dyno-primary";
-const REPLICA: &str = "dyno-replica";
 const SECRET: &str = "SECRET-7f3a9c-do-not-log";
 
 #[derive(Clone, Default)]

@@ -42,15 +42,12 @@ impl Local {
 
     /// `dyno`, pointed at the local servers.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dyno"));
-        local_aws_env(&mut command)
-            .args(args)
-            .env("DYNO_ENDPOINT_URL", &self.primary.endpoint)
-            .env("DYNO_KINESIS_ENDPOINT_URL", &self.kinesis.endpoint)
-            .env("DYNO_REPLICA_ENDPOINT_URL", &self.replica.endpoint)
-            .env_remove("DEAD_LETTER_QUEUE_URL")
-            .env_remove("RUST_LOG")
-            .current_dir(&self.dir);
+        let mut command = dyno_command(At {
+            tables: Some(&self.primary.endpoint),
+            replica: Some(&self.replica.endpoint),
+            kinesis: Some(&self.kinesis.endpoint),
+        });
+        command.args(args).current_dir(&self.dir);
         command
     }
 
@@ -118,7 +115,7 @@ fn recreate_checks_every_endpoint_before_deleting_anything() {
     ] {
         let err = local.fails(1, &["create", "--recreate", flag, remote]);
         assert_eq!(
-            local.items(&local.primary, "dyno-primary"),
+            local.items(&local.primary, PRIMARY),
             1,
             "the local primary was deleted although {flag} is remote: {err}"
         );
@@ -137,7 +134,7 @@ fn recreate_checks_every_endpoint_before_deleting_anything() {
         &["--replica-endpoint-url", fooled, "create", "--recreate"],
     );
     assert!(err.contains("no user name"), "{err}");
-    assert_eq!(local.items(&local.primary, "dyno-primary"), 1);
+    assert_eq!(local.items(&local.primary, PRIMARY), 1);
 }
 
 #[test]
@@ -149,7 +146,7 @@ fn the_demo_runs_only_on_local_servers() {
         1,
         &["demo", "--recreate", "--replica-endpoint-url", AWS_DYNAMODB],
     );
-    assert_eq!(local.items(&local.primary, "dyno-primary"), 1, "{err}");
+    assert_eq!(local.items(&local.primary, PRIMARY), 1, "{err}");
     assert!(
         err.contains("the demo with --recreate works only on servers on this machine"),
         "{err}"
@@ -276,7 +273,7 @@ fn a_table_is_never_its_own_replica_however_its_endpoint_is_spelled() {
     ] {
         let same = [
             "--replica-table",
-            "dyno-primary",
+            PRIMARY,
             "--replica-endpoint-url",
             &spelled,
         ];
@@ -296,7 +293,7 @@ fn a_table_is_never_its_own_replica_however_its_endpoint_is_spelled() {
             );
         }
     }
-    assert_eq!(local.items(&local.primary, "dyno-primary"), 1);
+    assert_eq!(local.items(&local.primary, PRIMARY), 1);
 }
 
 #[test]
@@ -362,9 +359,9 @@ fn a_sample_never_judges_on_nothing() {
         let items = (0..30)
             .map(|i| thread_item("f", &format!("s{i}"), "v"))
             .collect();
-        put_items(&db, "dyno-primary", items).await;
+        put_items(&db, PRIMARY, items).await;
     });
-    assert_eq!(local.items(&local.replica, "dyno-replica"), 0);
+    assert_eq!(local.items(&local.replica, REPLICA), 0);
     // One page in a thousand: without the first page, the sample would compare nothing.
     for _ in 0..3 {
         let out = local.dyno(&["diff", "--sample", "0.001", "--settle-ms", "0"]);
@@ -494,10 +491,7 @@ fn replays_exit_non_zero_when_they_leave_work_undone() {
             .unwrap();
         (queue, "failed")
     });
-    let dyno = |args: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dyno"));
-        local_aws_env(&mut command).args(args).output().unwrap()
-    };
+    let dyno = |args: &[&str]| dyno_command(At::default()).args(args).output().unwrap();
     let out = dyno(&[
         "--kinesis-endpoint-url",
         "http://127.0.0.1:1",

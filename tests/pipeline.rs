@@ -18,10 +18,6 @@ use dyno::publish::writer::{WriteError, Writer};
 use dyno::replicate::replicator::Replicator;
 use dyno::replicate::tuning::Tuning;
 
-const PRIMARY: &str = "dyno-primary";
-const REPLICA: &str = "dyno-replica";
-const STREAM: &str = "dyno-keys";
-
 struct Pipeline {
     _primary_server: Server,
     _replica_server: Server,
@@ -303,11 +299,11 @@ async fn a_failing_stream_after_a_committed_write_gives_the_distinct_error() {
         other => panic!("expected NotPublished, got {other}"),
     }
     // The message says the write stands, names the key as `dyno announce --key` takes it, and
-    // says what to do, in full.
+    // says what to do, in full (the library names no command of the CLI).
     let message = err.to_string();
     assert!(message.contains("stands"), "{message}");
     assert!(message.contains(key), "{message}");
-    assert!(message.contains("dyno announce"), "{message}");
+    assert!(message.contains("announce them again"), "{message}");
     assert!(message.trim_end().ends_with(key), "{message}");
     // The write stands on the primary; the replica was not touched.
     let on_primary = scan_all(&p.primary, PRIMARY, &thread_schema()).await;
@@ -395,8 +391,8 @@ async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retr
 async fn the_demo_runs_end_to_end() {
     let p = pipeline(2).await;
     let endpoint = |t: &Table| t.endpoint.clone().unwrap();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dyno"));
-    local_aws_env(&mut command).args([
+    let mut command = dyno_command(At::default());
+    command.args([
         "--endpoint-url",
         &endpoint(&p.primary_table),
         "--replica-endpoint-url",

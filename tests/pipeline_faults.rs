@@ -20,10 +20,6 @@ use dyno::publish::writer::{WriteError, Writer};
 use dyno::replicate::replicator::Replicator;
 use dyno::replicate::tuning::Tuning;
 
-const PRIMARY: &str = "dyno-primary";
-const REPLICA: &str = "dyno-replica";
-const STREAM: &str = "dyno-keys";
-
 /// What the runners handed the replicator, record by record (by sequence number): every record
 /// reported done at least once, and those reported failed and not (yet) done since.
 #[derive(Debug, Default)]

@@ -18,8 +18,6 @@ use dyno::replicate::tuning::Tuning;
 use serde_json::json;
 use tokio::time::Instant;
 
-const PRIMARY: &str = "dyno-primary";
-const REPLICA: &str = "dyno-replica";
 const REPLICA_REGION: &str = "eu-west-1";
 
 struct Fixture {
@@ -674,7 +672,7 @@ async fn function_handler_returns_before_the_context_deadline() {
     context.deadline = now_ms + 2_000;
     let deadline = Instant::now() + Duration::from_millis(2_000);
     f.primary_server.pause();
-    let response = dyno::lambda::function_handler(
+    let response = dyno::replicate::lambda::function_handler(
         &f.replicator,
         lambda_runtime::LambdaEvent::new(raw(&event), context),
     )

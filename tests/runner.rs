@@ -13,6 +13,7 @@ use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use common::faults::{Fault, FaultProxy, Plan};
 use common::oracle;
 use common::*;
+use dyno::local::stop::Stop;
 use dyno::replicate::tuning::Tuning;
 
 use dyno::aws::stream::Stream;
@@ -21,11 +22,6 @@ use dyno::local::runner::{Observer, RunStats, Runner, RunnerOptions};
 use dyno::local::workload::{self, Spec};
 use dyno::publish::writer::Writer;
 use dyno::replicate::replicator::Replicator;
-use tokio::sync::watch;
-
-const PRIMARY: &str = "dyno-primary";
-const REPLICA: &str = "dyno-replica";
-const STREAM: &str = "dyno-keys";
 
 struct Rig {
     _servers: [Server; 3],
@@ -233,7 +229,7 @@ async fn splits_and_merges_during_a_workload_converge() {
             .await
             .expect("runner")
             .observe(observer);
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = Stop::on_request();
         let work = async {
             rig.write(1, 300).await;
             rig.split().await;
@@ -242,7 +238,7 @@ async fn splits_and_merges_during_a_workload_converge() {
             rig.write(3, 300).await;
             rig.split().await;
             rig.write(4, 200).await;
-            let _ = stop.send(true);
+            stop.stop();
         };
         let (_, stats) = tokio::join!(work, runner.run(&rig.replicator, stopped));
         let stats: RunStats = stats.expect("run");
@@ -378,7 +374,7 @@ async fn an_outage_is_waited_out_when_following_and_reported_when_draining() {
             .await
             .expect("runner");
         rig.write(7, 100).await;
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = Stop::on_request();
         let outage = async {
             let every_call = ["GetRecords", "GetShardIterator", "ListShards"];
             proxy.set_plan(Plan::on(&every_call, &[Fault::ServiceUnavailable], 1.0, 1));
@@ -387,7 +383,7 @@ async fn an_outage_is_waited_out_when_following_and_reported_when_draining() {
             proxy.set_plan(Plan::off());
             rig.write(8, 100).await;
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let _ = stop.send(true);
+            stop.stop();
             injected
         };
         let (injected, run) = tokio::join!(outage, runner.run(&rig.replicator, stopped));

@@ -19,10 +19,6 @@ use dyno::publish::writer::{WriteError, Writer};
 use dyno::replicate::replicator::Replicator;
 use dyno::replicate::tuning::Tuning;
 
-const PRIMARY: &str = "dyno-primary";
-const REPLICA: &str = "dyno-replica";
-const STREAM: &str = "dyno-keys";
-
 struct Rig {
     _servers: [Server; 3],
     /// In front of the primary, on the writer's path only.

@@ -207,7 +207,7 @@ fn looks_like_credentials(text: &str) -> bool {
 }
 
 const NO_CREDENTIALS: &str = "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID \
-     and AWS_SECRET_ACCESS_KEY; or use --local for the local servers)";
+     and AWS_SECRET_ACCESS_KEY)";
 
 fn not_sent<E: StdError + 'static>(error: &E) -> String {
     format!(

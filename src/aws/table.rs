@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TableDescription};
+use aws_sdk_dynamodb::config::SharedInterceptor;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TableDescription, WriteRequest};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::endpoint;
@@ -22,6 +24,14 @@ const READ_CONCURRENCY: usize = 4;
 
 /// How long a read keeps trying through throttling and outages.
 const READ_PATIENCE: Patience = Patience::For(Duration::from_secs(120));
+
+/// How one `BatchWriteItem` is sent: each attempt's timeout (`None`: the client's), and
+/// interceptors that watch (or refuse) every attempt.
+#[derive(Debug, Clone, Default)]
+pub struct WriteCall {
+    pub attempt_timeout: Option<Duration>,
+    pub watchers: Vec<SharedInterceptor>,
+}
 
 /// What a read returns of each item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,32 +220,10 @@ impl Table {
         let wanted = wanted
             .build()
             .map_err(|_| self.bad("the request could not be built"))?;
-        let call = || {
-            let request = self
-                .client
-                .batch_get_item()
-                .request_items(&self.name, wanted.clone());
-            async move {
-                request
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::new("BatchGetItem", e))
-            }
-        };
-        let mut answer = retry::patiently(READ_PATIENCE, |_| {}, call)
+        let call = || self.batch_get(wanted.clone());
+        let (items, left) = retry::patiently(READ_PATIENCE, |_| {}, call)
             .await
             .map_err(|gave_up| self.error(gave_up.error))?;
-        let items = answer
-            .responses
-            .as_mut()
-            .and_then(|r| r.remove(&self.name))
-            .unwrap_or_default();
-        let left = answer
-            .unprocessed_keys
-            .as_mut()
-            .and_then(|u| u.remove(&self.name))
-            .map(|k| k.keys)
-            .unwrap_or_default();
         let mut again: Vec<Option<(usize, Item)>> = vec![None; keys.len()];
         let stranger = || self.bad("the answer holds a key that was not asked for");
         let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
@@ -248,6 +236,67 @@ impl Table {
             again[p] = Some(keys[p].clone());
         }
         Ok(again)
+    }
+
+    /// One `BatchGetItem` of `wanted` (at most 100 keys): the items found, and the keys the
+    /// server left unprocessed. The one place that sends it: the engine, the writer's and the
+    /// tools' reads all come through here.
+    pub async fn batch_get(
+        &self,
+        wanted: KeysAndAttributes,
+    ) -> Result<(Vec<Item>, Vec<Item>), AwsError> {
+        let mut answer = self
+            .client
+            .batch_get_item()
+            .request_items(&self.name, wanted)
+            .send()
+            .await
+            .map_err(|e| AwsError::new("BatchGetItem", e))?;
+        let items = answer
+            .responses
+            .as_mut()
+            .and_then(|r| r.remove(&self.name))
+            .unwrap_or_default();
+        let left = answer
+            .unprocessed_keys
+            .as_mut()
+            .and_then(|u| u.remove(&self.name))
+            .map(|k| k.keys)
+            .unwrap_or_default();
+        Ok((items, left))
+    }
+
+    /// One `BatchWriteItem` of `requests` (at most 25): the requests the server left
+    /// unprocessed. `call` can shorten each attempt and watch every one (the SDK's retries
+    /// included). The one place that sends it: the engine's and the writer's writes.
+    pub async fn batch_write(
+        &self,
+        requests: Vec<WriteRequest>,
+        call: WriteCall,
+    ) -> Result<Vec<WriteRequest>, AwsError> {
+        let mut request = self
+            .client
+            .batch_write_item()
+            .request_items(&self.name, requests)
+            .customize();
+        if let Some(timeout) = call.attempt_timeout {
+            let timeouts = TimeoutConfig::builder()
+                .operation_attempt_timeout(timeout)
+                .build();
+            request = request
+                .config_override(aws_sdk_dynamodb::Config::builder().timeout_config(timeouts));
+        }
+        for watcher in call.watchers {
+            request = request.interceptor(watcher);
+        }
+        let answer = request
+            .send()
+            .await
+            .map_err(|e| AwsError::new("BatchWriteItem", e))?;
+        Ok(answer
+            .unprocessed_items
+            .and_then(|mut u| u.remove(&self.name))
+            .unwrap_or_default())
     }
 
     fn bad(&self, problem: &'static str) -> TableError {
@@ -297,4 +346,47 @@ pub fn key_projection(schema: &KeySchema, also: Option<&str>) -> (String, HashMa
         .collect::<Vec<_>>()
         .join(", ");
     (expression, names)
+}
+
+/// Two tables that cannot be a primary and its replica; the message names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(
+        "{replica}: its key schema, {found}, differs from the primary table's, {expected}: \
+         the tables cannot be replicated or compared key for key; the replica needs the same \
+         key schema"
+    )]
+    Mismatch {
+        replica: String,
+        expected: Box<KeySchema>,
+        found: Box<KeySchema>,
+    },
+    #[error(
+        "{replica} is the primary table itself ({primary}, same endpoint and region): a table \
+         cannot be its own replica; name another replica table"
+    )]
+    SameTable { primary: String, replica: String },
+}
+
+/// The primary's key schema, once `replica` is checked to be another table with the same one
+/// (what replicating and comparing both need first).
+pub async fn pair_schema(primary: &Table, replica: &Table) -> Result<KeySchema, PairError> {
+    if replica.is_same_as(primary) {
+        return Err(PairError::SameTable {
+            primary: primary.label(),
+            replica: replica.label(),
+        });
+    }
+    let schema = primary.key_schema().await?;
+    let found = replica.key_schema().await?;
+    if schema != found {
+        return Err(PairError::Mismatch {
+            replica: replica.label(),
+            expected: Box::new(schema),
+            found: Box::new(found),
+        });
+    }
+    Ok(schema)
 }

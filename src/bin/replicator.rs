@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use dyno::aws::client::load_sdk_config;
 use dyno::config::Config;
-use dyno::{lambda::function_handler, replicate::replicator::Replicator};
+use dyno::{replicate::lambda::function_handler, replicate::replicator::Replicator};
 
 #[tokio::main]
 async fn main() -> ExitCode {

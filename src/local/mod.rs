@@ -5,4 +5,5 @@
 
 pub mod runner;
 pub mod shards;
+pub mod stop;
 pub mod workload;

@@ -10,16 +10,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::watch;
+use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::aws::error::AwsError;
 use crate::aws::retry::{self, Deadline, Patience, STEADY};
-use crate::aws::stream::Stream;
+use crate::aws::stream::{Stream, StreamError};
 use crate::local::shards::{KinesisSource, Page, Position, ShardSource};
+use crate::local::stop::Stop;
 use crate::ops::checkpoint::{CheckpointError, Checkpoints, Owner};
 use crate::replicate::decode::SourceRecord;
+use crate::replicate::lambda;
 use crate::replicate::replicator::Replicator;
+use crate::replicate::summary::Summary;
 
 /// Where a shard with no checkpoint starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,6 +85,12 @@ pub enum RunnerError {
     },
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// The function could not take the batch at all (it never happens with the records a
+    /// source reads: they are the function's own types).
+    #[error("the function refused the batch: {0}")]
+    Function(#[source] lambda::EventError),
 }
 
 /// What a run did.
@@ -172,15 +181,7 @@ impl<S: ShardSource + std::fmt::Debug> std::fmt::Debug for Runner<S> {
 impl Runner<KinesisSource> {
     /// A runner for a Kinesis stream: looks it up and loads the checkpoint.
     pub async fn connect(stream: Stream, options: RunnerOptions) -> Result<Self, RunnerError> {
-        let label = format!("{}={}", stream.setting, stream.name);
-        let source =
-            KinesisSource::connect(stream)
-                .await
-                .map_err(|source| RunnerError::Source {
-                    stream: label,
-                    gave_up_after: Duration::ZERO,
-                    source,
-                })?;
+        let source = KinesisSource::connect(stream).await?;
         Runner::new(source, options)
     }
 }
@@ -207,17 +208,12 @@ impl<S: ShardSource> Runner<S> {
 
     /// Reads every shard until it is caught up with the stream, then returns.
     pub async fn drain(&self, replicator: &Replicator) -> Result<RunStats, RunnerError> {
-        let (_stop, stopped) = watch::channel(true);
-        self.run(replicator, stopped).await
+        self.run(replicator, Stop::when_drained()).await
     }
 
     /// Reads every shard, following new records and new shards, until `stop` turns true and
     /// each shard is caught up. A shard is read once all its parents are read to their end.
-    pub async fn run(
-        &self,
-        replicator: &Replicator,
-        stop: watch::Receiver<bool>,
-    ) -> Result<RunStats, RunnerError> {
+    pub async fn run(&self, replicator: &Replicator, stop: Stop) -> Result<RunStats, RunnerError> {
         let mut stats = RunStats::default();
         let mut started: HashSet<String> = HashSet::new();
         let mut running = FuturesUnordered::new();
@@ -257,7 +253,7 @@ impl<S: ShardSource> Runner<S> {
         replicator: &Replicator,
         shard: String,
         child: bool,
-        stop: watch::Receiver<bool>,
+        stop: Stop,
     ) -> Result<(RunStats, ShardEnd), RunnerError> {
         let mut stats = RunStats::default();
         let mut position = match (self.checkpoints.after(&shard), child) {
@@ -285,7 +281,7 @@ impl<S: ShardSource> Runner<S> {
                     stats.shards_ended += 1;
                     return Ok((stats, ShardEnd::Ended));
                 };
-                if page.caught_up && *stop.borrow() {
+                if page.caught_up && stop.asked() {
                     return Ok((stats, ShardEnd::Stopped));
                 }
                 tokio::time::sleep(self.options.poll_interval).await;
@@ -353,7 +349,7 @@ impl<S: ShardSource> Runner<S> {
         stats: &mut RunStats,
     ) -> Result<Option<String>, RunnerError> {
         let deadline = Instant::now() + self.options.timeout;
-        let (failed, summary) = replicator.handle_records(records, Some(deadline)).await;
+        let (failed, summary) = invoke(replicator, records, deadline).await?;
         if let Some(observer) = &self.observer {
             observer(records, &failed);
         }
@@ -480,6 +476,31 @@ impl<S: ShardSource> Runner<S> {
             }),
         }
     }
+}
+
+/// Hands `records` to the function as Lambda does: an event's JSON in, the response's JSON out;
+/// returns the positions of the records it reported failed, and the batch's summary.
+async fn invoke<R: SourceRecord + Serialize>(
+    replicator: &Replicator,
+    records: &[R],
+    deadline: Instant,
+) -> Result<(Vec<usize>, Summary), RunnerError> {
+    let event = serde_json::json!({ "Records": records }).to_string();
+    let (response, summary) = lambda::handle_event(replicator, &event, Some(deadline))
+        .await
+        .map_err(RunnerError::Function)?;
+    let failed = lambda::failed_identifiers(&response).map_err(RunnerError::Function)?;
+    Ok((positions(records, &failed), summary))
+}
+
+/// The positions of the records named by `identifiers` (their sequence numbers).
+fn positions<R: SourceRecord>(records: &[R], identifiers: &[String]) -> Vec<usize> {
+    records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| identifiers.iter().any(|id| id == r.sequence_number()))
+        .map(|(p, _)| p)
+        .collect()
 }
 
 #[cfg(test)]

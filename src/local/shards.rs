@@ -13,7 +13,7 @@ use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 
 use crate::aws::error::AwsError;
 use crate::aws::retry::limits;
-use crate::aws::stream::{Shard, Stream};
+use crate::aws::stream::{Shard, Stream, StreamError};
 use crate::replicate::decode::SourceRecord;
 
 /// Where to start reading a shard.
@@ -41,7 +41,7 @@ pub struct Page<R> {
 #[allow(async_fn_in_trait)] // used only with concrete sources, never as `dyn`
 pub trait ShardSource {
     /// A record, as Lambda hands it to the function.
-    type Record: SourceRecord + Send + Sync;
+    type Record: SourceRecord + serde::Serialize + Send + Sync;
 
     /// The stream, as messages name it.
     fn label(&self) -> String;
@@ -71,18 +71,8 @@ pub struct KinesisSource {
 
 impl KinesisSource {
     /// Looks the stream up (its ARN goes into every record, as Lambda's do).
-    pub async fn connect(stream: Stream) -> Result<Self, AwsError> {
-        let answer = stream
-            .client
-            .describe_stream_summary()
-            .stream_name(&stream.name)
-            .send()
-            .await
-            .map_err(|e| AwsError::new("DescribeStreamSummary", e))?;
-        let arn = answer
-            .stream_description_summary()
-            .map(|s| s.stream_arn().to_owned())
-            .unwrap_or_default();
+    pub async fn connect(stream: Stream) -> Result<Self, StreamError> {
+        let (_, arn) = stream.summary().await?;
         let region = stream
             .client
             .config()

@@ -36,7 +36,7 @@ pub enum AdminError {
     Stream(#[from] StreamError),
     #[error(
         "{table} already exists with the key schema {found}, not {wanted}: nothing was changed; \
-         name another table, or pass the key schema it has (--key-schema)"
+         name another table, or give the key schema it has"
     )]
     SchemaMismatch {
         table: String,
@@ -50,8 +50,9 @@ pub enum AdminError {
         source: AwsError,
     },
     #[error(
-        "{what} is reached at {endpoint}, which is not a server on this machine: --recreate \
-         deletes only on local servers (127.0.0.1, ::1, localhost); nothing was deleted"
+        "{what} is reached at {endpoint}, which is not a server on this machine: tables and \
+         streams are deleted only on local servers (127.0.0.1, ::1, localhost); nothing was \
+         deleted"
     )]
     NotLocal { what: String, endpoint: String },
     #[error(
@@ -229,7 +230,7 @@ fn refuse_unless_local(what: &str, local: bool, endpoint: Option<&str>) -> Resul
     }
     Err(AdminError::NotLocal {
         what: what.to_owned(),
-        endpoint: endpoint.unwrap_or("AWS (no --endpoint-url)").to_owned(),
+        endpoint: endpoint.unwrap_or("AWS").to_owned(),
     })
 }
 

@@ -71,7 +71,7 @@ pub fn owner(table: &Table, segments: &Segments, sink: &str) -> Owner {
 pub async fn backfill(
     table: &Table,
     schema: &KeySchema,
-    sink: KeySink<'_>,
+    sink: &KeySink,
     options: &BackfillOptions,
     checkpoints: &Checkpoints,
     progress: &Progress,

@@ -17,7 +17,7 @@ use bigdecimal::BigDecimal;
 use serde::Serialize;
 
 use crate::aws::key::{Key, KeySchema};
-use crate::aws::table::{Item, Projection, Table, TableError};
+use crate::aws::table::{Item, PairError, Projection, Table, TableError, pair_schema};
 use crate::ops::checkpoint::Checkpoints;
 use crate::ops::scan::{self, Page, ScanError, ScanOptions, Segments};
 use crate::ops::ttl::Ttl;
@@ -85,22 +85,10 @@ impl Default for DiffOptions {
 pub enum DiffError {
     #[error(transparent)]
     Table(#[from] TableError),
-    #[error(
-        "{replica} has the key schema {found}, the primary's is {expected}: the tables cannot \
-         be compared key for key; the replica needs the primary's key schema"
-    )]
-    Schema {
-        replica: String,
-        expected: Box<KeySchema>,
-        found: Box<KeySchema>,
-    },
+    #[error(transparent)]
+    Pair(#[from] PairError),
     #[error(transparent)]
     Scan(#[from] ScanError<PageError>),
-    #[error(
-        "{replica} is the primary table itself ({primary}, same endpoint and region): a table \
-         compared with itself always matches; name another replica table"
-    )]
-    SameTable { primary: String, replica: String },
 }
 
 /// Why a page could not be compared, or its differences not handled.
@@ -110,10 +98,9 @@ pub enum PageError {
     Table(#[from] TableError),
     #[error("an item has no valid key: {0}")]
     BadItem(#[from] crate::aws::key::KeyError),
-    #[error("writing the differing keys: {0}")]
-    Output(#[source] std::io::Error),
-    #[error("repair: {0}")]
-    Repair(#[source] crate::ops::sink::SinkError),
+    /// What the caller does with the differences failed (writing them out, repairing them).
+    #[error("handling the differences: {0}")]
+    Handled(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Counts, as the comparison goes.
@@ -213,13 +200,7 @@ where
     F: Fn(Vec<Difference>) -> Fut,
     Fut: std::future::Future<Output = Result<(), PageError>>,
 {
-    if replica.is_same_as(primary) {
-        return Err(DiffError::SameTable {
-            primary: primary.label(),
-            replica: replica.label(),
-        });
-    }
-    let schema = same_schema(primary, replica).await?;
+    let schema = pair_schema(primary, replica).await?;
     let compare = Compare {
         primary,
         replica,
@@ -262,20 +243,6 @@ where
     )
     .await?;
     Ok(counts.report())
-}
-
-/// The primary's key schema, once the replica's is checked to be the same.
-async fn same_schema(primary: &Table, replica: &Table) -> Result<KeySchema, DiffError> {
-    let schema = primary.key_schema().await?;
-    let found = replica.key_schema().await?;
-    if schema != found {
-        return Err(DiffError::Schema {
-            replica: replica.label(),
-            expected: Box::new(schema),
-            found: Box::new(found),
-        });
-    }
-    Ok(schema)
 }
 
 /// One comparison's tables and counts.

@@ -190,7 +190,7 @@ pub struct NotPublishedRecords {
 
 /// The bucket could not be listed or read.
 #[derive(Debug, thiserror::Error)]
-#[error("--bucket={bucket}: {source}")]
+#[error("bucket {bucket}: {source}")]
 pub struct BucketError {
     pub bucket: String,
     #[source]

@@ -130,7 +130,7 @@ pub struct ImportReport {
 
 /// An import stopped. Everything before `report.complete_through + 1` is in.
 #[derive(Debug, thiserror::Error)]
-#[error("line {line}: {problem}; {written} items written by this run, every line up to {complete} is in (resume with --skip-lines {complete})", written = report.written, complete = report.complete_through)]
+#[error("line {line}: {problem}; {written} items written by this run, every line up to {complete} is in", written = report.written, complete = report.complete_through)]
 pub struct ImportError {
     pub line: usize,
     pub report: ImportReport,

@@ -43,16 +43,13 @@ impl Segments {
         Segments::all((cores * 4).clamp(4, 64))
     }
 
-    /// Checks a share given on the command line (`i..j` of `total`).
-    pub fn share(range: Range<u32>, total: u32) -> Result<Self, String> {
+    /// A share of a scan split among machines: segments `range` of `total`.
+    pub fn share(range: Range<u32>, total: u32) -> Result<Self, ShareError> {
         if total == 0 || total > 1_000_000 {
-            return Err(format!("--total-segments {total} must be 1 to 1000000"));
+            return Err(ShareError::Total(total));
         }
         if range.start >= range.end || range.end > total {
-            return Err(format!(
-                "--segment-range {}..{} must be a non-empty range within 0..{total}",
-                range.start, range.end
-            ));
+            return Err(ShareError::Range { range, total });
         }
         Ok(Segments { total, range })
     }
@@ -61,6 +58,19 @@ impl Segments {
     pub fn count(&self) -> u32 {
         self.range.end - self.range.start
     }
+}
+
+/// A share of a scan that cannot be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShareError {
+    #[error("a scan has 1 to 1000000 segments, not {0}")]
+    Total(u32),
+    #[error(
+        "segments {}..{} are not a non-empty range within 0..{total}",
+        range.start,
+        range.end
+    )]
+    Range { range: Range<u32>, total: u32 },
 }
 
 /// What to scan and how fast.
@@ -300,17 +310,12 @@ mod tests {
     #[test]
     fn shares_are_checked() {
         assert_eq!(Segments::share(2..4, 8).unwrap().count(), 2);
-        assert!(
-            Segments::share(4..4, 8)
-                .unwrap_err()
-                .contains("--segment-range")
-        );
+        assert!(matches!(
+            Segments::share(4..4, 8),
+            Err(ShareError::Range { .. })
+        ));
         assert!(Segments::share(0..9, 8).is_err());
-        assert!(
-            Segments::share(0..1, 0)
-                .unwrap_err()
-                .contains("--total-segments")
-        );
+        assert_eq!(Segments::share(0..1, 0), Err(ShareError::Total(0)));
         let machine = Segments::for_this_machine();
         assert!((4..=64).contains(&machine.total) && machine.range == (0..machine.total));
     }

@@ -12,12 +12,12 @@ use crate::publish::publisher::{Change, NotPublished, Publisher};
 use crate::replicate::engine::{Engine, KeyQueue, ReplicateError};
 
 /// Where the keys go.
-#[derive(Debug, Clone, Copy)]
-pub enum KeySink<'a> {
+#[derive(Debug, Clone)]
+pub enum KeySink {
     /// Announced on the key stream.
-    Stream(&'a Publisher),
+    Stream(Publisher),
     /// Copied now: read from the primary (consistent), written to the replica.
-    Replica(&'a Engine),
+    Replica(Box<Engine>),
 }
 
 /// Keys that did not get where they were sent.
@@ -33,7 +33,7 @@ pub enum SinkError {
     },
 }
 
-impl KeySink<'_> {
+impl KeySink {
     /// Sends `keys` (distinct) where they go.
     pub async fn send(&self, keys: Vec<Key>) -> Result<(), SinkError> {
         match self {

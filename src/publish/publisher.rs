@@ -40,8 +40,8 @@ impl Change {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "{count} key record(s) could not be put on {setting}={stream} ({why}); the replica was not \
-     told: announce them again with `dyno announce --key KEY` (or --keys-file FILE), or repair \
-     with `dyno diff --repair`; the keys: {keys}",
+     told about them: announce them again, or repair the replica with a comparison; the keys: \
+     {keys}",
     count = keys.len(),
     keys = KeyList(keys)
 )]

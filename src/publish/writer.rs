@@ -23,8 +23,9 @@ use crate::aws::error::{Attempts, AwsError};
 use crate::aws::key::{Key, KeyError, KeyIndex, KeyList, KeySchema};
 use crate::aws::retry::{self, Backoff, Deadline, Undone, limits};
 use crate::aws::stream::{Stream, StreamError};
-use crate::aws::table::{Table, TableError};
+use crate::aws::table::{Table, TableError, WriteCall};
 use crate::publish::publisher::{Change, NotPublished, Publisher};
+use aws_sdk_dynamodb::config::SharedInterceptor;
 
 /// Why a write did not fully happen, or is not known to have.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +47,7 @@ pub enum WriteError {
     #[error(
         "{table}: the outcome of the write is unknown ({source}): it may or may not have \
          happened; its key was announced, so the replica will match whatever the primary holds \
-         (check with `dyno get --key '{key}'`)",
+         (the key: {key})",
         key = key.to_json()
     )]
     Unknown {
@@ -432,20 +433,11 @@ impl Writer {
         attempts: &Attempts,
     ) -> Result<Vec<Option<WriteRequest>>, Option<AwsError>> {
         let index = KeyIndex::of_writes(&self.schema, &requests).ok_or(None)?;
-        let answer = self
-            .table
-            .client
-            .batch_write_item()
-            .request_items(&self.table.name, requests)
-            .customize()
-            .interceptor(attempts.clone())
-            .send()
-            .await
-            .map_err(|e| Some(AwsError::new("BatchWriteItem", e)))?;
-        let left = answer
-            .unprocessed_items
-            .and_then(|mut u| u.remove(&self.table.name))
-            .unwrap_or_default();
+        let call = WriteCall {
+            attempt_timeout: None,
+            watchers: vec![SharedInterceptor::new(attempts.clone())],
+        };
+        let left = self.table.batch_write(requests, call).await.map_err(Some)?;
         index.match_writes(left).ok_or(None)
     }
 

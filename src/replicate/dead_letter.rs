@@ -68,7 +68,7 @@ pub enum DeadLetterError {
     },
     #[error("the invocation's deadline is near; not sent to the dead-letter queue")]
     Deadline,
-    #[error("--queue-url={queue_url}: {source}")]
+    #[error("queue {queue_url}: {source}")]
     Queue {
         queue_url: String,
         #[source]

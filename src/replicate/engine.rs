@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest,
@@ -23,8 +22,9 @@ use tokio::time::Instant;
 use crate::aws::error::AwsError;
 use crate::aws::key::{Key, KeyIndex, KeySchema};
 use crate::aws::retry::{self, Backoff, Deadline, Expired, GaveUp, Undone, limits};
-use crate::aws::table::{Table, TableError};
+use crate::aws::table::{PairError, Table, TableError, WriteCall, pair_schema};
 use crate::replicate::tuning::Tuning;
+use aws_sdk_dynamodb::config::SharedInterceptor;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -35,20 +35,8 @@ pub enum SetupError {
     Table(#[from] TableError),
     #[error(transparent)]
     Role(#[from] crate::aws::role::RoleError),
-    #[error(
-        "{replica}: its key schema, {found}, differs from the primary table's, {expected}; \
-         the replica needs the same key schema"
-    )]
-    Mismatch {
-        replica: String,
-        expected: KeySchema,
-        found: KeySchema,
-    },
-    #[error(
-        "{replica} is the primary table itself ({primary}, same endpoint and region): a table \
-         cannot be its own replica; name another replica table"
-    )]
-    SameTable { primary: String, replica: String },
+    #[error(transparent)]
+    Pair(#[from] PairError),
 }
 
 /// Why some keys could not be made to agree in this invocation (they are retried later).
@@ -297,21 +285,7 @@ impl Engine {
         replica: Table,
         tuning: Tuning,
     ) -> Result<Self, SetupError> {
-        if replica.is_same_as(&primary) {
-            return Err(SetupError::SameTable {
-                primary: primary.label(),
-                replica: replica.label(),
-            });
-        }
-        let schema = primary.key_schema().await?;
-        let found = replica.key_schema().await?;
-        if schema != found {
-            return Err(SetupError::Mismatch {
-                replica: replica.label(),
-                expected: schema,
-                found,
-            });
-        }
+        let schema = pair_schema(&primary, &replica).await?;
         Ok(Engine {
             backoff: Backoff::attempts(tuning.max_attempts),
             primary,
@@ -420,32 +394,14 @@ impl Engine {
             .consistent_read(true)
             .build()
             .map_err(|_| bad("the request could not be built"))?;
-        let call = self
-            .primary
-            .client
-            .batch_get_item()
-            .request_items(table, wanted)
-            .send();
-        let mut response = deadline
-            .run(call)
+        let (items, left) = deadline
+            .run(self.primary.batch_get(wanted))
             .await
             .map_err(|Expired| ReplicateError::Deadline)?
-            .map_err(|e| ReplicateError::Read {
+            .map_err(|source| ReplicateError::Read {
                 table: table.clone(),
-                source: AwsError::new("BatchGetItem", e),
+                source,
             })?;
-
-        let items = response
-            .responses
-            .as_mut()
-            .and_then(|r| r.remove(table))
-            .unwrap_or_default();
-        let left = response
-            .unprocessed_keys
-            .as_mut()
-            .and_then(|u| u.remove(table))
-            .map(|k| k.keys)
-            .unwrap_or_default();
         self.answers(request, items, left)
             .ok_or_else(|| bad("the answer holds a key that was not asked for (or twice)"))
     }
@@ -553,32 +509,21 @@ impl Engine {
             .ok_or_else(|| bad("a write without a valid key"))?;
         let attempt_timeout = self.write_attempt_timeout();
         let cutoff = WriteCutoff::new(deadline, attempt_timeout);
-        let timeouts = aws_sdk_dynamodb::Config::builder().timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(attempt_timeout)
-                .build(),
-        );
-        let answer = self
+        let call = WriteCall {
+            attempt_timeout: Some(attempt_timeout),
+            watchers: vec![SharedInterceptor::new(cutoff.clone())],
+        };
+        let left = self
             .replica
-            .client
-            .batch_write_item()
-            .request_items(table, requests)
-            .customize()
-            .config_override(timeouts)
-            .interceptor(cutoff.clone())
-            .send()
+            .batch_write(requests, call)
             .await
-            .map_err(|e| match cutoff.refused() {
+            .map_err(|source| match cutoff.refused() {
                 true => ReplicateError::Deadline,
                 false => ReplicateError::Write {
                     table: table.clone(),
-                    source: AwsError::new("BatchWriteItem", e),
+                    source,
                 },
             })?;
-        let left = answer
-            .unprocessed_items
-            .and_then(|mut u| u.remove(table))
-            .unwrap_or_default();
         index
             .match_writes(left)
             .ok_or_else(|| bad("the answer holds a write that was not sent"))

@@ -7,6 +7,7 @@ pub mod batch_rule;
 pub mod dead_letter;
 pub mod decode;
 pub mod engine;
+pub mod lambda;
 pub mod metrics;
 pub mod replicator;
 pub mod summary;

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use dyno::aws::key::{KeySchema, ScalarType};
 use dyno::aws::stream::Stream;
 use dyno::aws::table::Table;
 use dyno::local::runner::{RunStats, Runner, RunnerOptions};
+use dyno::local::stop::Stop;
 use dyno::local::workload::{self, HASH, RANGE, Spec};
 use dyno::ops::admin::{self, AdminError};
 use dyno::ops::diff::{Diff, compare};
@@ -124,7 +124,7 @@ pub async fn run(setup: &Setup, spec: &Spec, say: impl Fn(String)) -> Result<Rep
         "writing {total} puts, updates and deletes over {} keys (seed {}) while replicating…",
         spec.keys, spec.seed
     ));
-    let (stop, stopped) = watch::channel(false);
+    let (stop, stopped) = Stop::on_request();
     let write = async {
         let every = (total / 10).max(1);
         let result = workload::apply(&writer, ops, 8, |done| {
@@ -133,7 +133,7 @@ pub async fn run(setup: &Setup, spec: &Spec, say: impl Fn(String)) -> Result<Rep
             }
         })
         .await;
-        let _ = stop.send(true);
+        stop.stop();
         result
     };
     let (written, run) = tokio::join!(write, runner.run(&replicator, stopped));

@@ -40,11 +40,13 @@ impl Failure {
         let line = self.error.to_string();
         let mut cause: Option<&(dyn StdError + 'static)> = Some(self.error.as_ref());
         while let Some(error) = cause {
-            let reason = error
-                .downcast_ref::<AwsError>()
-                .and_then(AwsError::rejection_reason);
-            if let Some(reason) = reason.filter(|r| !line.contains(*r)) {
-                return format!("{line} ({reason})");
+            if let Some(aws) = error.downcast_ref::<AwsError>() {
+                if aws.is_missing_credentials() {
+                    return format!("{line}; or use --local for the local servers");
+                }
+                if let Some(reason) = aws.rejection_reason().filter(|r| !line.contains(*r)) {
+                    return format!("{line} ({reason})");
+                }
             }
             cause = error.source();
         }
@@ -63,4 +65,13 @@ impl Failure {
 
 pub fn usage(message: impl Into<String>) -> Failure {
     Usage(message.into()).into()
+}
+
+/// Exit 1 when `failed`, else 0.
+pub fn exit_failure_if(failed: bool) -> ExitCode {
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

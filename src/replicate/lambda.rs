@@ -1,6 +1,7 @@
 //! The Lambda function: an event of either source in (the records' `eventSource` decides),
 //! `batchItemFailures` out, before the invocation's deadline. The local event source mapping
-//! hands its batches through here too, as JSON, crossing the boundary AWS crosses.
+//! hands its batches through here too, as JSON, and reads the answer back from JSON: it crosses
+//! the boundary AWS crosses.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +14,7 @@ use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::replicate::replicator::Replicator;
+use crate::replicate::summary::Summary;
 
 /// The answer to either source: `{"batchItemFailures":[{"itemIdentifier":…}]}`.
 #[derive(Debug, Serialize)]
@@ -60,7 +62,17 @@ pub async fn function_handler(
             deadline.map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64),
         "invocation"
     );
-    let text = event.payload.get();
+    let (response, _) = handle_event(replicator, event.payload.get(), deadline).await?;
+    Ok(response)
+}
+
+/// What the function does with an event's JSON (`text`), and the batch's summary: the one
+/// path of every batch, the Lambda runtime's and the local event source mapping's.
+pub async fn handle_event(
+    replicator: &Replicator,
+    text: &str,
+    deadline: Option<Instant>,
+) -> Result<(Response, Summary), EventError> {
     let sources: Sources = serde_json::from_str(text).map_err(EventError::NotABatch)?;
     let source = sources
         .records
@@ -69,16 +81,29 @@ pub async fn function_handler(
     match source {
         Some("aws:dynamodb") => {
             let batch: DynamoDbEvent = serde_json::from_str(text).map_err(EventError::NotABatch)?;
-            let (response, _) = replicator.handle_dynamodb(&batch, deadline).await;
-            Ok(Response::DynamoDb(response))
+            let (response, summary) = replicator.handle_dynamodb(&batch, deadline).await;
+            Ok((Response::DynamoDb(response), summary))
         }
         Some("aws:kinesis") | None => {
             let batch: KinesisEvent = serde_json::from_str(text).map_err(EventError::NotABatch)?;
-            let (response, _) = replicator.handle(&batch, deadline).await;
-            Ok(Response::Kinesis(response))
+            let (response, summary) = replicator.handle(&batch, deadline).await;
+            Ok((Response::Kinesis(response), summary))
         }
-        Some(other) => Err(EventError::OtherSource(other.to_owned()).into()),
+        Some(other) => Err(EventError::OtherSource(other.to_owned())),
     }
+}
+
+/// The `itemIdentifier`s of a response as the event source mapping reads it: from its JSON.
+pub fn failed_identifiers(response: &Response) -> Result<Vec<String>, EventError> {
+    let json = serde_json::to_value(response).map_err(EventError::NotABatch)?;
+    let failures = json["batchItemFailures"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    Ok(failures
+        .iter()
+        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+        .collect())
 }
 
 /// Turns the context's deadline (milliseconds since the epoch; 0 when there is none) into an

@@ -1,0 +1,143 @@
+//! `dyno check`: compares the replica's definition with the primary's, side by side, so the
+//! replica can be failed over to; `--apply` adds what is missing, never deleting. Exits 0 when
+//! they match, 1 when they differ, 2 when they could not be compared.
+
+use dyno::aws::table::Table;
+use dyno::ops::definition::Definition;
+use dyno::ops::drift::{self, Drift, Fix};
+use dyno::ops::provision;
+
+use super::replica_args::{ReplicaArgs, choices};
+use crate::Outcome;
+use crate::connect::Connected;
+use crate::failure::exit_failure_if;
+use crate::progress;
+
+/// Compare the replica's definition with the primary's (key schema, indexes, TTL, billing,
+/// point-in-time recovery, deletion protection, stream, tags): exits 0 when they match, 1
+/// when they differ, 2 when they could not be compared. Changes nothing without --apply.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Make the replica match where that is safe and additive: create a missing global index
+    /// (waiting until it is ACTIVE), turn on TTL, point-in-time recovery and deletion
+    /// protection, add missing tags. Never deletes an index, a tag or data.
+    #[arg(long)]
+    apply: bool,
+    /// Print the differences as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    replica: ReplicaArgs,
+}
+
+/// Exit 0 when the definitions match, 1 when they differ, 2 when they could not be compared
+/// (any error).
+pub async fn run(at: &Connected, args: Args) -> Outcome {
+    check(at, &args).await.map_err(|f| f.with_code(2))
+}
+
+async fn check(at: &Connected, args: &Args) -> Outcome {
+    let choices = choices(&args.replica)?;
+    let (primary, replica) = (at.primary(), at.replica().await?);
+    let wanted = Definition::read(&primary).await?.for_replica(&choices);
+    let mut found = Definition::read(&replica).await?;
+    let mut drifts = drift::drift(&wanted, &found);
+    let unusable = drifts.iter().any(|d| d.fix == Fix::Unusable);
+    let mut applied = Vec::new();
+    if args.apply && !unusable && drifts.iter().any(|d| d.action.is_some()) {
+        let bar = progress::counter("applying", "steps");
+        let mut types = found.attribute_types();
+        types.extend(wanted.attribute_types());
+        let done = provision::apply(&replica, found.billing, &types, &drifts, |state| {
+            bar.set_message(state.to_owned())
+        })
+        .await;
+        bar.finish_and_clear();
+        applied = done?;
+        found = Definition::read(&replica).await?;
+        drifts = drift::drift(&wanted, &found);
+    }
+    report(&primary, &replica, &drifts, &applied, args, unusable);
+    Ok(exit_failure_if(!drifts.is_empty()))
+}
+
+fn report(
+    primary: &Table,
+    replica: &Table,
+    drifts: &[Drift],
+    applied: &[String],
+    args: &Args,
+    unusable: bool,
+) {
+    let summary = summary(drifts, args.apply && unusable);
+    if args.json {
+        let json = serde_json::json!({
+            "primary": primary.label(),
+            "replica": replica.label(),
+            "matches": drifts.is_empty(),
+            "applied": applied,
+            "differences": drifts,
+            "summary": summary,
+        });
+        println!("{json}");
+        return;
+    }
+    for line in applied {
+        println!("applied: {line}");
+    }
+    for d in drifts {
+        println!("{}", d.line);
+    }
+    println!("{summary}");
+}
+
+/// The closing line: a match, or how many differences and who can fix them.
+fn summary(drifts: &[Drift], refused: bool) -> String {
+    if drifts.is_empty() {
+        return "check: the replica matches the primary's definition".to_owned();
+    }
+    let count = |fix: Fix| drifts.iter().filter(|d| d.fix == fix).count();
+    let mut line = format!(
+        "check: {} differences ({} that `dyno check --apply` adds, {} for a person to decide)",
+        drifts.len(),
+        count(Fix::Apply),
+        count(Fix::Person) + count(Fix::Unusable)
+    );
+    if count(Fix::Unusable) > 0 {
+        line.push_str(
+            "; the replica's key schema differs, so it cannot serve the application: fail over \
+             to it only after making a new replica",
+        );
+    }
+    if refused {
+        line.push_str("; nothing was applied to a replica with another key schema");
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_counts_who_can_fix_what() {
+        assert_eq!(
+            summary(&[], false),
+            "check: the replica matches the primary's definition"
+        );
+        let drift = |fix| Drift {
+            what: "x".into(),
+            line: "x: y".into(),
+            fix,
+            action: None,
+        };
+        let line = summary(&[drift(Fix::Apply), drift(Fix::Person)], false);
+        assert_eq!(
+            line,
+            "check: 2 differences (1 that `dyno check --apply` adds, 1 for a person to decide)"
+        );
+        let line = summary(&[drift(Fix::Unusable), drift(Fix::Apply)], true);
+        assert!(line.contains("cannot serve the application"), "{line}");
+        assert!(line.ends_with("nothing was applied to a replica with another key schema"));
+    }
+}

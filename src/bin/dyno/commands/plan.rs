@@ -1,0 +1,116 @@
+//! `dyno plan`: what a write load needs and costs per million writes (shards, Lambda, read and
+//! write units), next to Global Tables' replicated writes; arithmetic only, no call to AWS.
+
+use std::process::ExitCode;
+
+use dyno::ops::plan::{Load, Prices, describe};
+
+use crate::Outcome;
+use crate::failure::{Failure, usage};
+
+/// What a write load needs and costs per million writes (shards, Lambda, read and write
+/// units), next to Global Tables' replicated writes for the same load. Makes no call.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Writes per second to the primary.
+    #[arg(long, default_value_t = 500.0)]
+    writes_per_second: f64,
+    /// Item size in KB.
+    #[arg(long, default_value_t = 1.0)]
+    item_kb: f64,
+    /// Distinct keys per write within a batch (1: every write a new key; 0.1: hot keys).
+    #[arg(long, default_value_t = 1.0)]
+    distinct_fraction: f64,
+    /// The event source mapping's BatchSize.
+    #[arg(long, default_value_t = 1000.0)]
+    batch_size: f64,
+    /// The event source mapping's batching window, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    batching_window_seconds: f64,
+    /// Global secondary indexes on the replica (each replicated write also writes them).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=20))]
+    gsis: u32,
+}
+
+pub fn run(args: Args) -> Outcome {
+    check(&args)?;
+    let load = Load {
+        writes_per_second: args.writes_per_second,
+        item_kb: args.item_kb,
+        distinct_fraction: args.distinct_fraction,
+        batch_size: args.batch_size,
+        batching_window_s: args.batching_window_seconds,
+        gsis: f64::from(args.gsis),
+        ..Load::default()
+    };
+    for line in describe(&load, &Prices::default()) {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A number flag's bounds: (flag, value, lowest, whether the lowest itself is allowed, highest,
+/// why the highest).
+type Bound = (&'static str, f64, f64, bool, f64, &'static str);
+
+/// Each number flag is finite and within its bounds.
+fn check(args: &Args) -> Result<(), Failure> {
+    for (flag, value, low, low_ok, high, why) in bounds(args) {
+        if value.is_finite() && value > high {
+            return Err(usage(format!("{flag} {value} is more than {high} ({why})")));
+        }
+        let above = if low_ok { value >= low } else { value > low };
+        if !(value.is_finite() && above) {
+            let least = if low_ok { "at least" } else { "above" };
+            return Err(usage(format!(
+                "{flag} {value} must be a number {least} {low}, at most {high}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn bounds(args: &Args) -> [Bound; 5] {
+    [
+        (
+            "--writes-per-second",
+            args.writes_per_second,
+            0.0,
+            false,
+            1e7,
+            "a plan's limit",
+        ),
+        (
+            "--item-kb",
+            args.item_kb,
+            0.0,
+            false,
+            400.0,
+            "DynamoDB's item limit",
+        ),
+        (
+            "--distinct-fraction",
+            args.distinct_fraction,
+            0.0,
+            false,
+            1.0,
+            "every write a new key",
+        ),
+        (
+            "--batch-size",
+            args.batch_size,
+            1.0,
+            true,
+            10_000.0,
+            "an event source mapping's limit",
+        ),
+        (
+            "--batching-window-seconds",
+            args.batching_window_seconds,
+            0.0,
+            true,
+            300.0,
+            "an event source mapping's limit",
+        ),
+    ]
+}

@@ -1,0 +1,176 @@
+//! `dyno replicate`: runs the local event source mapping, replicating from the key stream (or the
+//! primary table's own DynamoDB stream) to the replica, until drained or, with `--follow`,
+//! until Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use dyno::aws::table::Table;
+use dyno::local::runner::{RunStats, Runner, RunnerOptions, StartingPosition};
+use dyno::local::shards::DynamoDbStreamSource;
+use dyno::local::stop::Stop;
+use dyno::replicate::dead_letter::DeadLetterQueue;
+use dyno::replicate::replicator::Replicator;
+
+use crate::Outcome;
+use crate::connect::Connected;
+use crate::failure::{Failure, usage};
+use crate::progress;
+
+/// Run the local event source mapping: replicate from the stream to the replica.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Records per batch (1 to 10,000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    batch_size: u16,
+    /// Milliseconds to gather records before a partial batch.
+    #[arg(long, default_value_t = 0)]
+    batching_window_ms: u64,
+    #[arg(long, value_enum, default_value_t = Start::TrimHorizon)]
+    starting_position: Start,
+    /// Keep per-shard positions in this file (a restart resumes from it).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Keep following the stream instead of stopping once it is drained.
+    #[arg(long)]
+    follow: bool,
+    /// Where the records come from: the Kinesis key stream (--stream), or the primary table's
+    /// own DynamoDB stream (its latest; the table needs a stream, of any view type).
+    #[arg(long, value_enum, default_value_t = SourceKind::Kinesis)]
+    source: SourceKind,
+    /// DynamoDB Streams endpoint (local servers) [default: --endpoint-url, else AWS].
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_STREAMS_ENDPOINT_URL")]
+    streams_endpoint_url: Option<String>,
+    /// Retries of a failing batch before its lowest failing record is skipped (the run then
+    /// exits non-zero and names it); -1: retry until it succeeds.
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-1..))]
+    max_retries: i64,
+    #[command(flatten)]
+    queue: OptionalQueueArgs,
+    /// With --source dynamodb-stream: leave the replica alone for deletes made by the table's
+    /// TTL (an archive replica that keeps what the primary expires; it must not have TTL).
+    #[arg(long)]
+    keep_ttl_deletes: bool,
+}
+
+/// The dead-letter queue, if unusable records are to go to one.
+#[derive(clap::Args)]
+pub struct OptionalQueueArgs {
+    /// Send unusable records to this SQS queue instead of retrying them.
+    #[arg(long, env = "DEAD_LETTER_QUEUE_URL")]
+    dead_letter_queue_url: Option<String>,
+    /// SQS endpoint (local servers) [default: AWS].
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DEAD_LETTER_ENDPOINT_URL")]
+    sqs_endpoint_url: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SourceKind {
+    Kinesis,
+    DynamodbStream,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Start {
+    TrimHorizon,
+    Latest,
+}
+
+pub async fn run(at: &Connected, args: Args) -> Outcome {
+    let replicator = replicator(at, &args).await?;
+    let options = options(&args);
+    // Following: until Ctrl-C; else a drain.
+    let (_stop, stopped) = match args.follow {
+        true => Stop::on_request(),
+        false => (Stop::on_request().0, Stop::when_drained()),
+    };
+    let bar = progress::counter("replicating", "records");
+    let stats = match args.source {
+        SourceKind::Kinesis => {
+            let runner = Runner::connect(at.stream(), options).await?;
+            let runner = runner.observe(progress::batches(&bar));
+            runner.run(&replicator, stopped).await?
+        }
+        SourceKind::DynamodbStream => {
+            let arn = table_stream_arn(replicator.engine().primary()).await?;
+            let streams = at.streams(args.streams_endpoint_url.as_deref());
+            let runner = Runner::new(DynamoDbStreamSource::new(streams, arn), options)?;
+            let runner = runner.observe(progress::batches(&bar));
+            runner.run(&replicator, stopped).await?
+        }
+    };
+    bar.finish_and_clear();
+    Ok(report(&stats))
+}
+
+/// The replicator from the primary to the replica, with the dead-letter queue when one is given.
+async fn replicator(at: &Connected, args: &Args) -> Result<Replicator, Failure> {
+    let tuning = dyno::replicate::tuning::Tuning {
+        max_attempts: 8,
+        ..at.tuning.clone()
+    };
+    let mut replicator = Replicator::connect(at.primary(), at.replica().await?, tuning)
+        .await?
+        .keeping_ttl_deletes(args.keep_ttl_deletes);
+    if let Some(url) = &args.queue.dead_letter_queue_url {
+        let sqs = at.sqs(args.queue.sqs_endpoint_url.as_deref());
+        replicator = replicator.with_dead_letter(DeadLetterQueue::new(sqs, url.clone()));
+    }
+    Ok(replicator)
+}
+
+/// The runner's options, from the flags.
+fn options(args: &Args) -> RunnerOptions {
+    RunnerOptions {
+        batch_size: args.batch_size as usize,
+        batching_window: Duration::from_millis(args.batching_window_ms),
+        starting_position: match args.starting_position {
+            Start::TrimHorizon => StartingPosition::TrimHorizon,
+            Start::Latest => StartingPosition::Latest,
+        },
+        checkpoint: args.checkpoint.clone(),
+        max_retries: u32::try_from(args.max_retries).ok(),
+        // Following the stream, an outage is waited out; a drain gives up after a minute.
+        patience: (!args.follow).then_some(Duration::from_secs(60)),
+        ..RunnerOptions::default()
+    }
+}
+
+/// What the run did; exit 1 when records were skipped.
+fn report(stats: &RunStats) -> ExitCode {
+    eprintln!(
+        "replicated {} records in {} batches ({} re-delivered, {} skipped)",
+        stats.records - stats.skipped.len(),
+        stats.batches,
+        stats.redelivered,
+        stats.skipped.len()
+    );
+    if !stats.skipped.is_empty() {
+        eprintln!(
+            "error: {} records were skipped after every retry failed, so their keys may differ \
+             on the replica: {}; find and repair them with `dyno diff`",
+            stats.skipped.len(),
+            stats.skipped.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// The primary table's latest DynamoDB stream.
+async fn table_stream_arn(table: &Table) -> Result<String, Failure> {
+    let description = table.describe().await?;
+    description
+        .latest_stream_arn()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            usage(format!(
+                "{} has no DynamoDB stream: enable one (any view type; KEYS_ONLY is enough), or \
+             replicate from the key stream with --source kinesis",
+                table.label()
+            ))
+        })
+}

@@ -1,0 +1,37 @@
+//! `dyno update`: updates an item of the primary with an update expression through the writer,
+//! then announces its key.
+
+use std::process::ExitCode;
+
+use super::input::{Expressions, parse_item, parse_names, parse_values};
+use super::writes::{write_failure, writer};
+use crate::Outcome;
+use crate::connect::Connected;
+
+/// Update an item with an update expression, then announce its key.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The key, in DynamoDB JSON.
+    #[arg(long)]
+    key: String,
+    /// E.g. 'SET #v = :v'.
+    #[arg(long)]
+    update_expression: String,
+    #[command(flatten)]
+    expressions: Expressions,
+}
+
+pub async fn run(at: &Connected, args: Args) -> Outcome {
+    let key = parse_item(&args.key, "--key")?;
+    let e = &args.expressions;
+    let w = writer(at).await?;
+    let request = w
+        .update()
+        .set_key(Some(key))
+        .update_expression(args.update_expression)
+        .set_condition_expression(e.condition.clone())
+        .set_expression_attribute_names(parse_names(&e.names)?)
+        .set_expression_attribute_values(parse_values(&e.values)?);
+    w.update_item(request).await.map_err(write_failure)?;
+    Ok(ExitCode::SUCCESS)
+}
