@@ -12,9 +12,8 @@ use aws_sdk_sqs::config::Credentials;
 use common::calls::CallCounter;
 use common::*;
 use dyno::config::Config;
-use dyno::replicate::dead_letter::{
-    DeadLetter, DeadLetterError, DeadLetterQueue, ReplayReport, replay,
-};
+use dyno::replicate::dead_letter::{DeadLetterError, DeadLetterQueue, ReplayReport, replay};
+use dyno::replicate::letter::DeadLetter;
 use dyno::replicate::replicator::Replicator;
 use serde_json::json;
 use tokio::time::Instant;

@@ -18,7 +18,8 @@ use dyno::replicate::tuning::Tuning;
 
 use dyno::aws::stream::Stream;
 use dyno::aws::table::Table;
-use dyno::local::runner::{Observer, RunStats, Runner, RunnerOptions};
+use dyno::local::run_stats::RunStats;
+use dyno::local::runner::{Observer, Runner, RunnerOptions};
 use dyno::local::workload::{self, Spec};
 use dyno::publish::writer::Writer;
 use dyno::replicate::replicator::Replicator;

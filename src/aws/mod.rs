@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod error;
 pub mod json;
 pub mod key;
+pub mod key_index;
 pub mod retry;
 pub mod role;
 pub mod stream;

@@ -13,7 +13,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::endpoint;
 use crate::aws::error::AwsError;
-use crate::aws::key::{Key, KeyIndex, KeySchema, SchemaError};
+use crate::aws::key::{Key, KeySchema, SchemaError};
+use crate::aws::key_index::KeyIndex;
 use crate::aws::retry::{self, Backoff, Deadline, Patience, Undone, limits};
 
 /// An item, or a key, as the SDK has it.

@@ -3,6 +3,8 @@
 //! each batch to the replicator, and a seeded workload. It imports `aws`, `replicate`, `publish`
 //! and `ops` (checkpoints); nothing below imports it.
 
+pub mod invoke;
+pub mod run_stats;
 pub mod runner;
 pub mod shards;
 pub mod stop;

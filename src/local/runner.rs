@@ -10,19 +10,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::aws::error::AwsError;
 use crate::aws::retry::{self, Deadline, Patience, STEADY};
 use crate::aws::stream::{Stream, StreamError};
+use crate::local::invoke::invoke;
+use crate::local::run_stats::RunStats;
 use crate::local::shards::{KinesisSource, Page, Position, ShardSource};
 use crate::local::stop::Stop;
 use crate::ops::checkpoint::{CheckpointError, Checkpoints, Owner};
 use crate::replicate::decode::SourceRecord;
-use crate::replicate::lambda;
 use crate::replicate::replicator::Replicator;
-use crate::replicate::summary::Summary;
 
 /// Where a shard with no checkpoint starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,56 +89,7 @@ pub enum RunnerError {
     /// The function could not take the batch at all (it never happens with the records a
     /// source reads: they are the function's own types).
     #[error("the function refused the batch: {0}")]
-    Function(#[source] lambda::EventError),
-}
-
-/// What a run did.
-#[derive(Debug, Default, Clone)]
-pub struct RunStats {
-    /// Invocations of the handler.
-    pub batches: usize,
-    /// Records handed to the handler, re-deliveries included.
-    pub deliveries: usize,
-    /// Distinct records done (replicated, or skipped after `max_retries`).
-    pub records: usize,
-    /// Records re-delivered after a partial failure.
-    pub redelivered: usize,
-    /// Records given up on after `max_retries`, as `shard:sequence`.
-    pub skipped: Vec<String>,
-    /// Shards read to their end (closed by a split or a merge).
-    pub shards_ended: usize,
-    /// Distinct keys per batch, summed; and the puts and deletes the replica received.
-    pub keys: usize,
-    pub puts: usize,
-    pub deletes: usize,
-    /// Calls to the stream that failed and were retried.
-    pub stream_retries: usize,
-    /// From each record's arrival on the stream to the end of the batch that replicated it.
-    pub lags: Vec<Duration>,
-}
-
-impl RunStats {
-    fn merge(&mut self, other: RunStats) {
-        self.batches += other.batches;
-        self.deliveries += other.deliveries;
-        self.records += other.records;
-        self.redelivered += other.redelivered;
-        self.skipped.extend(other.skipped);
-        self.shards_ended += other.shards_ended;
-        self.keys += other.keys;
-        self.puts += other.puts;
-        self.deletes += other.deletes;
-        self.stream_retries += other.stream_retries;
-        self.lags.extend(other.lags);
-    }
-
-    /// The lag at quantile `q` (0..=1), if any record was replicated.
-    pub fn lag_quantile(&self, q: f64) -> Option<Duration> {
-        let mut lags = self.lags.clone();
-        lags.sort();
-        let last = lags.len().checked_sub(1)?;
-        lags.get(((last as f64) * q).round() as usize).copied()
-    }
+    Function(#[source] crate::replicate::lambda::EventError),
 }
 
 /// Orders Kinesis sequence numbers (decimal strings) by value.
@@ -349,7 +299,9 @@ impl<S: ShardSource> Runner<S> {
         stats: &mut RunStats,
     ) -> Result<Option<String>, RunnerError> {
         let deadline = Instant::now() + self.options.timeout;
-        let (failed, summary) = invoke(replicator, records, deadline).await?;
+        let (failed, summary) = invoke(replicator, records, deadline)
+            .await
+            .map_err(RunnerError::Function)?;
         if let Some(observer) = &self.observer {
             observer(records, &failed);
         }
@@ -476,31 +428,6 @@ impl<S: ShardSource> Runner<S> {
             }),
         }
     }
-}
-
-/// Hands `records` to the function as Lambda does: an event's JSON in, the response's JSON out;
-/// returns the positions of the records it reported failed, and the batch's summary.
-async fn invoke<R: SourceRecord + Serialize>(
-    replicator: &Replicator,
-    records: &[R],
-    deadline: Instant,
-) -> Result<(Vec<usize>, Summary), RunnerError> {
-    let event = serde_json::json!({ "Records": records }).to_string();
-    let (response, summary) = lambda::handle_event(replicator, &event, Some(deadline))
-        .await
-        .map_err(RunnerError::Function)?;
-    let failed = lambda::failed_identifiers(&response).map_err(RunnerError::Function)?;
-    Ok((positions(records, &failed), summary))
-}
-
-/// The positions of the records named by `identifiers` (their sequence numbers).
-fn positions<R: SourceRecord>(records: &[R], identifiers: &[String]) -> Vec<usize> {
-    records
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| identifiers.iter().any(|id| id == r.sequence_number()))
-        .map(|(p, _)| p)
-        .collect()
 }
 
 #[cfg(test)]

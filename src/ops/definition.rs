@@ -199,42 +199,7 @@ fn from_description(table: &Table, d: &TableDescription) -> Result<Definition, T
         table: table.name.clone(),
         source,
     })?;
-    let types: BTreeMap<&str, ScalarType> = d
-        .attribute_definitions()
-        .iter()
-        .filter_map(|a| Some((a.attribute_name(), scalar(a.attribute_type())?)))
-        .collect();
-    let keys = |elements: &[KeySchemaElement]| -> Vec<(String, ScalarType, KeyType)> {
-        elements
-            .iter()
-            .filter_map(|e| {
-                let kind = *types.get(e.attribute_name())?;
-                Some((e.attribute_name().to_owned(), kind, e.key_type().clone()))
-            })
-            .collect()
-    };
-    let global_indexes = d
-        .global_secondary_indexes()
-        .iter()
-        .map(|g| Index {
-            name: g.index_name().unwrap_or_default().to_owned(),
-            keys: keys(g.key_schema()),
-            projected: projected(g.projection()),
-            capacity: g
-                .provisioned_throughput()
-                .and_then(|p| capacity(p.read_capacity_units(), p.write_capacity_units())),
-        })
-        .collect();
-    let local_indexes = d
-        .local_secondary_indexes()
-        .iter()
-        .map(|l| Index {
-            name: l.index_name().unwrap_or_default().to_owned(),
-            keys: keys(l.key_schema()),
-            projected: projected(l.projection()),
-            capacity: None,
-        })
-        .collect();
+    let (global_indexes, local_indexes) = indexes(d);
     Ok(Definition {
         schema,
         global_indexes,
@@ -263,6 +228,47 @@ fn from_description(table: &Table, d: &TableDescription) -> Result<Definition, T
             .filter(|arn| !arn.contains(":alias/aws/"))
             .map(str::to_owned),
     })
+}
+
+/// A description's global and local secondary indexes.
+fn indexes(d: &TableDescription) -> (Vec<Index>, Vec<Index>) {
+    let types: BTreeMap<&str, ScalarType> = d
+        .attribute_definitions()
+        .iter()
+        .filter_map(|a| Some((a.attribute_name(), scalar(a.attribute_type())?)))
+        .collect();
+    let keys = |elements: &[KeySchemaElement]| -> Vec<(String, ScalarType, KeyType)> {
+        elements
+            .iter()
+            .filter_map(|e| {
+                let kind = *types.get(e.attribute_name())?;
+                Some((e.attribute_name().to_owned(), kind, e.key_type().clone()))
+            })
+            .collect()
+    };
+    let global = d
+        .global_secondary_indexes()
+        .iter()
+        .map(|g| Index {
+            name: g.index_name().unwrap_or_default().to_owned(),
+            keys: keys(g.key_schema()),
+            projected: projected(g.projection()),
+            capacity: g
+                .provisioned_throughput()
+                .and_then(|p| capacity(p.read_capacity_units(), p.write_capacity_units())),
+        })
+        .collect();
+    let local = d
+        .local_secondary_indexes()
+        .iter()
+        .map(|l| Index {
+            name: l.index_name().unwrap_or_default().to_owned(),
+            keys: keys(l.key_schema()),
+            projected: projected(l.projection()),
+            capacity: None,
+        })
+        .collect();
+    (global, local)
 }
 
 fn scalar(kind: &ScalarAttributeType) -> Option<ScalarType> {

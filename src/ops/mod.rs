@@ -10,6 +10,7 @@ pub mod definition;
 pub mod diff;
 pub mod drift;
 pub mod failed_batches;
+pub mod item_eq;
 pub mod jsonl;
 pub mod plan;
 pub mod provision;

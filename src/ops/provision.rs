@@ -25,40 +25,62 @@ use crate::ops::drift::{Action, Drift};
 /// Creates `table` as `wanted` says and waits until it is ACTIVE; then turns on TTL and
 /// point-in-time recovery. Returns what was done, a line each.
 pub async fn create(table: &Table, wanted: &Definition) -> Result<Vec<String>, AdminError> {
-    let label = table.label();
     let build = |e: BuildError| AdminError::Build {
-        what: label.clone(),
+        what: table.label(),
         source: e,
     };
-    let mut request = table
+    let request = table
         .client
         .create_table()
         .table_name(&table.name)
         .set_deletion_protection_enabled(wanted.deletion_protection.as_known().copied());
+    let request = with_keys_and_billing(request, wanted).map_err(build)?;
+    let request = with_options(request, wanted).map_err(build)?;
+    request
+        .send()
+        .await
+        .map_err(|e| call(table, AwsError::new("CreateTable", e)))?;
+    admin::wait_active(table, admin::WAIT).await?;
+    let mut said = vec![format!("created {}", summary(wanted))];
+    said.extend(after_creation(table, wanted).await?);
+    Ok(said)
+}
+
+type CreateTable = aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
+
+/// `request` with the key schema, attribute definitions, billing and indexes of `wanted`.
+fn with_keys_and_billing(
+    mut request: CreateTable,
+    wanted: &Definition,
+) -> Result<CreateTable, BuildError> {
     for (name, kind) in wanted.attribute_types() {
-        request = request.attribute_definitions(attribute(&name, kind).map_err(build)?);
+        request = request.attribute_definitions(attribute(&name, kind)?);
     }
     for (attr, role) in wanted.schema.elements() {
-        request = request.key_schema(element(&attr.name, role).map_err(build)?);
+        request = request.key_schema(element(&attr.name, role)?);
     }
     request = match wanted.billing {
         Billing::OnDemand => request.billing_mode(BillingMode::PayPerRequest),
         Billing::Provisioned(c) => request
             .billing_mode(BillingMode::Provisioned)
-            .provisioned_throughput(throughput(c).map_err(build)?),
+            .provisioned_throughput(throughput(c)?),
     };
     for index in &wanted.global_indexes {
-        request = request.global_secondary_indexes(global(index, wanted.billing).map_err(build)?);
+        request = request.global_secondary_indexes(global(index, wanted.billing)?);
     }
     for index in &wanted.local_indexes {
-        request = request.local_secondary_indexes(local(index).map_err(build)?);
+        request = request.local_secondary_indexes(local(index)?);
     }
+    Ok(request)
+}
+
+/// `request` with the stream, table class, encryption and tags of `wanted`.
+fn with_options(mut request: CreateTable, wanted: &Definition) -> Result<CreateTable, BuildError> {
     if let Some(view) = &wanted.stream {
         let stream = StreamSpecification::builder()
             .stream_enabled(true)
             .stream_view_type(StreamViewType::from(view.as_str()))
-            .build()
-            .map_err(build)?;
+            .build()?;
         request = request.stream_specification(stream);
     }
     if let Some(class) = &wanted.table_class {
@@ -72,22 +94,9 @@ pub async fn create(table: &Table, wanted: &Definition) -> Result<Vec<String>, A
         request = request.sse_specification(sse.build());
     }
     for (key, value) in wanted.tags.as_known().into_iter().flatten() {
-        request = request.tags(
-            Tag::builder()
-                .key(key)
-                .value(value)
-                .build()
-                .map_err(build)?,
-        );
+        request = request.tags(Tag::builder().key(key).value(value).build()?);
     }
-    request
-        .send()
-        .await
-        .map_err(|e| call(table, AwsError::new("CreateTable", e)))?;
-    admin::wait_active(table, admin::WAIT).await?;
-    let mut said = vec![format!("created {}", summary(wanted))];
-    said.extend(after_creation(table, wanted).await?);
-    Ok(said)
+    Ok(request)
 }
 
 /// What `CreateTable` cannot set: TTL and point-in-time recovery.

@@ -9,7 +9,8 @@
 use crate::aws::key::{Key, KeyList};
 use crate::aws::retry::Deadline;
 use crate::publish::publisher::{Change, NotPublished, Publisher};
-use crate::replicate::engine::{Engine, KeyQueue, ReplicateError};
+use crate::replicate::engine::{Engine, ReplicateError};
+use crate::replicate::key_queue::KeyQueue;
 
 /// Where the keys go.
 #[derive(Debug, Clone)]

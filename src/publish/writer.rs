@@ -20,7 +20,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::aws::error::{Attempts, AwsError};
-use crate::aws::key::{Key, KeyError, KeyIndex, KeyList, KeySchema};
+use crate::aws::key::{Key, KeyError, KeyList, KeySchema};
+use crate::aws::key_index::KeyIndex;
 use crate::aws::retry::{self, Backoff, Deadline, Undone, limits};
 use crate::aws::stream::{Stream, StreamError};
 use crate::aws::table::{Table, TableError, WriteCall};

@@ -5,25 +5,23 @@
 //! [`write_may_start`]), so the engine never abandons a write attempt at its deadline.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest,
 };
-use aws_smithy_runtime_api::box_error::BoxError;
 use futures::future::join_all;
-use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::aws::error::AwsError;
-use crate::aws::key::{Key, KeyIndex, KeySchema};
+use crate::aws::key::{Key, KeySchema};
+use crate::aws::key_index::KeyIndex;
 use crate::aws::retry::{self, Backoff, Deadline, Expired, GaveUp, Undone, limits};
 use crate::aws::table::{PairError, Table, TableError, WriteCall, pair_schema};
+use crate::replicate::key_queue::KeyQueue;
+use crate::replicate::read_size::ReadSize;
 use crate::replicate::tuning::Tuning;
+use crate::replicate::write_cutoff::WriteCutoff;
 use aws_sdk_dynamodb::config::SharedInterceptor;
 
 type Item = HashMap<String, AttributeValue>;
@@ -140,68 +138,6 @@ impl Outcome {
     }
 }
 
-/// The distinct keys of one run, handed to the engine while they are still being found: the
-/// caller pushes keys (each with a number of its choosing) and then closes the queue. Workers
-/// take keys as soon as there are enough for a full read, so reading starts long before the last
-/// record of a batch is decoded.
-#[derive(Debug, Default)]
-pub struct KeyQueue {
-    state: Mutex<Queued>,
-    more: Notify,
-}
-
-#[derive(Debug, Default)]
-struct Queued {
-    keys: VecDeque<(usize, Key)>,
-    closed: bool,
-}
-
-impl KeyQueue {
-    /// A closed queue of `keys`, numbered from 0 in order.
-    pub fn of(keys: impl IntoIterator<Item = Key>) -> Self {
-        let queue = KeyQueue::default();
-        queue.push(keys.into_iter().enumerate());
-        queue.close();
-        queue
-    }
-
-    /// Adds keys (which must be distinct from every key already pushed).
-    pub fn push(&self, keys: impl IntoIterator<Item = (usize, Key)>) {
-        self.lock().keys.extend(keys);
-        self.more.notify_waiters();
-    }
-
-    /// No more keys will come: workers take what is left, however few.
-    pub fn close(&self) {
-        self.lock().closed = true;
-        self.more.notify_waiters();
-    }
-
-    /// Moves `n` keys into `into`, waiting while fewer are queued and more may come; after the
-    /// queue is closed, moves what is left.
-    async fn take(&self, n: usize, into: &mut Vec<(usize, Key)>) {
-        loop {
-            let more = self.more.notified();
-            let mut more = std::pin::pin!(more);
-            more.as_mut().enable();
-            {
-                let mut queued = self.lock();
-                if queued.keys.len() >= n || queued.closed {
-                    let n = n.min(queued.keys.len());
-                    into.extend(queued.keys.drain(..n));
-                    return;
-                }
-            }
-            more.await;
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Queued> {
-        // Nothing panics while the lock is held; a poisoned queue is still consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// What a `BatchGetItem` answered for one key it was asked.
 #[derive(Debug, Clone)]
 enum Answer {
@@ -224,42 +160,6 @@ impl Run<'_> {
     fn answered(&self, asked: usize, done: usize, unprocessed: usize) {
         if let Ok(mut size) = self.size.lock() {
             size.answered(asked, done, unprocessed);
-        }
-    }
-}
-
-/// How many keys a read asks for. When the server answers only part of a read (a response size
-/// limit, or throttling), every worker's next read asks for as many as it answered, so items are
-/// not read again and again only to be cut; after a read answered in full the size grows by a
-/// quarter, but never back to a size the server has cut in this batch.
-#[derive(Debug)]
-struct ReadSize {
-    ask: usize,
-    /// The smallest read the server cut (one more than the most it may answer whole).
-    cut: usize,
-}
-
-impl Default for ReadSize {
-    fn default() -> Self {
-        ReadSize {
-            ask: limits::READ_KEYS,
-            cut: limits::READ_KEYS + 1,
-        }
-    }
-}
-
-impl ReadSize {
-    fn answered(&mut self, asked: usize, done: usize, unprocessed: usize) {
-        if unprocessed > 0 {
-            if done > 0 {
-                self.cut = self.cut.min(asked);
-                self.ask = done.min(self.cut.saturating_sub(1)).max(1);
-            }
-        } else if asked >= self.ask {
-            let grown = self.ask + (self.ask / 4).max(1);
-            self.ask = grown
-                .min(self.cut.saturating_sub(1))
-                .clamp(1, limits::READ_KEYS);
         }
     }
 }
@@ -541,60 +441,6 @@ impl Engine {
     }
 }
 
-/// Whether a write attempt may start now, with `left` before the deadline (`None`: there is no
-/// deadline) and `attempt_timeout` the longest the attempt may take: only if it ends, answered
-/// or abandoned by the client, by the deadline. An attempt still in flight when the invocation
-/// gives up is how an older item can land on the replica after the retry's newer one.
-pub fn write_may_start(left: Option<Duration>, attempt_timeout: Duration) -> bool {
-    left.is_none_or(|left| left >= attempt_timeout)
-}
-
-/// An SDK interceptor that refuses every attempt of one write call, the SDK's own retries
-/// included, that [`write_may_start`] forbids, and remembers that it did.
-#[derive(Debug, Clone)]
-struct WriteCutoff {
-    deadline: Deadline,
-    attempt_timeout: Duration,
-    refused: Arc<AtomicBool>,
-}
-
-impl WriteCutoff {
-    fn new(deadline: Deadline, attempt_timeout: Duration) -> Self {
-        WriteCutoff {
-            deadline,
-            attempt_timeout,
-            refused: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    fn refused(&self) -> bool {
-        self.refused.load(Ordering::Relaxed)
-    }
-}
-
-impl Intercept for WriteCutoff {
-    fn name(&self) -> &'static str {
-        "WriteCutoff"
-    }
-
-    fn read_before_attempt(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let left = self
-            .deadline
-            .instant()
-            .map(|d| d.saturating_duration_since(Instant::now()));
-        if write_may_start(left, self.attempt_timeout) {
-            return Ok(());
-        }
-        self.refused.store(true, Ordering::Relaxed);
-        Err("too close to the invocation's deadline to start a write attempt".into())
-    }
-}
-
 /// Splits a read's answers into writes (a put of each item found, a delete of each key absent)
 /// and the keys left unprocessed, in the order asked.
 fn sort_answers(
@@ -628,108 +474,4 @@ fn delete(key: &Key) -> WriteRequest {
     WriteRequest::builder()
         .set_delete_request(delete.ok())
         .build()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::aws::key::ScalarType;
-
-    fn key(n: usize) -> Key {
-        let id = AttributeValue::N(n.to_string());
-        KeySchema::hash_only("id", ScalarType::N)
-            .key(HashMap::from([("id".to_owned(), id)]))
-            .expect("a number key")
-    }
-
-    fn numbers(keys: &[(usize, Key)]) -> Vec<usize> {
-        keys.iter().map(|(i, _)| *i).collect()
-    }
-
-    #[tokio::test]
-    async fn workers_wait_for_a_full_read_until_the_queue_closes() {
-        let queue = KeyQueue::default();
-        queue.push((0..2).map(|i| (i, key(i))));
-        let mut got = Vec::new();
-        {
-            // Two keys queued, three wanted, more to come: the worker waits.
-            let mut take = std::pin::pin!(queue.take(3, &mut got));
-            assert!(futures::poll!(take.as_mut()).is_pending());
-            queue.push((2..4).map(|i| (i, key(i))));
-            take.await;
-        }
-        assert_eq!(numbers(&got), [0, 1, 2]);
-
-        let mut rest = Vec::new();
-        {
-            let mut take = std::pin::pin!(queue.take(3, &mut rest));
-            assert!(futures::poll!(take.as_mut()).is_pending());
-            // Closed: what is left, however few.
-            queue.close();
-            take.await;
-        }
-        assert_eq!(numbers(&rest), [3]);
-        let mut none = Vec::new();
-        queue.take(3, &mut none).await;
-        assert!(none.is_empty());
-        let closed = KeyQueue::of([key(7), key(8)]);
-        let mut all = Vec::new();
-        closed.take(limits::READ_KEYS, &mut all).await;
-        assert_eq!(numbers(&all), [0, 1]);
-    }
-
-    /// Answers reads like a server that returns at most `limit` keys whole.
-    fn converge(limit: usize, reads: usize) -> Vec<usize> {
-        let mut size = ReadSize::default();
-        (0..reads)
-            .map(|_| {
-                let asked = size.ask;
-                let done = asked.min(limit);
-                size.answered(asked, done, asked - done);
-                asked
-            })
-            .collect()
-    }
-
-    #[test]
-    fn read_size_settles_below_the_servers_cut() {
-        let asks = converge(22, 16);
-        assert_eq!(asks[..3], [100, 22, 27]);
-        // It probes upwards a few times, then stays at what the server answers whole.
-        assert!(asks[11..].iter().all(|&a| a == 22), "{asks:?}");
-        assert_eq!(converge(1000, 3), [100, 100, 100]);
-    }
-
-    #[test]
-    fn a_write_starts_only_if_its_attempt_ends_by_the_deadline() {
-        let second = Duration::from_secs(1);
-        assert!(write_may_start(None, second), "no deadline");
-        assert!(write_may_start(Some(Duration::from_secs(5)), second));
-        assert!(
-            write_may_start(Some(second), second),
-            "it ends at the deadline"
-        );
-        assert!(!write_may_start(
-            Some(second - Duration::from_millis(1)),
-            second
-        ));
-        assert!(!write_may_start(Some(Duration::ZERO), second));
-        assert!(write_may_start(Some(Duration::ZERO), Duration::ZERO));
-    }
-
-    #[test]
-    fn read_size_grows_back_after_a_partial_answer() {
-        let mut size = ReadSize::default();
-        size.answered(100, 10, 90);
-        assert_eq!(size.ask, 10);
-        for _ in 0..20 {
-            let asked = size.ask;
-            size.answered(asked, asked, 0);
-        }
-        assert_eq!(size.ask, 99, "never back to the size that was cut");
-        // A stall (nothing answered) changes nothing; a short tail does not grow it.
-        size.answered(99, 0, 99);
-        size.answered(5, 5, 0);
-        assert_eq!(size.ask, 99);
-    }
 }

@@ -16,9 +16,11 @@ use crate::aws::key::Key;
 use crate::aws::retry::Deadline;
 use crate::aws::table::Table;
 use crate::replicate::batch_rule::{self, RecordKey};
-use crate::replicate::dead_letter::{self, DeadLetter, DeadLetterError, DeadLetterQueue};
+use crate::replicate::dead_letter::{DeadLetterError, DeadLetterQueue};
 use crate::replicate::decode::{self, SourceRecord};
-use crate::replicate::engine::{Engine, KeyQueue, Outcome, SetupError};
+use crate::replicate::engine::{Engine, Outcome, SetupError};
+use crate::replicate::key_queue::KeyQueue;
+use crate::replicate::letter::{self, DeadLetter};
 use crate::replicate::metrics;
 use crate::replicate::summary::Summary;
 use crate::replicate::tuning::Tuning;
@@ -197,7 +199,7 @@ impl Replicator {
                 }
                 Err(error) => {
                     record_keys.push(RecordKey::Unusable(unusable.len()));
-                    unusable.push((position, dead_letter::reason(&error.problem)));
+                    unusable.push((position, letter::reason(&error.problem)));
                 }
             }
             if (position + 1) % DECODE_STEP == 0 {

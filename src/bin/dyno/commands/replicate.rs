@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use dyno::aws::table::Table;
-use dyno::local::runner::{RunStats, Runner, RunnerOptions, StartingPosition};
+use dyno::local::run_stats::RunStats;
+use dyno::local::runner::{Runner, RunnerOptions, StartingPosition};
 use dyno::local::shards::DynamoDbStreamSource;
 use dyno::local::stop::Stop;
 use dyno::replicate::dead_letter::DeadLetterQueue;

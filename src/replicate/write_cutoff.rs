@@ -1,0 +1,90 @@
+//! When a write to the replica may still start: only if its attempt ends (answered, or abandoned
+//! by the client) by the invocation's deadline, so that no write the engine gave up on is still
+//! in flight when the retry writes a newer item (see the README, "A late write").
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use tokio::time::Instant;
+
+use crate::aws::retry::Deadline;
+
+/// Whether a write attempt may start now, with `left` before the deadline (`None`: there is no
+/// deadline) and `attempt_timeout` the longest the attempt may take: only if it ends, answered
+/// or abandoned by the client, by the deadline. An attempt still in flight when the invocation
+/// gives up is how an older item can land on the replica after the retry's newer one.
+pub fn write_may_start(left: Option<Duration>, attempt_timeout: Duration) -> bool {
+    left.is_none_or(|left| left >= attempt_timeout)
+}
+
+/// An SDK interceptor that refuses every attempt of one write call, the SDK's own retries
+/// included, that [`write_may_start`] forbids, and remembers that it did.
+#[derive(Debug, Clone)]
+pub(crate) struct WriteCutoff {
+    deadline: Deadline,
+    attempt_timeout: Duration,
+    refused: Arc<AtomicBool>,
+}
+
+impl WriteCutoff {
+    pub(crate) fn new(deadline: Deadline, attempt_timeout: Duration) -> Self {
+        WriteCutoff {
+            deadline,
+            attempt_timeout,
+            refused: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub(crate) fn refused(&self) -> bool {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for WriteCutoff {
+    fn name(&self) -> &'static str {
+        "WriteCutoff"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let left = self
+            .deadline
+            .instant()
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        if write_may_start(left, self.attempt_timeout) {
+            return Ok(());
+        }
+        self.refused.store(true, Ordering::Relaxed);
+        Err("too close to the invocation's deadline to start a write attempt".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_starts_only_if_its_attempt_ends_by_the_deadline() {
+        let second = Duration::from_secs(1);
+        assert!(write_may_start(None, second), "no deadline");
+        assert!(write_may_start(Some(Duration::from_secs(5)), second));
+        assert!(
+            write_may_start(Some(second), second),
+            "it ends at the deadline"
+        );
+        assert!(!write_may_start(
+            Some(second - Duration::from_millis(1)),
+            second
+        ));
+        assert!(!write_may_start(Some(Duration::ZERO), second));
+        assert!(write_may_start(Some(Duration::ZERO), Duration::ZERO));
+    }
+}
