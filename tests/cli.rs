@@ -5,87 +5,13 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::faults::{Fault, FaultProxy, Plan};
+use common::local::Local;
 use common::oracle;
 use common::*;
-
-struct Local {
-    primary: Server,
-    replica: Server,
-    kinesis: Server,
-    dir: PathBuf,
-}
-
-impl Local {
-    fn start(name: &str) -> Local {
-        let dir = std::env::temp_dir().join(format!("dyno-cli-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Local {
-            primary: Server::dynalite(),
-            replica: Server::dynalite(),
-            kinesis: Server::kinesalite(),
-            dir,
-        }
-    }
-
-    fn dyno(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run dyno")
-    }
-
-    /// The command, with the local servers in the environment.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = dyno_command(At {
-            tables: Some(&self.primary.endpoint),
-            replica: Some(&self.replica.endpoint),
-            kinesis: Some(&self.kinesis.endpoint),
-        });
-        command.args(args).current_dir(&self.dir);
-        command
-    }
-
-    /// The number of items in a table.
-    fn count(&self, args: &[&str]) -> usize {
-        self.ok(&[args, &["export"]].concat()).lines().count()
-    }
-
-    /// Asserts (with the oracle, not `dyno diff`) that the replica equals the primary, with
-    /// `items` items each.
-    fn assert_replicated(&self, items: usize) {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            let (primary, replica) = (client(&self.primary).await, client(&self.replica).await);
-            oracle::assert_equal_items((&primary, PRIMARY), (&replica, REPLICA), items).await
-        });
-    }
-
-    /// Runs dyno, asserts success, returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.dyno(args);
-        assert!(
-            out.status.success(),
-            "dyno {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs dyno, asserts failure, returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.dyno(args);
-        assert!(!out.status.success(), "dyno {args:?} should have failed");
-        String::from_utf8(out.stderr).unwrap()
-    }
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 const KEY: &str = r#"{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"Thread 1"}}"#;
 

@@ -8,97 +8,15 @@
 mod common;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::local::Local;
 use common::*;
 
 const KEY: &str = r#"{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"Thread 1"}}"#;
 const AWS_DYNAMODB: &str = "https://dynamodb.us-east-1.amazonaws.com";
 const AWS_KINESIS: &str = "https://kinesis.us-east-1.amazonaws.com";
-
-struct Local {
-    primary: Server,
-    replica: Server,
-    kinesis: Server,
-    dir: PathBuf,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Local {
-    fn start(name: &str) -> Local {
-        let dir = std::env::temp_dir().join(format!("dyno-ops-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Local {
-            primary: Server::dynalite(),
-            replica: Server::dynalite(),
-            kinesis: Server::kinesalite(),
-            dir,
-            rt: tokio::runtime::Runtime::new().unwrap(),
-        }
-    }
-
-    /// `dyno`, pointed at the local servers.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = dyno_command(At {
-            tables: Some(&self.primary.endpoint),
-            replica: Some(&self.replica.endpoint),
-            kinesis: Some(&self.kinesis.endpoint),
-        });
-        command.args(args).current_dir(&self.dir);
-        command
-    }
-
-    fn dyno(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run dyno")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.dyno(args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "dyno {args:?} failed: {err}");
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs dyno, asserts it failed with `code` in one line, returns stderr.
-    fn fails(&self, code: i32, args: &[&str]) -> String {
-        let out = self.dyno(args);
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(code), "dyno {args:?}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
-        err
-    }
-
-    /// Items in a table, by a plain SDK scan (the oracle, not dyno).
-    fn items(&self, server: &Server, table: &str) -> usize {
-        self.rt.block_on(async {
-            let db = client(server).await;
-            scan_all(&db, table, &thread_schema()).await.len()
-        })
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// The directory's entries, sorted: to see that no temporary file is left behind.
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn one_line(err: &str) -> bool {
     err.trim_end().lines().count() == 1
@@ -113,7 +31,7 @@ fn recreate_checks_every_endpoint_before_deleting_anything() {
         ("--replica-endpoint-url", AWS_DYNAMODB),
         ("--kinesis-endpoint-url", AWS_KINESIS),
     ] {
-        let err = local.fails(1, &["create", "--recreate", flag, remote]);
+        let err = local.fails_with(1, &["create", "--recreate", flag, remote]);
         assert_eq!(
             local.items(&local.primary, PRIMARY),
             1,
@@ -129,7 +47,7 @@ fn recreate_checks_every_endpoint_before_deleting_anything() {
     }
     // A user name before the host does not make a remote host local.
     let fooled = "http://localhost:1@192.0.2.2:9101";
-    let err = local.fails(
+    let err = local.fails_with(
         2,
         &["--replica-endpoint-url", fooled, "create", "--recreate"],
     );
@@ -142,7 +60,7 @@ fn the_demo_runs_only_on_local_servers() {
     let local = Local::start("demo");
     local.ok(&["create"]);
     local.ok(&["put", "--item", KEY]);
-    let err = local.fails(
+    let err = local.fails_with(
         1,
         &["demo", "--recreate", "--replica-endpoint-url", AWS_DYNAMODB],
     );
@@ -151,7 +69,7 @@ fn the_demo_runs_only_on_local_servers() {
         err.contains("the demo with --recreate works only on servers on this machine"),
         "{err}"
     );
-    let err = local.fails(1, &["demo", "--kinesis-endpoint-url", AWS_KINESIS]);
+    let err = local.fails_with(1, &["demo", "--kinesis-endpoint-url", AWS_KINESIS]);
     assert!(
         err.contains("the demo works only on servers on this machine") && err.contains(AWS_KINESIS),
         "{err}"
@@ -178,7 +96,7 @@ fn export_replaces_only_regular_files_and_keeps_their_mode() {
     std::fs::write(&real, "kept").unwrap();
     let link = local.path("link.jsonl");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let err = local.fails(1, &["export", link.to_str().unwrap()]);
+    let err = local.fails_with(1, &["export", link.to_str().unwrap()]);
     assert!(one_line(&err) && err.contains("symbolic link"), "{err}");
     assert!(
         std::fs::symlink_metadata(&link)
@@ -191,7 +109,7 @@ fn export_replaces_only_regular_files_and_keeps_their_mode() {
     let fifo = local.path("fifo");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
-    let err = local.fails(1, &["export", fifo.to_str().unwrap()]);
+    let err = local.fails_with(1, &["export", fifo.to_str().unwrap()]);
     assert!(err.contains("not a regular file"), "{err}");
     assert!(
         std::fs::symlink_metadata(&fifo)
@@ -203,7 +121,7 @@ fn export_replaces_only_regular_files_and_keeps_their_mode() {
     let read_only = local.path("read-only.jsonl");
     std::fs::write(&read_only, "ro").unwrap();
     std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let err = local.fails(1, &["export", read_only.to_str().unwrap()]);
+    let err = local.fails_with(1, &["export", read_only.to_str().unwrap()]);
     assert!(err.contains("read-only"), "{err}");
     assert_eq!(std::fs::read_to_string(&read_only).unwrap(), "ro");
 
@@ -243,7 +161,7 @@ fn diff_keys_out_is_replaced_only_when_the_comparison_completes() {
         "--keys-out",
         "keys.jsonl",
     ];
-    let err = local.fails(2, &args);
+    let err = local.fails_with(2, &args);
     assert!(one_line(&err), "{err}");
     assert_eq!(std::fs::read_to_string(&keys).unwrap(), "old bytes\n");
     assert_eq!(local.entries(), ["keys.jsonl"], "no temporary file left");
@@ -283,7 +201,7 @@ fn a_table_is_never_its_own_replica_however_its_endpoint_is_spelled() {
             &["replicate"],
             &["create"],
         ] {
-            let err = local.fails(
+            let err = local.fails_with(
                 if command[0] == "diff" { 2 } else { 1 },
                 &[&same[..], command].concat(),
             );
@@ -310,7 +228,7 @@ fn a_checkpoint_belongs_to_one_piece_of_work() {
     );
     let saved = std::fs::read_to_string(local.path("backfill.json")).unwrap();
 
-    let err = local.fails(
+    let err = local.fails_with(
         1,
         &["backfill", "--direct", "--checkpoint", "backfill.json"],
     );
@@ -318,12 +236,12 @@ fn a_checkpoint_belongs_to_one_piece_of_work() {
         one_line(&err) && err.contains("belongs to another backfill") && err.contains("keys "),
         "an announcing backfill's checkpoint resumed with --direct: {err}"
     );
-    let err = local.fails(1, &["replicate", "--checkpoint", "backfill.json"]);
+    let err = local.fails_with(1, &["replicate", "--checkpoint", "backfill.json"]);
     assert!(
         err.contains("is a backfill checkpoint, not a replicate one"),
         "{err}"
     );
-    let err = local.fails(
+    let err = local.fails_with(
         1,
         &[
             "--table",
@@ -342,7 +260,7 @@ fn a_checkpoint_belongs_to_one_piece_of_work() {
 
     let package = r#"{"name": "app", "version": "1.0.0"}"#;
     std::fs::write(local.path("package.json"), package).unwrap();
-    let err = local.fails(1, &["backfill", "--checkpoint", "package.json"]);
+    let err = local.fails_with(1, &["backfill", "--checkpoint", "package.json"]);
     assert!(err.contains("is not a dyno checkpoint"), "{err}");
     assert_eq!(
         std::fs::read_to_string(local.path("package.json")).unwrap(),
@@ -354,7 +272,7 @@ fn a_checkpoint_belongs_to_one_piece_of_work() {
 fn a_sample_never_judges_on_nothing() {
     let local = Local::start("sample");
     local.ok(&["create"]);
-    local.rt.block_on(async {
+    local.rt().block_on(async {
         let db = client(&local.primary).await;
         let items = (0..30)
             .map(|i| thread_item("f", &format!("s{i}"), "v"))
@@ -376,31 +294,31 @@ fn bad_values_are_refused_by_name_before_anything_is_done() {
     let local = Local::start("values");
     local.ok(&["create"]);
     // An empty endpoint: a usage error, never a panic.
-    let err = local.fails(2, &["--replica-endpoint-url", "", "diff"]);
+    let err = local.fails_with(2, &["--replica-endpoint-url", "", "diff"]);
     assert!(
         err.contains("--replica-endpoint-url") && err.contains("empty"),
         "{err}"
     );
     // Empty attribute names and a name given twice.
-    let err = local.fails(1, &["--table", "t1", "create", "--key-schema", ":S"]);
+    let err = local.fails_with(1, &["--table", "t1", "create", "--key-schema", ":S"]);
     assert!(
         one_line(&err) && err.contains("--key-schema part `:S`"),
         "{err}"
     );
-    let err = local.fails(1, &["--table", "t2", "create", "--key-schema", "a:S,a:N"]);
+    let err = local.fails_with(1, &["--table", "t2", "create", "--key-schema", "a:S,a:N"]);
     assert!(err.contains("names `a` twice"), "{err}");
     // Retries below -1.
-    let err = local.fails(2, &["replicate", "--max-retries=-5"]);
+    let err = local.fails_with(2, &["replicate", "--max-retries=-5"]);
     assert!(err.contains("--max-retries"), "{err}");
     // A validation error says why.
-    let err = local.fails(1, &["update", "--key", KEY, "--update-expression", "SET"]);
+    let err = local.fails_with(1, &["update", "--key", KEY, "--update-expression", "SET"]);
     assert!(
         one_line(&err) && err.contains("ValidationException") && err.contains("Syntax error"),
         "{err}"
     );
     // --skip-lines past the end of the input.
     std::fs::write(local.path("two.jsonl"), format!("{KEY}\n{KEY}\n")).unwrap();
-    let err = local.fails(1, &["import", "two.jsonl", "--skip-lines", "10"]);
+    let err = local.fails_with(1, &["import", "two.jsonl", "--skip-lines", "10"]);
     assert!(
         err.contains("--skip-lines 10 is past the end of the input (2 lines)"),
         "{err}"
@@ -412,7 +330,7 @@ fn bad_values_are_refused_by_name_before_anything_is_done() {
         ("--batching-window-seconds", "1e30"),
         ("--batching-window-seconds", "-1"),
     ] {
-        let err = local.fails(1, &["plan", &format!("{flag}={value}")]);
+        let err = local.fails_with(1, &["plan", &format!("{flag}={value}")]);
         assert!(
             one_line(&err) && err.contains(flag),
             "{flag} {value}: {err}"
@@ -434,7 +352,7 @@ fn bad_values_are_refused_by_name_before_anything_is_done() {
 fn verbose_errors_are_said_once_and_without_colour_in_a_pipe() {
     let local = Local::start("verbose");
     local.ok(&["create"]);
-    let err = local.fails(1, &["-v", "--table", "missing", "export"]);
+    let err = local.fails_with(1, &["-v", "--table", "missing", "export"]);
     assert_eq!(err.matches("error:").count(), 1, "{err}");
     assert!(err.contains("caused by"), "-v shows the causes: {err}");
     assert!(!err.contains('\u{1b}'), "colour codes in a pipe: {err:?}");

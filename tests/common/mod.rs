@@ -498,6 +498,7 @@ pub fn project_root() -> &'static Path {
 pub mod calls;
 pub mod cloudformation;
 pub mod faults;
+pub mod local;
 pub mod oracle;
 
 /// Creates an SQS queue (moto) and returns its URL.
