@@ -38,7 +38,7 @@ use common::calls::CallCounter;
 use common::{Item, Server, create_table, kinesis_event, s, thread_schema};
 use dyno::aws::client::load_sdk_config;
 use dyno::aws::key::KeySchema;
-use dyno::aws::retry::limits::READ_KEYS as MAX_READ_KEYS;
+use dyno::aws::limits::READ_KEYS as MAX_READ_KEYS;
 use dyno::config::Config;
 use dyno::replicate::replicator::Replicator;
 use dyno::replicate::tuning::Tuning;

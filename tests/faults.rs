@@ -17,7 +17,7 @@ use common::calls::CallCounter;
 use common::faults::{Fault, FaultProxy, Plan};
 use common::oracle;
 use common::*;
-use dyno::aws::retry::limits::READ_KEYS;
+use dyno::aws::limits::READ_KEYS;
 use dyno::replicate::replicator::Replicator;
 use dyno::replicate::tuning::Tuning;
 use tokio::time::Instant;

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 /// DynamoDB's limits on key attribute values, in bytes.
 const MAX_HASH_KEY_BYTES: usize = 2048;
 const MAX_RANGE_KEY_BYTES: usize = 1024;
-use crate::aws::retry::limits::PARTITION_KEY_CHARS;
+use crate::aws::limits::PARTITION_KEY_CHARS;
 
 /// Why a set of attributes is not a key of the table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

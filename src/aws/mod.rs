@@ -8,6 +8,7 @@ pub mod error;
 pub mod json;
 pub mod key;
 pub mod key_index;
+pub mod limits;
 pub mod retry;
 pub mod role;
 pub mod stream;

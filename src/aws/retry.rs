@@ -1,6 +1,6 @@
-//! Retries, deadlines and AWS batch limits: the one place that says how much one call may carry,
-//! how long dyno waits before it tries again, when it gives up, and how it re-sends what a batch
-//! call (`BatchWriteItem`, `PutRecords`, `SendMessageBatch`) left undone.
+//! Retries and deadlines: the one place that says how long dyno waits before it tries again, when
+//! it gives up, and how it re-sends what a batch call (`BatchWriteItem`, `PutRecords`,
+//! `SendMessageBatch`) left undone (how much one call may carry: `limits`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,28 +9,6 @@ use aws_config::retry::RetryConfig;
 use tokio::time::Instant;
 
 use crate::aws::error::AwsError;
-
-/// What one AWS batch call may carry.
-pub mod limits {
-    /// `BatchGetItem`: keys per call.
-    pub const READ_KEYS: usize = 100;
-    /// `BatchWriteItem`: put and delete requests per call.
-    pub const WRITE_REQUESTS: usize = 25;
-    /// `PutRecords`: records per call …
-    pub const PUT_RECORDS: usize = 500;
-    /// … and bytes per call (data plus partition keys).
-    pub const PUT_RECORDS_BYTES: usize = 5 * 1024 * 1024;
-    /// A Kinesis partition key, in Unicode characters.
-    pub const PARTITION_KEY_CHARS: usize = 256;
-    /// `SendMessageBatch` / `DeleteMessageBatch`: entries per call …
-    pub const SQS_ENTRIES: usize = 10;
-    /// … and bytes per call; one message is bounded by the same figure.
-    pub const SQS_BYTES: usize = 256 * 1024;
-    /// Kinesis `GetRecords`: records per call.
-    pub const KINESIS_GET_RECORDS: usize = 10_000;
-    /// DynamoDB Streams `GetRecords`: records per call.
-    pub const STREAMS_GET_RECORDS: usize = 1_000;
-}
 
 /// Exponential backoff with full jitter, bounded in attempts: the policy of the SDK's own retries
 /// (throttling, 5xx, connection failures) and of dyno's re-sending of unprocessed entries.

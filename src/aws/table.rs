@@ -15,7 +15,8 @@ use crate::aws::endpoint;
 use crate::aws::error::AwsError;
 use crate::aws::key::{Key, KeySchema, SchemaError};
 use crate::aws::key_index::KeyIndex;
-use crate::aws::retry::{self, Backoff, Deadline, Patience, Undone, limits};
+use crate::aws::limits;
+use crate::aws::retry::{self, Backoff, Deadline, Patience, Undone};
 
 /// An item, or a key, as the SDK has it.
 pub type Item = HashMap<String, AttributeValue>;

@@ -12,7 +12,7 @@ use aws_sdk_dynamodbstreams::types::{
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 
 use crate::aws::error::AwsError;
-use crate::aws::retry::limits;
+use crate::aws::limits;
 use crate::aws::stream::{Shard, Stream, StreamError};
 use crate::replicate::decode::SourceRecord;
 

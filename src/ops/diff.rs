@@ -162,7 +162,7 @@ impl DiffReport {
         };
         let expired = match self.expired {
             0 => String::new(),
-            n => format!("; expired: {n} (TTL passed, set apart; --strict-ttl compares them)"),
+            n => format!("; expired: {n} (TTL passed, set apart)"),
         };
         if self.differences() == 0 {
             format!(

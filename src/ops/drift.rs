@@ -72,7 +72,7 @@ pub fn drift(wanted: &Definition, found: &Definition) -> Vec<Drift> {
             "key schema",
             format!(
                 "{} on the replica, {} on the primary: the replica cannot serve the primary's \
-                 application; make a new replica with `dyno create`",
+                 application; make a new replica",
                 found.schema, wanted.schema
             ),
             Fix::Unusable,
@@ -136,7 +136,7 @@ fn global_indexes(wanted: &[Index], found: &[Index]) -> Vec<Drift> {
                 what,
                 format!(
                     "{} on the replica, {} on the primary: check never deletes an index; \
-                     delete it by hand, then run `dyno check --apply`",
+                     delete it by hand, then apply again",
                     describe(other),
                     describe(index)
                 ),
@@ -172,7 +172,7 @@ fn local_indexes(wanted: &[Index], found: &[Index]) -> Vec<Drift> {
             what,
             format!(
                 "{differs}; a local index exists only from a table's creation, so it cannot be \
-                 added: make a new replica with `dyno create` to have it"
+                 added: make a new replica to have it"
             ),
             Fix::Person,
         ));
@@ -201,7 +201,7 @@ fn ttl(wanted: &Known<Option<String>>, found: &Known<Option<String>>) -> Option<
             "TTL",
             format!(
                 "on `{b}` on the replica, on `{a}` on the primary: turn the replica's off, then \
-                 run `dyno check --apply`"
+                 apply again"
             ),
             Fix::Person,
         )),
@@ -225,7 +225,7 @@ fn protection(wanted: &Definition, found: &Definition) -> Vec<Drift> {
     if let (Known::Is(true), Known::Is(false)) = pitr {
         all.push(Drift::apply(
             "point-in-time recovery",
-            "off on the replica (--no-pitr: leave it off)",
+            "off on the replica",
             Action::EnablePointInTimeRecovery,
         ));
     }
@@ -233,7 +233,7 @@ fn protection(wanted: &Definition, found: &Definition) -> Vec<Drift> {
     if let (Known::Is(true), Known::Is(false)) = deletion {
         all.push(Drift::apply(
             "deletion protection",
-            "off on the replica (--no-deletion-protection: leave it off)",
+            "off on the replica",
             Action::EnableDeletionProtection,
         ));
     }
@@ -282,7 +282,7 @@ fn settings(wanted: &Definition, found: &Definition) -> Vec<Drift> {
         all.push(Drift::new(
             "billing",
             format!(
-                "{} on the replica, {} wanted: change it with UpdateTable (or --billing-mode)",
+                "{} on the replica, {} wanted: change it with UpdateTable",
                 billing(&found.billing),
                 billing(&wanted.billing)
             ),
@@ -319,7 +319,7 @@ fn settings(wanted: &Definition, found: &Definition) -> Vec<Drift> {
         all.push(Drift::new(
             "encryption",
             format!(
-                "the replica does not use {key} (--replica-kms-key): its key can only be \
+                "the replica does not use {key}: its key can only be \
                  changed with UpdateTable"
             ),
             Fix::Person,

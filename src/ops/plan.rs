@@ -5,7 +5,7 @@
 //! batch once, so hot keys cost it less than replicating every write; its calls per distinct
 //! key (1/100 reads + 1/25 writes = 0.05) are what `make bench` measures.
 
-use crate::aws::retry::limits;
+use crate::aws::limits;
 
 /// List prices used, in USD, us-east-1, on-demand (published November 2024, when DynamoDB
 /// on-demand prices were halved). They change: check the AWS pricing pages before deciding.

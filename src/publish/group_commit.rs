@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, oneshot};
 
-use crate::aws::retry::limits;
+use crate::aws::limits;
 use crate::publish::record::{Entry, PublishFailure};
 
 /// What became of one caller's records: `Err` holds the positions of those not put, and why.

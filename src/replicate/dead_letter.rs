@@ -13,7 +13,8 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequest
 use futures::stream::{self, StreamExt};
 
 use crate::aws::error::AwsError;
-use crate::aws::retry::{self, Deadline, limits};
+use crate::aws::limits;
+use crate::aws::retry::{self, Deadline};
 use crate::replicate::letter::{BodyError, DeadLetter};
 
 /// `SendMessageBatch` calls in flight at once.

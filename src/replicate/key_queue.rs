@@ -74,7 +74,7 @@ impl KeyQueue {
 mod tests {
     use super::*;
     use crate::aws::key::{KeySchema, ScalarType};
-    use crate::aws::retry::limits;
+    use crate::aws::limits;
     use aws_sdk_dynamodb::types::AttributeValue;
     use std::collections::HashMap;
 

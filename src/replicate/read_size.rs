@@ -1,7 +1,7 @@
 //! How many keys a read asks for: a rule of its own, so that a server that answers only part of
 //! each read does not make the engine read the same items again and again.
 
-use crate::aws::retry::limits;
+use crate::aws::limits;
 
 /// How many keys a read asks for. When the server answers only part of a read (a response size
 /// limit, or throttling), every worker's next read asks for as many as it answered, so items are

@@ -318,7 +318,8 @@ pub async fn create_stream(stream: &Stream, shards: i32) {
 /// sent again as `dyno::aws::retry::resend` does).
 pub async fn put_items(client: &Client, table: &str, items: Vec<Item>) {
     use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-    use dyno::aws::retry::{Backoff, Deadline, limits, resend};
+    use dyno::aws::limits;
+    use dyno::aws::retry::{Backoff, Deadline, resend};
     use futures::stream::{self, StreamExt};
     let chunks: Vec<Vec<Item>> = items
         .chunks(limits::WRITE_REQUESTS)

@@ -109,6 +109,10 @@ fn summary(drifts: &[Drift], refused: bool) -> String {
              to it only after making a new replica",
         );
     }
+    let protection = ["point-in-time recovery", "deletion protection"];
+    if drifts.iter().any(|d| protection.contains(&d.what.as_str())) {
+        line.push_str("; --no-pitr and --no-deletion-protection leave those off");
+    }
     if refused {
         line.push_str("; nothing was applied to a replica with another key schema");
     }

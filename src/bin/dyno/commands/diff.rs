@@ -79,7 +79,10 @@ async fn diff(at: &Connected, args: &Args) -> Outcome {
     let report = result?;
     let repaired = found.repair.as_ref().map(|sink| sink.describe());
     let announced = found.finish()?;
-    println!("{}", report.summary());
+    match report.expired {
+        0 => println!("{}", report.summary()),
+        _ => println!("{}; --strict-ttl compares them", report.summary()),
+    }
     match repaired {
         Some(how) if args.direct.direct => println!(
             "repair: {announced} keys {how}; run `dyno diff` again to check nothing raced the live replicator"
