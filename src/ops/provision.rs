@@ -25,10 +25,7 @@ use crate::ops::drift::{Action, Drift};
 /// Creates `table` as `wanted` says and waits until it is ACTIVE; then turns on TTL and
 /// point-in-time recovery. Returns what was done, a line each.
 pub async fn create(table: &Table, wanted: &Definition) -> Result<Vec<String>, AdminError> {
-    let build = |e: BuildError| AdminError::Build {
-        what: table.label(),
-        source: e,
-    };
+    let build = built(table);
     let request = table
         .client
         .create_table()
@@ -166,10 +163,7 @@ async fn create_index(
     types: &BTreeMap<String, ScalarType>,
     progress: &impl Fn(&str),
 ) -> Result<String, AdminError> {
-    let build = |e: BuildError| AdminError::Build {
-        what: table.label(),
-        source: e,
-    };
+    let build = built(table);
     let mut action = CreateGlobalSecondaryIndexAction::builder()
         .index_name(&index.name)
         .projection(projection(&index.projected));
@@ -245,10 +239,7 @@ async fn enable_ttl(table: &Table, attribute: &str) -> Result<String, AdminError
         .enabled(true)
         .attribute_name(attribute)
         .build()
-        .map_err(|e| AdminError::Build {
-            what: table.label(),
-            source: e,
-        })?;
+        .map_err(built(table))?;
     table
         .client
         .update_time_to_live()
@@ -264,10 +255,7 @@ async fn enable_pitr(table: &Table) -> Result<String, AdminError> {
     let spec = PointInTimeRecoverySpecification::builder()
         .point_in_time_recovery_enabled(true)
         .build()
-        .map_err(|e| AdminError::Build {
-            what: table.label(),
-            source: e,
-        })?;
+        .map_err(built(table))?;
     table
         .client
         .update_continuous_backups()
@@ -302,10 +290,7 @@ async fn add_tags(table: &Table, tags: &BTreeMap<String, String>) -> Result<Stri
     let mut request = table.client.tag_resource().resource_arn(arn);
     for (key, value) in tags {
         let tag = Tag::builder().key(key).value(value).build();
-        request = request.tags(tag.map_err(|e| AdminError::Build {
-            what: table.label(),
-            source: e,
-        })?);
+        request = request.tags(tag.map_err(built(table))?);
     }
     request
         .send()
@@ -313,6 +298,14 @@ async fn add_tags(table: &Table, tags: &BTreeMap<String, String>) -> Result<Stri
         .map_err(|e| call(table, AwsError::new("TagResource", e)))?;
     let names: Vec<&str> = tags.keys().map(String::as_str).collect();
     Ok(format!("tags: added {}", names.join(", ")))
+}
+
+/// A request for `table` the SDK could not build (an impossible name or value), as its error.
+fn built(table: &Table) -> impl Fn(BuildError) -> AdminError + Copy + '_ {
+    move |source| AdminError::Build {
+        what: table.label(),
+        source,
+    }
 }
 
 fn call(table: &Table, source: AwsError) -> AdminError {
