@@ -11,8 +11,10 @@ use crate::aws::client::{dynamodb_config, sqs_client};
 use crate::aws::role::{ReplicaRole, RoleError};
 use crate::aws::table::Table;
 use crate::replicate::dead_letter::DeadLetterQueue;
+use crate::replicate::deployment::{self, TargetTable};
 use crate::replicate::engine::SetupError;
 use crate::replicate::replicator::Replicator;
+use crate::replicate::targets::{TargetSpec, parse_env};
 use crate::replicate::tuning::Tuning;
 
 /// Environment variable names.
@@ -33,6 +35,8 @@ pub const REPLICA_ROLE_ARN: &str = "REPLICA_ROLE_ARN";
 pub const REPLICA_EXTERNAL_ID: &str = "REPLICA_EXTERNAL_ID";
 pub const STS_ENDPOINT_URL: &str = "STS_ENDPOINT_URL";
 pub const KEEP_TTL_DELETES: &str = "KEEP_TTL_DELETES";
+/// The targets, as JSON (see [`crate::replicate::targets`]); unset: `REPLICA_TABLE` is the one.
+pub const DYNO_TARGETS: &str = "DYNO_TARGETS";
 
 /// Defaults for running the whole system on this machine (`make demo`, the CLI).
 pub mod local {
@@ -52,6 +56,8 @@ pub enum ConfigError {
     Missing(&'static str, &'static str),
     #[error(transparent)]
     Endpoint(#[from] crate::aws::endpoint::EndpointError),
+    #[error(transparent)]
+    Targets(#[from] crate::replicate::targets::TargetsError),
     #[error("{name}={value:?} is invalid: {reason}")]
     Invalid {
         name: &'static str,
@@ -84,6 +90,11 @@ pub struct Config {
     pub replica_role: Option<ReplicaRole>,
     /// Leave the replica alone for TTL deletes (an archive replica).
     pub keep_ttl_deletes: bool,
+    /// The targets (`DYNO_TARGETS`); `None`: the replica is the one target, whole. Each target
+    /// is reached at `REPLICA_ENDPOINT_URL`, in its own region or `REPLICA_REGION`.
+    pub targets: Option<Vec<TargetSpec>>,
+    /// STS's endpoint for the targets' roles, for local servers only; `None`: AWS's.
+    pub sts_endpoint_url: Option<String>,
 }
 
 impl Config {
@@ -117,14 +128,21 @@ impl Config {
                 .transpose()
                 .map_err(ConfigError::Endpoint)
         };
+        let targets = get(DYNO_TARGETS).map(|v| parse_env(&v)).transpose()?;
+        let replica_table = match &targets {
+            Some(_) => get(REPLICA_TABLE).unwrap_or_default(),
+            None => required(REPLICA_TABLE, "replica DynamoDB table")?,
+        };
         Ok(Config {
+            targets,
+            sts_endpoint_url: endpoint(STS_ENDPOINT_URL)?,
             primary: TableSettings {
                 table: required(PRIMARY_TABLE, "primary DynamoDB table")?,
                 region: get(PRIMARY_REGION),
                 endpoint_url: endpoint(PRIMARY_ENDPOINT_URL)?,
             },
             replica: TableSettings {
-                table: required(REPLICA_TABLE, "replica DynamoDB table")?,
+                table: replica_table,
                 region: get(REPLICA_REGION),
                 endpoint_url: endpoint(REPLICA_ENDPOINT_URL)?,
             },
@@ -240,14 +258,57 @@ impl Config {
     /// checked (once per container); with `DEAD_LETTER_QUEUE_URL` set, unusable records go to
     /// that queue.
     pub async fn replicator(&self, sdk: &SdkConfig) -> Result<Replicator, SetupError> {
-        let (primary, replica) = self.tables(sdk).await?;
-        let replicator = Replicator::connect(primary, replica, self.tuning.clone())
-            .await?
-            .keeping_ttl_deletes(self.keep_ttl_deletes);
+        let replicator = match &self.targets {
+            None => {
+                let (primary, replica) = self.tables(sdk).await?;
+                Replicator::connect(primary, replica, self.tuning.clone()).await?
+            }
+            Some(specs) => {
+                let primary = self.primary.connect(sdk, &self.tuning, PRIMARY_TABLE, None);
+                let targets = self.target_tables(sdk, specs).await?;
+                let engines = deployment::connect(primary, targets, &self.tuning).await?;
+                Replicator::new(engines, self.tuning.clone())
+            }
+        }
+        .keeping_ttl_deletes(self.keep_ttl_deletes);
         Ok(match self.dead_letter_queue(sdk) {
             Some(queue) => replicator.with_dead_letter(queue),
             None => replicator,
         })
+    }
+
+    /// Each target's table: at `REPLICA_ENDPOINT_URL`, in the target's region (or
+    /// `REPLICA_REGION`), with its role's credentials when it names one (assumed now).
+    pub async fn target_tables(
+        &self,
+        sdk: &SdkConfig,
+        specs: &[TargetSpec],
+    ) -> Result<Vec<TargetTable>, RoleError> {
+        let mut tables = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let settings = TableSettings {
+                table: spec.table.clone(),
+                region: spec.region.clone().or_else(|| self.replica.region.clone()),
+                endpoint_url: self.replica.endpoint_url.clone(),
+            };
+            let role = spec.role_arn.as_ref().map(|arn| ReplicaRole {
+                arn: arn.clone(),
+                external_id: spec.external_id.clone(),
+                sts_endpoint_url: self.sts_endpoint_url.clone(),
+                setting: DYNO_TARGETS,
+            });
+            let credentials = match &role {
+                Some(role) => Some(role.credentials(sdk).await?),
+                None => None,
+            };
+            let mut table = settings.connect(sdk, &self.tuning, DYNO_TARGETS, credentials);
+            table.account = role.map(|r| r.arn);
+            tables.push(TargetTable {
+                spec: spec.clone(),
+                table,
+            });
+        }
+        Ok(tables)
     }
 
     /// The dead-letter queue (`DEAD_LETTER_QUEUE_URL`, at `DEAD_LETTER_ENDPOINT_URL`), if set.

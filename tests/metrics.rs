@@ -94,8 +94,19 @@ async fn each_batch_writes_one_emf_line_with_its_numbers() {
     let text = String::from_utf8(written).unwrap();
     assert!(!text.contains("s3cr3t"), "{text}");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "{text}");
+    // One line for the batch, one for its one target (the `Target` dimension).
+    assert_eq!(lines.len(), 2, "{text}");
     let line: Value = serde_json::from_str(lines[0]).unwrap();
+    let target: Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(
+        target["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["FunctionName", "TablePair", "Target"]])
+    );
+    assert_eq!(target["Target"], "orders-copy");
+    assert_eq!(
+        (&target["TargetPuts"], &target["TargetDeletes"]),
+        (&line["Puts"], &line["Deletes"])
+    );
     let envelope = &line["_aws"]["CloudWatchMetrics"][0];
     assert_eq!(envelope["Namespace"], "dyno");
     assert_eq!(
@@ -178,7 +189,8 @@ async fn each_batch_writes_one_emf_line_with_its_numbers() {
     let (_, _) = replicator.handle(&next, None).await;
     let mut written = Vec::new();
     collector.flush(&mut written).expect("flush");
-    let line: Value = serde_json::from_slice(&written).unwrap();
+    let text = String::from_utf8(written).unwrap();
+    let line: Value = serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap();
     assert_eq!(line[names::RECORDS], next.records.len());
     assert_eq!(
         (&line[names::KEYS], &line[names::PUTS]),

@@ -5,7 +5,9 @@
 //! evaluating the templates' conditions for given parameter values; no wildcard anywhere but the
 //! one named object resource; the dead-letter queue encrypted and kept 14 days; the failed-batch
 //! bucket private, encrypted, TLS-only and expiring; the alarms on the right metrics; the
-//! dashboard; and no credentials in the templates or the events.
+//! dashboard; several targets and source tables (exactly their tables, their indexes and their
+//! roles), enhanced fan-out (the consumer, its mapping and grants), the per-target alarms (Metrics
+//! Insights queries over every target); and no credentials in the templates or the events.
 
 mod common;
 
@@ -22,6 +24,11 @@ use serde_yaml_ng::{Mapping, Value};
 /// The one resource with a wildcard in an Allow statement: the objects of the failed-batch
 /// bucket, which the event source mapping writes with s3:PutObject under names it chooses.
 const FAILED_BATCH_OBJECTS: &str = "${FailedBatchBucket.Arn}/*";
+
+/// The other wildcards in an Allow statement: the indexes of the targets' tables (each table of
+/// TargetTableArns, and `table/NAME/index/*`), for the write actions only.
+const TARGET_TABLES_AND_INDEXES: &str = "${Tables},${Indexes}/index/*";
+const TARGET_INDEX_SEPARATOR: &str = "/index/*,";
 
 /// Names the resource a policy statement's `Resource` designates.
 fn resource_name(resource: &Value) -> String {
@@ -45,8 +52,19 @@ fn resource_name(resource: &Value) -> String {
     }
     if let Some(att) = resource.get("Fn::GetAtt") {
         let parts = strings(att);
-        assert_eq!(parts.get(1).map(String::as_str), Some("Arn"), "{parts:?}");
+        let arn = if parts[0] == "KeyStreamConsumer" {
+            "ConsumerARN"
+        } else {
+            "Arn"
+        };
+        assert_eq!(parts.get(1).map(String::as_str), Some(arn), "{parts:?}");
         return parts[0].clone();
+    }
+    if let Some(split) = resource.get("Fn::Split") {
+        // The targets' tables and their indexes, one list.
+        let pattern = get(&split[1], &["Fn::Sub"])[0].as_str().unwrap_or_default();
+        assert_eq!(pattern, TARGET_TABLES_AND_INDEXES);
+        return "TargetTableArns".to_owned();
     }
     if let Some(name) = resource.get("Ref").and_then(Value::as_str) {
         return name.to_owned();
@@ -135,6 +153,7 @@ const TABLE_STREAM_READS: &[&str] = &[
     "dynamodb:ListStreams",
 ];
 // SendMessageBatch is authorised by sqs:SendMessage.
+const EFO_READS: &[&str] = &["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"];
 const QUEUE_SENDS: &[&str] = &["sqs:SendMessage"];
 const LOG_WRITES: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
 
@@ -148,11 +167,16 @@ fn each_resource_gets_exactly_its_actions() {
     let doc = template();
     let granted = granted(&doc);
     let expected: BTreeMap<String, BTreeSet<String>> = [
+        // One primary, or the tables of SourceTableArns.
         ("PrimaryTable", set(PRIMARY_READS)),
-        // Only with the replica in this account.
+        ("SourceTableArns", set(PRIMARY_READS)),
+        // Only with the replica in this account, and no TargetTableArns.
         ("ReplicaTable", set(REPLICA_WRITES)),
-        // Only with the replica in another account.
+        // Only with TargetTableArns (the tables and their indexes).
+        ("TargetTableArns", set(REPLICA_WRITES)),
+        // Only with the replica in another account; the targets' roles, only with them.
         ("ReplicaRoleArn", set(&["sts:AssumeRole"])),
+        ("TargetRoleArns", set(&["sts:AssumeRole"])),
         ("DeadLetterQueue", set(QUEUE_SENDS)),
         // The event source mapping's on-failure destination is written with the function's role:
         // the queue (SQS) or the bucket (S3).
@@ -161,6 +185,8 @@ fn each_resource_gets_exactly_its_actions() {
         ("FailedBatchBucketObjects", set(&["s3:PutObject"])),
         // Only with the Kinesis source.
         ("ExistingStreamArn|KeyStream", set(KINESIS_READS)),
+        // Only with enhanced fan-out.
+        ("KeyStreamConsumer", set(EFO_READS)),
         ("ExistingStreamKmsKeyArn", set(&["kms:Decrypt"])),
         // Only with the DynamoDB stream source.
         ("PrimaryTableStreamArn", set(TABLE_STREAM_READS)),
@@ -174,18 +200,20 @@ fn each_resource_gets_exactly_its_actions() {
     // Read-only on the primary, write-only on the replica, whatever else changes.
     let writes = ["PutItem", "DeleteItem", "UpdateItem", "BatchWriteItem"];
     let reads = ["GetItem", "BatchGetItem", "Query", "Scan"];
-    for read_only in ["PrimaryTable", "PrimaryTableStreamArn"] {
+    for read_only in ["PrimaryTable", "SourceTableArns", "PrimaryTableStreamArn"] {
         assert!(
             !granted[read_only]
                 .iter()
                 .any(|a| writes.iter().any(|w| a.ends_with(w)))
         );
     }
-    assert!(
-        !granted["ReplicaTable"]
-            .iter()
-            .any(|a| reads.iter().any(|r| a.ends_with(r)))
-    );
+    for write_only in ["ReplicaTable", "TargetTableArns"] {
+        assert!(
+            !granted[write_only]
+                .iter()
+                .any(|a| reads.iter().any(|r| a.ends_with(r)))
+        );
+    }
 }
 
 #[test]
@@ -195,28 +223,44 @@ fn no_wildcards_no_managed_policies_no_short_forms() {
     let _ = all_strings(&doc, "");
     let role = get(&doc, &["Resources", "ReplicatorRole"]);
 
-    // The role: no wildcard but the failed-batch objects, only in the statement that puts them.
-    let role_wildcards: Vec<(String, String)> = all_strings(role, "ReplicatorRole")
+    // The role: no wildcard but the failed-batch objects, only in the statement that puts them,
+    // and the targets' indexes (`/index/*`), only in the statement that writes the targets.
+    let role_wildcards: BTreeSet<String> = all_strings(role, "ReplicatorRole")
         .into_iter()
         .filter(|(_, s)| s.contains('*'))
+        .map(|(_, s)| s)
         .collect();
     assert_eq!(
-        role_wildcards.len(),
-        1,
-        "one wildcard in the role: {role_wildcards:?}"
+        role_wildcards,
+        BTreeSet::from(
+            [
+                FAILED_BATCH_OBJECTS,
+                TARGET_TABLES_AND_INDEXES,
+                TARGET_INDEX_SEPARATOR
+            ]
+            .map(str::to_owned)
+        ),
+        "the wildcards in the role"
     );
-    assert_eq!(role_wildcards[0].1, FAILED_BATCH_OBJECTS);
     let with_wildcard: Vec<Value> = statements(&doc)
         .into_iter()
         .filter(|s| all_strings(s, "").iter().any(|(_, v)| v.contains('*')))
         .collect();
-    assert_eq!(with_wildcard.len(), 1);
+    let sids: Vec<&str> = with_wildcard
+        .iter()
+        .map(|s| get(s, &["Sid"]).as_str().expect("a Sid"))
+        .collect();
+    assert_eq!(sids, ["WriteTargetTables", "PutFailedBatches"]);
+    let actions: BTreeSet<String> = strings(get(&with_wildcard[0], &["Action"]))
+        .into_iter()
+        .collect();
+    assert_eq!(actions, set(REPLICA_WRITES));
     assert_eq!(
-        strings(get(&with_wildcard[0], &["Action"])),
+        strings(get(&with_wildcard[1], &["Action"])),
         ["s3:PutObject"]
     );
     assert_eq!(
-        get(&with_wildcard[0], &["Resource"]),
+        get(&with_wildcard[1], &["Resource"]),
         &sub(FAILED_BATCH_OBJECTS)
     );
 
@@ -606,6 +650,11 @@ fn defaults_are_kinesis_s3_same_account_no_alarm_actions() {
     let default = |name: &str| scalar_string(get(&doc, &["Parameters", name, "Default"]));
     for (name, value) in [
         ("SourceType", "Kinesis"),
+        ("EnhancedFanOut", "false"),
+        ("Targets", ""),
+        ("TargetTableArns", ""),
+        ("SourceTableArns", ""),
+        ("TargetRoleArns", ""),
         ("PrimaryTableStreamArn", ""),
         ("OnFailureDestination", "S3"),
         ("FailedBatchRetentionDays", "30"),
@@ -625,9 +674,29 @@ fn defaults_are_kinesis_s3_same_account_no_alarm_actions() {
         get(&doc, &["Parameters", "ReplicaExternalId", "NoEcho"]).as_bool(),
         Some(true)
     );
+    for name in ["ReplicaExternalId", "Targets"] {
+        assert_eq!(
+            get(&doc, &["Parameters", name, "NoEcho"]).as_bool(),
+            Some(true),
+            "{name} may hold external IDs"
+        );
+    }
+    assert_eq!(
+        get(&doc, &["Parameters", "Targets", "MaxLength"]).as_u64(),
+        Some(4096),
+        "Lambda's environment holds 4 KB"
+    );
+    for name in ["TargetTableArns", "SourceTableArns", "TargetRoleArns"] {
+        assert_eq!(
+            get(&doc, &["Parameters", name, "Type"]).as_str(),
+            Some("CommaDelimitedList"),
+            "{name}"
+        );
+    }
     for (name, allowed) in [
         ("SourceType", ["Kinesis", "DynamoDBStream"]),
         ("OnFailureDestination", ["S3", "SQS"]),
+        ("EnhancedFanOut", ["false", "true"]),
     ] {
         assert_eq!(
             strings(get(&doc, &["Parameters", name, "AllowedValues"])),
@@ -670,6 +739,334 @@ fn every_parameter_is_in_exactly_one_group() {
             "{file}: a parameter in two groups"
         );
         assert_eq!(unique, declared, "{file}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several targets and source tables; enhanced fan-out.
+// ---------------------------------------------------------------------------------------------
+
+const TARGETS_JSON: &str = r#"{"targets":[{"name":"eu","table":"orders-eu","region":"eu-west-1"},{"name":"archive","table":"orders-archive","exclude":["payload"]}]}"#;
+const TARGET_TABLE_EU: &str = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders-eu";
+const TARGET_TABLE_ARCHIVE: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/orders-archive";
+const TARGET_ROLE_A: &str = "arn:aws:iam::210987654321:role/dyno-target-a";
+const TARGET_ROLE_B: &str = "arn:aws:iam::310987654321:role/dyno-target-b";
+const SOURCE_TABLE_ORDERS: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/orders";
+const SOURCE_TABLE_USERS: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/users";
+/// The tables of the variants, in the evaluator's account and region.
+const PRIMARY_TABLE_ARN: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/dyno-primary";
+const REPLICA_TABLE_ARN_HERE: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/dyno-replica";
+
+/// The role's statement with this Sid, if the evaluated template has it.
+fn statement(doc: &Value, sid: &str) -> Option<Value> {
+    statements(doc)
+        .into_iter()
+        .find(|s| s.get("Sid").and_then(Value::as_str) == Some(sid))
+}
+
+/// Every resource the evaluated role grants `action` on, computed.
+fn resources_granting(evaluated: &Evaluated, action: &str) -> BTreeSet<String> {
+    statements(&evaluated.doc)
+        .iter()
+        .filter(|s| strings(get(s, &["Action"])).iter().any(|a| a == action))
+        .flat_map(|s| evaluated.compute_strings(get(s, &["Resource"])))
+        .collect()
+}
+
+fn function_environment(doc: &Value) -> &Value {
+    get(
+        doc,
+        &[
+            "Resources",
+            "ReplicatorFunction",
+            "Properties",
+            "Environment",
+            "Variables",
+        ],
+    )
+}
+
+fn owned(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Targets given: DYNO_TARGETS is the JSON, the function writes exactly the targets' tables and
+/// their indexes (nothing on ReplicaTableName) and assumes exactly the targets' roles, besides
+/// ReplicaRoleArn when there is one.
+#[test]
+fn targets_get_exactly_their_tables_indexes_and_roles() {
+    let doc = template();
+    let tables = format!("{TARGET_TABLE_EU},{TARGET_TABLE_ARCHIVE}");
+    let roles = format!("{TARGET_ROLE_A},{TARGET_ROLE_B}");
+    for replica in [Replica::SameAccount, Replica::OtherAccount] {
+        let variant = Variant {
+            source: Source::NewKinesis,
+            destination: Destination::S3,
+            replica,
+        };
+        let mut parameters = variant.parameters();
+        parameters.extend([
+            ("Targets", TARGETS_JSON),
+            ("TargetTableArns", tables.as_str()),
+            ("TargetRoleArns", roles.as_str()),
+        ]);
+        let evaluated = evaluate(&doc, &parameters);
+        let out = &evaluated.doc;
+        assert_no_dangling_references(&evaluated, "targets");
+
+        let environment = function_environment(out);
+        assert_eq!(get(environment, &["DYNO_TARGETS"]), &yaml("Ref: Targets"));
+        assert_eq!(
+            evaluated.compute(get(environment, &["DYNO_TARGETS"])),
+            Value::String(TARGETS_JSON.to_owned())
+        );
+
+        // Exactly the targets' tables and their indexes, in this order.
+        let write = statement(out, "WriteTargetTables").expect("the targets' statement");
+        assert_eq!(
+            evaluated.compute_strings(get(&write, &["Resource"])),
+            [
+                TARGET_TABLE_EU.to_owned(),
+                TARGET_TABLE_ARCHIVE.to_owned(),
+                format!("{TARGET_TABLE_EU}/index/*"),
+                format!("{TARGET_TABLE_ARCHIVE}/index/*"),
+            ]
+        );
+        // DescribeTable is a read too: on the primary as well.
+        for action in REPLICA_WRITES
+            .iter()
+            .filter(|a| **a != "dynamodb:DescribeTable")
+        {
+            let on: BTreeSet<String> = resources_granting(&evaluated, action);
+            assert_eq!(
+                on,
+                BTreeSet::from([
+                    TARGET_TABLE_EU.to_owned(),
+                    TARGET_TABLE_ARCHIVE.to_owned(),
+                    format!("{TARGET_TABLE_EU}/index/*"),
+                    format!("{TARGET_TABLE_ARCHIVE}/index/*"),
+                ]),
+                "{replica:?}: {action} on the targets only, not on {REPLICA_TABLE_ARN_HERE}"
+            );
+        }
+        assert!(statement(out, "WriteReplicaTable").is_none());
+        assert_eq!(
+            resources_granting(&evaluated, "dynamodb:DescribeTable"),
+            BTreeSet::from([
+                PRIMARY_TABLE_ARN.to_owned(),
+                TARGET_TABLE_EU.to_owned(),
+                TARGET_TABLE_ARCHIVE.to_owned(),
+                format!("{TARGET_TABLE_EU}/index/*"),
+                format!("{TARGET_TABLE_ARCHIVE}/index/*"),
+            ])
+        );
+
+        // The roles: the targets', and ReplicaRoleArn's when given.
+        let assume = statement(out, "AssumeTargetRoles").expect("the targets' roles");
+        assert_eq!(
+            evaluated.compute_strings(get(&assume, &["Resource"])),
+            owned(&[TARGET_ROLE_A, TARGET_ROLE_B])
+        );
+        let mut want_roles = BTreeSet::from([TARGET_ROLE_A.to_owned(), TARGET_ROLE_B.to_owned()]);
+        if replica == Replica::OtherAccount {
+            want_roles.insert(REPLICA_ROLE_ARN.to_owned());
+        }
+        assert_eq!(resources_granting(&evaluated, "sts:AssumeRole"), want_roles);
+
+        // Everything else as for one target.
+        let mut want = variant.expected_grants();
+        want.remove("ReplicaTable");
+        want.insert("TargetTableArns".to_owned(), set(REPLICA_WRITES));
+        want.insert("TargetRoleArns".to_owned(), set(&["sts:AssumeRole"]));
+        assert_eq!(granted(out), want, "{replica:?}");
+    }
+}
+
+/// No targets: no DYNO_TARGETS and today's one statement on ReplicaTableName (in ReplicaRegion);
+/// Targets alone (no TargetTableArns) keep that statement too.
+#[test]
+fn without_target_tables_the_replica_statement_stays() {
+    let doc = template();
+    let base = Variant {
+        source: Source::NewKinesis,
+        destination: Destination::S3,
+        replica: Replica::SameAccount,
+    };
+    for (targets, region, table) in [
+        ("", "", REPLICA_TABLE_ARN_HERE),
+        (
+            "",
+            "eu-central-1",
+            "arn:aws:dynamodb:eu-central-1:123456789012:table/dyno-replica",
+        ),
+        (TARGETS_JSON, "", REPLICA_TABLE_ARN_HERE),
+    ] {
+        let mut parameters = base.parameters();
+        parameters.extend([("Targets", targets), ("ReplicaRegion", region)]);
+        let evaluated = evaluate(&doc, &parameters);
+        let out = &evaluated.doc;
+        assert_no_dangling_references(&evaluated, "no target tables");
+        assert_eq!(
+            function_environment(out).get("DYNO_TARGETS").is_some(),
+            !targets.is_empty()
+        );
+        let write = statement(out, "WriteReplicaTable").expect("the replica's statement");
+        assert_eq!(
+            evaluated.compute_strings(get(&write, &["Resource"])),
+            [table]
+        );
+        // DescribeTable is a read too: on the primary as well.
+        for action in REPLICA_WRITES
+            .iter()
+            .filter(|a| **a != "dynamodb:DescribeTable")
+        {
+            assert_eq!(
+                resources_granting(&evaluated, action),
+                BTreeSet::from([table.to_owned()]),
+                "{action}"
+            );
+        }
+        for sid in ["WriteTargetTables", "AssumeTargetRoles", "ReadSourceTables"] {
+            assert!(statement(out, sid).is_none(), "{sid}");
+        }
+        assert_eq!(granted(out), base.expected_grants());
+    }
+}
+
+/// SourceTableArns given: the function reads exactly those tables, instead of PrimaryTableName;
+/// empty: PrimaryTableName only.
+#[test]
+fn source_tables_replace_the_primary_table_statement() {
+    let doc = template();
+    let variant = Variant {
+        source: Source::NewKinesis,
+        destination: Destination::S3,
+        replica: Replica::SameAccount,
+    };
+    let sources = format!("{SOURCE_TABLE_ORDERS},{SOURCE_TABLE_USERS}");
+    for given in ["", sources.as_str()] {
+        let mut parameters = variant.parameters();
+        parameters.push(("SourceTableArns", given));
+        let evaluated = evaluate(&doc, &parameters);
+        let out = &evaluated.doc;
+        assert_no_dangling_references(&evaluated, "source tables");
+        let (sid, tables, other) = if given.is_empty() {
+            (
+                "ReadPrimaryTable",
+                owned(&[PRIMARY_TABLE_ARN]),
+                "ReadSourceTables",
+            )
+        } else {
+            (
+                "ReadSourceTables",
+                owned(&[SOURCE_TABLE_ORDERS, SOURCE_TABLE_USERS]),
+                "ReadPrimaryTable",
+            )
+        };
+        let read = statement(out, sid).expect("the read statement");
+        assert_eq!(evaluated.compute_strings(get(&read, &["Resource"])), tables);
+        let actions: BTreeSet<String> = strings(get(&read, &["Action"])).into_iter().collect();
+        assert_eq!(actions, set(PRIMARY_READS));
+        assert!(statement(out, other).is_none(), "{other}");
+        for action in PRIMARY_READS
+            .iter()
+            .filter(|a| **a != "dynamodb:DescribeTable")
+        {
+            assert_eq!(
+                resources_granting(&evaluated, action),
+                tables.iter().cloned().collect::<BTreeSet<_>>(),
+                "{action}"
+            );
+        }
+        let mut want = variant.expected_grants();
+        if !given.is_empty() {
+            let reads = want.remove("PrimaryTable").expect("the primary's reads");
+            want.insert("SourceTableArns".to_owned(), reads);
+        }
+        assert_eq!(granted(out), want);
+    }
+}
+
+/// EnhancedFanOut true with the key stream (created or existing): a consumer of that stream,
+/// the mapping reads the consumer with no batching window, and the role may subscribe through
+/// it. False, or with the table's own stream: nothing changes.
+#[test]
+fn enhanced_fan_out_maps_the_consumer_with_no_batching_window() {
+    let doc = template();
+    for source in [
+        Source::NewKinesis,
+        Source::ExistingKinesis,
+        Source::DynamoDBStream,
+    ] {
+        for efo in ["false", "true"] {
+            let name = format!("{source:?} EnhancedFanOut={efo}");
+            let variant = Variant {
+                source,
+                destination: Destination::S3,
+                replica: Replica::SameAccount,
+            };
+            let mut parameters = variant.parameters();
+            parameters.push(("EnhancedFanOut", efo));
+            let evaluated = evaluate(&doc, &parameters);
+            let out = &evaluated.doc;
+            let referred = assert_no_dangling_references(&evaluated, &name);
+            let on = efo == "true" && source != Source::DynamoDBStream;
+            assert_eq!(evaluated.conditions["UseEnhancedFanOut"], on, "{name}");
+
+            let consumers = resources_of_type(out, "AWS::Kinesis::StreamConsumer");
+            assert_eq!(consumers.len(), usize::from(on), "{name}");
+            assert_eq!(referred.contains("KeyStreamConsumer"), on, "{name}");
+            let mappings = resources_of_type(out, "AWS::Lambda::EventSourceMapping");
+            assert_eq!(mappings.len(), 1, "{name}");
+            let mapping = get(mappings.values().next().expect("one"), &["Properties"]);
+            let stream = match source {
+                Source::NewKinesis => yaml("Fn::GetAtt: [KeyStream, Arn]"),
+                Source::ExistingKinesis => yaml("Ref: ExistingStreamArn"),
+                Source::DynamoDBStream => yaml("Ref: PrimaryTableStreamArn"),
+            };
+            let mut want = variant.expected_grants();
+            if on {
+                let consumer = get(consumers["KeyStreamConsumer"], &["Properties"]);
+                assert_eq!(get(consumer, &["StreamARN"]), &stream, "{name}");
+                assert_eq!(
+                    evaluated.compute(get(consumer, &["ConsumerName"])),
+                    Value::String("dyno-replicator".to_owned()),
+                    "{name}: one consumer per stack"
+                );
+                assert_eq!(
+                    get(mapping, &["EventSourceArn"]),
+                    &yaml("Fn::GetAtt: [KeyStreamConsumer, ConsumerARN]"),
+                    "{name}"
+                );
+                assert_eq!(
+                    get(mapping, &["MaximumBatchingWindowInSeconds"]).as_u64(),
+                    Some(0),
+                    "{name}"
+                );
+                let read = statement(out, "ReadKeyStreamConsumer").expect("the consumer's");
+                assert_eq!(
+                    get(&read, &["Resource"]),
+                    &yaml("Fn::GetAtt: [KeyStreamConsumer, ConsumerARN]")
+                );
+                want.insert("KeyStreamConsumer".to_owned(), set(EFO_READS));
+            } else {
+                assert_eq!(get(mapping, &["EventSourceArn"]), &stream, "{name}");
+                assert_eq!(
+                    get(mapping, &["MaximumBatchingWindowInSeconds"]).as_u64(),
+                    Some(1),
+                    "{name}"
+                );
+                assert!(statement(out, "ReadKeyStreamConsumer").is_none(), "{name}");
+            }
+            // SubscribeToShard on the consumer with EFO; the stream's reads either way.
+            assert_eq!(granted(out), want, "{name}");
+            let subscribe = resources_granting(&evaluated, "kinesis:SubscribeToShard");
+            assert_eq!(
+                subscribe.contains("<KeyStreamConsumer.ConsumerARN>"),
+                on,
+                "{name}: {subscribe:?}"
+            );
+        }
     }
 }
 
@@ -1003,6 +1400,73 @@ fn dimensions(alarm: &Value) -> Vec<(String, Value)> {
     out
 }
 
+/// The per-target alarms: each a Metrics Insights query, the largest value of a metric over every
+/// target (every `Target` dimension) of the function, whatever the targets' names.
+const QUERY_ALARMS: [(&str, &str); 2] = [
+    ("TargetFailuresAlarm", "TargetFailedKeys"),
+    ("FilterErrorsAlarm", "FilterErrors"),
+];
+
+/// The query of a per-target alarm on `metric`, for the function `<ReplicatorFunction>`.
+fn target_query(function: &str, metric: &str) -> String {
+    format!(
+        "SELECT MAX({metric}) FROM SCHEMA(\"dyno\", FunctionName, TablePair, Target) \
+         WHERE FunctionName = '{function}'"
+    )
+}
+
+/// What every alarm does alike: no data is no breach, a description that says what to do,
+/// consecutive periods (3 of 5 minutes for failures), and the topic as its actions, or none.
+fn assert_alarm_behaviour(name: &str, alarm: &Value, topic: &str) {
+    let text = |key: &str| get(alarm, &[key]).as_str().map(str::to_owned);
+    assert_eq!(
+        text("TreatMissingData").as_deref(),
+        Some("notBreaching"),
+        "{name}: no data means nothing to replicate"
+    );
+    let description = text("AlarmDescription").unwrap_or_default();
+    assert!(
+        description.starts_with("dyno: ") && description.len() > 120,
+        "{name}: say what happened and what to do: {description}"
+    );
+    let periods = get(alarm, &["EvaluationPeriods"])
+        .as_u64()
+        .expect("a number");
+    let datapoints = alarm
+        .get("DatapointsToAlarm")
+        .and_then(Value::as_u64)
+        .unwrap_or(periods);
+    assert_eq!(datapoints, periods, "{name}: consecutive periods");
+    if [
+        "FailedRecordsAlarm",
+        "TargetFailuresAlarm",
+        "FilterErrorsAlarm",
+    ]
+    .contains(&name)
+    {
+        assert_eq!(
+            periods, 3,
+            "{name}: several periods in a row, not one retry"
+        );
+        let period = alarm
+            .get("Period")
+            .or_else(|| get(alarm, &["Metrics"])[0].get("Period"))
+            .and_then(Value::as_u64);
+        assert_eq!(period, Some(300), "{name}");
+    }
+
+    // Actions: the topic, or none.
+    for actions in ["AlarmActions", "OKActions"] {
+        let want_actions = (!topic.is_empty()).then(|| yaml("[{Ref: AlarmTopicArn}]"));
+        assert_eq!(
+            alarm.get(actions),
+            want_actions.as_ref(),
+            "{name}: {actions} with AlarmTopicArn={topic:?}"
+        );
+    }
+    assert!(alarm.get("InsufficientDataActions").is_none());
+}
+
 #[test]
 fn alarms_watch_the_right_metrics_and_notify_the_topic_when_given() {
     let doc = template();
@@ -1018,9 +1482,12 @@ fn alarms_watch_the_right_metrics_and_notify_the_topic_when_given() {
             let evaluated = evaluate(&doc, &parameters);
             let alarms = resources_of_type(&evaluated.doc, "AWS::CloudWatch::Alarm");
             let expected = expected_alarms(destination);
+            let mut all: Vec<&str> = expected.keys().copied().collect();
+            all.extend(QUERY_ALARMS.map(|(name, _)| name));
+            all.sort_unstable();
             assert_eq!(
                 alarms.keys().map(String::as_str).collect::<Vec<_>>(),
-                expected.keys().copied().collect::<Vec<_>>(),
+                all,
                 "{destination:?}: exactly these alarms"
             );
             for (name, want) in &expected {
@@ -1048,41 +1515,88 @@ fn alarms_watch_the_right_metrics_and_notify_the_topic_when_given() {
                     "{name}"
                 );
                 assert_eq!(get(alarm, &["Threshold"]), &want.threshold, "{name}");
-                assert_eq!(
-                    text("TreatMissingData").as_deref(),
-                    Some("notBreaching"),
-                    "{name}: no data means nothing to replicate"
-                );
-                let description = text("AlarmDescription").unwrap_or_default();
-                assert!(
-                    description.starts_with("dyno: ") && description.len() > 120,
-                    "{name}: say what happened and what to do: {description}"
-                );
-                let periods = get(alarm, &["EvaluationPeriods"])
-                    .as_u64()
-                    .expect("a number");
-                let datapoints = alarm
-                    .get("DatapointsToAlarm")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(periods);
-                assert_eq!(datapoints, periods, "{name}: consecutive periods");
-                if *name == "FailedRecordsAlarm" {
-                    assert_eq!(periods, 3, "several periods in a row, not one retry");
-                    assert_eq!(get(alarm, &["Period"]).as_u64(), Some(300));
-                }
-
-                // Actions: the topic, or none.
-                for actions in ["AlarmActions", "OKActions"] {
-                    let want_actions = (!topic.is_empty()).then(|| yaml("[{Ref: AlarmTopicArn}]"));
-                    assert_eq!(
-                        alarm.get(actions),
-                        want_actions.as_ref(),
-                        "{name}: {actions} with AlarmTopicArn={topic:?}"
-                    );
-                }
-                assert!(alarm.get("InsufficientDataActions").is_none());
+                assert_alarm_behaviour(name, alarm, topic);
+            }
+            for (name, _) in QUERY_ALARMS {
+                assert_alarm_behaviour(name, get(alarms[name], &["Properties"]), topic);
             }
         }
+    }
+}
+
+/// `TargetFailuresAlarm` and `FilterErrorsAlarm`: one Metrics Insights query each, the largest
+/// TargetFailedKeys (FilterErrors) of any target of this function, at least 1 in each of 3
+/// consecutive 5-minute periods; the description points at the dashboard's Target dimension.
+#[test]
+fn per_target_alarms_query_every_target_of_the_function() {
+    let doc = template();
+    let evaluated = evaluate(
+        &doc,
+        &[
+            ("PrimaryTableName", "dyno-primary"),
+            ("ReplicaTableName", "dyno-replica"),
+        ],
+    );
+    let alarms = resources_of_type(&evaluated.doc, "AWS::CloudWatch::Alarm");
+    for (name, metric) in QUERY_ALARMS {
+        let alarm = get(
+            alarms
+                .get(name)
+                .unwrap_or_else(|| panic!("no alarm {name}")),
+            &["Properties"],
+        );
+        let metrics = get(alarm, &["Metrics"]).as_sequence().expect("a list");
+        assert_eq!(metrics.len(), 1, "{name}: one query");
+        let query = &metrics[0];
+        let keys: BTreeSet<&str> = query
+            .as_mapping()
+            .expect("a mapping")
+            .keys()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["Id", "Expression", "Period", "ReturnData"]),
+            "{name}"
+        );
+        assert_eq!(
+            evaluated.compute(get(query, &["Expression"])),
+            Value::String(target_query("<ReplicatorFunction>", metric)),
+            "{name}: the query names the function, not the targets"
+        );
+        assert_eq!(get(query, &["Period"]).as_u64(), Some(300), "{name}");
+        assert_eq!(get(query, &["ReturnData"]).as_bool(), Some(true), "{name}");
+        let id = get(query, &["Id"]).as_str().expect("an Id");
+        assert!(
+            id.starts_with(|c: char| c.is_ascii_lowercase()),
+            "{name}: an Id starts with a lower-case letter"
+        );
+        // A query alarm names no metric of its own.
+        for single in [
+            "Namespace",
+            "MetricName",
+            "Dimensions",
+            "Statistic",
+            "ExtendedStatistic",
+            "Period",
+            "Unit",
+        ] {
+            assert!(alarm.get(single).is_none(), "{name}: {single}");
+        }
+        assert_eq!(get(alarm, &["Threshold"]).as_u64(), Some(1), "{name}");
+        assert_eq!(
+            get(alarm, &["ComparisonOperator"]).as_str(),
+            Some("GreaterThanOrEqualToThreshold"),
+            "{name}"
+        );
+        assert_eq!(get(alarm, &["EvaluationPeriods"]).as_u64(), Some(3));
+        assert_eq!(get(alarm, &["DatapointsToAlarm"]).as_u64(), Some(3));
+        let description = get(alarm, &["AlarmDescription"]).as_str().unwrap_or("");
+        assert!(
+            description.contains("dashboard") && description.contains("Target dimension"),
+            "{name}: which target fails is on the dashboard: {description}"
+        );
+        assert_alarm_behaviour(name, alarm, "");
     }
 }
 
@@ -1138,12 +1652,21 @@ fn dashboard_graphs_lag_throughput_failures_and_iterator_age() {
     let table_pair = emf::table_pair("<PrimaryTableName>", "<ReplicaTableName>");
     let mut lines: BTreeSet<(String, String, String)> = BTreeSet::new();
     let widgets = body["widgets"].as_array().expect("widgets");
+    // The Metrics Insights queries of the per-target graphs.
+    let mut queries: BTreeSet<String> = BTreeSet::new();
     for widget in widgets {
         let properties = &widget["properties"];
         assert_eq!(properties["region"], "<AWS::Region>");
         let default_stat = properties["stat"].as_str().unwrap_or("Average");
         for line in properties["metrics"].as_array().expect("metrics") {
             let line = line.as_array().expect("a metric line");
+            if let [serde_json::Value::Object(query)] = &line[..]
+                && let Some(expression) = query.get("expression")
+            {
+                assert!(query["id"].is_string(), "{query:?}");
+                queries.insert(expression.as_str().expect("a string").to_owned());
+                continue;
+            }
             let (fields, options) = match line.last() {
                 Some(serde_json::Value::Object(o)) => (&line[..line.len() - 1], Some(o)),
                 _ => (&line[..], None),
@@ -1196,6 +1719,25 @@ fn dashboard_graphs_lag_throughput_failures_and_iterator_age() {
     ] {
         assert!(lines.contains(&want), "the dashboard graphs {want:?}");
     }
+
+    // Per target, whatever the targets' names: one query per metric, over every target of the
+    // function, a line per Target.
+    let per_target: BTreeSet<String> = [
+        "TargetPuts",
+        "TargetDeletes",
+        "TargetFailedKeys",
+        "FilteredOut",
+        "FilterErrors",
+    ]
+    .iter()
+    .map(|metric| {
+        format!(
+            "SELECT SUM({metric}) FROM SCHEMA(\"dyno\", FunctionName, TablePair, Target) \
+             WHERE FunctionName = '<ReplicatorFunction>' GROUP BY Target"
+        )
+    })
+    .collect();
+    assert_eq!(queries, per_target);
 }
 
 // ---------------------------------------------------------------------------------------------

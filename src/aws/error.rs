@@ -132,6 +132,19 @@ impl AwsError {
         }))
     }
 
+    /// A failure of `operation` whose effect nobody can know (as a timeout's), that is not the
+    /// SDK's: what a store that is not DynamoDB answers when it cannot tell.
+    pub fn unknown(operation: &'static str, error: impl StdError + Send + Sync + 'static) -> Self {
+        AwsError(Box::new(Failed {
+            operation,
+            outcome: Outcome::Unknown,
+            code: None,
+            message: None,
+            summary: "no answer".to_owned(),
+            source: Box::new(error),
+        }))
+    }
+
     /// A validation error's reason, in the service's words (first line): for a person who typed
     /// the request (the CLI), never for a log, since it can quote the request's values.
     pub fn rejection_reason(&self) -> Option<&str> {

@@ -2,30 +2,19 @@
 //! endpoint, and the setting that named it, so that every message names what to fix.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::SharedInterceptor;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TableDescription, WriteRequest};
-use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::endpoint;
 use crate::aws::error::AwsError;
-use crate::aws::key::{Key, KeySchema, SchemaError};
-use crate::aws::key_index::KeyIndex;
-use crate::aws::limits;
-use crate::aws::retry::{self, Backoff, Deadline, Patience, Undone};
+use crate::aws::key::{KeySchema, SchemaError};
 
 /// An item, or a key, as the SDK has it.
 pub type Item = HashMap<String, AttributeValue>;
-
-/// `BatchGetItem` calls in flight at once for one [`Table::read_many`].
-const READ_CONCURRENCY: usize = 4;
-
-/// How long a read keeps trying through throttling and outages.
-const READ_PATIENCE: Patience = Patience::For(Duration::from_secs(120));
 
 /// How one `BatchWriteItem` is sent: each attempt's timeout (`None`: the client's), and
 /// interceptors that watch (or refuse) every attempt.
@@ -145,101 +134,6 @@ impl Table {
         })
     }
 
-    /// An error of a call on this table.
-    pub fn error(&self, source: AwsError) -> TableError {
-        TableError::Describe {
-            setting: self.setting,
-            table: self.name.clone(),
-            source,
-        }
-    }
-
-    /// Reads `keys` with consistent `BatchGetItem` calls (100 keys each, a few at once, keys left
-    /// unprocessed sent again): for each key, in order, its item or `None`.
-    pub async fn read_many(
-        &self,
-        schema: &KeySchema,
-        keys: &[Key],
-        projection: Projection,
-    ) -> Result<Vec<Option<Item>>, TableError> {
-        let found = Mutex::new(vec![None; keys.len()]);
-        let chunks: Vec<Vec<(usize, Item)>> = keys
-            .iter()
-            .map(Key::to_attributes)
-            .enumerate()
-            .collect::<Vec<_>>()
-            .chunks(limits::READ_KEYS)
-            .map(<[_]>::to_vec)
-            .collect();
-        stream::iter(chunks)
-            .map(|chunk| self.read_chunk(schema, chunk, projection, &found))
-            .buffer_unordered(READ_CONCURRENCY)
-            .try_collect::<()>()
-            .await?;
-        Ok(found.into_inner().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    async fn read_chunk(
-        &self,
-        schema: &KeySchema,
-        chunk: Vec<(usize, Item)>,
-        projection: Projection,
-        found: &Mutex<Vec<Option<Item>>>,
-    ) -> Result<(), TableError> {
-        let entries = chunk.into_iter().map(|(i, key)| (i, (i, key))).collect();
-        let backoff = Backoff::attempts(8);
-        let resent = retry::resend(entries, &backoff, Deadline::NONE, |keys| {
-            self.read_round(schema, keys, projection, found)
-        })
-        .await;
-        match resent.why {
-            None => Ok(()),
-            Some(Undone::Failed(error)) => Err(error),
-            Some(_) => Err(self.bad("keys still unprocessed after every retry")),
-        }
-    }
-
-    /// One `BatchGetItem`: stores what it found in `found`; answers, for each key, `None` when
-    /// answered or the key to ask again.
-    async fn read_round(
-        &self,
-        schema: &KeySchema,
-        keys: Vec<(usize, Item)>,
-        projection: Projection,
-        found: &Mutex<Vec<Option<Item>>>,
-    ) -> Result<Vec<Option<(usize, Item)>>, TableError> {
-        let index = KeyIndex::of_items(schema, keys.iter().map(|(_, k)| k))
-            .ok_or_else(|| self.bad("a key that does not fit the table"))?;
-        let mut wanted = KeysAndAttributes::builder()
-            .set_keys(Some(keys.iter().map(|(_, k)| k.clone()).collect()))
-            .consistent_read(true);
-        if projection == Projection::Keys {
-            let (expression, names) = key_projection(schema, None);
-            wanted = wanted
-                .projection_expression(expression)
-                .set_expression_attribute_names(Some(names));
-        }
-        let wanted = wanted
-            .build()
-            .map_err(|_| self.bad("the request could not be built"))?;
-        let call = || self.batch_get(wanted.clone());
-        let (items, left) = retry::patiently(READ_PATIENCE, |_| {}, call)
-            .await
-            .map_err(|gave_up| self.error(gave_up.error))?;
-        let mut again: Vec<Option<(usize, Item)>> = vec![None; keys.len()];
-        let stranger = || self.bad("the answer holds a key that was not asked for");
-        let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
-        for item in items {
-            let p = index.position(&item).ok_or_else(stranger)?;
-            found[keys[p].0] = Some(item);
-        }
-        for key in left {
-            let p = index.position(&key).ok_or_else(stranger)?;
-            again[p] = Some(keys[p].clone());
-        }
-        Ok(again)
-    }
-
     /// One `BatchGetItem` of `wanted` (at most 100 keys): the items found, and the keys the
     /// server left unprocessed. The one place that sends it: the engine, the writer's and the
     /// tools' reads all come through here.
@@ -301,14 +195,6 @@ impl Table {
             .unwrap_or_default())
     }
 
-    fn bad(&self, problem: &'static str) -> TableError {
-        TableError::BadAnswer {
-            setting: self.setting,
-            table: self.name.clone(),
-            problem,
-        }
-    }
-
     /// True when `other` may be this very table: the same name at the same place (host and port,
     /// however spelled: `localhost` is `127.0.0.1`) in the same region (as the clients resolve it;
     /// any region, on a server of this machine, which may ignore regions), reached with the same
@@ -322,32 +208,44 @@ impl Table {
             && self.account == other.account
     }
 
+    /// `setting=name`, as messages show the table.
+    pub fn label(&self) -> String {
+        label(self.setting, &self.name)
+    }
+
+    /// An error of a call on this table.
+    pub fn error(&self, source: AwsError) -> TableError {
+        call_error(self.setting, &self.name, source)
+    }
+
     /// True when the endpoint is a server on this machine (127.0.0.0/8, ::1, localhost).
     pub fn is_local(&self) -> bool {
         endpoint::is_local(self.endpoint.as_deref())
     }
+}
 
-    /// `setting=name`, as messages show the table.
-    pub fn label(&self) -> String {
-        format!("{}={}", self.setting, self.name)
+/// `setting=name`: how messages show a table.
+pub fn label(setting: &str, name: &str) -> String {
+    format!("{setting}={name}")
+}
+
+/// An error of a call on the table `name`, named by `setting`.
+pub fn call_error(setting: &'static str, name: &str, source: AwsError) -> TableError {
+    TableError::Describe {
+        setting,
+        table: name.to_owned(),
+        source,
     }
 }
 
-/// A projection expression of the key attributes and `also` (e.g. a TTL attribute), with its
-/// attribute names (`#k0`, `#k1`, …).
-pub fn key_projection(schema: &KeySchema, also: Option<&str>) -> (String, HashMap<String, String>) {
-    let mut attributes: Vec<&str> = schema.elements().map(|(a, _)| a.name.as_str()).collect();
-    attributes.extend(also.filter(|a| !attributes.contains(a)));
-    let names: HashMap<String, String> = attributes
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (format!("#k{i}"), (*name).to_owned()))
-        .collect();
-    let expression = (0..attributes.len())
-        .map(|i| format!("#k{i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    (expression, names)
+/// The key attributes of `schema` and `also` (e.g. a TTL attribute), each once: what a keys-only
+/// read or scan asks for.
+pub fn key_attributes(schema: &KeySchema, also: Option<&str>) -> Vec<String> {
+    let mut attributes: Vec<String> = schema.elements().map(|(a, _)| a.name.clone()).collect();
+    if let Some(also) = also.filter(|a| !attributes.iter().any(|k| k == a)) {
+        attributes.push(also.to_owned());
+    }
+    attributes
 }
 
 /// Two tables that cannot be a primary and its replica; the message names the setting to fix.

@@ -6,6 +6,7 @@
 //! differences. Items compare attribute for attribute, set members in any order, numbers as
 //! decimals (`1.0` is `1`).
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,11 +14,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::aws::key::{Key, KeySchema};
+use crate::aws::store::{Store, read_many};
 use crate::aws::table::{Item, PairError, Projection, Table, TableError, pair_schema};
 use crate::ops::checkpoint::Checkpoints;
 use crate::ops::item_eq::same_item;
 use crate::ops::scan::{self, Page, ScanError, ScanOptions, Segments};
 use crate::ops::ttl::Ttl;
+use crate::replicate::targets::{Shape, Verdict};
 
 /// How a key differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,10 +43,15 @@ pub struct Difference {
 
 impl Difference {
     /// `{"kind":"missing","key":{…}}`: a line of `--keys-out` (keys only, never contents),
-    /// which `dyno announce --keys-file` reads back.
-    pub fn to_line(&self) -> String {
+    /// which `dyno announce --keys-file` reads back; with the `target` it was found on, when
+    /// comparing targets.
+    pub fn to_line(&self, target: Option<&str>) -> String {
         let key: serde_json::Value = serde_json::from_str(&self.key.to_json()).unwrap_or_default();
-        serde_json::json!({"kind": self.kind, "key": key}).to_string()
+        let mut line = serde_json::json!({"kind": self.kind, "key": key});
+        if let Some(target) = target {
+            line["target"] = target.into();
+        }
+        line.to_string()
     }
 }
 
@@ -198,10 +206,29 @@ where
     Fut: std::future::Future<Output = Result<(), PageError>>,
 {
     let schema = pair_schema(primary, replica).await?;
+    let whole = Shape::everything();
+    diff_stores(primary, (replica, &whole), &schema, options, counts, found).await
+}
+
+/// [`diff`] of two stores whose key schema is `schema`: the target holds what `shape` makes of
+/// each primary item (an item the filter leaves out belongs on it no more than a deleted one).
+pub async fn diff_stores<F, Fut>(
+    primary: &dyn Store,
+    (replica, shape): (&dyn Store, &Shape),
+    schema: &KeySchema,
+    options: &DiffOptions,
+    counts: &Counts,
+    found: F,
+) -> Result<DiffReport, DiffError>
+where
+    F: Fn(Vec<Difference>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), PageError>>,
+{
     let compare = Compare {
         primary,
         replica,
-        schema: &schema,
+        shape,
+        schema,
         options,
         counts,
     };
@@ -224,7 +251,7 @@ where
     let primary_pages = |page| async { page_found(compare.primary_page(page).await?).await };
     scan::scan(
         primary,
-        &schema,
+        schema,
         &scan_options(Projection::All),
         &fresh()?,
         primary_pages,
@@ -233,7 +260,7 @@ where
     let replica_pages = |page| async { page_found(compare.replica_page(page).await?).await };
     scan::scan(
         replica,
-        &schema,
+        schema,
         &scan_options(Projection::Keys),
         &fresh()?,
         replica_pages,
@@ -244,8 +271,9 @@ where
 
 /// One comparison's tables and counts.
 struct Compare<'a> {
-    primary: &'a Table,
-    replica: &'a Table,
+    primary: &'a dyn Store,
+    replica: &'a dyn Store,
+    shape: &'a Shape,
     schema: &'a KeySchema,
     options: &'a DiffOptions,
     counts: &'a Counts,
@@ -274,20 +302,19 @@ impl Compare<'_> {
         }
         let items = self.set_apart_expired(page.items);
         let keys = self.keys(&items)?;
-        let copies = self
-            .replica
-            .read_many(self.schema, &keys, Projection::All)
-            .await?;
+        let copies = read_many(self.replica, self.schema, &keys, Projection::All).await?;
         self.counts
             .primary_items
             .fetch_add(keys.len() as u64, Ordering::Relaxed);
         let suspects = keys
             .into_iter()
             .zip(items.iter().zip(copies))
-            .filter(|(_, (item, copy))| copy.as_ref().is_none_or(|c| !same_item(item, c)))
+            .filter(|(_, (item, copy))| !self.agrees(Some(item), copy.as_ref()))
             .map(|(key, _)| key)
             .collect();
-        self.confirm(suspects).await
+        // Extra keys (say, an item the filter leaves out) come from the other side.
+        self.confirm(suspects, &[Kind::Missing, Kind::Different])
+            .await
     }
 
     /// A page of replica keys: each looked up on the primary.
@@ -296,25 +323,23 @@ impl Compare<'_> {
             return Ok(Vec::new());
         }
         let keys = self.keys(&page.items)?;
-        let originals = self
-            .primary
-            .read_many(self.schema, &keys, Projection::Keys)
-            .await?;
+        // A filter may need any attribute to say whether the item belongs on the target.
+        let projection = match self.shape.filter() {
+            Some(_) => Projection::All,
+            None => Projection::Keys,
+        };
+        let originals = read_many(self.primary, self.schema, &keys, projection).await?;
         self.counts
             .replica_items
             .fetch_add(keys.len() as u64, Ordering::Relaxed);
         let suspects: Vec<Key> = keys
             .into_iter()
             .zip(originals)
-            .filter(|(_, original)| original.is_none())
+            .filter(|(_, original)| self.expected(original.as_ref()).is_none())
             .map(|(key, _)| key)
             .collect();
         // Only extra keys come from this side; missing and different ones from the other.
-        let confirmed = self.confirm(suspects).await?;
-        Ok(confirmed
-            .into_iter()
-            .filter(|d| d.kind == Kind::Extra)
-            .collect())
+        self.confirm(suspects, &[Kind::Extra]).await
     }
 
     /// The items to compare: those whose TTL has passed are counted and left out, unless
@@ -355,6 +380,26 @@ impl Compare<'_> {
         }
     }
 
+    /// What the target should hold of `original` (the primary's item, if any): its shape.
+    fn expected<'i>(&self, original: Option<&'i Item>) -> Option<Cow<'i, Item>> {
+        if self.shape.is_everything() {
+            return original.map(Cow::Borrowed);
+        }
+        match self.shape.apply(original).verdict {
+            Verdict::Put(item) => Some(Cow::Owned(item)),
+            Verdict::Delete => None,
+        }
+    }
+
+    /// True when the target's `copy` is what it should hold of `original`.
+    fn agrees(&self, original: Option<&Item>, copy: Option<&Item>) -> bool {
+        match (self.expected(original), copy) {
+            (Some(a), Some(b)) => same_item(&a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
     fn keys(&self, items: &[Item]) -> Result<Vec<Key>, PageError> {
         Ok(items
             .iter()
@@ -362,24 +407,27 @@ impl Compare<'_> {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Reads suspects again on both sides after the settle, and counts what still differs.
-    async fn confirm(&self, suspects: Vec<Key>) -> Result<Vec<Difference>, PageError> {
+    /// Reads suspects again on both sides after the settle, and counts what still differs in
+    /// one of the `kinds` this side reports.
+    async fn confirm(
+        &self,
+        suspects: Vec<Key>,
+        kinds: &[Kind],
+    ) -> Result<Vec<Difference>, PageError> {
         if suspects.is_empty() {
             return Ok(Vec::new());
         }
         tokio::time::sleep(self.options.settle).await;
         let (originals, copies) = tokio::try_join!(
-            self.primary
-                .read_many(self.schema, &suspects, Projection::All),
-            self.replica
-                .read_many(self.schema, &suspects, Projection::All),
+            read_many(self.primary, self.schema, &suspects, Projection::All),
+            read_many(self.replica, self.schema, &suspects, Projection::All),
         )?;
         let mut differences = Vec::new();
         for ((key, original), copy) in suspects.into_iter().zip(originals).zip(copies) {
             if self.expired(original.as_ref(), copy.as_ref()) {
                 continue;
             }
-            let (kind, count) = match (original, copy) {
+            let (kind, count) = match (self.expected(original.as_ref()), copy) {
                 (Some(_), None) => (Kind::Missing, &self.counts.missing),
                 (None, Some(_)) => (Kind::Extra, &self.counts.extra),
                 (Some(a), Some(b)) if !same_item(&a, &b) => {
@@ -387,6 +435,9 @@ impl Compare<'_> {
                 }
                 _ => continue,
             };
+            if !kinds.contains(&kind) {
+                continue;
+            }
             count.fetch_add(1, Ordering::Relaxed);
             differences.push(Difference { kind, key });
         }
@@ -452,6 +503,79 @@ pub async fn compare(primary: &Table, replica: &Table) -> Result<Diff, DiffError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::key::ScalarType;
+    use crate::aws::memory::MemoryStore;
+    use crate::replicate::targets::parse;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    fn item(id: usize, status: &str, email: &str) -> Item {
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        Item::from([
+            ("id".to_owned(), s(&format!("k{id}"))),
+            ("status".to_owned(), s(status)),
+            ("email".to_owned(), s(email)),
+        ])
+    }
+
+    /// A target of the active items without their email, damaged one key of each kind: the
+    /// diff names exactly those, on in-memory tables.
+    #[tokio::test]
+    async fn a_shaped_target_is_compared_with_what_its_shape_makes_of_the_primary() {
+        let schema = KeySchema::hash_only("id", ScalarType::S);
+        let (primary, target) = (
+            MemoryStore::new("p", schema.clone()),
+            MemoryStore::new("t", schema.clone()),
+        );
+        let specs = parse(
+            r#"{"targets":[{"name":"t","table":"t","filter":"item.status == \"active\"","exclude":["email"]}]}"#,
+            "test",
+        )
+        .expect("a valid configuration");
+        let shape = Shape::new(&specs[0], &["id".to_owned()].into()).expect("a shape");
+        for i in 0..40 {
+            let status = if i % 2 == 0 { "active" } else { "inactive" };
+            let original = item(i, status, "a@example.com");
+            if let Verdict::Put(copy) = shape.apply(Some(&original)).verdict {
+                target.put(copy);
+            }
+            primary.put(original);
+        }
+        assert_eq!(target.items().len(), 20);
+        let options = DiffOptions {
+            segments: Segments::all(2),
+            settle: Duration::ZERO,
+            ..DiffOptions::default()
+        };
+        let counts = Counts::default();
+        let ok = |_| async { Ok(()) };
+        let report = diff_stores(&primary, (&target, &shape), &schema, &options, &counts, ok)
+            .await
+            .expect("a comparison");
+        assert_eq!((report.missing, report.extra, report.different), (0, 0, 0));
+        // Missing: an active item not copied; extra: an inactive one copied; different: one
+        // copied with its email.
+        let key = |i: usize| {
+            schema
+                .key_of_item(&item(i, "", ""))
+                .expect("a key")
+                .to_attributes()
+        };
+        assert!(target.get(&key(0)).is_some());
+        let damaged = MemoryStore::new("t", schema.clone());
+        for copy in target.items() {
+            if copy.get("id") != Some(&AttributeValue::S("k0".to_owned())) {
+                damaged.put(copy);
+            }
+        }
+        damaged.put(item(1, "inactive", "a@example.com"));
+        damaged.put(item(2, "active", "a@example.com"));
+        let counts = Counts::default();
+        let report = diff_stores(&primary, (&damaged, &shape), &schema, &options, &counts, ok)
+            .await
+            .expect("a comparison");
+        assert_eq!((report.missing, report.extra, report.different), (1, 1, 1));
+        assert_eq!(report.primary_items, 40);
+    }
 
     #[test]
     fn summaries_say_what_they_found() {

@@ -4,6 +4,11 @@
 //! replicated writes for the same load. The replicator reads and writes each distinct key of a
 //! batch once, so hot keys cost it less than replicating every write; its calls per distinct
 //! key (1/100 reads + 1/25 writes = 0.05) are what `make bench` measures.
+//!
+//! Also what Kinesis enhanced fan-out (EFO, the template's `EnhancedFanOut`) adds: its
+//! consumer-shard hours and data retrievals, and the lag budget with and without it (records
+//! polled once a second after a batching window, or pushed in about 70 ms with none), next to
+//! Global Tables' "typically within one second".
 
 use crate::aws::limits;
 
@@ -23,6 +28,10 @@ pub struct Prices {
     pub read_units_per_million: f64,
     pub write_units_per_million: f64,
     pub replicated_write_units_per_million: f64,
+    /// Kinesis Data Streams enhanced fan-out, provisioned mode: per consumer-shard hour, and
+    /// per GB the consumer retrieves.
+    pub efo_consumer_shard_hour: f64,
+    pub efo_retrieval_per_gb: f64,
 }
 
 impl Default for Prices {
@@ -35,6 +44,13 @@ impl Default for Prices {
             read_units_per_million: 0.125,
             write_units_per_million: 0.625,
             replicated_write_units_per_million: 0.625,
+            // Enhanced fan-out, provisioned mode, US East (N. Virginia): $0.015 per
+            // consumer-shard hour and $0.013 per GB of data retrievals, as the Kinesis Data
+            // Streams pricing page (aws.amazon.com/kinesis/data-streams/pricing, provisioned tab)
+            // gives them according to current third-party summaries of it (c3x.dev,
+            // awsnegotiations.com); the copy of AWS's page read for this did not reach that tab.
+            efo_consumer_shard_hour: 0.015,
+            efo_retrieval_per_gb: 0.013,
         }
     }
 }
@@ -57,6 +73,9 @@ pub struct Load {
     /// Global secondary indexes on the replica: each replicated write also writes each index
     /// it touches (counted as touching every one: an upper bound).
     pub gsis: f64,
+    /// The replicator's time for one batch, in ms (what `make bench` measures); `None`: the
+    /// model's Lambda duration for the batch ([`Plan::invocation_seconds`]).
+    pub batch_ms: Option<f64>,
 }
 
 impl Default for Load {
@@ -71,6 +90,7 @@ impl Default for Load {
             call_ms: 10.0,
             concurrency: 8.0,
             gsis: 0.0,
+            batch_ms: None,
         }
     }
 }
@@ -80,6 +100,15 @@ pub const KEY_RECORD_BYTES: f64 = 300.0;
 /// A Kinesis shard takes 1,000 records and 1 MB a second.
 const SHARD_RECORDS: f64 = 1000.0;
 const SHARD_BYTES: f64 = 1_000_000.0;
+/// Hours in a month, as AWS's price examples count them.
+pub const HOURS_PER_MONTH: f64 = 730.0;
+/// A GB of Kinesis data retrievals (2^30 bytes).
+const GB: f64 = 1_073_741_824.0;
+/// Lambda polls each shard once a second (without enhanced fan-out).
+pub const POLL_MS: f64 = 1000.0;
+/// Enhanced fan-out pushes a record to its consumer in "typically an average of 70 ms" (the
+/// Kinesis Data Streams developer guide, comparing consumers).
+pub const EFO_PUSH_MS: f64 = 70.0;
 
 /// What the load needs, and costs per million writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +125,39 @@ pub struct Plan {
     pub read_units_per_second: f64,
     pub write_units_per_second: f64,
     pub cost: Cost,
+    pub efo: Efo,
+    pub lag: Lag,
+}
+
+/// What enhanced fan-out adds, for the plan's shards: one consumer (the replicator's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Efo {
+    /// Dollars per million writes: consumer-shard hours, and the key records retrieved.
+    pub consumer_shard_hours: f64,
+    pub retrievals: f64,
+    /// Dollars a month ([`HOURS_PER_MONTH`]) at this load, and the GB retrieved in it.
+    pub per_month: f64,
+    pub gb_per_month: f64,
+}
+
+impl Efo {
+    pub fn per_million(&self) -> f64 {
+        self.consumer_shard_hours + self.retrievals
+    }
+}
+
+/// From a write on the primary to its key replicated, in ms, before the replicator's own time:
+/// the wait for the event source mapping to read the record, its batching window, and the
+/// replicator's time for the batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lag {
+    /// The replicator's time for one batch (`Load::batch_ms`, or the model's duration).
+    pub batch_ms: f64,
+    /// Polled: up to a second's wait, the batching window, the batch.
+    pub polling_window_ms: f64,
+    pub polling_ms: f64,
+    /// Enhanced fan-out: ~70 ms push, no batching window (the template sets 0), the batch.
+    pub efo_ms: f64,
 }
 
 /// Dollars per million writes.
@@ -162,6 +224,22 @@ pub fn plan(load: &Load, prices: &Prices) -> Plan {
         global_tables: write_units * prices.replicated_write_units_per_million,
         global_tables_index_writes: write_units * load.gsis * prices.write_units_per_million,
     };
+    let gb_per_month = w * HOURS_PER_MONTH * 3600.0 * KEY_RECORD_BYTES / GB;
+    let efo = Efo {
+        consumer_shard_hours: shards * hours_per_million * prices.efo_consumer_shard_hour,
+        retrievals: million * KEY_RECORD_BYTES / GB * prices.efo_retrieval_per_gb,
+        per_month: shards * HOURS_PER_MONTH * prices.efo_consumer_shard_hour
+            + gb_per_month * prices.efo_retrieval_per_gb,
+        gb_per_month,
+    };
+    let batch_ms = load.batch_ms.unwrap_or(invocation_seconds * 1000.0);
+    let polling_window_ms = load.batching_window_s.max(0.0) * 1000.0;
+    let lag = Lag {
+        batch_ms,
+        polling_window_ms,
+        polling_ms: POLL_MS + polling_window_ms + batch_ms,
+        efo_ms: EFO_PUSH_MS + batch_ms,
+    };
     Plan {
         shards: shards as u32,
         records_per_batch,
@@ -173,14 +251,16 @@ pub fn plan(load: &Load, prices: &Prices) -> Plan {
         read_units_per_second: reads_per_second * read_units,
         write_units_per_second: reads_per_second * write_units,
         cost,
+        efo,
+        lag,
     }
 }
 
-/// The plan for `load`, as lines a person reads.
-pub fn describe(load: &Load, prices: &Prices) -> Vec<String> {
+/// The plan for `load`, as lines a person reads; with `efo`, what enhanced fan-out adds.
+pub fn describe(load: &Load, prices: &Prices, efo: bool) -> Vec<String> {
     let p = plan(load, prices);
     let c = &p.cost;
-    vec![
+    let mut lines = vec![
         format!(
             "load: {} writes/s of {} KB items, {:.0}% distinct keys within a batch",
             load.writes_per_second,
@@ -231,6 +311,67 @@ pub fn describe(load: &Load, prices: &Prices) -> Vec<String> {
              arm64); check the AWS pricing pages; data transfer between regions is extra for \
              both; with a table's own DynamoDB stream as the source, the Kinesis line is zero",
             prices.read_units_per_million, prices.write_units_per_million, prices.shard_hour
+        ),
+    ];
+    lines.extend(describe_lag(load, &p, efo));
+    if efo {
+        lines.extend(describe_efo(&p, prices));
+    }
+    lines
+}
+
+/// The lag budget, polled (and with `efo`, pushed), next to Global Tables.
+fn describe_lag(load: &Load, p: &Plan, efo: bool) -> Vec<String> {
+    let lag = &p.lag;
+    let batch = if load.batch_ms.is_some() {
+        "given"
+    } else {
+        "the model's Lambda duration"
+    };
+    let mut lines = vec![
+        format!(
+            "replicator's time a batch: {:.0} ms ({batch}; `make bench` measures it, pass it \
+             with --batch-ms)",
+            lag.batch_ms
+        ),
+        format!(
+            "lag budget, polled: up to {:.0} ms = {:.0} ms (Lambda polls each shard once a \
+             second) + {:.0} ms batching window + {:.0} ms a batch; Global Tables: typically \
+             within one second",
+            lag.polling_ms, POLL_MS, lag.polling_window_ms, lag.batch_ms
+        ),
+    ];
+    if efo {
+        lines.push(format!(
+            "lag budget, enhanced fan-out: ~{:.0} ms = ~{:.0} ms push (AWS's average) + 0 ms \
+             batching window (EnhancedFanOut sets 0) + {:.0} ms a batch",
+            lag.efo_ms, EFO_PUSH_MS, lag.batch_ms
+        ));
+    }
+    lines
+}
+
+/// What enhanced fan-out costs for the plan's shards.
+fn describe_efo(p: &Plan, prices: &Prices) -> Vec<String> {
+    let e = &p.efo;
+    vec![
+        format!(
+            "enhanced fan-out: ${:.3} per million writes (consumer-shard hours ${:.3}, data \
+             retrievals ${:.3}); ${:.2} a month for {} consumer-shard(s) and {:.1} GB of key \
+             records ({} h)",
+            e.per_million(),
+            e.consumer_shard_hours,
+            e.retrievals,
+            e.per_month,
+            p.shards,
+            e.gb_per_month,
+            HOURS_PER_MONTH
+        ),
+        format!(
+            "enhanced fan-out prices: ${}/consumer-shard hour, ${}/GB retrieved (us-east-1, \
+             provisioned mode); the lambda line assumes the batching window: with none, batches \
+             are smaller and invocations more frequent",
+            prices.efo_consumer_shard_hour, prices.efo_retrieval_per_gb
         ),
     ]
 }
@@ -298,6 +439,90 @@ mod tests {
             .shards
         };
         assert_eq!((p(10.0), p(999.0), p(1001.0), p(5000.0)), (1, 1, 2, 5));
+    }
+
+    /// 500 writes/s of 300-byte key records on 1 shard, a 1 s window: batches of 500 keys, 25
+    /// calls of 10 ms, 8 at a time: 5 + 31.25 = 36.25 ms a batch.
+    #[test]
+    fn lag_budget_polled_and_pushed() {
+        let p = plan(&Load::default(), &Prices::default());
+        assert_eq!(
+            (p.shards, p.records_per_batch, p.calls_per_batch),
+            (1, 500.0, 25.0)
+        );
+        assert!((p.lag.batch_ms - 36.25).abs() < 1e-9, "{:?}", p.lag);
+        assert!((p.lag.polling_ms - 2036.25).abs() < 1e-9, "{:?}", p.lag);
+        assert!((p.lag.efo_ms - 106.25).abs() < 1e-9, "{:?}", p.lag);
+
+        // A measured batch time, and no batching window.
+        let measured = plan(
+            &Load {
+                batch_ms: Some(250.0),
+                batching_window_s: 0.0,
+                ..Load::default()
+            },
+            &Prices::default(),
+        );
+        assert_eq!(measured.lag.batch_ms, 250.0);
+        assert_eq!(measured.lag.polling_window_ms, 0.0);
+        assert_eq!(measured.lag.polling_ms, 1250.0);
+        assert_eq!(measured.lag.efo_ms, 320.0);
+    }
+
+    #[test]
+    fn enhanced_fan_out_costs_consumer_shard_hours_and_retrievals() {
+        let prices = Prices::default();
+        // 500 writes/s, 1 shard: a million writes take 2,000 s (5/9 h).
+        let one = plan(&Load::default(), &prices).efo;
+        assert!((one.consumer_shard_hours - 0.015 * 2000.0 / 3600.0).abs() < 1e-12);
+        assert!((one.consumer_shard_hours - 0.008_333_333_333).abs() < 1e-9);
+        // A million 300-byte records: 0.2794 GB.
+        assert!((one.retrievals - 300e6 / 1_073_741_824.0 * 0.013).abs() < 1e-12);
+        assert!((one.retrievals - 0.003_632_158).abs() < 1e-9);
+        assert!((one.per_million() - 0.011_965_491).abs() < 1e-8);
+        // A month: 730 h of 1 consumer-shard ($10.95) and 367.127 GB ($4.7727).
+        assert!((one.gb_per_month - 367.127_358_913).abs() < 1e-6);
+        assert!((one.per_month - 15.722_655_666).abs() < 1e-6);
+
+        // 2,000 writes/s on 2 shards: per million, the same hours per shard-second.
+        let two = plan(
+            &Load {
+                writes_per_second: 2000.0,
+                ..Load::default()
+            },
+            &prices,
+        );
+        assert_eq!(two.shards, 2);
+        assert!((two.efo.consumer_shard_hours - 2.0 * 0.015 * 500.0 / 3600.0).abs() < 1e-12);
+        assert!((two.efo.retrievals - one.retrievals).abs() < 1e-12);
+        assert!((two.efo.per_month - (21.9 + 4.0 * 4.772_655_666)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_efo_lines_only_with_efo() {
+        let load = Load::default();
+        let without = describe(&load, &Prices::default(), false);
+        let with = describe(&load, &Prices::default(), true);
+        let has = |lines: &[String], text: &str| lines.iter().any(|l| l.contains(text));
+        assert!(
+            has(&without, "lag budget, polled: up to 2036 ms"),
+            "{without:#?}"
+        );
+        assert!(has(&without, "`make bench` measures it"));
+        assert!(has(&without, "typically within one second"));
+        assert!(!has(&without, "enhanced fan-out"), "{without:#?}");
+        assert!(
+            has(&with, "lag budget, enhanced fan-out: ~106 ms"),
+            "{with:#?}"
+        );
+        assert!(
+            has(
+                &with,
+                "enhanced fan-out: $0.012 per million writes (consumer-shard hours $0.008, data retrievals $0.004); $15.72 a month for 1 consumer-shard(s)"
+            ),
+            "{with:#?}"
+        );
+        assert_eq!(with.len(), without.len() + 3);
     }
 
     #[test]

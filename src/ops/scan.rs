@@ -10,11 +10,11 @@ use std::time::Duration;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
 
-use crate::aws::error::AwsError;
 use crate::aws::json::{self, Item};
 use crate::aws::key::KeySchema;
 use crate::aws::retry::{self, Patience};
-use crate::aws::table::{Projection, Table, TableError, key_projection};
+use crate::aws::store::{PageRequest, Store};
+use crate::aws::table::{Projection, TableError, key_attributes};
 use crate::ops::checkpoint::{CheckpointError, Checkpoints};
 
 /// How long a scan keeps trying through throttling and outages.
@@ -169,7 +169,7 @@ pub fn page_limit(rate: Option<f64>, page_items: Option<u32>) -> Option<i32> {
 /// finished does the segment move on (and, with `checkpoints`, record where it is). Segments the
 /// checkpoint holds as done are skipped; the others resume after their last recorded key.
 pub async fn scan<F, Fut, E>(
-    table: &Table,
+    store: &dyn Store,
     schema: &KeySchema,
     options: &ScanOptions,
     checkpoints: &Checkpoints,
@@ -194,7 +194,7 @@ where
             report.segments_resumed += 1;
         }
         segments.push(scan_segment(
-            table,
+            store,
             schema,
             options,
             pace.as_ref(),
@@ -214,7 +214,7 @@ where
 /// One segment, from `start` (a key in DynamoDB JSON) to its end; returns the items read.
 #[allow(clippy::too_many_arguments)] // one segment's share of the scan's state
 async fn scan_segment<F, Fut, E>(
-    table: &Table,
+    store: &dyn Store,
     schema: &KeySchema,
     options: &ScanOptions,
     pace: Option<&Pace>,
@@ -238,7 +238,7 @@ where
     };
     let mut items = 0;
     loop {
-        let (page, next) = read_page(table, schema, options, pace, segment, from.clone()).await?;
+        let (page, next) = read_page(store, schema, options, pace, segment, from.clone()).await?;
         items += page.items.len() as u64;
         work(page).await.map_err(ScanError::Work)?;
         match next {
@@ -256,40 +256,30 @@ where
 
 /// One `Scan` page of `segment` after `from`; and the key to go on after, if any.
 async fn read_page(
-    table: &Table,
+    store: &dyn Store,
     schema: &KeySchema,
     options: &ScanOptions,
     pace: Option<&Pace>,
     segment: u32,
     from: Option<Item>,
 ) -> Result<(Page, Option<Item>), TableError> {
-    let mut request = table
-        .client
-        .scan()
-        .table_name(&table.name)
-        .segment(segment as i32)
-        .total_segments(options.segments.total as i32)
-        .consistent_read(options.consistent)
-        .set_exclusive_start_key(from);
-    if options.projection == Projection::Keys {
-        let (expression, names) = key_projection(schema, options.also.as_deref());
-        request = request
-            .projection_expression(expression)
-            .set_expression_attribute_names(Some(names));
-    }
-    request = request.set_limit(page_limit(options.rate, options.page_items));
-    let call = || {
-        let request = request.clone();
-        async move { request.send().await.map_err(|e| AwsError::new("Scan", e)) }
+    let request = PageRequest {
+        segment,
+        total_segments: options.segments.total,
+        consistent: options.consistent,
+        attributes: (options.projection == Projection::Keys)
+            .then(|| key_attributes(schema, options.also.as_deref())),
+        limit: page_limit(options.rate, options.page_items),
+        start: from,
     };
-    let answer = retry::patiently(PATIENCE, |_| {}, call)
+    let call = || store.scan_page(request.clone());
+    let (items, next) = retry::patiently(PATIENCE, |_| {}, call)
         .await
-        .map_err(|gave_up| table.error(gave_up.error))?;
-    let items = answer.items.unwrap_or_default();
+        .map_err(|gave_up| store.error(gave_up.error))?;
     if let Some(pace) = pace {
         pace.take(items.len()).await;
     }
-    Ok((Page { segment, items }, answer.last_evaluated_key))
+    Ok((Page { segment, items }, next))
 }
 
 #[cfg(test)]

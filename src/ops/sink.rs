@@ -9,8 +9,9 @@
 use crate::aws::key::{Key, KeyList};
 use crate::aws::retry::Deadline;
 use crate::publish::publisher::{Change, NotPublished, Publisher};
-use crate::replicate::engine::{Engine, ReplicateError};
+use crate::replicate::engine::Engine;
 use crate::replicate::key_queue::KeyQueue;
+use crate::replicate::outcome::ReplicateError;
 
 /// Where the keys go.
 #[derive(Debug, Clone)]
@@ -49,10 +50,13 @@ impl KeySink {
                 let Some(first) = failures.next() else {
                     return Ok(());
                 };
-                let mut keys: Vec<Key> = first.keys.into_iter().map(|(_, k)| k).collect();
-                keys.extend(failures.flat_map(|f| f.keys.into_iter().map(|(_, k)| k)));
+                let mut keys = first.keys;
+                keys.extend(failures.flat_map(|f| f.keys));
+                // A key that failed on several targets is listed once.
+                keys.sort_by_key(|(i, _)| *i);
+                keys.dedup_by_key(|(i, _)| *i);
                 Err(SinkError::NotCopied {
-                    keys,
+                    keys: keys.into_iter().map(|(_, k)| k).collect(),
                     source: first.error,
                 })
             }
@@ -63,7 +67,14 @@ impl KeySink {
     pub fn describe(&self) -> String {
         match self {
             KeySink::Stream(p) => format!("announced on `{}`", p.stream().name),
-            KeySink::Replica(e) => format!("copied to `{}`", e.replica().name),
+            KeySink::Replica(e) => {
+                let tables: Vec<String> = e
+                    .targets()
+                    .iter()
+                    .map(|t| format!("`{}`", t.store.name()))
+                    .collect();
+                format!("copied to {}", tables.join(", "))
+            }
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct Publisher {
     stream: Stream,
     /// The records' `awsRegion`.
     region: String,
+    /// The records' `eventSourceARN`, naming the table, when a deployment follows several.
+    table_arn: Option<String>,
     backoff: Backoff,
     group: Arc<Group>,
 }
@@ -72,9 +74,17 @@ impl Publisher {
         Publisher {
             stream,
             region: region.into(),
+            table_arn: None,
             backoff,
             group: Arc::default(),
         }
+    }
+
+    /// Names the table in each record (`eventSourceARN`): what a replicator that follows
+    /// several primary tables needs to tell their records apart.
+    pub fn with_table_arn(mut self, arn: impl Into<String>) -> Self {
+        self.table_arn = Some(arn.into());
+        self
     }
 
     /// The stream records go to.
@@ -178,7 +188,7 @@ impl Publisher {
             .map(|d| d.as_nanos())
             .unwrap_or_default();
         let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let record = serde_json::json!({
+        let mut record = serde_json::json!({
             "awsRegion": self.region,
             "dynamodb": {
                 "Keys": keys_json,
@@ -191,6 +201,9 @@ impl Publisher {
             "eventSource": "aws:dynamodb",
             "eventVersion": "1.0",
         });
+        if let Some(arn) = &self.table_arn {
+            record["eventSourceARN"] = arn.as_str().into();
+        }
         serde_json::to_vec(&record).unwrap_or_default()
     }
 }

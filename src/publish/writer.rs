@@ -202,6 +202,13 @@ impl Writer {
         })
     }
 
+    /// Names the table in every key record (`eventSourceARN`), for a replicator that follows
+    /// several primary tables.
+    pub fn with_table_arn(mut self, arn: impl Into<String>) -> Self {
+        self.publisher = self.publisher.with_table_arn(arn);
+        self
+    }
+
     /// The primary table.
     pub fn table(&self) -> &Table {
         &self.table

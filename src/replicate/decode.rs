@@ -20,8 +20,13 @@ pub enum Problem {
     NotARecord(#[from] serde_json::Error),
     #[error("record has no dynamodb.Keys")]
     NoKeys,
-    #[error("record is for table `{found}`, not the primary table `{expected}`")]
+    #[error("record is for table `{found}`, not {expected}")]
     OtherTable { found: String, expected: String },
+    #[error(
+        "record names no table, and this deployment follows several primary tables ({tables}): \
+         the writer must name the table (`eventSourceARN`, the writer's table ARN option)"
+    )]
+    NoTable { tables: String },
     #[error("record's key does not match the primary table's key schema: {0}")]
     Key(#[from] KeyError),
 }
@@ -51,6 +56,9 @@ pub trait SourceRecord {
     fn partition_key(&self) -> &str;
     /// The ARN of the stream it came from.
     fn event_source_arn(&self) -> Option<&str>;
+    /// The table the record names, if it names one (`None` also when it cannot be read: then
+    /// decoding it says why).
+    fn table(&self) -> Option<String>;
     /// True for a delete that DynamoDB's TTL made (a `REMOVE` whose `userIdentity` is the
     /// DynamoDB service), not a writer. Only a table's own stream says so.
     fn is_ttl_delete(&self) -> bool {
@@ -86,21 +94,21 @@ impl SourceRecord for KinesisEventRecord {
     fn event_source_arn(&self) -> Option<&str> {
         self.event_source_arn.as_deref()
     }
+
+    fn table(&self) -> Option<String> {
+        let named: TableOnly = serde_json::from_slice(&self.kinesis.data).ok()?;
+        named.table()
+    }
 }
 
 /// A record of a table's own DynamoDB stream: its `Keys` are the key (images, whatever the
 /// stream's view type, are ignored); its table is the one its `eventSourceARN` names.
 impl SourceRecord for DynamoDbEventRecord {
     fn key(&self, schema: &KeySchema, primary_table: &str) -> Result<Key, Problem> {
-        if let Some(table) = self
-            .event_source_arn
-            .as_deref()
-            .and_then(table_of_stream_arn)
-            .filter(|t| *t != primary_table)
-        {
+        if let Some(table) = self.table().filter(|t| t != primary_table) {
             return Err(Problem::OtherTable {
-                found: table.to_owned(),
-                expected: primary_table.to_owned(),
+                found: table,
+                expected: format!("the primary table `{primary_table}`"),
             });
         }
         let keys = &self.change.keys;
@@ -140,6 +148,11 @@ impl SourceRecord for DynamoDbEventRecord {
         self.event_source_arn.as_deref()
     }
 
+    fn table(&self) -> Option<String> {
+        let arn = self.event_source_arn.as_deref()?;
+        table_of_stream_arn(arn).map(str::to_owned)
+    }
+
     fn is_ttl_delete(&self) -> bool {
         self.event_name == "REMOVE"
             && self
@@ -171,7 +184,7 @@ pub fn kept_by_ttl<'a>(
         .collect()
 }
 
-/// The table a DynamoDB stream ARN belongs to (`arn:…:table/NAME/stream/LABEL`).
+/// The table a DynamoDB table or stream ARN names (`arn:…:table/NAME`, `…/stream/LABEL`).
 pub fn table_of_stream_arn(arn: &str) -> Option<&str> {
     let (_, rest) = arn.split_once(":table/")?;
     rest.split('/').next().filter(|t| !t.is_empty())
@@ -184,6 +197,39 @@ pub fn shard_of(record: &KinesisEventRecord) -> &str {
         .as_deref()
         .and_then(|id| id.split(':').next())
         .unwrap_or("unknown-shard")
+}
+
+/// Decodes a record of a deployment that follows `sources` (each primary table's name and key
+/// schema): which of them the record is for (the one it names; a record that names none is for
+/// the only one), and its key.
+pub fn decode_from<R: SourceRecord + ?Sized>(
+    record: &R,
+    sources: &[(&str, &KeySchema)],
+) -> Result<(usize, Key), RecordError> {
+    if let [(table, schema)] = sources {
+        return decode(record, schema, table).map(|key| (0, key));
+    }
+    let tables = || {
+        let names: Vec<String> = sources.iter().map(|(t, _)| format!("`{t}`")).collect();
+        names.join(", ")
+    };
+    let source = match record.table() {
+        Some(named) => sources
+            .iter()
+            .position(|(t, _)| *t == named)
+            .ok_or_else(|| Problem::OtherTable {
+                found: named,
+                expected: format!("any of this deployment's primary tables ({})", tables()),
+            }),
+        None => Err(Problem::NoTable { tables: tables() }),
+    };
+    let source = source.map_err(|problem| RecordError {
+        shard: record.shard().to_owned(),
+        sequence_number: record.sequence_number().to_owned(),
+        problem,
+    })?;
+    let (table, schema) = sources[source];
+    decode(record, schema, table).map(|key| (source, key))
 }
 
 /// Decodes a record's key and checks it against the primary table's key schema (images, if
@@ -209,7 +255,30 @@ pub fn decode<R: SourceRecord + ?Sized>(
 struct KeyRecord {
     #[serde(rename = "tableName", default)]
     table_name: Option<String>,
+    #[serde(rename = "eventSourceARN", default)]
+    event_source_arn: Option<String>,
     dynamodb: StreamKeys,
+}
+
+/// What names a record's table: `tableName` (Kinesis Data Streams for DynamoDB), or
+/// `eventSourceARN` (DynamoDB Streams records, and the dyno writer's when given the table ARN).
+#[derive(Deserialize)]
+struct TableOnly {
+    #[serde(rename = "tableName", default)]
+    table_name: Option<String>,
+    #[serde(rename = "eventSourceARN", default)]
+    event_source_arn: Option<String>,
+}
+
+impl TableOnly {
+    fn table(self) -> Option<String> {
+        named_table(self.table_name, self.event_source_arn.as_deref())
+    }
+}
+
+/// The table a record names: its `tableName`, else the table of its `eventSourceARN`.
+fn named_table(table_name: Option<String>, event_source_arn: Option<&str>) -> Option<String> {
+    table_name.or_else(|| table_of_stream_arn(event_source_arn?).map(str::to_owned))
 }
 
 #[derive(Deserialize)]
@@ -220,10 +289,11 @@ struct StreamKeys {
 
 fn decode_data(data: &[u8], schema: &KeySchema, primary_table: &str) -> Result<Key, Problem> {
     let change: KeyRecord = serde_json::from_slice(data)?;
-    if let Some(table) = change.table_name.filter(|t| t != primary_table) {
+    let named = named_table(change.table_name, change.event_source_arn.as_deref());
+    if let Some(table) = named.filter(|t| t != primary_table) {
         return Err(Problem::OtherTable {
             found: table,
-            expected: primary_table.to_owned(),
+            expected: format!("the primary table `{primary_table}`"),
         });
     }
     let keys = change

@@ -1,31 +1,28 @@
-//! The engine: makes the replica agree with the primary for a set of distinct keys, with
-//! consistent `BatchGetItem` reads and `BatchWriteItem` puts and deletes, pipelined under a
-//! concurrency bound, retried as `retry` says, and stopped at a deadline. No write attempt
-//! starts once less than the write attempt timeout is left before the deadline (see
-//! [`write_may_start`]), so the engine never abandons a write attempt at its deadline.
+//! The engine: makes every target agree with the primary for a set of distinct keys. Each key
+//! is read once from the primary (consistent `BatchGetItem`) and written to every target (its
+//! `BatchWriteItem`s, the targets in parallel), pipelined under one bound on the calls in flight,
+//! retried as `retry` says, and stopped at a deadline. A key is done only when every target
+//! agreed; a target that fails fails its keys, and their retry rewrites every target
+//! (idempotent). No write attempt starts once less than the write attempt timeout is left before
+//! the deadline (see [`write_may_start`](crate::replicate::write_cutoff::write_may_start)).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest,
-};
 use futures::future::join_all;
+use tokio::sync::Semaphore;
 
-use crate::aws::error::AwsError;
 use crate::aws::key::{Key, KeySchema};
 use crate::aws::key_index::KeyIndex;
 use crate::aws::limits;
-use crate::aws::retry::{self, Backoff, Deadline, Expired, GaveUp, Undone};
-use crate::aws::table::{PairError, Table, TableError, WriteCall, pair_schema};
+use crate::aws::retry::{Backoff, Deadline, Expired, GaveUp};
+use crate::aws::store::Store;
+use crate::aws::table::{Item, PairError, Table, TableError, pair_schema};
 use crate::replicate::key_queue::KeyQueue;
+use crate::replicate::outcome::{Outcome, ReplicateError};
 use crate::replicate::read_size::ReadSize;
+use crate::replicate::target::{Read, Target, Writing};
 use crate::replicate::tuning::Tuning;
-use crate::replicate::write_cutoff::WriteCutoff;
-use aws_sdk_dynamodb::config::SharedInterceptor;
-
-type Item = HashMap<String, AttributeValue>;
 
 /// The tables cannot be replicated between; the message names the setting to fix.
 #[derive(Debug, thiserror::Error)]
@@ -36,107 +33,17 @@ pub enum SetupError {
     Role(#[from] crate::aws::role::RoleError),
     #[error(transparent)]
     Pair(#[from] PairError),
-}
-
-/// Why some keys could not be made to agree in this invocation (they are retried later).
-#[derive(Debug, thiserror::Error)]
-pub enum ReplicateError {
-    #[error("reading the primary table `{table}`: {source}")]
-    Read {
+    #[error(transparent)]
+    Targets(#[from] crate::replicate::targets::TargetsError),
+    #[error(
+        "targets `{first}` and `{second}` are one table ({table}): two targets cannot share a \
+         table; give each its own"
+    )]
+    SharedTarget {
+        first: String,
+        second: String,
         table: String,
-        #[source]
-        source: AwsError,
     },
-    #[error("reading the primary table `{table}`: {problem}")]
-    BadAnswer {
-        table: String,
-        problem: &'static str,
-    },
-    #[error("writing the replica table `{table}`: {source}")]
-    Write {
-        table: String,
-        #[source]
-        source: AwsError,
-    },
-    #[error("writing the replica table `{table}`: {problem}")]
-    BadWriteAnswer {
-        table: String,
-        problem: &'static str,
-    },
-    #[error("`{table}` still left {operation} unprocessed after {attempts} attempts")]
-    Unprocessed {
-        table: String,
-        operation: &'static str,
-        attempts: u32,
-    },
-    #[error("the invocation's deadline is near: not attempted, or abandoned")]
-    Deadline,
-}
-
-/// Keys that failed (with the number the caller gave each), and why.
-#[derive(Debug)]
-pub struct Failure {
-    pub keys: Vec<(usize, Key)>,
-    pub error: ReplicateError,
-}
-
-/// What one run of the engine did.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub puts: usize,
-    pub deletes: usize,
-    pub failures: Vec<Failure>,
-}
-
-impl Outcome {
-    fn merge(&mut self, other: Outcome) {
-        self.puts += other.puts;
-        self.deletes += other.deletes;
-        self.failures.extend(other.failures);
-    }
-
-    fn fail(&mut self, keys: Vec<(usize, Key)>, error: ReplicateError) {
-        if !keys.is_empty() {
-            self.failures.push(Failure { keys, error });
-        }
-    }
-
-    /// Number of keys that failed.
-    pub fn failed_keys(&self) -> usize {
-        self.failures.iter().map(|f| f.keys.len()).sum()
-    }
-
-    /// Number of keys that failed because the deadline came.
-    pub fn deadline_failures(&self) -> usize {
-        self.failures
-            .iter()
-            .filter(|f| matches!(f.error, ReplicateError::Deadline))
-            .map(|f| f.keys.len())
-            .sum()
-    }
-
-    /// For each of the run's `keys` distinct keys (numbered 0..keys), whether it failed. An
-    /// outcome that does not account for every key exactly once (puts + deletes + failures ≠
-    /// keys) is not to be trusted: then every key counts as failed.
-    pub fn key_failed(&self, keys: usize) -> Vec<bool> {
-        let mut failed = vec![false; keys];
-        for (i, _) in self.failures.iter().flat_map(|f| &f.keys) {
-            if let Some(flag) = failed.get_mut(*i) {
-                *flag = true;
-            }
-        }
-        if self.puts + self.deletes + self.failed_keys() != keys {
-            tracing::error!(
-                keys,
-                puts = self.puts,
-                deletes = self.deletes,
-                failed = self.failed_keys(),
-                "the engine's outcome does not account for every key: every record fails"
-            );
-            failed.fill(true);
-        }
-        failed
-    }
 }
 
 /// What a `BatchGetItem` answered for one key it was asked.
@@ -147,10 +54,11 @@ enum Answer {
     Unprocessed,
 }
 
-/// One run's shared state: the queue of keys and the read size.
+/// One run's shared state: the queue of keys, the read size, and the bound on calls in flight.
 struct Run<'a> {
     queue: &'a KeyQueue,
     size: Mutex<ReadSize>,
+    calls: &'a Semaphore,
 }
 
 impl Run<'_> {
@@ -165,69 +73,97 @@ impl Run<'_> {
     }
 }
 
-/// A write, the key it is for, and the number the caller gave the key.
-type Write = ((usize, Key), WriteRequest);
-
-/// The replication engine for one pair of tables.
+/// The replication engine for one primary table and its targets.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    primary: Table,
-    replica: Table,
-    schema: KeySchema,
+    primary: Arc<dyn Store>,
+    targets: Vec<Target>,
+    writing: Writing,
     tuning: Tuning,
-    backoff: Backoff,
 }
 
 impl Engine {
     /// Describes both tables (once per container), checks that they are two tables with the
-    /// same key schema, and returns an engine ready to replicate.
+    /// same key schema, and returns an engine that copies every item whole to `replica` (the
+    /// one-target form, the target named after the replica table).
     pub async fn connect(
         primary: Table,
         replica: Table,
         tuning: Tuning,
     ) -> Result<Self, SetupError> {
         let schema = pair_schema(&primary, &replica).await?;
-        Ok(Engine {
-            backoff: Backoff::attempts(tuning.max_attempts),
-            primary,
-            replica,
+        let target = Target::everything(&replica.name.clone(), Arc::new(replica));
+        Ok(Engine::new(Arc::new(primary), schema, vec![target], tuning))
+    }
+
+    /// An engine for `primary` (whose key schema is `schema`) and `targets` (checked by the
+    /// caller: see the `deployment` module).
+    pub fn new(
+        primary: Arc<dyn Store>,
+        schema: KeySchema,
+        targets: Vec<Target>,
+        tuning: Tuning,
+    ) -> Self {
+        let writing = Writing {
             schema,
+            backoff: Backoff::attempts(tuning.max_attempts),
+            attempt_timeout: tuning.write_attempt_timeout.min(tuning.call_timeout),
+        };
+        Engine {
+            primary,
+            targets,
+            writing,
             tuning,
-        })
+        }
     }
 
     /// The primary table's key schema.
     pub fn schema(&self) -> &KeySchema {
-        &self.schema
+        &self.writing.schema
     }
 
     /// The primary table.
-    pub fn primary(&self) -> &Table {
-        &self.primary
+    pub fn primary(&self) -> &dyn Store {
+        self.primary.as_ref()
     }
 
-    /// The replica table.
-    pub fn replica(&self) -> &Table {
-        &self.replica
+    /// The targets.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
     }
 
-    /// Makes the replica agree with the primary for every key that comes through `queue`, until
-    /// it is closed and empty. No call starts after `deadline`, and no write attempt once less
-    /// than the write attempt timeout is left before it; keys not done by then fail with
-    /// [`ReplicateError::Deadline`].
+    /// Makes every target agree with the primary for every key that comes through `queue`,
+    /// until it is closed and empty, with at most `concurrency` calls in flight.
+    pub async fn replicate(&self, queue: &KeyQueue, deadline: Deadline) -> Outcome {
+        let calls = Semaphore::new(self.tuning.concurrency.max(1));
+        self.replicate_within(queue, deadline, &calls).await
+    }
+
+    /// [`Engine::replicate`], with the calls in flight bounded by `calls` (shared by the engines
+    /// of a deployment's several primary tables). No call starts after `deadline`, and no write
+    /// attempt once less than the write attempt timeout is left before it; keys not done by then
+    /// fail with [`ReplicateError::Deadline`].
     ///
     /// `concurrency` workers share the queue: each reads up to 100 keys, writes what the read
-    /// returned as soon as it returns (in calls of 25), and goes on with the keys it was left
-    /// plus new ones, so reads and writes overlap, every call is full, and at most `concurrency`
-    /// calls (and their items) are in flight at once.
-    pub async fn replicate(&self, queue: &KeyQueue, deadline: Deadline) -> Outcome {
+    /// returned to every target as soon as it returns (in calls of 25), and goes on with the
+    /// keys it was left plus new ones, so reads and writes overlap and every call is full.
+    pub async fn replicate_within(
+        &self,
+        queue: &KeyQueue,
+        deadline: Deadline,
+        calls: &Semaphore,
+    ) -> Outcome {
         let run = Run {
             queue,
             size: Mutex::new(ReadSize::default()),
+            calls,
         };
         // Workers that find the queue closed and empty end at once (a small batch uses a few).
         let workers = self.tuning.concurrency.max(1);
         let mut total = Outcome::default();
+        for target in &self.targets {
+            total.target(&target.name);
+        }
         for outcome in join_all((0..workers).map(|_| self.worker(&run, deadline))).await {
             total.merge(outcome);
         }
@@ -249,25 +185,29 @@ impl Engine {
             if request.is_empty() {
                 return outcome;
             }
-            let answers = match self.read(&request, deadline).await {
+            let answers = {
+                let _permit = run.calls.acquire().await;
+                self.read(&request, deadline).await
+            };
+            let answers = match answers {
                 Ok(answers) => answers,
                 Err(error) => {
-                    outcome.fail(request, error);
+                    outcome.fail(request, None, error);
                     continue;
                 }
             };
-            let (writes, left) = sort_answers(request, answers);
-            run.answered(writes.len() + left.len(), writes.len(), left.len());
-            let progress = !writes.is_empty();
-            outcome.merge(self.write(writes, deadline).await);
+            let (reads, left) = sort_answers(request, answers);
+            run.answered(reads.len() + left.len(), reads.len(), left.len());
+            let progress = !reads.is_empty();
+            outcome.merge(self.write(reads, run.calls, deadline).await);
             if left.is_empty() {
                 continue;
             }
             stalls = if progress { 0 } else { stalls + 1 };
-            if !progress && let Err(why) = self.backoff.pause(stalls, deadline).await {
+            if !progress && let Err(why) = self.writing.backoff.pause(stalls, deadline).await {
                 // Given up on these keys; the next stall starts counting afresh.
                 stalls = 0;
-                outcome.fail(left, self.unprocessed(why, "keys", &self.primary));
+                outcome.fail(left, None, self.unprocessed(why));
                 continue;
             }
             for key in left.into_iter().rev() {
@@ -276,35 +216,47 @@ impl Engine {
         }
     }
 
+    /// Writes what `reads` found to every target at once; a key is done when every target
+    /// agreed.
+    async fn write(&self, reads: Vec<Read>, calls: &Semaphore, deadline: Deadline) -> Outcome {
+        if reads.is_empty() {
+            return Outcome::default();
+        }
+        let writes = self
+            .targets
+            .iter()
+            .map(|target| target.write(&reads, &self.writing, calls, deadline));
+        let mut outcome = Outcome::default();
+        for one in join_all(writes).await {
+            outcome.merge(one);
+        }
+        let failed = outcome.failed_keys();
+        outcome.done = reads.len() - failed.min(reads.len());
+        outcome
+    }
+
     /// One consistent `BatchGetItem` of `request`. An answer that names a key nobody asked for
-    /// fails the whole read: taking it at its word could delete a replica item that exists.
+    /// fails the whole read: taking it at its word could delete a target's item that exists.
     async fn read(
         &self,
         request: &[(usize, Key)],
         deadline: Deadline,
     ) -> Result<Vec<Answer>, ReplicateError> {
-        let table = &self.primary.name;
-        let bad = |problem| ReplicateError::BadAnswer {
-            table: table.clone(),
-            problem,
-        };
-        let wanted = KeysAndAttributes::builder()
-            .set_keys(Some(
-                request.iter().map(|(_, key)| key.to_attributes()).collect(),
-            ))
-            .consistent_read(true)
-            .build()
-            .map_err(|_| bad("the request could not be built"))?;
+        let table = self.primary.name();
+        let keys = request.iter().map(|(_, key)| key.to_attributes()).collect();
         let (items, left) = deadline
-            .run(self.primary.batch_get(wanted))
+            .run(self.primary.batch_get(keys, None))
             .await
             .map_err(|Expired| ReplicateError::Deadline)?
             .map_err(|source| ReplicateError::Read {
-                table: table.clone(),
+                table: table.to_owned(),
                 source,
             })?;
         self.answers(request, items, left)
-            .ok_or_else(|| bad("the answer holds a key that was not asked for (or twice)"))
+            .ok_or_else(|| ReplicateError::BadAnswer {
+                table: table.to_owned(),
+                problem: "the answer holds a key that was not asked for (or twice)",
+            })
     }
 
     /// What a read answered for each key asked, in order; `None` if the answer names a key that
@@ -315,7 +267,7 @@ impl Engine {
         items: Vec<Item>,
         left: Vec<Item>,
     ) -> Option<Vec<Answer>> {
-        let index = KeyIndex::new(&self.schema, request.iter().map(|(_, key)| key));
+        let index = KeyIndex::new(self.schema(), request.iter().map(|(_, key)| key));
         let mut answers = vec![Answer::Absent; request.len()];
         let fresh = |attributes: &Item, answers: &[Answer]| {
             index
@@ -333,146 +285,32 @@ impl Engine {
         Some(answers)
     }
 
-    /// Sends `writes` to the replica in `BatchWriteItem` calls of at most 25, re-sending what
-    /// comes back unprocessed (see [`retry::resend`]).
-    async fn write(&self, writes: Vec<Write>, deadline: Deadline) -> Outcome {
-        let mut outcome = Outcome::default();
-        let mut writes = writes.into_iter().peekable();
-        while writes.peek().is_some() {
-            let chunk: Vec<Write> = writes.by_ref().take(limits::WRITE_REQUESTS).collect();
-            outcome.merge(self.write_chunk(chunk, deadline).await);
-        }
-        outcome
-    }
-
-    async fn write_chunk(&self, chunk: Vec<Write>, deadline: Deadline) -> Outcome {
-        let table = &self.replica.name;
-        let entries = chunk.into_iter().map(|((i, key), request)| {
-            let put = request.put_request.is_some();
-            ((i, key, put), request)
-        });
-        let resent = retry::resend(entries.collect(), &self.backoff, deadline, |requests| {
-            self.write_round(requests, deadline)
-        })
-        .await;
-        let mut outcome = Outcome::default();
-        for (_, _, put) in &resent.done {
-            match put {
-                true => outcome.puts += 1,
-                false => outcome.deletes += 1,
-            }
-        }
-        if let Some(why) = resent.why {
-            let error = match why {
-                Undone::Failed(error) => error,
-                Undone::Deadline => ReplicateError::Deadline,
-                Undone::Unprocessed { attempts } => {
-                    self.unprocessed(GaveUp::Attempts(attempts), "items", &self.replica)
-                }
-                Undone::Unanswered => ReplicateError::BadWriteAnswer {
-                    table: table.clone(),
-                    problem: "the answer does not account for every write",
-                },
-            };
-            let keys = resent.undone.into_iter().map(|(i, key, _)| (i, key));
-            outcome.fail(keys.collect(), error);
-        }
-        outcome
-    }
-
-    /// The SDK's attempt timeout for writes: `write_attempt_timeout`, never longer than the
-    /// attempt timeout of every other call.
-    fn write_attempt_timeout(&self) -> Duration {
-        self.tuning
-            .write_attempt_timeout
-            .min(self.tuning.call_timeout)
-    }
-
-    /// One `BatchWriteItem`: for each request sent, `None` when it was applied, or the request
-    /// the answer handed back unprocessed. An answer that names a write that was not sent fails
-    /// the call rather than count a write as done that may not be.
-    ///
-    /// Each attempt (the SDK's retries included) may take at most the write attempt timeout, and
-    /// none starts once less than that is left before `deadline` (a [`WriteCutoff`]): every
-    /// attempt has ended, answered or abandoned, by the deadline. A refused attempt fails the
-    /// call with [`ReplicateError::Deadline`].
-    async fn write_round(
-        &self,
-        requests: Vec<WriteRequest>,
-        deadline: Deadline,
-    ) -> Result<Vec<Option<WriteRequest>>, ReplicateError> {
-        let table = &self.replica.name;
-        let bad = |problem| ReplicateError::BadWriteAnswer {
-            table: table.clone(),
-            problem,
-        };
-        let index = KeyIndex::of_writes(&self.schema, &requests)
-            .ok_or_else(|| bad("a write without a valid key"))?;
-        let attempt_timeout = self.write_attempt_timeout();
-        let cutoff = WriteCutoff::new(deadline, attempt_timeout);
-        let call = WriteCall {
-            attempt_timeout: Some(attempt_timeout),
-            watchers: vec![SharedInterceptor::new(cutoff.clone())],
-        };
-        let left = self
-            .replica
-            .batch_write(requests, call)
-            .await
-            .map_err(|source| match cutoff.refused() {
-                true => ReplicateError::Deadline,
-                false => ReplicateError::Write {
-                    table: table.clone(),
-                    source,
-                },
-            })?;
-        index
-            .match_writes(left)
-            .ok_or_else(|| bad("the answer holds a write that was not sent"))
-    }
-
-    fn unprocessed(&self, why: GaveUp, operation: &'static str, table: &Table) -> ReplicateError {
+    fn unprocessed(&self, why: GaveUp) -> ReplicateError {
         match why {
             GaveUp::Deadline => ReplicateError::Deadline,
             GaveUp::Attempts(attempts) => ReplicateError::Unprocessed {
-                table: table.name.clone(),
-                operation,
+                table: self.primary.name().to_owned(),
+                operation: "keys",
                 attempts,
             },
         }
     }
 }
 
-/// Splits a read's answers into writes (a put of each item found, a delete of each key absent)
-/// and the keys left unprocessed, in the order asked.
+/// Splits a read's answers into what was read (each key with its item, or none) and the keys
+/// left unprocessed, in the order asked.
 fn sort_answers(
     request: Vec<(usize, Key)>,
     answers: Vec<Answer>,
-) -> (Vec<Write>, Vec<(usize, Key)>) {
-    let mut writes = Vec::with_capacity(request.len());
+) -> (Vec<Read>, Vec<(usize, Key)>) {
+    let mut reads = Vec::with_capacity(request.len());
     let mut left = Vec::new();
-    for ((i, key), answer) in request.into_iter().zip(answers) {
+    for (key, answer) in request.into_iter().zip(answers) {
         match answer {
-            Answer::Found(item) => writes.push(((i, key), put(item))),
-            Answer::Absent => {
-                let request = delete(&key);
-                writes.push(((i, key), request));
-            }
-            Answer::Unprocessed => left.push((i, key)),
+            Answer::Found(item) => reads.push((key, Some(item))),
+            Answer::Absent => reads.push((key, None)),
+            Answer::Unprocessed => left.push(key),
         }
     }
-    (writes, left)
-}
-
-fn put(item: Item) -> WriteRequest {
-    let put = PutRequest::builder().set_item(Some(item)).build();
-    WriteRequest::builder().set_put_request(put.ok()).build()
-}
-
-fn delete(key: &Key) -> WriteRequest {
-    let delete = DeleteRequest::builder()
-        .set_key(Some(key.to_attributes()))
-        .build();
-    WriteRequest::builder()
-        .set_delete_request(delete.ok())
-        .build()
+    (reads, left)
 }

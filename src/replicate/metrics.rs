@@ -5,7 +5,8 @@
 //! the CLI and most tests, they cost nothing), the collector flushes to any writer (a test reads
 //! the very lines), and it plugs into `lambda_runtime` as it is. EMF holds at most 100 values of
 //! a metric per line, so the lag is recorded as at most 100 evenly spaced quantiles, plus its
-//! maximum. Dimensions name the function and the table pair; no item content ever appears.
+//! maximum. Dimensions name the function and the table pair, and each target's metrics also its name;
+//! no item content ever appears.
 
 use std::time::Duration;
 
@@ -29,11 +30,19 @@ pub mod names {
     pub const DURATION: &str = "BatchDuration";
     pub const LAG: &str = "ReplicationLag";
     pub const LAG_MAX: &str = "ReplicationLagMax";
+    /// Per target (the `Target` dimension).
+    pub const TARGET_PUTS: &str = "TargetPuts";
+    pub const TARGET_DELETES: &str = "TargetDeletes";
+    pub const TARGET_FAILED: &str = "TargetFailedKeys";
+    pub const FILTERED_OUT: &str = "FilteredOut";
+    pub const FILTER_ERRORS: &str = "FilterErrors";
 }
 
 /// Dimension names.
 pub const FUNCTION: &str = "FunctionName";
 pub const TABLE_PAIR: &str = "TablePair";
+/// The dimension of the per-target metrics: the target's name.
+pub const TARGET: &str = "Target";
 
 /// Most values EMF takes for one metric in one line.
 pub const MAX_VALUES: usize = 100;
@@ -54,6 +63,11 @@ pub fn install(function: &str, primary: &str, replica: &str) -> Result<&'static 
         names::FAILED,
         names::UNUSABLE,
         names::DEAD_LETTERED,
+        names::TARGET_PUTS,
+        names::TARGET_DELETES,
+        names::TARGET_FAILED,
+        names::FILTERED_OUT,
+        names::FILTER_ERRORS,
     ] {
         metrics::describe_counter!(name, Unit::Count, "per batch");
     }
@@ -92,6 +106,16 @@ pub fn record(summary: &Summary) {
     }
     for lag in &summary.lag_sample {
         metrics::histogram!(names::LAG).record(millis(*lag));
+    }
+    for target in &summary.targets {
+        let count = |name: &'static str, n: usize| {
+            metrics::counter!(name, TARGET => target.name.clone()).increment(n as u64)
+        };
+        count(names::TARGET_PUTS, target.puts);
+        count(names::TARGET_DELETES, target.deletes);
+        count(names::TARGET_FAILED, target.failed_keys);
+        count(names::FILTERED_OUT, target.filtered_out);
+        count(names::FILTER_ERRORS, target.filter_errors);
     }
 }
 

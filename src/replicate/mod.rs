@@ -6,13 +6,21 @@
 pub mod batch_rule;
 pub mod dead_letter;
 pub mod decode;
+pub mod deployment;
 pub mod engine;
+pub mod filter;
 pub mod key_queue;
 pub mod lambda;
 pub mod letter;
 pub mod metrics;
+pub mod outcome;
 pub mod read_size;
 pub mod replicator;
 pub mod summary;
+pub mod target;
+pub mod targets;
 pub mod tuning;
 pub mod write_cutoff;
+
+#[cfg(test)]
+mod in_memory_tests;

@@ -10,18 +10,21 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::{
     DynamoDbBatchItemFailure, DynamoDbEventResponse, KinesisEventResponse,
 };
+use futures::future::join_all;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::aws::key::Key;
+use crate::aws::key::{Key, KeySchema};
 use crate::aws::retry::Deadline;
 use crate::aws::table::Table;
 use crate::replicate::batch_rule::{self, RecordKey};
 use crate::replicate::dead_letter::{DeadLetterError, DeadLetterQueue};
 use crate::replicate::decode::{self, SourceRecord};
-use crate::replicate::engine::{Engine, Outcome, SetupError};
+use crate::replicate::engine::{Engine, SetupError};
 use crate::replicate::key_queue::KeyQueue;
 use crate::replicate::letter::{self, DeadLetter};
 use crate::replicate::metrics;
+use crate::replicate::outcome::Outcome;
 use crate::replicate::summary::Summary;
 use crate::replicate::tuning::Tuning;
 
@@ -42,10 +45,11 @@ struct Decoded {
     unusable: Vec<(usize, String)>,
 }
 
-/// The replicator: an engine plus the rules for turning a batch into work and failures.
+/// The replicator: an engine per primary table (each with its targets) plus the rules for
+/// turning a batch into work and failures.
 #[derive(Debug, Clone)]
 pub struct Replicator {
-    engine: Engine,
+    engines: Vec<Engine>,
     tuning: Tuning,
     dead_letters: Option<DeadLetterQueue>,
     /// Leave the replica alone for TTL deletes (an archive replica; `KEEP_TTL_DELETES`).
@@ -60,12 +64,18 @@ impl Replicator {
         tuning: Tuning,
     ) -> Result<Self, SetupError> {
         let engine = Engine::connect(primary, replica, tuning.clone()).await?;
-        Ok(Replicator {
-            engine,
+        Ok(Replicator::new(vec![engine], tuning))
+    }
+
+    /// A replicator for `engines`: one per primary table the deployment follows (a record goes
+    /// to the engine of the table it names, or to the only one).
+    pub fn new(engines: Vec<Engine>, tuning: Tuning) -> Self {
+        Replicator {
+            engines,
             tuning,
             dead_letters: None,
             keep_ttl_deletes: false,
-        })
+        }
     }
 
     /// Sends unusable records to `queue` instead of reporting them as failures.
@@ -86,9 +96,9 @@ impl Replicator {
         self.dead_letters.as_ref()
     }
 
-    /// The engine (for callers that already have distinct keys).
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The engines, one per primary table.
+    pub fn engines(&self) -> &[Engine] {
+        &self.engines
     }
 
     /// Handles a Kinesis batch. `deadline` is when the invocation times out: no new call starts
@@ -131,11 +141,9 @@ impl Replicator {
     ) -> (Vec<usize>, Summary) {
         let started = Instant::now();
         let stop = Deadline::before(deadline, self.tuning.deadline_margin);
-        let queue = KeyQueue::default();
-        let (decoded, outcome) = tokio::join!(
-            self.decode(records, &queue),
-            self.engine.replicate(&queue, stop)
-        );
+        let queues: Vec<KeyQueue> = self.engines.iter().map(|_| KeyQueue::default()).collect();
+        let (decoded, outcome) =
+            tokio::join!(self.decode(records, &queues), self.replicate(&queues, stop));
         log_key_failures(&outcome);
         let key_failed = outcome.key_failed(decoded.distinct_keys);
         let to_send = batch_rule::to_dead_letter(&decoded.record_keys, &key_failed);
@@ -154,6 +162,7 @@ impl Replicator {
             keys: decoded.distinct_keys,
             puts: outcome.puts,
             deletes: outcome.deletes,
+            targets: outcome.targets.clone(),
             failed_records: failed.len(),
             unusable_records: decoded.unusable.len(),
             dead_lettered: kept.iter().filter(|k| **k).count(),
@@ -173,28 +182,51 @@ impl Replicator {
         (failed, summary)
     }
 
-    /// Decodes the records and pushes each new distinct key to `queue` (every [`DECODE_STEP`]
-    /// records, yielding so the engine's workers can send what is ready), then closes it.
-    async fn decode<R: SourceRecord>(&self, records: &[R], queue: &KeyQueue) -> Decoded {
-        let schema = self.engine.schema();
-        let primary_table = &self.engine.primary().name;
-        let kept = self.kept_by_ttl(records);
-        let mut key_numbers: HashMap<Vec<u8>, usize> = HashMap::new();
+    /// Runs each primary table's engine on its queue, all under one bound on calls in flight.
+    async fn replicate(&self, queues: &[KeyQueue], stop: Deadline) -> Outcome {
+        let calls = Semaphore::new(self.tuning.concurrency.max(1));
+        let runs = self
+            .engines
+            .iter()
+            .zip(queues)
+            .map(|(engine, queue)| engine.replicate_within(queue, stop, &calls));
+        let mut total = Outcome::default();
+        for outcome in join_all(runs).await {
+            total.merge(outcome);
+        }
+        total
+    }
+
+    /// The primary tables, each with its key schema.
+    fn sources(&self) -> Vec<(&str, &KeySchema)> {
+        self.engines
+            .iter()
+            .map(|e| (e.primary().name(), e.schema()))
+            .collect()
+    }
+
+    /// Decodes the records and pushes each new distinct key to its table's queue (every
+    /// [`DECODE_STEP`] records, yielding so the engines' workers can send what is ready), then
+    /// closes them. Keys are numbered across tables.
+    async fn decode<R: SourceRecord>(&self, records: &[R], queues: &[KeyQueue]) -> Decoded {
+        let sources = self.sources();
+        let kept = self.kept_by_ttl(records, &sources);
+        let mut key_numbers: HashMap<(usize, Vec<u8>), usize> = HashMap::new();
         let mut record_keys = Vec::with_capacity(records.len());
         let mut unusable = Vec::new();
-        let mut new_keys: Vec<(usize, Key)> = Vec::new();
+        let mut new_keys: Vec<Vec<(usize, Key)>> = vec![Vec::new(); queues.len()];
         for (position, record) in records.iter().enumerate() {
-            match decode::decode(record, schema, primary_table) {
-                Ok(key) if kept.contains(key.canonical()) => record_keys.push(RecordKey::Kept),
-                Ok(key) => {
+            match decode::decode_from(record, &sources) {
+                Ok((source, key)) if kept.contains(&kept_id(source, &key)) => {
+                    record_keys.push(RecordKey::Kept)
+                }
+                Ok((source, key)) => {
                     let next = key_numbers.len();
-                    let number =
-                        *key_numbers
-                            .entry(key.canonical().to_vec())
-                            .or_insert_with(|| {
-                                new_keys.push((next, key));
-                                next
-                            });
+                    let id = (source, key.canonical().to_vec());
+                    let number = *key_numbers.entry(id).or_insert_with(|| {
+                        new_keys[source].push((next, key));
+                        next
+                    });
                     record_keys.push(RecordKey::Key(number));
                 }
                 Err(error) => {
@@ -203,12 +235,16 @@ impl Replicator {
                 }
             }
             if (position + 1) % DECODE_STEP == 0 {
-                queue.push(new_keys.drain(..));
+                for (queue, keys) in queues.iter().zip(&mut new_keys) {
+                    queue.push(keys.drain(..));
+                }
                 tokio::task::yield_now().await;
             }
         }
-        queue.push(new_keys);
-        queue.close();
+        for (queue, keys) in queues.iter().zip(new_keys) {
+            queue.push(keys);
+            queue.close();
+        }
         Decoded {
             distinct_keys: key_numbers.len(),
             record_keys,
@@ -218,16 +254,20 @@ impl Replicator {
 
     /// With `KEEP_TTL_DELETES`, the keys whose last record in the batch is a TTL delete (see
     /// [`decode::kept_by_ttl`]); else none.
-    fn kept_by_ttl<R: SourceRecord>(&self, records: &[R]) -> HashSet<Vec<u8>> {
+    fn kept_by_ttl<R: SourceRecord>(
+        &self,
+        records: &[R],
+        sources: &[(&str, &KeySchema)],
+    ) -> HashSet<Vec<u8>> {
         if !self.keep_ttl_deletes || !records.iter().any(SourceRecord::is_ttl_delete) {
             return HashSet::new();
         }
-        let (schema, table) = (self.engine.schema(), &self.engine.primary().name);
         let keys: Vec<(Option<Vec<u8>>, bool)> = records
             .iter()
             .map(|r| {
-                let key = decode::decode(r, schema, table).ok();
-                (key.map(|k| k.canonical().to_vec()), r.is_ttl_delete())
+                let key = decode::decode_from(r, sources).ok();
+                let id = key.map(|(source, key)| kept_id(source, &key));
+                (id, r.is_ttl_delete())
             })
             .collect();
         decode::kept_by_ttl(keys.iter().map(|(k, ttl)| (k.as_deref(), *ttl)))
@@ -257,6 +297,13 @@ impl Replicator {
             .collect();
         queue.send(&letters, stop).await
     }
+}
+
+/// A key of one primary table, as [`Replicator::kept_by_ttl`] tells them apart.
+fn kept_id(source: usize, key: &Key) -> Vec<u8> {
+    let mut id = source.to_be_bytes().to_vec();
+    id.extend_from_slice(key.canonical());
+    id
 }
 
 /// For each record not in `failed` (positions, in order), the time since it reached the stream.
@@ -291,6 +338,7 @@ fn log_key_failures(outcome: &Outcome) {
         let first_key = failure.keys.first().map(|(_, key)| key);
         tracing::error!(
             keys = failure.keys.len(),
+            target = failure.target.as_deref().unwrap_or("(the read of the primary)"),
             first_key = %first_key.map(ToString::to_string).unwrap_or_default(),
             error = %failure.error,
             "keys not replicated: their records are reported as failures"

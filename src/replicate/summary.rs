@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::replicate::outcome::TargetCounts;
+
 /// What one batch did, for the summary log line, the metrics and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -10,6 +12,8 @@ pub struct Summary {
     pub keys: usize,
     pub puts: usize,
     pub deletes: usize,
+    /// Each target's counts.
+    pub targets: Vec<TargetCounts>,
     pub failed_records: usize,
     pub unusable_records: usize,
     /// Unusable records the dead-letter queue confirmed (not reported as failures).

@@ -42,6 +42,15 @@ impl WriteCutoff {
     pub(crate) fn refused(&self) -> bool {
         self.refused.load(Ordering::Relaxed)
     }
+
+    /// Whether an attempt may start now (checked again by the interceptor before each one).
+    pub(crate) fn may_start(&self) -> bool {
+        let left = self
+            .deadline
+            .instant()
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        write_may_start(left, self.attempt_timeout)
+    }
 }
 
 impl Intercept for WriteCutoff {
@@ -55,11 +64,7 @@ impl Intercept for WriteCutoff {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let left = self
-            .deadline
-            .instant()
-            .map(|d| d.saturating_duration_since(Instant::now()));
-        if write_may_start(left, self.attempt_timeout) {
+        if self.may_start() {
             return Ok(());
         }
         self.refused.store(true, Ordering::Relaxed);

@@ -501,6 +501,7 @@ pub mod cloudformation;
 pub mod faults;
 pub mod local;
 pub mod oracle;
+pub mod targets;
 
 /// Creates an SQS queue (moto) and returns its URL.
 pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {

@@ -11,6 +11,7 @@ use dyno::aws::role::{ReplicaRole, RoleError};
 use dyno::aws::stream::Stream;
 use dyno::aws::table::Table;
 use dyno::config::local;
+use dyno::replicate::targets::TargetSpec;
 use dyno::replicate::tuning::Tuning;
 
 use crate::Connection;
@@ -84,24 +85,57 @@ impl Connected {
             .replica_region
             .clone()
             .unwrap_or_else(|| self.region.clone());
-        let name = &self.flags.replica_table;
-        let Some(arn) = &self.flags.replica_role_arn else {
-            return Ok(self.table(name, endpoint, region, "--replica-table"));
-        };
-        let role = ReplicaRole {
+        let role = self.flags.replica_role_arn.as_ref().map(|arn| ReplicaRole {
             arn: arn.clone(),
             external_id: self.flags.replica_external_id.clone(),
             sts_endpoint_url: self.flags.sts_endpoint_url.clone(),
             setting: "--replica-role-arn",
+        });
+        let name = &self.flags.replica_table;
+        self.table_as(name, endpoint, region, role, "--replica-table")
+            .await
+    }
+
+    /// A table reached with `role`'s credentials when given (assumed now), else the caller's.
+    async fn table_as(
+        &self,
+        name: &str,
+        endpoint: Option<String>,
+        region: String,
+        role: Option<ReplicaRole>,
+        setting: &'static str,
+    ) -> Result<Table, RoleError> {
+        let Some(role) = role else {
+            return Ok(self.table(name, endpoint, region, setting));
         };
         let credentials = role.credentials(&self.sdk).await?;
         let config =
             client::dynamodb_config(&self.sdk, Some(&region), endpoint.as_deref(), &self.tuning)
                 .credentials_provider(credentials);
         let client = aws_sdk_dynamodb::Client::from_conf(config.build());
-        let mut table = Table::new(client, name, "--replica-table").at(endpoint, Some(region));
-        table.account = Some(arn.clone());
+        let mut table = Table::new(client, name, setting).at(endpoint, Some(region));
+        table.account = Some(role.arn);
         Ok(table)
+    }
+
+    /// A target's table (of `--targets FILE`): at the replica's endpoint, in the target's region
+    /// (else the replica's), with the credentials of the target's role when it names one.
+    pub async fn target_table(&self, spec: &TargetSpec) -> Result<Table, RoleError> {
+        let endpoint = self.or_local(
+            &self.flags.replica_endpoint_url,
+            local::REPLICA_ENDPOINT_URL,
+        );
+        let region = (spec.region.clone())
+            .or_else(|| self.flags.replica_region.clone())
+            .unwrap_or_else(|| self.region.clone());
+        let role = spec.role_arn.as_ref().map(|arn| ReplicaRole {
+            arn: arn.clone(),
+            external_id: spec.external_id.clone(),
+            sts_endpoint_url: self.flags.sts_endpoint_url.clone(),
+            setting: "--targets",
+        });
+        self.table_as(&spec.table, endpoint, region, role, "--targets")
+            .await
     }
 
     /// A DynamoDB Streams client, at `endpoint` (else the primary's endpoint, else AWS's).
@@ -126,6 +160,28 @@ impl Connected {
         let client =
             client::dynamodb_client(&self.sdk, Some(&region), endpoint.as_deref(), &self.tuning);
         Table::new(client, name, setting).at(endpoint, Some(region))
+    }
+
+    /// `--table-arn`, checked to name `--table` (`arn:…:dynamodb:…:table/NAME`).
+    pub fn table_arn(&self) -> Result<Option<String>, String> {
+        let Some(arn) = &self.flags.table_arn else {
+            return Ok(None);
+        };
+        let named = arn
+            .strip_prefix("arn:")
+            .filter(|rest| rest.contains(":dynamodb:"))
+            .and_then(|rest| rest.split_once(":table/"))
+            .map(|(_, name)| name.split('/').next().unwrap_or_default());
+        match named {
+            Some(name) if name == self.flags.table => Ok(Some(arn.clone())),
+            Some(name) => Err(format!(
+                "--table-arn {arn} names table `{name}`, not --table `{}`",
+                self.flags.table
+            )),
+            None => Err(format!(
+                "--table-arn {arn} is not a DynamoDB table ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)"
+            )),
+        }
     }
 
     /// The key stream (`--stream`).

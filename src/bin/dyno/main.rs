@@ -49,6 +49,10 @@ pub struct Connection {
     /// DynamoDB endpoint of the primary (local servers) [default: AWS].
     #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_ENDPOINT_URL", global = true)]
     pub endpoint_url: Option<String>,
+    /// The primary table's ARN: the writer names the table in each key record with it
+    /// (`eventSourceARN`), for a replicator that follows several primary tables.
+    #[arg(long, env = "DYNO_TABLE_ARN", global = true)]
+    pub table_arn: Option<String>,
     /// The replica table.
     #[arg(long, env = "DYNO_REPLICA_TABLE", default_value = local::REPLICA_TABLE, global = true)]
     pub replica_table: String,

@@ -8,12 +8,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use dyno::aws::table::Table;
 use dyno::ops::atomic_file::{self, Replacement};
-use dyno::ops::diff::{Counts, DiffOptions, Difference, PageError};
+use dyno::ops::diff::{Counts, DiffOptions, Difference, PageError, diff_stores};
 use dyno::ops::sink::KeySink;
+use dyno::replicate::targets::TargetSpec;
 
 use super::scan::{ScanArgs, item_count, rate, segments, ttl_of};
 use super::sink::{DirectArg, key_sink};
+use super::targets::{self, TargetsArg};
 use crate::Outcome;
 use crate::connect::Connected;
 use crate::failure::{Failure, exit_failure_if, usage};
@@ -45,6 +48,8 @@ pub struct Args {
     strict_ttl: bool,
     #[command(flatten)]
     direct: DirectArg,
+    #[command(flatten)]
+    targets: TargetsArg,
 }
 
 /// Exit 0 when equal, 1 when they differ, 2 on any error.
@@ -53,26 +58,24 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
 }
 
 async fn diff(at: &Connected, args: &Args) -> Outcome {
-    let (primary, replica) = (at.primary(), at.replica().await?);
     if let Some(f) = args.sample.filter(|f| !(*f > 0.0 && *f <= 1.0)) {
         return Err(usage(format!("--sample {f} must be above 0 and at most 1")));
     }
-    let options = DiffOptions {
-        segments: segments(&args.scan),
-        rate: rate(&args.scan)?,
-        sample: args.sample,
-        settle: Duration::from_millis(args.settle_ms),
-        ttl: ttl_of(&primary).await?,
-        strict_ttl: args.strict_ttl,
-    };
-    let found = Found::new(at, args).await?;
+    if let Some(specs) = targets::specs(&args.targets)? {
+        return diff_targets(at, args, &specs).await;
+    }
+    let (primary, replica) = (at.primary(), at.replica().await?);
+    let options = options(args, &primary).await?;
+    let found = Found::new(at, args, None).await?;
     let counts = Counts::default();
     let total = item_count(&primary).await + item_count(&replica).await;
     let bar = progress::bar("comparing", "items", total);
     let ticker = progress::follow(&bar, || {
         counts.primary_items.load(Ordering::Relaxed) + counts.replica_items.load(Ordering::Relaxed)
     });
-    let result = dyno::ops::diff::diff(&primary, &replica, &options, &counts, |d| found.handle(d));
+    let result = dyno::ops::diff::diff(&primary, &replica, &options, &counts, |d| {
+        found.handle(d, None)
+    });
     let result =
         tokio::select! { r = result => r, () = ticker => unreachable!("the ticker never ends") };
     bar.finish_and_clear();
@@ -95,6 +98,65 @@ async fn diff(at: &Connected, args: &Args) -> Outcome {
     Ok(exit_failure_if(report.differences() > 0))
 }
 
+/// How to compare, from the flags and the primary's TTL.
+async fn options(args: &Args, primary: &Table) -> Result<DiffOptions, Failure> {
+    Ok(DiffOptions {
+        segments: segments(&args.scan),
+        rate: rate(&args.scan)?,
+        sample: args.sample,
+        settle: Duration::from_millis(args.settle_ms),
+        ttl: ttl_of(primary).await?,
+        strict_ttl: args.strict_ttl,
+    })
+}
+
+/// `--targets`: each target against what its filter and projection make of its primary's
+/// items, one summary line each; exits 1 when any differs.
+async fn diff_targets(at: &Connected, args: &Args, specs: &[TargetSpec]) -> Outcome {
+    let engines = targets::engines(at, specs, &at.tuning).await?;
+    let repair = match (args.repair && args.direct.direct, engines.as_slice()) {
+        (false, _) => None,
+        (true, [engine]) => Some(KeySink::Replica(Box::new(engine.clone()))),
+        (true, _) => {
+            return Err(usage(
+                "--repair --direct with targets of several primary tables: repair one \
+                 --target at a time"
+                    .to_owned(),
+            ));
+        }
+    };
+    let found = Found::new(at, args, repair).await?;
+    let mut differing = 0;
+    for engine in &engines {
+        let mut primary = at.primary();
+        primary.name = engine.primary().name().to_owned();
+        let options = options(args, &primary).await?;
+        for target in engine.targets() {
+            let counts = Counts::default();
+            let shaped = (target.store.as_ref(), &target.shape);
+            let handle = |d| found.handle(d, Some(&target.name));
+            let report = diff_stores(
+                engine.primary(),
+                shaped,
+                engine.schema(),
+                &options,
+                &counts,
+                handle,
+            )
+            .await?;
+            differing += usize::from(report.differences() > 0);
+            println!("target `{}`: {}", target.name, report.summary());
+        }
+    }
+    let announced = found.finish()?;
+    if args.repair {
+        println!(
+            "repair: {announced} keys announced; run `dyno diff --targets` again once they are replicated"
+        );
+    }
+    Ok(exit_failure_if(differing > 0))
+}
+
 /// What `diff` does with the differing keys of each page: write them to `--keys-out` (which
 /// replaces the file only when the comparison completes), and with `--repair` announce them.
 struct Found {
@@ -104,7 +166,8 @@ struct Found {
 }
 
 impl Found {
-    async fn new(at: &Connected, args: &Args) -> Result<Self, Failure> {
+    /// `repair`: where differing keys go instead of the flags' sink (a deployment's engine).
+    async fn new(at: &Connected, args: &Args, repair: Option<KeySink>) -> Result<Self, Failure> {
         let keys_out = match &args.keys_out {
             Some(path) => {
                 let flag = |e: &dyn std::fmt::Display| usage(format!("--keys-out: {e}"));
@@ -114,9 +177,10 @@ impl Found {
             }
             None => None,
         };
-        let repair = match args.repair {
-            true => Some(key_sink(at, &args.direct).await?),
-            false => None,
+        let repair = match (args.repair, repair) {
+            (_, Some(sink)) => Some(sink),
+            (true, None) => Some(key_sink(at, &args.direct).await?),
+            (false, None) => None,
         };
         Ok(Found {
             keys_out,
@@ -125,11 +189,16 @@ impl Found {
         })
     }
 
-    async fn handle(&self, differences: Vec<Difference>) -> Result<(), PageError> {
+    /// Writes `differences` (of `target`, when comparing targets) out, and repairs them.
+    async fn handle(
+        &self,
+        differences: Vec<Difference>,
+        target: Option<&str>,
+    ) -> Result<(), PageError> {
         if let Some((_, out)) = &self.keys_out {
             let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
             for d in &differences {
-                writeln!(out, "{}", d.to_line()).map_err(|e| PageError::Handled(e.into()))?;
+                writeln!(out, "{}", d.to_line(target)).map_err(|e| PageError::Handled(e.into()))?;
             }
         }
         if let Some(sink) = &self.repair {

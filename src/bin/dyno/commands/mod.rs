@@ -23,6 +23,7 @@ mod input;
 mod replica_args;
 mod scan;
 mod sink;
+mod targets;
 mod writes;
 
 use clap::Subcommand;

@@ -1,5 +1,6 @@
 //! `dyno plan`: what a write load needs and costs per million writes (shards, Lambda, read and
-//! write units), next to Global Tables' replicated writes; arithmetic only, no call to AWS.
+//! write units), next to Global Tables' replicated writes, and its lag budget; with `--efo`, what
+//! Kinesis enhanced fan-out adds; arithmetic only, no call to AWS.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,8 @@ use crate::Outcome;
 use crate::failure::{Failure, usage};
 
 /// What a write load needs and costs per million writes (shards, Lambda, read and write
-/// units), next to Global Tables' replicated writes for the same load. Makes no call.
+/// units), next to Global Tables' replicated writes for the same load, and its lag budget.
+/// Makes no call.
 #[derive(clap::Args)]
 pub struct Args {
     /// Writes per second to the primary.
@@ -30,6 +32,14 @@ pub struct Args {
     /// Global secondary indexes on the replica (each replicated write also writes them).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=20))]
     gsis: u32,
+    /// The replicator's time for one batch, in ms, as `make bench` measures it (default: the
+    /// model's Lambda duration).
+    #[arg(long)]
+    batch_ms: Option<f64>,
+    /// Add Kinesis enhanced fan-out (the template's EnhancedFanOut): its cost per million writes
+    /// and per month for the plan's shards, and its lag budget next to polling's.
+    #[arg(long)]
+    efo: bool,
 }
 
 pub fn run(args: Args) -> Outcome {
@@ -41,9 +51,10 @@ pub fn run(args: Args) -> Outcome {
         batch_size: args.batch_size,
         batching_window_s: args.batching_window_seconds,
         gsis: f64::from(args.gsis),
+        batch_ms: args.batch_ms,
         ..Load::default()
     };
-    for line in describe(&load, &Prices::default()) {
+    for line in describe(&load, &Prices::default(), args.efo) {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
@@ -55,7 +66,17 @@ type Bound = (&'static str, f64, f64, bool, f64, &'static str);
 
 /// Each number flag is finite and within its bounds.
 fn check(args: &Args) -> Result<(), Failure> {
-    for (flag, value, low, low_ok, high, why) in bounds(args) {
+    let batch_ms = args.batch_ms.map(|ms| {
+        (
+            "--batch-ms",
+            ms,
+            0.0,
+            false,
+            900_000.0,
+            "Lambda's 15-minute limit",
+        )
+    });
+    for (flag, value, low, low_ok, high, why) in bounds(args).into_iter().chain(batch_ms) {
         if value.is_finite() && value > high {
             return Err(usage(format!("{flag} {value} is more than {high} ({why})")));
         }

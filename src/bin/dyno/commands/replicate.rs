@@ -15,6 +15,7 @@ use dyno::local::stop::Stop;
 use dyno::replicate::dead_letter::DeadLetterQueue;
 use dyno::replicate::replicator::Replicator;
 
+use super::targets::{self, TargetsArg};
 use crate::Outcome;
 use crate::connect::Connected;
 use crate::failure::{Failure, usage};
@@ -55,6 +56,8 @@ pub struct Args {
     /// TTL (an archive replica that keeps what the primary expires; it must not have TTL).
     #[arg(long)]
     keep_ttl_deletes: bool,
+    #[command(flatten)]
+    targets: TargetsArg,
 }
 
 /// The dead-letter queue, if unusable records are to go to one.
@@ -96,7 +99,7 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
             runner.run(&replicator, stopped).await?
         }
         SourceKind::DynamodbStream => {
-            let arn = table_stream_arn(replicator.engine().primary()).await?;
+            let arn = table_stream_arn(&at.primary()).await?;
             let streams = at.streams(args.streams_endpoint_url.as_deref());
             let runner = Runner::new(DynamoDbStreamSource::new(streams, arn), options)?;
             let runner = runner.observe(progress::batches(&bar));
@@ -113,9 +116,14 @@ async fn replicator(at: &Connected, args: &Args) -> Result<Replicator, Failure> 
         max_attempts: 8,
         ..at.tuning.clone()
     };
-    let mut replicator = Replicator::connect(at.primary(), at.replica().await?, tuning)
-        .await?
-        .keeping_ttl_deletes(args.keep_ttl_deletes);
+    let replicator = match targets::specs(&args.targets)? {
+        Some(specs) => {
+            let engines = targets::engines(at, &specs, &tuning).await?;
+            Replicator::new(engines, tuning)
+        }
+        None => Replicator::connect(at.primary(), at.replica().await?, tuning).await?,
+    };
+    let mut replicator = replicator.keeping_ttl_deletes(args.keep_ttl_deletes);
     if let Some(url) = &args.queue.dead_letter_queue_url {
         let sqs = at.sqs(args.queue.sqs_endpoint_url.as_deref());
         replicator = replicator.with_dead_letter(DeadLetterQueue::new(sqs, url.clone()));

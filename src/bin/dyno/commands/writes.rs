@@ -9,9 +9,15 @@ use dyno::publish::writer::{WriteError, Writer};
 use crate::connect::Connected;
 use crate::failure::{Failure, usage};
 
-/// A writer on the primary (`--table`) and the key stream (`--stream`).
+/// A writer on the primary (`--table`) and the key stream (`--stream`), naming the table in
+/// each record with `--table-arn` when given.
 pub async fn writer(at: &Connected) -> Result<Writer, Failure> {
-    Ok(Writer::connect(at.primary(), at.stream()).await?)
+    let arn = at.table_arn().map_err(usage)?;
+    let writer = Writer::connect(at.primary(), at.stream()).await?;
+    Ok(match arn {
+        Some(arn) => writer.with_table_arn(arn),
+        None => writer,
+    })
 }
 
 /// A write's error; keys that could not be announced go to a file when there are many.

@@ -1,0 +1,190 @@
+//! A target and how the engine writes it: for each key the primary was read for, the target's
+//! shape says put (the filtered, projected item) or delete, and the writes go out in
+//! `BatchWriteItem` calls of 25, re-sent while the target leaves some unprocessed, none started
+//! once less than the write attempt timeout is left before the deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::SharedInterceptor;
+use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use tokio::sync::Semaphore;
+
+use crate::aws::key::{Key, KeySchema};
+use crate::aws::key_index::KeyIndex;
+use crate::aws::limits;
+use crate::aws::retry::{self, Backoff, Deadline, GaveUp, Undone};
+use crate::aws::store::Store;
+use crate::aws::table::{Item, WriteCall};
+use crate::replicate::outcome::{Outcome, ReplicateError};
+use crate::replicate::targets::{Shape, Verdict};
+use crate::replicate::write_cutoff::WriteCutoff;
+
+/// A table the primary's items go to, filtered and projected as its shape says.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub store: Arc<dyn Store>,
+    pub shape: Shape,
+}
+
+/// A key the primary was read for (with the number the caller gave it), and its item if any.
+pub type Read = ((usize, Key), Option<Item>);
+
+/// How the engine writes: the key schema, the retries, and each attempt's timeout.
+#[derive(Debug, Clone)]
+pub struct Writing {
+    pub schema: KeySchema,
+    pub backoff: Backoff,
+    pub attempt_timeout: Duration,
+}
+
+impl Target {
+    /// A target that holds every item whole (today's one replica).
+    pub fn everything(name: &str, store: Arc<dyn Store>) -> Self {
+        Target {
+            name: name.to_owned(),
+            store,
+            shape: Shape::everything(),
+        }
+    }
+
+    /// Writes what `reads` say this target should hold; `calls` bounds the calls in flight.
+    pub async fn write(
+        &self,
+        reads: &[Read],
+        how: &Writing,
+        calls: &Semaphore,
+        deadline: Deadline,
+    ) -> Outcome {
+        let mut outcome = Outcome::default();
+        let counts = outcome.target(&self.name);
+        let mut writes = Vec::with_capacity(reads.len());
+        for (key, item) in reads {
+            let shaped = self.shape.apply(item.as_ref());
+            counts.filtered_out += usize::from(shaped.filtered_out);
+            counts.filter_errors += usize::from(shaped.filter_error);
+            writes.push((key.clone(), request(shaped.verdict, &key.1)));
+        }
+        let mut writes = writes.into_iter().peekable();
+        while writes.peek().is_some() {
+            let chunk: Vec<_> = writes.by_ref().take(limits::WRITE_REQUESTS).collect();
+            let _permit = calls.acquire().await;
+            outcome.merge(self.write_chunk(chunk, how, deadline).await);
+        }
+        outcome
+    }
+
+    async fn write_chunk(
+        &self,
+        chunk: Vec<((usize, Key), WriteRequest)>,
+        how: &Writing,
+        deadline: Deadline,
+    ) -> Outcome {
+        let entries = chunk.into_iter().map(|((i, key), request)| {
+            let put = request.put_request.is_some();
+            ((i, key, put), request)
+        });
+        let resent = retry::resend(entries.collect(), &how.backoff, deadline, |requests| {
+            self.write_round(requests, how, deadline)
+        })
+        .await;
+        let mut outcome = Outcome::default();
+        let counts = outcome.target(&self.name);
+        for (_, _, put) in &resent.done {
+            match put {
+                true => counts.puts += 1,
+                false => counts.deletes += 1,
+            }
+        }
+        (outcome.puts, outcome.deletes) = (counts.puts, counts.deletes);
+        if let Some(why) = resent.why {
+            let keys = resent.undone.into_iter().map(|(i, key, _)| (i, key));
+            outcome.fail(keys.collect(), Some(&self.name), self.undone(why));
+        }
+        outcome
+    }
+
+    fn undone(&self, why: Undone<ReplicateError>) -> ReplicateError {
+        match why {
+            Undone::Failed(error) => error,
+            Undone::Deadline => ReplicateError::Deadline,
+            Undone::Unprocessed { attempts } => match GaveUp::Attempts(attempts) {
+                GaveUp::Attempts(attempts) => ReplicateError::Unprocessed {
+                    table: self.store.name().to_owned(),
+                    operation: "items",
+                    attempts,
+                },
+                GaveUp::Deadline => ReplicateError::Deadline,
+            },
+            Undone::Unanswered => self.bad("the answer does not account for every write"),
+        }
+    }
+
+    fn bad(&self, problem: &'static str) -> ReplicateError {
+        ReplicateError::BadWriteAnswer {
+            target: self.name.clone(),
+            table: self.store.name().to_owned(),
+            problem,
+        }
+    }
+
+    /// One `BatchWriteItem`: for each request sent, `None` when it was applied, or the request
+    /// the answer handed back unprocessed. An answer that names a write that was not sent fails
+    /// the call rather than count a write as done that may not be.
+    ///
+    /// Each attempt (the SDK's retries included) may take at most the write attempt timeout, and
+    /// none starts once less than that is left before `deadline` (a [`WriteCutoff`]): every
+    /// attempt has ended, answered or abandoned, by the deadline. A refused attempt fails the
+    /// call with [`ReplicateError::Deadline`].
+    async fn write_round(
+        &self,
+        requests: Vec<WriteRequest>,
+        how: &Writing,
+        deadline: Deadline,
+    ) -> Result<Vec<Option<WriteRequest>>, ReplicateError> {
+        let index = KeyIndex::of_writes(&how.schema, &requests)
+            .ok_or_else(|| self.bad("a write without a valid key"))?;
+        let cutoff = WriteCutoff::new(deadline, how.attempt_timeout);
+        if !cutoff.may_start() {
+            return Err(ReplicateError::Deadline);
+        }
+        let call = WriteCall {
+            attempt_timeout: Some(how.attempt_timeout),
+            watchers: vec![SharedInterceptor::new(cutoff.clone())],
+        };
+        let left = self
+            .store
+            .batch_write(requests, call)
+            .await
+            .map_err(|source| match cutoff.refused() {
+                true => ReplicateError::Deadline,
+                false => ReplicateError::Write {
+                    target: self.name.clone(),
+                    table: self.store.name().to_owned(),
+                    source,
+                },
+            })?;
+        index
+            .match_writes(left)
+            .ok_or_else(|| self.bad("the answer holds a write that was not sent"))
+    }
+}
+
+/// The write a verdict asks for.
+fn request(verdict: Verdict, key: &Key) -> WriteRequest {
+    match verdict {
+        Verdict::Put(item) => {
+            let put = PutRequest::builder().set_item(Some(item)).build();
+            WriteRequest::builder().set_put_request(put.ok()).build()
+        }
+        Verdict::Delete => {
+            let delete = DeleteRequest::builder()
+                .set_key(Some(key.to_attributes()))
+                .build();
+            WriteRequest::builder()
+                .set_delete_request(delete.ok())
+                .build()
+        }
+    }
+}
