@@ -277,6 +277,18 @@ impl Config {
         })
     }
 
+    /// What the `TablePair` metric dimension names on the replica's side: `REPLICA_TABLE` (the
+    /// template sets it in every deployment), else the targets' names.
+    pub fn deployment_name(&self) -> String {
+        match (&self.targets, self.replica.table.is_empty()) {
+            (Some(specs), true) => {
+                let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+                names.join(",")
+            }
+            _ => self.replica.table.clone(),
+        }
+    }
+
     /// Each target's table: at `REPLICA_ENDPOINT_URL`, in the target's region (or
     /// `REPLICA_REGION`), with its role's credentials when it names one (assumed now).
     pub async fn target_tables(
@@ -345,6 +357,25 @@ mod tests {
         assert_eq!(config.primary.region, None);
         assert_eq!(config.replica.region.as_deref(), Some("eu-west-1"));
         assert_eq!(config.tuning, Tuning::default());
+    }
+
+    #[test]
+    fn targets_stand_in_for_the_replica_table() {
+        let targets = r#"{"targets":[{"name":"a","table":"t1"},{"name":"b","table":"t2"}]}"#;
+        let config = Config::from_lookup(lookup(&[(PRIMARY_TABLE, "p"), (DYNO_TARGETS, targets)]))
+            .expect("no REPLICA_TABLE is needed with targets");
+        assert_eq!(config.targets.as_ref().map(Vec::len), Some(2));
+        assert_eq!(config.deployment_name(), "a,b");
+        let config = Config::from_lookup(lookup(&[
+            (PRIMARY_TABLE, "p"),
+            (REPLICA_TABLE, "r"),
+            (DYNO_TARGETS, targets),
+        ]))
+        .expect("a config");
+        assert_eq!(config.deployment_name(), "r");
+        let err = Config::from_lookup(lookup(&[(PRIMARY_TABLE, "p"), (DYNO_TARGETS, "{}")]))
+            .expect_err("no targets field");
+        assert!(err.to_string().starts_with("DYNO_TARGETS"), "{err}");
     }
 
     #[test]

@@ -82,6 +82,13 @@ impl Order {
         item
     }
 
+    /// The item under another `pk`, as `dyno put --item` takes it (DynamoDB JSON).
+    fn item_json(&self, pk: &str) -> String {
+        let mut line: serde_json::Value = serde_json::from_str(&self.line()).expect("json");
+        line["Item"]["pk"] = json!({"S": pk});
+        line["Item"].to_string()
+    }
+
     /// The item as one line of `dyno import` (DynamoDB JSON).
     fn line(&self) -> String {
         let mut item = json!({
@@ -957,4 +964,663 @@ async fn two_primary_tables_in_one_deployment() {
     // (checked whole above), and the third table is as it was.
     let other = scan_all(&primary, "t4-other", &schema()).await;
     assert_eq!(other.len(), 1);
+}
+
+/// The global secondary indexes of `name`, by DescribeTable (plain SDK): index → its key
+/// schema and projection, e.g. `status HASH; INCLUDE [email]`; and the attribute definitions.
+async fn described(client: &Client, name: &str) -> (BTreeMap<String, String>, Vec<String>) {
+    let table = client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeTable {name}: {e:?}"))
+        .table
+        .expect("a table");
+    let indexes = table
+        .global_secondary_indexes()
+        .iter()
+        .map(|index| {
+            let keys: Vec<String> = index
+                .key_schema()
+                .iter()
+                .map(|k| format!("{} {}", k.attribute_name(), k.key_type().as_str()))
+                .collect();
+            let projection = index.projection().expect("a projection");
+            let mut shown = projection
+                .projection_type()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            if !projection.non_key_attributes().is_empty() {
+                let mut others = projection.non_key_attributes().to_vec();
+                others.sort();
+                shown.push_str(&format!(" [{}]", others.join(", ")));
+            }
+            let name = index.index_name().expect("an index name").to_owned();
+            (name, format!("{}; {shown}", keys.join(", ")))
+        })
+        .collect();
+    let mut attributes: Vec<String> = table
+        .attribute_definitions()
+        .iter()
+        .map(|a| format!("{} {}", a.attribute_name(), a.attribute_type().as_str()))
+        .collect();
+    attributes.sort();
+    (indexes, attributes)
+}
+
+/// True when `name` exists (DescribeTable, plain SDK).
+async fn exists(client: &Client, name: &str) -> bool {
+    match client.describe_table().table_name(name).send().await {
+        Ok(_) => true,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            false
+        }
+        Err(e) => panic!("DescribeTable {name}: {e:?}"),
+    }
+}
+
+/// Creates `name` (pk S) with the plain SDK, with two global indexes on `status` (S):
+/// `byStatus` (ALL) and `byStatusEmail` (INCLUDE `email`).
+async fn create_orders_with_indexes(client: &Client, name: &str) {
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let hash = |name: &str| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(KeyType::Hash)
+            .build()
+            .unwrap()
+    };
+    let index = |name: &str, projection: Projection| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(hash("status"))
+            .projection(projection)
+            .build()
+            .unwrap()
+    };
+    let all = Projection::builder()
+        .projection_type(ProjectionType::All)
+        .build();
+    let email = Projection::builder()
+        .projection_type(ProjectionType::Include)
+        .non_key_attributes("email")
+        .build();
+    client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("status"))
+        .key_schema(hash("pk"))
+        .global_secondary_indexes(index("byStatus", all))
+        .global_secondary_indexes(index("byStatusEmail", email))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("CreateTable with two indexes");
+}
+
+const T5_TARGETS: &str = r#"{"targets": [
+    {"name": "full", "table": "t5-full"},
+    {"name": "no-email", "table": "t5-no-email", "exclude": ["email"]},
+    {"name": "slim", "table": "t5-slim", "include": ["n"]}
+]}"#;
+
+/// A fourth target, its table made by hand without indexes.
+const T5_HAND: &str = r#"{"targets": [
+    {"name": "full", "table": "t5-full"},
+    {"name": "hand", "table": "t5-hand", "exclude": ["email"]}
+]}"#;
+
+/// `dyno create --targets` makes each target table from the primary's definition with only the
+/// indexes whose every attribute the target keeps, and leaves existing ones as they are;
+/// `dyno check --targets` finds them matching (text and `--json`), and finds the index missing
+/// on a target made by hand.
+#[test]
+fn create_and_check_targets_keep_only_the_indexes_they_can_fill() {
+    let servers = servers();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (primary, replica) = rt.block_on(clients(&servers));
+    let table = "t5-orders";
+    rt.block_on(create_orders_with_indexes(&primary, table));
+    let dir = scratch("create");
+    let file = dir.join("targets.json");
+    std::fs::write(&file, T5_TARGETS).unwrap();
+    let targets_file = file.to_str().unwrap();
+    let run = |args: &[&str]| dyno(&servers, &dir, table, "t5-none", args);
+
+    let create = ["create", "--no-stream", "--targets", targets_file];
+    let out = run(&create);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let created = |table: &str, indexes: &str| {
+        format!(
+            "table `{table}` (pk (S, partition key)): created with global indexes: {indexes}; \
+             local indexes: none; PAY_PER_REQUEST; deletion protection not known to this server"
+        )
+    };
+    let said: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        said,
+        [
+            "target `full`:".to_owned(),
+            created("t5-full", "byStatus, byStatusEmail"),
+            "target `no-email`:".to_owned(),
+            created("t5-no-email", "byStatus"),
+            "target `slim`:".to_owned(),
+            created("t5-slim", "none"),
+        ],
+        "{stderr}"
+    );
+
+    let all = "status HASH; ALL".to_owned();
+    let with_email = "status HASH; INCLUDE [email]".to_owned();
+    let (pk_status, pk_only) = (vec!["pk S", "status S"], vec!["pk S"]);
+    let expected = [
+        (
+            "t5-full",
+            BTreeMap::from([
+                ("byStatus".to_owned(), all.clone()),
+                ("byStatusEmail".to_owned(), with_email.clone()),
+            ]),
+            pk_status.clone(),
+        ),
+        (
+            "t5-no-email",
+            BTreeMap::from([("byStatus".to_owned(), all.clone())]),
+            pk_status.clone(),
+        ),
+        ("t5-slim", BTreeMap::new(), pk_only.clone()),
+    ];
+    let describe_all = || {
+        rt.block_on(async {
+            let mut found = Vec::new();
+            for (name, _, _) in &expected {
+                found.push(described(&replica, name).await);
+            }
+            found
+        })
+    };
+    let made = describe_all();
+    for ((name, indexes, attributes), (found, defined)) in expected.iter().zip(&made) {
+        assert_eq!(found, indexes, "the indexes of {name}");
+        assert_eq!(defined, attributes, "the attribute definitions of {name}");
+    }
+    // The primary is as it was.
+    let (primary_indexes, _) = rt.block_on(described(&primary, table));
+    assert_eq!(
+        primary_indexes,
+        BTreeMap::from([
+            ("byStatus".to_owned(), all.clone()),
+            ("byStatusEmail".to_owned(), with_email.clone()),
+        ])
+    );
+
+    // Again: every target exists and is left as it is.
+    let out = run(&create);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "target `full`:",
+            "table `t5-full` (pk (S, partition key)): exists, left as it is",
+            "target `no-email`:",
+            "table `t5-no-email` (pk (S, partition key)): exists, left as it is",
+            "target `slim`:",
+            "table `t5-slim` (pk (S, partition key)): exists, left as it is",
+        ],
+        "{stderr}"
+    );
+    assert_eq!(describe_all(), made);
+
+    // `check --targets`: each target matches what it should be.
+    let check = ["check", "--targets", targets_file];
+    let out = run(&check);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let matches = "check: the replica matches the primary's definition";
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "target `full`:",
+            matches,
+            "target `no-email`:",
+            matches,
+            "target `slim`:",
+            matches
+        ],
+        "{stdout}"
+    );
+    assert_eq!(stderr, "");
+
+    // `--json`: one object per target, nothing else.
+    let out = run(&[&check[..], &["--json"]].concat());
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let object = |name: &str, target: &str| {
+        json!({
+            "target": name,
+            "primary": "--table=t5-orders",
+            "replica": format!("--targets={target}"),
+            "matches": true,
+            "applied": [],
+            "differences": [],
+            "summary": matches,
+        })
+    };
+    assert_eq!(
+        lines,
+        [
+            object("full", "t5-full"),
+            object("no-email", "t5-no-email"),
+            object("slim", "t5-slim")
+        ],
+        "{stdout}"
+    );
+
+    // A fourth target, made by hand without indexes: `--target hand` checks it alone, and
+    // names the one index it should have (it keeps `status`, not `email`).
+    rt.block_on(create_table(&replica, "t5-hand", &schema()));
+    let hand_file = dir.join("hand.json");
+    std::fs::write(&hand_file, T5_HAND).unwrap();
+    let hand = [
+        "check",
+        "--targets",
+        hand_file.to_str().unwrap(),
+        "--target",
+        "hand",
+    ];
+    let out = run(&hand);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "target `hand`:",
+            "index byStatus: missing on the replica",
+            "check: 1 difference (1 that `dyno check --apply` adds, 0 for a person to decide)",
+        ],
+        "{stdout}"
+    );
+    let out = run(&[&hand[..], &["--json"]].concat());
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(json["replica"], "--targets=t5-hand");
+    assert_eq!(json["target"], "hand");
+    assert_eq!(json["matches"], false);
+    let whats: Vec<&str> = json["differences"]
+        .as_array()
+        .expect("differences")
+        .iter()
+        .map(|d| d["what"].as_str().expect("what"))
+        .collect();
+    assert_eq!(whats, ["index byStatus"], "{json}");
+    // Both targets of the file: `full` matches, `hand` does not, and the run exits 1.
+    let out = run(&hand[..3]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("target `")).count(),
+        2
+    );
+    assert!(stdout.starts_with(&format!("target `full`:\n{matches}\n")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn inactive_without_email(item: &Item) -> Option<Item> {
+    (item.get("status") == Some(&s("inactive")))
+        .then(|| item.clone())
+        .and_then(|item| without_email(&item))
+}
+
+fn active_without_email(item: &Item) -> Option<Item> {
+    active_only(item).and_then(|item| without_email(&item))
+}
+
+/// The targets of `t7-orders`: a full copy, and `active` with `filter`, without email.
+fn t7_targets(filter: &str) -> String {
+    json!({"targets": [
+        {"name": "all", "table": "t7-all"},
+        {"name": "active", "table": "t7-active", "filter": filter, "exclude": ["email"]}
+    ]})
+    .to_string()
+}
+
+/// `dyno backfill --direct --targets` copies every item of the primary to each target as its
+/// rule says (no stream, no replicator); after the filter changes, a second backfill applies the
+/// new filter to the old items: what no longer matches leaves the target.
+#[test]
+fn backfill_direct_fills_each_target_and_applies_a_changed_filter() {
+    let servers = servers();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (primary, replica) = rt.block_on(clients(&servers));
+    let table = "t7-orders";
+    // 100 orders: 34 inactive (0, 3, …, 99), 10 without an email.
+    let orders: Vec<Order> = (0..100).map(Order::new).collect();
+    rt.block_on(async {
+        create_table(&primary, table, &schema()).await;
+        for target in ["t7-all", "t7-active"] {
+            create_table(&replica, target, &schema()).await;
+        }
+        put_items(&primary, table, orders.iter().map(Order::item).collect()).await;
+        // A stale item in `all`, of a key the primary does not hold, is left alone: a
+        // backfill copies the primary's keys only.
+        let stale = Order {
+            pk: "z999".into(),
+            ..Order::new(1)
+        };
+        put_items(&replica, "t7-all", vec![stale.item()]).await;
+    });
+    let dir = scratch("backfill");
+    let file = dir.join("targets.json");
+    std::fs::write(&file, t7_targets("item.status == \"active\"")).unwrap();
+    let backfill = ["backfill", "--direct", "--targets", file.to_str().unwrap()];
+    let run = || dyno_ok(&servers, &dir, table, "t7-none", &backfill);
+
+    let (_, stderr) = run();
+    assert!(
+        stderr.starts_with("backfill: 100 keys of `t7-orders` "),
+        "{stderr}"
+    );
+    rt.block_on(async {
+        let p = (&primary, table);
+        // `all`: the 100 orders, and the stale z999 (the only key the oracle sees extra).
+        let extra = disagreeing(p, (&replica, "t7-all"), &whole).await;
+        assert_eq!(extra, BTreeSet::from([pk("z999")]));
+        let names = oracle::key_names(&replica, "t7-all").await;
+        assert_eq!(oracle::scan(&replica, "t7-all", &names).await.len(), 101);
+        assert_target(p, (&replica, "t7-active"), &active_without_email, 66).await;
+    });
+
+    // The filter changes: the next backfill puts the inactive orders and deletes the active.
+    std::fs::write(&file, t7_targets("item.status == \"inactive\"")).unwrap();
+    let (_, stderr) = run();
+    assert!(
+        stderr.starts_with("backfill: 100 keys of `t7-orders` "),
+        "{stderr}"
+    );
+    rt.block_on(async {
+        let p = (&primary, table);
+        assert_target(p, (&replica, "t7-active"), &inactive_without_email, 34).await;
+        let extra = disagreeing(p, (&replica, "t7-all"), &whole).await;
+        assert_eq!(extra, BTreeSet::from([pk("z999")]));
+    });
+    // Exactly the inactive orders, by the test's own list, none with an email.
+    let held = rt.block_on(scan_all(&replica, "t7-active", &schema()));
+    let mut keys: Vec<String> = held
+        .values()
+        .map(|item| match item.get("pk") {
+            Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)) => pk.clone(),
+            other => panic!("pk {other:?}"),
+        })
+        .collect();
+    keys.sort();
+    let inactive: Vec<String> = orders
+        .iter()
+        .filter(|o| o.status == "inactive")
+        .map(|o| o.pk.clone())
+        .collect();
+    assert_eq!(keys, inactive);
+    assert!(held.values().all(|item| !item.contains_key("email")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A plain Kinesis client for the shared kinesalite.
+async fn kinesis(servers: &Servers) -> aws_sdk_kinesis::Client {
+    let config = aws_sdk_kinesis::config::Builder::from(&sdk_config().await)
+        .endpoint_url(&servers.kinesis.endpoint)
+        .build();
+    aws_sdk_kinesis::Client::from_conf(config)
+}
+
+/// The JSON of every record on the stream, from the trim horizon of each shard.
+async fn records_on(servers: &Servers, stream: &str) -> Vec<serde_json::Value> {
+    let client = kinesis(servers).await;
+    stream_records(&client, stream)
+        .await
+        .iter()
+        .map(|r| serde_json::from_slice(r.data().as_ref()).expect("a JSON record"))
+        .collect()
+}
+
+/// `--table-arn` (and `DYNO_TABLE_ARN`): the writer names the table in each key record by
+/// `eventSourceARN`; an ARN of another table is refused before anything is written.
+#[test]
+fn the_writer_names_its_table_by_the_table_arn() {
+    let servers = servers();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (primary, _) = rt.block_on(clients(&servers));
+    let (table, stream_name) = ("t8-orders", "t8-keys");
+    rt.block_on(async {
+        create_table(&primary, table, &schema()).await;
+        create_stream(&stream(&servers.kinesis, stream_name).await, 2).await;
+    });
+    let dir = scratch("arn");
+    let arn = format!("arn:aws:dynamodb:us-east-1:000000000000:table/{table}");
+    let item = |pk: &str| Order::new(1).item_json(pk);
+
+    dyno_ok(
+        &servers,
+        &dir,
+        table,
+        stream_name,
+        &["put", "--item", &item("a1"), "--table-arn", &arn],
+    );
+    let records = rt.block_on(records_on(&servers, stream_name));
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["eventSourceARN"], json!(arn), "{}", records[0]);
+    assert_eq!(records[0]["dynamodb"]["Keys"], json!({"pk": {"S": "a1"}}));
+
+    // The same from the environment.
+    let out = dyno_command(At {
+        tables: Some(&servers.primary.endpoint),
+        replica: Some(&servers.replica.endpoint),
+        kinesis: Some(&servers.kinesis.endpoint),
+    })
+    .env("DYNO_TABLE_ARN", &arn)
+    .args(["--table", table, "--stream", stream_name])
+    .args(["put", "--item", &item("a2")])
+    .current_dir(&dir)
+    .output()
+    .expect("run dyno");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Without it, no `eventSourceARN`.
+    dyno_ok(
+        &servers,
+        &dir,
+        table,
+        stream_name,
+        &["put", "--item", &item("a3")],
+    );
+    let records = rt.block_on(records_on(&servers, stream_name));
+    let by_key: BTreeMap<String, Option<String>> = records
+        .iter()
+        .map(|r| {
+            let pk = r["dynamodb"]["Keys"]["pk"]["S"]
+                .as_str()
+                .expect("pk")
+                .to_owned();
+            (pk, r["eventSourceARN"].as_str().map(str::to_owned))
+        })
+        .collect();
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(
+        by_key,
+        BTreeMap::from([
+            ("a1".to_owned(), Some(arn.clone())),
+            ("a2".to_owned(), Some(arn.clone())),
+            ("a3".to_owned(), None),
+        ])
+    );
+
+    // An ARN of another table: refused in one line naming the flag; nothing written.
+    let other = "arn:aws:dynamodb:us-east-1:000000000000:table/t8-other";
+    let out = dyno(
+        &servers,
+        &dir,
+        table,
+        stream_name,
+        &["put", "--item", &item("b1"), "--table-arn", other],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!("error: --table-arn {other} names table `t8-other`, not --table `{table}`\n")
+    );
+    // Not an ARN of a table at all.
+    let out = dyno(
+        &servers,
+        &dir,
+        table,
+        stream_name,
+        &["put", "--item", &item("b2"), "--table-arn", table],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with(&format!(
+        "error: --table-arn {table} is not a DynamoDB table ARN"
+    )));
+    rt.block_on(async {
+        for key in ["b1", "b2"] {
+            let got = primary
+                .get_item()
+                .table_name(table)
+                .key("pk", s(key))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("GetItem");
+            assert_eq!(got.item, None, "{key} was written");
+        }
+        let found = scan_all(&primary, table, &schema()).await;
+        assert_eq!(found.len(), 3);
+    });
+    assert_eq!(rt.block_on(records_on(&servers, stream_name)).len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const T9_TARGETS: &str = r#"{"targets": [
+    {"name": "copy", "table": "t9-copy"},
+    {"name": "active", "table": "t9-active", "filter": "item.status == \"active\""}
+]}"#;
+
+/// `--target NAME` must name a target of `--targets FILE` (the message lists them), and is a
+/// usage error without `--targets`; nothing is created.
+#[test]
+fn target_names_a_target_of_the_file() {
+    let servers = servers();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (primary, replica) = rt.block_on(clients(&servers));
+    let table = "t9-orders";
+    rt.block_on(create_table(&primary, table, &schema()));
+    let dir = scratch("names");
+    let file = dir.join("targets.json");
+    std::fs::write(&file, T9_TARGETS).unwrap();
+    let targets_file = file.to_str().unwrap();
+    let run = |args: &[&str]| dyno(&servers, &dir, table, "t9-none", args);
+    let unknown = format!(
+        "error: --target NOPE: {targets_file} has no target of that name (it has: copy, active)\n"
+    );
+    // `check` and `diff` exit 2 (could not compare); `create` and `backfill`, 1.
+    let with_nope = ["--targets", targets_file, "--target", "NOPE"];
+    let commands: [(&[&str], i32); 4] = [
+        (&["check"], 2),
+        (&["diff"], 2),
+        (&["create", "--no-stream"], 1),
+        (&["backfill", "--direct"], 1),
+    ];
+    for (command, code) in commands {
+        let out = run(&[command, &with_nope[..]].concat());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{command:?}: {stderr}");
+        assert_eq!(stderr, unknown, "{command:?}");
+        assert_eq!(text(&out.stdout), "", "{command:?}");
+    }
+    // Without --targets: clap's usage error, naming the flag it needs.
+    for command in ["check", "diff", "create", "backfill", "replicate"] {
+        let out = run(&[command, "--target", "copy"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.starts_with("error: the following required arguments were not provided:")
+                && stderr.contains("--targets <FILE>"),
+            "{command}: {stderr}"
+        );
+    }
+    rt.block_on(async {
+        for target in ["t9-copy", "t9-active"] {
+            assert!(!exists(&replica, target).await, "{target} was created");
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `create` and `check` give a target the definition of the primary it follows (its
+/// `source`), not --table's: a copy of `users` (keyed `id`) made while --table is `orders`
+/// (keyed `pk`) is keyed `id`, and checks as matching; a copy keyed `pk` does not.
+#[test]
+fn create_and_check_follow_each_targets_own_primary() {
+    let servers = servers();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (primary, replica) = rt.block_on(clients(&servers));
+    let users_schema = KeySchema::hash_only("id", ScalarType::S);
+    rt.block_on(create_table(&primary, "t10-orders", &schema()));
+    rt.block_on(create_table(&primary, "t10-users", &users_schema));
+    let dir = scratch("sources");
+    let file = dir.join("targets.json");
+    let targets = json!({"targets": [
+        {"name": "orders-copy", "table": "t10-orders-copy"},
+        {"name": "users-copy", "table": "t10-users-copy", "source": "t10-users"}
+    ]});
+    std::fs::write(&file, targets.to_string()).unwrap();
+    let targets_file = file.to_str().unwrap();
+    let run = |args: &[&str]| dyno(&servers, &dir, "t10-orders", "t10-none", args);
+    let out = run(&["create", "--no-stream", "--targets", targets_file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let key_of = |table: &str| {
+        let described = rt
+            .block_on(replica.describe_table().table_name(table).send())
+            .expect("DescribeTable");
+        let table = described.table.expect("a table");
+        let keys: Vec<String> = table
+            .key_schema()
+            .iter()
+            .map(|k| k.attribute_name().to_owned())
+            .collect();
+        keys
+    };
+    assert_eq!(key_of("t10-orders-copy"), ["pk"]);
+    assert_eq!(key_of("t10-users-copy"), ["id"]);
+    let out = run(&["check", "--targets", targets_file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // A copy of `users` keyed like `orders` is unusable, and `check` says so.
+    rt.block_on(create_table(&replica, "t10-wrong", &schema()));
+    let wrong = dir.join("wrong.json");
+    let targets = json!({"targets": [
+        {"name": "wrong", "table": "t10-wrong", "source": "t10-users"}
+    ]});
+    std::fs::write(&wrong, targets.to_string()).unwrap();
+    let out = run(&["check", "--targets", wrong.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("key schema"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -37,10 +37,10 @@ async fn init() -> Result<Ready, Box<dyn std::error::Error + Send + Sync>> {
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
     let replicator = config.replicator(&sdk).await?;
+    let targets = config.deployment_name();
     let function =
         std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "replicator".into());
-    let metrics =
-        dyno::replicate::metrics::install(&function, &config.primary.table, &config.replica.table)
-            .map_err(|e| format!("installing the metrics recorder: {e}"))?;
+    let metrics = dyno::replicate::metrics::install(&function, &config.primary.table, &targets)
+        .map_err(|e| format!("installing the metrics recorder: {e}"))?;
     Ok((replicator, metrics))
 }

@@ -177,6 +177,17 @@ impl Definition {
         }
     }
 
+    /// What a target of this table that holds only the attributes `keeps` says should be: a
+    /// replica's definition, with only the indexes whose every attribute the target keeps (an
+    /// index on an attribute the target drops would stay empty).
+    pub fn for_target(&self, choices: &ReplicaChoices, keeps: impl Fn(&str) -> bool) -> Definition {
+        let mut wanted = self.for_replica(choices);
+        let kept = |index: &Index| index.attributes().iter().all(|a| keeps(a));
+        wanted.global_indexes.retain(kept);
+        wanted.local_indexes.retain(kept);
+        wanted
+    }
+
     /// Every attribute definition the table needs: its keys' and its indexes' keys'.
     pub fn attribute_types(&self) -> BTreeMap<String, ScalarType> {
         let mut types: BTreeMap<String, ScalarType> = self

@@ -372,6 +372,21 @@ mod tests {
     }
 
     #[test]
+    fn a_projected_target_gets_only_the_indexes_whose_attributes_it_keeps() {
+        let choices = ReplicaChoices::default();
+        let names = |d: &Definition| -> Vec<String> {
+            d.global_indexes.iter().map(|i| i.name.clone()).collect()
+        };
+        let whole = primary().for_target(&choices, |_| true);
+        assert_eq!(names(&whole), ["byStatus", "byStatusSlim"]);
+        let no_email = primary().for_target(&choices, |a| a != "email");
+        assert_eq!(names(&no_email), ["byStatus"]);
+        let no_status = primary().for_target(&choices, |a| a != "status");
+        assert!(names(&no_status).is_empty());
+        assert_eq!(no_status.ttl, whole.ttl);
+    }
+
+    #[test]
     fn a_replica_made_as_wanted_has_no_drift() {
         let wanted = primary().for_replica(&ReplicaChoices::default());
         assert_eq!(drift(&wanted, &wanted), vec![]);

@@ -11,8 +11,9 @@ use aws_sdk_dynamodb::types::{KeySchemaElement, TableDescription};
 use crate::aws::key::KeySchema;
 use crate::aws::table::{PairError, Table, TableError};
 use crate::replicate::engine::{Engine, SetupError};
+use crate::replicate::shape::Shape;
 use crate::replicate::target::Target;
-use crate::replicate::targets::{Shape, TargetSpec};
+use crate::replicate::targets::TargetSpec;
 use crate::replicate::tuning::Tuning;
 
 /// A target's configuration and its table, reachable (with the target's own credentials).

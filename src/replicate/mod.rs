@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod read_size;
 pub mod replicator;
+pub mod shape;
 pub mod summary;
 pub mod target;
 pub mod targets;
@@ -24,3 +25,5 @@ pub mod write_cutoff;
 
 #[cfg(test)]
 mod in_memory_tests;
+#[cfg(test)]
+mod shape_tests;

@@ -408,4 +408,18 @@ fn log_summary(summary: &Summary) {
         lag_max_ms = summary.lag_max.map_or(0, |l| l.as_millis() as u64),
         "batch replicated"
     );
+    if summary.targets.len() < 2 {
+        return;
+    }
+    for target in &summary.targets {
+        tracing::info!(
+            target = %target.name,
+            puts = target.puts,
+            deletes = target.deletes,
+            failed_keys = target.failed_keys,
+            filtered_out = target.filtered_out,
+            filter_errors = target.filter_errors,
+            "target replicated"
+        );
+    }
 }

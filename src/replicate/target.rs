@@ -17,7 +17,7 @@ use crate::aws::retry::{self, Backoff, Deadline, GaveUp, Undone};
 use crate::aws::store::Store;
 use crate::aws::table::{Item, WriteCall};
 use crate::replicate::outcome::{Outcome, ReplicateError};
-use crate::replicate::targets::{Shape, Verdict};
+use crate::replicate::shape::{Shape, Verdict};
 use crate::replicate::write_cutoff::WriteCutoff;
 
 /// A table the primary's items go to, filtered and projected as its shape says.

@@ -12,6 +12,7 @@ use dyno::ops::scan::{Segments, ShareError};
 
 use super::scan::{ScanArgs, item_count, rate, segments, ttl_of};
 use super::sink::{DirectArg, key_sink};
+use super::targets::{self, TargetsArg};
 use crate::Outcome;
 use crate::connect::Connected;
 use crate::failure::{Failure, usage};
@@ -38,6 +39,11 @@ pub struct Args {
     include_expired: bool,
     #[command(flatten)]
     direct: DirectArg,
+    /// With --direct: copy to these targets (filtered and projected) instead of
+    /// --replica-table. Without --direct the keys go on the stream, and the replicator writes
+    /// its own targets. After changing a target's filter, a backfill applies it to old items.
+    #[command(flatten)]
+    targets: TargetsArg,
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u32>, String> {
@@ -56,7 +62,10 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
     let table = at.primary();
     let schema = table.key_schema().await?;
     let segments = chosen_segments(&args)?;
-    let sink = key_sink(at, &args.direct).await?;
+    let sink = match (args.direct.direct, targets::specs(&args.targets)?) {
+        (true, Some(specs)) => targets::sink(at, &specs).await?,
+        _ => key_sink(at, &args.direct).await?,
+    };
     let owner = backfill::owner(&table, &segments, &sink.describe());
     let checkpoints = Checkpoints::load(args.checkpoint.clone(), owner)?;
     let already = checkpoints.len();

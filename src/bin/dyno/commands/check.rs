@@ -8,9 +8,10 @@ use dyno::ops::drift::{self, Drift, Fix};
 use dyno::ops::provision;
 
 use super::replica_args::{ReplicaArgs, choices};
+use super::targets::{self, TargetsArg};
 use crate::Outcome;
 use crate::connect::Connected;
-use crate::failure::exit_failure_if;
+use crate::failure::{Failure, exit_failure_if};
 use crate::progress;
 
 /// Compare the replica's definition with the primary's (key schema, indexes, TTL, billing,
@@ -28,6 +29,10 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     replica: ReplicaArgs,
+    /// With --targets: check each target table instead of --replica-table (a projected target
+    /// is checked for only the indexes whose attributes it keeps).
+    #[command(flatten)]
+    targets: TargetsArg,
 }
 
 /// Exit 0 when the definitions match, 1 when they differ, 2 when they could not be compared
@@ -38,9 +43,37 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
 
 async fn check(at: &Connected, args: &Args) -> Outcome {
     let choices = choices(&args.replica)?;
-    let (primary, replica) = (at.primary(), at.replica().await?);
-    let wanted = Definition::read(&primary).await?.for_replica(&choices);
-    let mut found = Definition::read(&replica).await?;
+    let Some(specs) = targets::specs(&args.targets)? else {
+        let primary = at.primary();
+        let wanted = Definition::read(&primary).await?.for_replica(&choices);
+        let matches = check_one(&primary, &at.replica().await?, wanted, args, None).await?;
+        return Ok(exit_failure_if(!matches));
+    };
+    let mut definitions = targets::Definitions::default();
+    let mut all_match = true;
+    for target in targets::tables(at, &specs).await? {
+        let definition = definitions.of(&target.source).await?;
+        let shape = targets::shape(&target.spec, &definition.schema)?;
+        if !args.json {
+            println!("target `{}`:", target.spec.name);
+        }
+        let wanted = definition.for_target(&choices, |a| shape.keeps(a));
+        let name = Some(target.spec.name.as_str());
+        all_match &= check_one(&target.source, &target.table, wanted, args, name).await?;
+    }
+    Ok(exit_failure_if(!all_match))
+}
+
+/// Checks (and with `--apply` fixes) one replica or target against `wanted`; true when it
+/// matches in the end.
+async fn check_one(
+    primary: &Table,
+    replica: &Table,
+    wanted: Definition,
+    args: &Args,
+    target: Option<&str>,
+) -> Result<bool, Failure> {
+    let mut found = Definition::read(replica).await?;
     let mut drifts = drift::drift(&wanted, &found);
     let unusable = drifts.iter().any(|d| d.fix == Fix::Unusable);
     let mut applied = Vec::new();
@@ -48,22 +81,27 @@ async fn check(at: &Connected, args: &Args) -> Outcome {
         let bar = progress::counter("applying", "steps");
         let mut types = found.attribute_types();
         types.extend(wanted.attribute_types());
-        let done = provision::apply(&replica, found.billing, &types, &drifts, |state| {
+        let done = provision::apply(replica, found.billing, &types, &drifts, |state| {
             bar.set_message(state.to_owned())
         })
         .await;
         bar.finish_and_clear();
         applied = done?;
-        found = Definition::read(&replica).await?;
+        found = Definition::read(replica).await?;
         drifts = drift::drift(&wanted, &found);
     }
-    report(&primary, &replica, &drifts, &applied, args, unusable);
-    Ok(exit_failure_if(!drifts.is_empty()))
+    report(
+        (primary, replica, target),
+        &drifts,
+        &applied,
+        args,
+        unusable,
+    );
+    Ok(drifts.is_empty())
 }
 
 fn report(
-    primary: &Table,
-    replica: &Table,
+    (primary, replica, target): (&Table, &Table, Option<&str>),
     drifts: &[Drift],
     applied: &[String],
     args: &Args,
@@ -71,7 +109,7 @@ fn report(
 ) {
     let summary = summary(drifts, args.apply && unusable);
     if args.json {
-        let json = serde_json::json!({
+        let mut json = serde_json::json!({
             "primary": primary.label(),
             "replica": replica.label(),
             "matches": drifts.is_empty(),
@@ -79,6 +117,9 @@ fn report(
             "differences": drifts,
             "summary": summary,
         });
+        if let Some(target) = target {
+            json["target"] = target.into();
+        }
         println!("{json}");
         return;
     }
@@ -98,8 +139,9 @@ fn summary(drifts: &[Drift], refused: bool) -> String {
     }
     let count = |fix: Fix| drifts.iter().filter(|d| d.fix == fix).count();
     let mut line = format!(
-        "check: {} differences ({} that `dyno check --apply` adds, {} for a person to decide)",
+        "check: {} difference{} ({} that `dyno check --apply` adds, {} for a person to decide)",
         drifts.len(),
+        if drifts.len() == 1 { "" } else { "s" },
         count(Fix::Apply),
         count(Fix::Person) + count(Fix::Unusable)
     );

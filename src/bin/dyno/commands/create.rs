@@ -11,7 +11,10 @@ use dyno::ops::definition::{Definition, ReplicaChoices};
 use dyno::ops::drift;
 use dyno::ops::provision;
 
+use dyno::replicate::targets::TargetSpec;
+
 use super::replica_args::{ReplicaArgs, choices};
+use super::targets::{self, TargetsArg};
 use crate::Outcome;
 use crate::connect::Connected;
 use crate::failure::{Failure, usage};
@@ -37,6 +40,10 @@ pub struct Args {
     recreate: bool,
     #[command(flatten)]
     replica: ReplicaArgs,
+    /// With --targets: create each target table instead of --replica-table (a projected target
+    /// gets only the indexes whose attributes it keeps).
+    #[command(flatten)]
+    targets: TargetsArg,
 }
 
 /// The key schema of the demo's tables, when neither `--key-schema` nor a primary gives one.
@@ -47,6 +54,14 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
     let stream = (!args.no_stream).then_some(args.shards);
     let choices = choices(&args.replica)?;
     let key_schema = args.key_schema.as_deref();
+    if let Some(specs) = targets::specs(&args.targets)? {
+        if args.recreate {
+            return Err(usage(
+                "--recreate takes no --targets: it starts the demo's tables over",
+            ));
+        }
+        return create_targets(at, &args, &specs, stream).await;
+    }
     let (primary, replica, wait) = (at.primary(), at.replica().await?, admin::WAIT);
     if replica.is_same_as(&primary) {
         return Err(usage(format!(
@@ -63,10 +78,6 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
         Some(text) => parse_schema(text)?,
         None => primary_schema_or_default(&primary).await?,
     };
-    let said = |what: String, setup: Setup| match setup {
-        Setup::Created => eprintln!("{what}: created"),
-        Setup::Existed => eprintln!("{what}: exists, left as it is"),
-    };
     let setup = admin::ensure_table(&primary, &schema, None, wait).await?;
     said(format!("table `{}` ({schema})", primary.name), setup);
     match setup {
@@ -78,15 +89,48 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
         // An existing primary: its replica gets (or is checked against) its whole definition.
         Setup::Existed => {
             let definition = Definition::read(&primary).await?;
-            replica_of(&definition, &replica, &choices).await?;
+            let wanted = definition.for_replica(&choices);
+            replica_of(&definition, wanted, &replica, &choices).await?;
         }
     }
-    if let Some(shards) = stream {
+    ensure_stream(at, stream).await
+}
+
+/// Creates the key stream, unless `shards` is `None`, or says it exists.
+async fn ensure_stream(at: &Connected, shards: Option<i32>) -> Outcome {
+    if let Some(shards) = shards {
         let stream = at.stream();
-        let setup = admin::ensure_stream(&stream, shards, wait).await?;
+        let setup = admin::ensure_stream(&stream, shards, admin::WAIT).await?;
         said(format!("stream `{}`", stream.name), setup);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn said(what: String, setup: Setup) {
+    match setup {
+        Setup::Created => eprintln!("{what}: created"),
+        Setup::Existed => eprintln!("{what}: exists, left as it is"),
+    }
+}
+
+/// `--targets`: each target table from the existing primary's definition, without the indexes
+/// on attributes the target does not keep; an existing one is reported on, never changed.
+async fn create_targets(
+    at: &Connected,
+    args: &Args,
+    specs: &[TargetSpec],
+    stream: Option<i32>,
+) -> Outcome {
+    let choices = choices(&args.replica)?;
+    let mut definitions = targets::Definitions::default();
+    for target in targets::tables(at, specs).await? {
+        let definition = definitions.of(&target.source).await?;
+        let shape = targets::shape(&target.spec, &definition.schema)?;
+        eprintln!("target `{}`:", target.spec.name);
+        let wanted = definition.for_target(&choices, |a| shape.keeps(a));
+        replica_of(definition, wanted, &target.table, &choices).await?;
+    }
+    ensure_stream(at, stream).await
 }
 
 /// `--recreate`: deletes the tables (and the stream, unless `stream` is `None`) and creates them
@@ -176,10 +220,10 @@ async fn primary_schema_or_default(primary: &Table) -> Result<KeySchema, Failure
 /// differs (changing nothing).
 async fn replica_of(
     primary: &Definition,
+    wanted: Definition,
     replica: &Table,
     choices: &ReplicaChoices,
 ) -> Result<(), Failure> {
-    let wanted = primary.for_replica(choices);
     let name = &replica.name;
     match Definition::read(replica).await {
         Err(e) if e.is_missing() => {

@@ -114,9 +114,9 @@ async fn options(args: &Args, primary: &Table) -> Result<DiffOptions, Failure> {
 /// items, one summary line each; exits 1 when any differs.
 async fn diff_targets(at: &Connected, args: &Args, specs: &[TargetSpec]) -> Outcome {
     let engines = targets::engines(at, specs, &at.tuning).await?;
-    let repair = match (args.repair && args.direct.direct, engines.as_slice()) {
+    let repair = match (args.repair && args.direct.direct, engines.len()) {
         (false, _) => None,
-        (true, [engine]) => Some(KeySink::Replica(Box::new(engine.clone()))),
+        (true, 1) => Some(targets::sink(at, specs).await?),
         (true, _) => {
             return Err(usage(
                 "--repair --direct with targets of several primary tables: repair one \

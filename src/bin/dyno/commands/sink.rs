@@ -7,7 +7,7 @@ use dyno::publish::publisher::Publisher;
 use dyno::replicate::engine::Engine;
 
 use crate::connect::Connected;
-use crate::failure::Failure;
+use crate::failure::{Failure, usage};
 
 /// For a deployment with no key stream.
 #[derive(clap::Args)]
@@ -30,10 +30,15 @@ pub async fn key_sink(at: &Connected, direct: &DirectArg) -> Result<KeySink, Fai
     Ok(KeySink::Stream(publisher(at).await?))
 }
 
-/// A publisher on the stream of the flags, checked to take records.
+/// A publisher on the stream of the flags, checked to take records, naming the table in each
+/// record with `--table-arn` when given.
 pub async fn publisher(at: &Connected) -> Result<Publisher, Failure> {
     let stream = at.stream();
     stream.check_writable().await?;
     let region = at.sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    Ok(Publisher::new(stream, region, Backoff::default()))
+    let publisher = Publisher::new(stream, region, Backoff::default());
+    Ok(match at.table_arn().map_err(usage)? {
+        Some(arn) => publisher.with_table_arn(arn),
+        None => publisher,
+    })
 }
