@@ -13,6 +13,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::oracle;
+use common::pipeline::drain;
 use common::*;
 use dyno::aws::key::{KeySchema, ScalarType};
 use dyno::aws::retry::Backoff;
@@ -31,6 +32,14 @@ use dyno::replicate::tuning::Tuning;
 const ITEMS: usize = 20_000;
 /// Items of the killed and resumed backfill (what it proves does not grow with the table).
 const RESUMED_ITEMS: usize = 5_000;
+
+/// The runner's options: batches of 1,000 records.
+fn big_batches() -> RunnerOptions {
+    RunnerOptions {
+        batch_size: 1000,
+        ..RunnerOptions::default()
+    }
+}
 
 fn schema() -> KeySchema {
     KeySchema::composite(("tenant", ScalarType::S), ("seq", ScalarType::N))
@@ -74,18 +83,6 @@ impl Rig {
                 .await
                 .expect("replicator");
         (replica, stream, replicator)
-    }
-
-    async fn drain(&self, stream: &Stream, replicator: &Replicator) -> usize {
-        let options = RunnerOptions {
-            batch_size: 1000,
-            ..RunnerOptions::default()
-        };
-        let runner = Runner::connect(stream.clone(), options)
-            .await
-            .expect("runner");
-        let stats = runner.drain(replicator).await.expect("drain");
-        stats.records
     }
 
     /// Asserts (the oracle) that `replica` equals the primary, `items` items each.
@@ -133,15 +130,9 @@ async fn backfill_with_live_writes_converges() {
                     .await
                     .expect("writer");
             let publisher = Publisher::new(stream.clone(), "us-east-1", Backoff::default());
-            let runner = Runner::connect(
-                stream.clone(),
-                RunnerOptions {
-                    batch_size: 1000,
-                    ..RunnerOptions::default()
-                },
-            )
-            .await
-            .expect("runner");
+            let runner = Runner::connect(stream.clone(), big_batches())
+                .await
+                .expect("runner");
             let (stop, stopped) = Stop::on_request();
             let progress = Progress::default();
             let schema = schema();
@@ -303,7 +294,7 @@ async fn a_killed_backfill_resumes_and_two_processes_share_the_segments() {
 
             // Every key, and again at most what was announced but not recorded at the kill: a
             // page in flight per segment.
-            let drained = rig.drain(&stream, &replicator).await;
+            let drained = drain(&stream, &replicator, big_batches()).await.records;
             assert!(
                 (RESUMED_ITEMS..=RESUMED_ITEMS + SEGMENTS * PAGE).contains(&drained),
                 "{drained} records for {RESUMED_ITEMS} items ({announced_before} announced \
@@ -340,7 +331,8 @@ async fn a_killed_backfill_resumes_and_two_processes_share_the_segments() {
                     "{said}"
                 );
             }
-            assert_eq!(rig.drain(&stream, &replicator).await, RESUMED_ITEMS);
+            let drained = drain(&stream, &replicator, big_batches()).await.records;
+            assert_eq!(drained, RESUMED_ITEMS);
             rig.assert_converged(&replica, RESUMED_ITEMS).await;
             let _ = std::fs::remove_dir_all(&dir);
         },
@@ -389,12 +381,7 @@ async fn binary_keys_backfill() {
         let replicator = Replicator::connect(primary.clone(), replica.clone(), Tuning::default())
             .await
             .unwrap();
-        let run = Runner::connect(stream, RunnerOptions::default())
-            .await
-            .unwrap()
-            .drain(&replicator)
-            .await
-            .unwrap();
+        let run = drain(&stream, &replicator, RunnerOptions::default()).await;
         assert_eq!(run.records, 2_000);
         oracle::assert_equal_items(
             (&primary.client, "blobs"),

@@ -9,79 +9,17 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use aws_sdk_kinesis::primitives::Blob;
 use common::oracle;
+use common::pipeline::{Pipeline, drain};
 use common::*;
-use dyno::aws::stream::Stream;
 use dyno::aws::table::Table;
 use dyno::local::runner::{Runner, RunnerOptions};
 use dyno::local::workload::{self, Spec};
-use dyno::publish::writer::{WriteError, Writer};
-use dyno::replicate::replicator::Replicator;
-use dyno::replicate::tuning::Tuning;
-
-struct Pipeline {
-    _primary_server: Server,
-    _replica_server: Server,
-    kinesis_server: Server,
-    primary: aws_sdk_dynamodb::Client,
-    replica: aws_sdk_dynamodb::Client,
-    kinesis: aws_sdk_kinesis::Client,
-    primary_table: Table,
-    replica_table: Table,
-    stream: Stream,
-    writer: Writer,
-    replicator: Replicator,
-}
-
-async fn pipeline(shards: i32) -> Pipeline {
-    let primary_server = Server::dynalite();
-    let replica_server = Server::dynalite();
-    let kinesis_server = Server::kinesalite();
-    let primary_table = table(&primary_server, PRIMARY).await;
-    let replica_table = table(&replica_server, REPLICA).await;
-    let stream = stream(&kinesis_server, STREAM).await;
-    let (primary, replica) = (primary_table.client.clone(), replica_table.client.clone());
-    let kinesis = stream.client.clone();
-    create_table(&primary, PRIMARY, &thread_schema()).await;
-    create_table(&replica, REPLICA, &thread_schema()).await;
-    create_stream(&stream, shards).await;
-    let writer = Writer::connect(primary_table.clone(), stream.clone())
-        .await
-        .unwrap();
-    let replicator = Replicator::connect(
-        primary_table.clone(),
-        replica_table.clone(),
-        Tuning::default(),
-    )
-    .await
-    .unwrap();
-    Pipeline {
-        _primary_server: primary_server,
-        _replica_server: replica_server,
-        kinesis_server,
-        primary,
-        replica,
-        kinesis,
-        primary_table,
-        replica_table,
-        stream,
-        writer,
-        replicator,
-    }
-}
+use dyno::publish::writer::WriteError;
 
 impl Pipeline {
-    async fn runner(&self, options: RunnerOptions) -> Runner {
-        Runner::connect(self.stream.clone(), options).await.unwrap()
-    }
-
-    /// Asserts (the oracle) that the replica equals the primary; returns the items.
-    async fn assert_converged(&self) -> usize {
-        oracle::assert_tables(&self.primary_table, &self.replica_table).await
-    }
-
     /// Every record on the stream: (partition key, data).
     async fn stream_records(&self) -> Vec<(String, Vec<u8>)> {
-        stream_records(&self.kinesis, STREAM)
+        stream_records(&self.stream.client, STREAM)
             .await
             .iter()
             .map(|r| {
@@ -101,8 +39,11 @@ fn thread_key(forum: &str, subject: &str) -> Item {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_workloads_with_several_seeds_converge() {
-    let p = pipeline(2).await;
-    let runner = p.runner(RunnerOptions::default()).await;
+    let p = Pipeline::start(2).await;
+    // One runner for the three workloads: each drain goes on from where the last one ended.
+    let runner = Runner::connect(p.stream.clone(), RunnerOptions::default())
+        .await
+        .unwrap();
     let mut total = 0;
     for seed in [1, 2, 3] {
         let spec = Spec {
@@ -120,7 +61,7 @@ async fn mixed_workloads_with_several_seeds_converge() {
         assert!(stats.skipped.is_empty(), "{:?}", stats.skipped);
         // One record a write, each handled once.
         assert_eq!(stats.records, written);
-        let items = p.assert_converged().await;
+        let items = oracle::assert_tables(&p.primary, &p.replica).await;
         assert!(items > 0 && items <= 60, "{items}");
     }
     assert_eq!(total, 1200);
@@ -128,7 +69,7 @@ async fn mixed_workloads_with_several_seeds_converge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_key_absent_deletes_and_megabyte_batches_converge() {
-    let p = pipeline(1).await;
+    let p = Pipeline::start(1).await;
     // A hot key written 200 times, from 8 writers at once.
     let hot: Vec<workload::Op> = (0..200)
         .map(|i| {
@@ -172,10 +113,10 @@ async fn hot_key_absent_deletes_and_megabyte_batches_converge() {
         batch_size: 1000,
         ..RunnerOptions::default()
     };
-    let stats = p.runner(options).await.drain(&p.replicator).await.unwrap();
+    let stats = drain(&p.stream, &p.replicator, options).await;
 
     assert_eq!(stats.records, 200 + 20 + 120 + 30);
-    assert_eq!(p.assert_converged().await, 1 + 90);
+    assert_eq!(oracle::assert_tables(&p.primary, &p.replica).await, 1 + 90);
     let hot = |client: &aws_sdk_dynamodb::Client, table: &'static str| {
         let request = client
             .get_item()
@@ -186,14 +127,14 @@ async fn hot_key_absent_deletes_and_megabyte_batches_converge() {
         async move { request.await.unwrap().item.unwrap() }
     };
     assert_eq!(
-        hot(&p.replica, REPLICA).await,
-        hot(&p.primary, PRIMARY).await
+        hot(&p.replica.client, REPLICA).await,
+        hot(&p.primary.client, PRIMARY).await
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_records_have_the_seed_shape_and_a_stable_partition_key() {
-    let p = pipeline(2).await;
+    let p = Pipeline::start(2).await;
     let item = |order_first: bool| {
         let mut pairs = vec![
             ("ForumName".to_owned(), s("DynamoDB")),
@@ -256,7 +197,7 @@ async fn key_records_have_the_seed_shape_and_a_stable_partition_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_conditional_write_publishes_nothing() {
-    let p = pipeline(1).await;
+    let p = Pipeline::start(1).await;
     let item = thread_item("f", "s", "v1");
     p.writer
         .put_item(p.writer.put().set_item(Some(item.clone())))
@@ -280,8 +221,8 @@ async fn failed_conditional_write_publishes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_stream_after_a_committed_write_gives_the_distinct_error() {
-    let mut p = pipeline(1).await;
-    p.kinesis_server.kill();
+    let mut p = Pipeline::start(1).await;
+    p.servers[2].kill();
 
     let err = p
         .writer
@@ -306,10 +247,10 @@ async fn a_failing_stream_after_a_committed_write_gives_the_distinct_error() {
     assert!(message.contains("announce them again"), "{message}");
     assert!(message.trim_end().ends_with(key), "{message}");
     // The write stands on the primary; the replica was not touched.
-    let on_primary = scan_all(&p.primary, PRIMARY, &thread_schema()).await;
+    let on_primary = scan_all(&p.primary.client, PRIMARY, &thread_schema()).await;
     assert_eq!(on_primary.len(), 1);
     assert!(
-        scan_all(&p.replica, REPLICA, &thread_schema())
+        scan_all(&p.replica.client, REPLICA, &thread_schema())
             .await
             .is_empty()
     );
@@ -317,7 +258,7 @@ async fn a_failing_stream_after_a_committed_write_gives_the_distinct_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retries() {
-    let p = pipeline(1).await;
+    let p = Pipeline::start(1).await;
     let dir = std::env::temp_dir().join(format!("dyno-checkpoint-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let checkpoint = dir.join("positions.json");
@@ -340,17 +281,13 @@ async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retr
     workload::apply(&p.writer, ops(11), 4, |_| {})
         .await
         .unwrap();
-    let first = p
-        .runner(options.clone())
-        .await
-        .drain(&p.replicator)
-        .await
-        .unwrap();
+    let first = drain(&p.stream, &p.replicator, options.clone()).await;
     assert_eq!(first.records, 100);
-    p.assert_converged().await;
+    oracle::assert_tables(&p.primary, &p.replica).await;
 
     // A poison record between two workloads; a new runner resumes after the first 100.
-    p.kinesis
+    p.stream
+        .client
         .put_record()
         .stream_name(STREAM)
         .partition_key("poison")
@@ -361,17 +298,12 @@ async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retr
     workload::apply(&p.writer, ops(12), 4, |_| {})
         .await
         .unwrap();
-    let second = p
-        .runner(options.clone())
-        .await
-        .drain(&p.replicator)
-        .await
-        .unwrap();
+    let second = drain(&p.stream, &p.replicator, options.clone()).await;
 
     assert_eq!(second.records, 101, "resumed after the checkpoint");
     assert_eq!(second.skipped.len(), 1, "{:?}", second.skipped);
     assert!(second.redelivered > 0);
-    p.assert_converged().await;
+    oracle::assert_tables(&p.primary, &p.replica).await;
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
     assert_eq!(saved["kind"], "replicate", "{saved}");
@@ -382,23 +314,23 @@ async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retr
     );
 
     // A third runner finds nothing new.
-    let third = p.runner(options).await.drain(&p.replicator).await.unwrap();
+    let third = drain(&p.stream, &p.replicator, options).await;
     assert_eq!(third.records, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_end_to_end() {
-    let p = pipeline(2).await;
+    let p = Pipeline::start(2).await;
     let endpoint = |t: &Table| t.endpoint.clone().unwrap();
     let mut command = dyno_command(At::default());
     command.args([
         "--endpoint-url",
-        &endpoint(&p.primary_table),
+        &endpoint(&p.primary),
         "--replica-endpoint-url",
-        &endpoint(&p.replica_table),
+        &endpoint(&p.replica),
         "--kinesis-endpoint-url",
-        &p.kinesis_server.endpoint,
+        &p.servers[2].endpoint,
         "demo",
         "--keys",
         "50",
@@ -413,7 +345,7 @@ async fn the_demo_runs_end_to_end() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let items = p.assert_converged().await;
+    let items = oracle::assert_tables(&p.primary, &p.replica).await;
     assert!(
         text.contains(&format!(
             "the replica matches the primary: {items} items compared, 0 differences"

@@ -12,59 +12,18 @@ use std::time::Duration;
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use common::faults::{Fault, FaultProxy, Plan};
 use common::oracle;
+use common::pipeline::{Pipeline, drain};
 use common::*;
-use dyno::local::stop::Stop;
-use dyno::replicate::tuning::Tuning;
-
-use dyno::aws::stream::Stream;
-use dyno::aws::table::Table;
 use dyno::local::run_stats::RunStats;
 use dyno::local::runner::{Observer, Runner, RunnerOptions};
+use dyno::local::stop::Stop;
 use dyno::local::workload::{self, Spec};
-use dyno::publish::writer::Writer;
-use dyno::replicate::replicator::Replicator;
 
-struct Rig {
-    _servers: [Server; 3],
-    kinesis_port: u16,
-    primary: Table,
-    replica: Table,
-    stream: Stream,
-    writer: Writer,
-    replicator: Replicator,
-}
-
-async fn rig(shards: i32) -> Rig {
-    let servers = [Server::dynalite(), Server::dynalite(), Server::kinesalite()];
-    let primary = table(&servers[0], PRIMARY).await;
-    let replica = table(&servers[1], REPLICA).await;
-    let stream = stream(&servers[2], STREAM).await;
-    create_table(&primary.client, PRIMARY, &thread_schema()).await;
-    create_table(&replica.client, REPLICA, &thread_schema()).await;
-    create_stream(&stream, shards).await;
-    let writer = Writer::connect(primary.clone(), stream.clone())
-        .await
-        .expect("writer");
-    let replicator = Replicator::connect(primary.clone(), replica.clone(), Tuning::default())
-        .await
-        .expect("replicator");
-    Rig {
-        kinesis_port: servers[2].port,
-        _servers: servers,
-        primary,
-        replica,
-        stream,
-        writer,
-        replicator,
-    }
-}
-
-impl Rig {
-    /// Asserts that the replica equals the primary (the oracle); returns the items.
-    async fn assert_converged(&self) -> usize {
-        let items = oracle::assert_tables(&self.primary, &self.replica).await;
-        assert!(items > 0);
-        items
+/// What only these tests ask of the system.
+impl Pipeline {
+    /// Asserts that the replica equals the primary (the oracle) and is not empty.
+    async fn assert_converged(&self) {
+        assert!(oracle::assert_tables(&self.primary, &self.replica).await > 0);
     }
 
     /// Every shard (open or closed) with its parents, from `ListShards`.
@@ -215,7 +174,7 @@ fn assert_parents_first(order: &[String], lineage: &BTreeMap<String, Vec<String>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn splits_and_merges_during_a_workload_converge() {
     bounded(Duration::from_secs(180), "resharding", async {
-        let rig = rig(2).await;
+        let rig = Pipeline::start(2).await;
         let dir = std::env::temp_dir().join(format!("dyno-reshard-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let checkpoint = dir.join("positions.json");
@@ -258,12 +217,7 @@ async fn splits_and_merges_during_a_workload_converge() {
         assert_eq!(saved.values().filter(|v| *v == "END").count(), 4);
 
         // A restart from the checkpoint reads nothing again, ended shards included.
-        let again = Runner::connect(rig.stream.clone(), options.clone())
-            .await
-            .expect("runner")
-            .drain(&rig.replicator)
-            .await
-            .expect("drain");
+        let again = drain(&rig.stream, &rig.replicator, options.clone()).await;
         assert_eq!((again.records, again.batches), (0, 0));
 
         // From the start, every shard listed at once, closed parents and all: still parents first.
@@ -292,8 +246,8 @@ async fn splits_and_merges_during_a_workload_converge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runner_rides_out_a_failing_stream() {
     bounded(Duration::from_secs(180), "stream faults", async {
-        let rig = rig(2).await;
-        let proxy = FaultProxy::start(rig.kinesis_port).await;
+        let rig = Pipeline::start(2).await;
+        let proxy = FaultProxy::start(rig.servers[2].port).await;
         let through = stream_at(&proxy.endpoint, STREAM).await;
         let options = RunnerOptions {
             batch_size: 40,
@@ -363,8 +317,8 @@ async fn the_runner_rides_out_a_failing_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_is_waited_out_when_following_and_reported_when_draining() {
     bounded(Duration::from_secs(120), "outage", async {
-        let rig = rig(1).await;
-        let proxy = FaultProxy::start(rig.kinesis_port).await;
+        let rig = Pipeline::start(1).await;
+        let proxy = FaultProxy::start(rig.servers[2].port).await;
         let through = stream_at(&proxy.endpoint, STREAM).await;
         let follow = RunnerOptions {
             patience: None,

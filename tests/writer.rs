@@ -10,70 +10,41 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use common::faults::{Fault, FaultProxy, Plan};
-use common::oracle;
+use common::pipeline::Pipeline;
 use common::*;
 use dyno::aws::stream::Stream;
-use dyno::aws::table::Table;
-use dyno::local::runner::{Runner, RunnerOptions};
 use dyno::publish::writer::{WriteError, Writer};
-use dyno::replicate::replicator::Replicator;
-use dyno::replicate::tuning::Tuning;
 
 struct Rig {
-    _servers: [Server; 3],
+    /// The system; its own writer goes straight to the servers, and is not used here.
+    pipeline: Pipeline,
     /// In front of the primary, on the writer's path only.
     db_proxy: FaultProxy,
     /// In front of kinesalite, on the writer's path only.
     kinesis_proxy: FaultProxy,
-    primary: Table,
-    replica: Table,
-    stream: Stream,
+    /// The writer under test: through both proxies.
     writer: Writer,
-    replicator: Replicator,
 }
 
 async fn rig() -> Rig {
-    let servers = [Server::dynalite(), Server::dynalite(), Server::kinesalite()];
-    let primary = table(&servers[0], PRIMARY).await;
-    let replica = table(&servers[1], REPLICA).await;
-    let stream = stream(&servers[2], STREAM).await;
-    create_table(&primary.client, PRIMARY, &thread_schema()).await;
-    create_table(&replica.client, REPLICA, &thread_schema()).await;
-    create_stream(&stream, 1).await;
-    let db_proxy = FaultProxy::start(servers[0].port).await;
-    let kinesis_proxy = FaultProxy::start(servers[2].port).await;
+    let pipeline = Pipeline::start(1).await;
+    let db_proxy = FaultProxy::start(pipeline.servers[0].port).await;
+    let kinesis_proxy = FaultProxy::start(pipeline.servers[2].port).await;
     let writer = Writer::connect(
         table_at(&db_proxy.endpoint, "us-east-1", PRIMARY, &tuning(), None).await,
         stream_at(&kinesis_proxy.endpoint, STREAM).await,
     )
     .await
     .expect("writer");
-    let replicator = Replicator::connect(primary.clone(), replica.clone(), Tuning::default())
-        .await
-        .expect("replicator");
     Rig {
-        _servers: servers,
+        pipeline,
         db_proxy,
         kinesis_proxy,
-        primary,
-        replica,
-        stream,
         writer,
-        replicator,
     }
 }
 
 impl Rig {
-    /// Drains the stream into the replica and asserts the tables are equal; returns the items.
-    async fn converge(&self) -> usize {
-        let runner = Runner::connect(self.stream.clone(), RunnerOptions::default())
-            .await
-            .expect("runner");
-        let stats = runner.drain(&self.replicator).await.expect("drain");
-        assert!(stats.skipped.is_empty(), "{:?}", stats.skipped);
-        oracle::assert_tables(&self.primary, &self.replica).await
-    }
-
     /// How many records on the stream announce `subject`.
     async fn records_of(&self, subject: &str) -> usize {
         let key = key_of(subject);
@@ -82,7 +53,7 @@ impl Rig {
 
     /// The partition keys on the stream, in order.
     async fn announced(&self) -> Vec<String> {
-        stream_records(&self.stream.client, STREAM)
+        stream_records(&self.pipeline.stream.client, STREAM)
             .await
             .iter()
             .map(|r| r.partition_key().unwrap_or_default().to_owned())
@@ -90,7 +61,8 @@ impl Rig {
     }
 
     async fn on_primary(&self, subject: &str) -> Option<Item> {
-        self.primary
+        self.pipeline
+            .primary
             .client
             .get_item()
             .table_name(PRIMARY)
@@ -175,7 +147,7 @@ async fn a_put_whose_answer_is_lost_is_announced_and_converges() {
             rig.announced().await,
             [key_of("after"), key_of("before"), key_of("five-hundred")]
         );
-        assert_eq!(rig.converge().await, 1);
+        assert_eq!(rig.pipeline.converge().await, 1);
     })
     .await;
 }
@@ -186,7 +158,7 @@ async fn updates_and_deletes_with_unknown_outcomes_are_announced() {
         let rig = rig().await;
         put(&rig, "u", "v1").await.unwrap();
         put(&rig, "d", "v1").await.unwrap();
-        assert_eq!(rig.converge().await, 2);
+        assert_eq!(rig.pipeline.converge().await, 2);
 
         rig.db_proxy
             .set_plan(every_attempt("UpdateItem", Fault::ResetAfter));
@@ -230,8 +202,8 @@ async fn updates_and_deletes_with_unknown_outcomes_are_announced() {
 
         // The update was applied (reset after forwarding); the replica follows the primary.
         assert_eq!(rig.on_primary("u").await.unwrap()["Body"], s("v2"));
-        assert_eq!(rig.converge().await, 1);
-        let replica = scan_all(&rig.replica.client, REPLICA, &thread_schema()).await;
+        assert_eq!(rig.pipeline.converge().await, 1);
+        let replica = scan_all(&rig.pipeline.replica.client, REPLICA, &thread_schema()).await;
         assert_eq!(replica.len(), 1);
         assert!(replica.values().all(|item| item["Body"] == s("v2")));
         assert!(
@@ -266,7 +238,7 @@ async fn a_refused_retry_of_an_applied_write_is_unknown_not_refused() {
         assert!(matches!(err, WriteError::Unknown { .. }), "{err}");
         assert_eq!(rig.db_proxy.stats().requests.get("PutItem"), Some(&2));
         assert_eq!(rig.announced().await, [key_of("once")]);
-        assert_eq!(rig.converge().await, 1);
+        assert_eq!(rig.pipeline.converge().await, 1);
 
         // A plain refusal (no fault) announces nothing.
         rig.db_proxy.set_plan(Plan::off());
@@ -326,7 +298,7 @@ async fn batches_with_unknown_outcomes_are_announced() {
             "{err}"
         );
         assert_eq!(rig.announced().await.len(), 75);
-        assert_eq!(rig.converge().await, 50);
+        assert_eq!(rig.pipeline.converge().await, 50);
     })
     .await;
 }
@@ -399,7 +371,7 @@ async fn the_stream_failing_on_the_writer_loses_no_key() {
         // What the writer named is announced again, as `dyno announce` does.
         rig.kinesis_proxy.set_plan(Plan::off());
         rig.writer.announce(&unannounced).await.expect("announce");
-        assert_eq!(rig.converge().await, written + 60);
+        assert_eq!(rig.pipeline.converge().await, written + 60);
     })
     .await;
 }
@@ -488,7 +460,7 @@ async fn concurrent_writes_share_put_records_calls() {
         assert!(stats.injected("PutRecords", Fault::ServiceUnavailable) > 0);
         rig.kinesis_proxy.set_plan(Plan::off());
         writer.announce(&unannounced).await.unwrap();
-        assert_eq!(rig.converge().await, writes + 64);
+        assert_eq!(rig.pipeline.converge().await, writes + 64);
     })
     .await;
 }

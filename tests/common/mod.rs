@@ -501,6 +501,7 @@ pub mod cloudformation;
 pub mod faults;
 pub mod local;
 pub mod oracle;
+pub mod pipeline;
 pub mod targets;
 
 /// Creates an SQS queue (moto) and returns its URL.
