@@ -201,6 +201,50 @@ fn dyno(servers: &Servers, dir: &Path, table: &str, stream: &str, args: &[&str])
     .expect("run dyno")
 }
 
+/// One CLI test's world: the shared servers, a runtime for plain-SDK calls, both clients, and a
+/// scratch directory for its files.
+struct Cli {
+    servers: std::sync::Arc<Servers>,
+    rt: tokio::runtime::Runtime,
+    primary: Client,
+    replica: Client,
+    dir: PathBuf,
+}
+
+impl Cli {
+    fn new(name: &str) -> Cli {
+        let servers = servers();
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let (primary, replica) = rt.block_on(clients(&servers));
+        let dir = scratch(name);
+        Cli {
+            servers,
+            rt,
+            primary,
+            replica,
+            dir,
+        }
+    }
+
+    /// Writes `text` to `name` in the scratch directory; its path.
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).expect("write a file");
+        path.to_string_lossy().into_owned()
+    }
+
+    /// `dyno --table TABLE --stream STREAM ARGS`.
+    fn run(&self, table: &str, stream: &str, args: &[&str]) -> Output {
+        dyno(&self.servers, &self.dir, table, stream, args)
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -605,45 +649,6 @@ fn many_targets(count: usize) -> String {
     json!({ "targets": targets }).to_string()
 }
 
-/// Creates `name` (pk S) with a global secondary index on `status` (S), with the plain SDK.
-async fn create_indexed_table(client: &Client, name: &str) {
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let hash = |name: &str| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(KeyType::Hash)
-            .build()
-            .unwrap()
-    };
-    let index = GlobalSecondaryIndex::builder()
-        .index_name("by-status")
-        .key_schema(hash("status"))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
-        .build()
-        .unwrap();
-    client
-        .create_table()
-        .table_name(name)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("status"))
-        .key_schema(hash("pk"))
-        .global_secondary_indexes(index)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("CreateTable with an index");
-}
-
 /// The `replicator` binary with `DYNO_TARGETS` = `targets` on the shared servers and nothing of
 /// this process's environment: its exit and stderr. It must end on its own (within 60 s).
 fn run_replicator(servers: &Servers, targets: &str) -> (Option<i32>, String) {
@@ -679,7 +684,7 @@ async fn bad_configurations_are_refused_at_init_in_one_line() {
     let (primary, replica) = clients(&servers).await;
     create_table(&primary, "t3-orders", &schema()).await;
     create_table(&replica, "t3-copy", &schema()).await;
-    create_indexed_table(&replica, "t3-indexed").await;
+    create_with_indexes(&replica, "t3-indexed", &[("by-status", keys_only())]).await;
 
     let message = refused(
         &servers,
@@ -1023,9 +1028,9 @@ async fn exists(client: &Client, name: &str) -> bool {
     }
 }
 
-/// Creates `name` (pk S) with the plain SDK, with two global indexes on `status` (S):
-/// `byStatus` (ALL) and `byStatusEmail` (INCLUDE `email`).
-async fn create_orders_with_indexes(client: &Client, name: &str) {
+/// Creates `name` (pk S) with the plain SDK, with global indexes on `status` (S), each named
+/// and projected as `indexes` says.
+async fn create_with_indexes(client: &Client, name: &str, indexes: &[(&str, Projection)]) {
     let attribute = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)
@@ -1040,14 +1045,35 @@ async fn create_orders_with_indexes(client: &Client, name: &str) {
             .build()
             .unwrap()
     };
-    let index = |name: &str, projection: Projection| {
+    let index = |(name, projection): &(&str, Projection)| {
         GlobalSecondaryIndex::builder()
-            .index_name(name)
+            .index_name(*name)
             .key_schema(hash("status"))
-            .projection(projection)
+            .projection(projection.clone())
             .build()
             .unwrap()
     };
+    client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("status"))
+        .key_schema(hash("pk"))
+        .set_global_secondary_indexes(Some(indexes.iter().map(index).collect()))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("CreateTable with indexes");
+}
+
+fn keys_only() -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::KeysOnly)
+        .build()
+}
+
+/// `byStatus` (ALL) and `byStatusEmail` (INCLUDE `email`).
+fn orders_indexes() -> [(&'static str, Projection); 2] {
     let all = Projection::builder()
         .projection_type(ProjectionType::All)
         .build();
@@ -1055,18 +1081,7 @@ async fn create_orders_with_indexes(client: &Client, name: &str) {
         .projection_type(ProjectionType::Include)
         .non_key_attributes("email")
         .build();
-    client
-        .create_table()
-        .table_name(name)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("status"))
-        .key_schema(hash("pk"))
-        .global_secondary_indexes(index("byStatus", all))
-        .global_secondary_indexes(index("byStatusEmail", email))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("CreateTable with two indexes");
+    [("byStatus", all), ("byStatusEmail", email)]
 }
 
 const T5_TARGETS: &str = r#"{"targets": [
@@ -1087,16 +1102,12 @@ const T5_HAND: &str = r#"{"targets": [
 /// on a target made by hand.
 #[test]
 fn create_and_check_targets_keep_only_the_indexes_they_can_fill() {
-    let servers = servers();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (primary, replica) = rt.block_on(clients(&servers));
+    let cli = Cli::new("create");
+    let (rt, primary, replica, dir) = (&cli.rt, &cli.primary, &cli.replica, &cli.dir);
     let table = "t5-orders";
-    rt.block_on(create_orders_with_indexes(&primary, table));
-    let dir = scratch("create");
-    let file = dir.join("targets.json");
-    std::fs::write(&file, T5_TARGETS).unwrap();
-    let targets_file = file.to_str().unwrap();
-    let run = |args: &[&str]| dyno(&servers, &dir, table, "t5-none", args);
+    rt.block_on(create_with_indexes(primary, table, &orders_indexes()));
+    let targets_file = &cli.file("targets.json", T5_TARGETS);
+    let run = |args: &[&str]| cli.run(table, "t5-none", args);
 
     let create = ["create", "--no-stream", "--targets", targets_file];
     let out = run(&create);
@@ -1145,7 +1156,7 @@ fn create_and_check_targets_keep_only_the_indexes_they_can_fill() {
         rt.block_on(async {
             let mut found = Vec::new();
             for (name, _, _) in &expected {
-                found.push(described(&replica, name).await);
+                found.push(described(replica, name).await);
             }
             found
         })
@@ -1156,7 +1167,7 @@ fn create_and_check_targets_keep_only_the_indexes_they_can_fill() {
         assert_eq!(defined, attributes, "the attribute definitions of {name}");
     }
     // The primary is as it was.
-    let (primary_indexes, _) = rt.block_on(described(&primary, table));
+    let (primary_indexes, _) = rt.block_on(described(primary, table));
     assert_eq!(
         primary_indexes,
         BTreeMap::from([
@@ -1234,7 +1245,7 @@ fn create_and_check_targets_keep_only_the_indexes_they_can_fill() {
 
     // A fourth target, made by hand without indexes: `--target hand` checks it alone, and
     // names the one index it should have (it keeps `status`, not `email`).
-    rt.block_on(create_table(&replica, "t5-hand", &schema()));
+    rt.block_on(create_table(replica, "t5-hand", &schema()));
     let hand_file = dir.join("hand.json");
     std::fs::write(&hand_file, T5_HAND).unwrap();
     let hand = [
@@ -1280,7 +1291,6 @@ fn create_and_check_targets_keep_only_the_indexes_they_can_fill() {
         2
     );
     assert!(stdout.starts_with(&format!("target `full`:\n{matches}\n")));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn inactive_without_email(item: &Item) -> Option<Item> {
@@ -1526,16 +1536,12 @@ const T9_TARGETS: &str = r#"{"targets": [
 /// usage error without `--targets`; nothing is created.
 #[test]
 fn target_names_a_target_of_the_file() {
-    let servers = servers();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (primary, replica) = rt.block_on(clients(&servers));
+    let cli = Cli::new("names");
+    let (rt, primary, replica) = (&cli.rt, &cli.primary, &cli.replica);
     let table = "t9-orders";
-    rt.block_on(create_table(&primary, table, &schema()));
-    let dir = scratch("names");
-    let file = dir.join("targets.json");
-    std::fs::write(&file, T9_TARGETS).unwrap();
-    let targets_file = file.to_str().unwrap();
-    let run = |args: &[&str]| dyno(&servers, &dir, table, "t9-none", args);
+    rt.block_on(create_table(primary, table, &schema()));
+    let targets_file = &cli.file("targets.json", T9_TARGETS);
+    let run = |args: &[&str]| cli.run(table, "t9-none", args);
     let unknown = format!(
         "error: --target NOPE: {targets_file} has no target of that name (it has: copy, active)\n"
     );
@@ -1567,10 +1573,9 @@ fn target_names_a_target_of_the_file() {
     }
     rt.block_on(async {
         for target in ["t9-copy", "t9-active"] {
-            assert!(!exists(&replica, target).await, "{target} was created");
+            assert!(!exists(replica, target).await, "{target} was created");
         }
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `create` and `check` give a target the definition of the primary it follows (its
@@ -1578,21 +1583,17 @@ fn target_names_a_target_of_the_file() {
 /// (keyed `pk`) is keyed `id`, and checks as matching; a copy keyed `pk` does not.
 #[test]
 fn create_and_check_follow_each_targets_own_primary() {
-    let servers = servers();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (primary, replica) = rt.block_on(clients(&servers));
+    let cli = Cli::new("sources");
+    let (rt, primary, replica) = (&cli.rt, &cli.primary, &cli.replica);
     let users_schema = KeySchema::hash_only("id", ScalarType::S);
-    rt.block_on(create_table(&primary, "t10-orders", &schema()));
-    rt.block_on(create_table(&primary, "t10-users", &users_schema));
-    let dir = scratch("sources");
-    let file = dir.join("targets.json");
+    rt.block_on(create_table(primary, "t10-orders", &schema()));
+    rt.block_on(create_table(primary, "t10-users", &users_schema));
     let targets = json!({"targets": [
         {"name": "orders-copy", "table": "t10-orders-copy"},
         {"name": "users-copy", "table": "t10-users-copy", "source": "t10-users"}
     ]});
-    std::fs::write(&file, targets.to_string()).unwrap();
-    let targets_file = file.to_str().unwrap();
-    let run = |args: &[&str]| dyno(&servers, &dir, "t10-orders", "t10-none", args);
+    let targets_file = &cli.file("targets.json", &targets.to_string());
+    let run = |args: &[&str]| cli.run("t10-orders", "t10-none", args);
     let out = run(&["create", "--no-stream", "--targets", targets_file]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let key_of = |table: &str| {
@@ -1612,15 +1613,13 @@ fn create_and_check_follow_each_targets_own_primary() {
     let out = run(&["check", "--targets", targets_file]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     // A copy of `users` keyed like `orders` is unusable, and `check` says so.
-    rt.block_on(create_table(&replica, "t10-wrong", &schema()));
-    let wrong = dir.join("wrong.json");
+    rt.block_on(create_table(replica, "t10-wrong", &schema()));
     let targets = json!({"targets": [
         {"name": "wrong", "table": "t10-wrong", "source": "t10-users"}
     ]});
-    std::fs::write(&wrong, targets.to_string()).unwrap();
-    let out = run(&["check", "--targets", wrong.to_str().unwrap()]);
+    let wrong = cli.file("wrong.json", &targets.to_string());
+    let out = run(&["check", "--targets", &wrong]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("key schema"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

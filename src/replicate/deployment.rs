@@ -161,17 +161,7 @@ mod tests {
     }
 
     fn target(name: &str, table: Table) -> TargetTable {
-        let spec = TargetSpec {
-            name: name.to_owned(),
-            table: table.name.clone(),
-            source: None,
-            region: None,
-            role_arn: None,
-            external_id: None,
-            filter: None,
-            include: None,
-            exclude: None,
-        };
+        let spec = TargetSpec::new(name, &table.name);
         TargetTable { spec, table }
     }
 

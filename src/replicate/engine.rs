@@ -219,19 +219,22 @@ impl Engine {
     /// Writes what `reads` found to every target at once; a key is done when every target
     /// agreed.
     async fn write(&self, reads: Vec<Read>, calls: &Semaphore, deadline: Deadline) -> Outcome {
-        if reads.is_empty() {
+        let keys = reads.len();
+        if keys == 0 {
             return Outcome::default();
         }
-        let writes = self
-            .targets
-            .iter()
-            .map(|target| target.write(&reads, &self.writing, calls, deadline));
+        // Each target gets its own copy of the items but the last, which takes the read's: one
+        // target (the common case) copies nothing.
+        let mut copies: Vec<Vec<Read>> = (1..self.targets.len()).map(|_| reads.clone()).collect();
+        copies.push(reads);
+        let writes = (self.targets.iter().zip(copies))
+            .map(|(target, reads)| target.write(reads, &self.writing, calls, deadline));
         let mut outcome = Outcome::default();
         for one in join_all(writes).await {
             outcome.merge(one);
         }
         let failed = outcome.failed_keys();
-        outcome.done = reads.len() - failed.min(reads.len());
+        outcome.done = keys - failed.min(keys);
         outcome
     }
 

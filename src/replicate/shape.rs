@@ -74,17 +74,34 @@ impl Shape {
         let Some(item) = item else {
             return Shaped::delete(false, false);
         };
-        if let Some(filter) = &self.filter {
-            match filter.matches(item) {
-                Ok(true) => {}
-                Ok(false) => return Shaped::delete(true, false),
-                Err(_) => return Shaped::delete(true, true),
-            }
+        if let Some(left_out) = self.leaves_out(item) {
+            return left_out;
         }
-        Shaped {
-            verdict: Verdict::Put(self.project(item)),
-            filter_error: false,
-            filtered_out: false,
+        Shaped::put(self.project(item))
+    }
+
+    /// [`Shape::apply`] to an item the caller gives away: nothing is copied (a projection
+    /// drops attributes in place), which matters when items are large and a batch's reads
+    /// are in flight.
+    pub fn apply_owned(&self, item: Option<Item>) -> Shaped {
+        let Some(mut item) = item else {
+            return Shaped::delete(false, false);
+        };
+        if let Some(left_out) = self.leaves_out(&item) {
+            return left_out;
+        }
+        if self.projection != Projection::All {
+            item.retain(|name, _| self.keeps(name));
+        }
+        Shaped::put(item)
+    }
+
+    /// The delete that the filter makes of `item` when it does not hold (or fails), if any.
+    fn leaves_out(&self, item: &Item) -> Option<Shaped> {
+        match self.filter.as_ref()?.matches(item) {
+            Ok(true) => None,
+            Ok(false) => Some(Shaped::delete(true, false)),
+            Err(_) => Some(Shaped::delete(true, true)),
         }
     }
 
@@ -126,6 +143,14 @@ impl Shape {
 }
 
 impl Shaped {
+    fn put(item: Item) -> Shaped {
+        Shaped {
+            verdict: Verdict::Put(item),
+            filter_error: false,
+            filtered_out: false,
+        }
+    }
+
     pub(crate) fn delete(filtered_out: bool, filter_error: bool) -> Shaped {
         Shaped {
             verdict: Verdict::Delete,

@@ -26,17 +26,7 @@ fn names(names: &[&str]) -> BTreeSet<String> {
 }
 
 fn spec(name: &str, table: &str) -> TargetSpec {
-    TargetSpec {
-        name: name.into(),
-        table: table.into(),
-        source: None,
-        region: None,
-        role_arn: None,
-        external_id: None,
-        filter: None,
-        include: None,
-        exclude: None,
-    }
+    TargetSpec::new(name, table)
 }
 
 fn shape(spec: &TargetSpec, keys: &[&str]) -> Shape {
@@ -227,4 +217,41 @@ fn three_targets() {
         shapes[2].projection(),
         &Projection::Exclude(names(&["email"]))
     );
+}
+
+#[test]
+fn a_shape_does_the_same_to_an_item_given_away_as_to_one_lent() {
+    let included = TargetSpec {
+        include: Some(vec!["n".to_owned()]),
+        ..spec("i", "t")
+    };
+    let excluded = TargetSpec {
+        exclude: Some(vec!["email".to_owned()]),
+        ..spec("e", "t")
+    };
+    let filtered = TargetSpec {
+        filter: Some("item.status == \"active\"".to_owned()),
+        ..spec("f", "t")
+    };
+    let failing = TargetSpec {
+        filter: Some("item.missing == 1".to_owned()),
+        ..spec("x", "t")
+    };
+    let active = item(&[
+        ("pk", "1"),
+        ("status", "active"),
+        ("email", "a@b"),
+        ("n", "2"),
+    ]);
+    let inactive = item(&[("pk", "2"), ("status", "gone"), ("email", "c@d")]);
+    for spec in [spec("all", "t"), included, excluded, filtered, failing] {
+        let shape = shape(&spec, &["pk"]);
+        for original in [Some(&active), Some(&inactive), None] {
+            assert_eq!(
+                shape.apply_owned(original.cloned()),
+                shape.apply(original),
+                "{spec:?} on {original:?}"
+            );
+        }
+    }
 }

@@ -49,10 +49,11 @@ impl Target {
         }
     }
 
-    /// Writes what `reads` say this target should hold; `calls` bounds the calls in flight.
+    /// Writes what `reads` say this target should hold (the items are the target's own: moved
+    /// into the writes, not copied); `calls` bounds the calls in flight.
     pub async fn write(
         &self,
-        reads: &[Read],
+        reads: Vec<Read>,
         how: &Writing,
         calls: &Semaphore,
         deadline: Deadline,
@@ -61,10 +62,11 @@ impl Target {
         let counts = outcome.target(&self.name);
         let mut writes = Vec::with_capacity(reads.len());
         for (key, item) in reads {
-            let shaped = self.shape.apply(item.as_ref());
+            let shaped = self.shape.apply_owned(item);
             counts.filtered_out += usize::from(shaped.filtered_out);
             counts.filter_errors += usize::from(shaped.filter_error);
-            writes.push((key.clone(), request(shaped.verdict, &key.1)));
+            let request = request(shaped.verdict, &key.1);
+            writes.push((key, request));
         }
         let mut writes = writes.into_iter().peekable();
         while writes.peek().is_some() {

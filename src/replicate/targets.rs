@@ -46,6 +46,23 @@ pub struct TargetSpec {
     pub exclude: Option<Vec<String>>,
 }
 
+impl TargetSpec {
+    /// A target `name` writing every item whole to `table` (set the other fields as needed).
+    pub fn new(name: &str, table: &str) -> Self {
+        TargetSpec {
+            name: name.to_owned(),
+            table: table.to_owned(),
+            source: None,
+            region: None,
+            role_arn: None,
+            external_id: None,
+            filter: None,
+            include: None,
+            exclude: None,
+        }
+    }
+}
+
 /// The configuration as a whole.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

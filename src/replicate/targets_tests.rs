@@ -3,17 +3,7 @@
 use super::*;
 
 fn spec(name: &str, table: &str) -> TargetSpec {
-    TargetSpec {
-        name: name.into(),
-        table: table.into(),
-        source: None,
-        region: None,
-        role_arn: None,
-        external_id: None,
-        filter: None,
-        include: None,
-        exclude: None,
-    }
+    TargetSpec::new(name, table)
 }
 
 fn refusal(text: &str) -> String {
