@@ -1317,31 +1317,29 @@ fn t7_targets(filter: &str) -> String {
 /// new filter to the old items: what no longer matches leaves the target.
 #[test]
 fn backfill_direct_fills_each_target_and_applies_a_changed_filter() {
-    let servers = servers();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (primary, replica) = rt.block_on(clients(&servers));
+    let cli = Cli::new("backfill");
+    let (rt, primary, replica, dir) = (&cli.rt, &cli.primary, &cli.replica, &cli.dir);
     let table = "t7-orders";
     // 100 orders: 34 inactive (0, 3, …, 99), 10 without an email.
     let orders: Vec<Order> = (0..100).map(Order::new).collect();
     rt.block_on(async {
-        create_table(&primary, table, &schema()).await;
+        create_table(primary, table, &schema()).await;
         for target in ["t7-all", "t7-active"] {
-            create_table(&replica, target, &schema()).await;
+            create_table(replica, target, &schema()).await;
         }
-        put_items(&primary, table, orders.iter().map(Order::item).collect()).await;
+        put_items(primary, table, orders.iter().map(Order::item).collect()).await;
         // A stale item in `all`, of a key the primary does not hold, is left alone: a
         // backfill copies the primary's keys only.
         let stale = Order {
             pk: "z999".into(),
             ..Order::new(1)
         };
-        put_items(&replica, "t7-all", vec![stale.item()]).await;
+        put_items(replica, "t7-all", vec![stale.item()]).await;
     });
-    let dir = scratch("backfill");
     let file = dir.join("targets.json");
     std::fs::write(&file, t7_targets("item.status == \"active\"")).unwrap();
     let backfill = ["backfill", "--direct", "--targets", file.to_str().unwrap()];
-    let run = || dyno_ok(&servers, &dir, table, "t7-none", &backfill);
+    let run = || dyno_ok(&cli.servers, dir, table, "t7-none", &backfill);
 
     let (_, stderr) = run();
     assert!(
@@ -1349,13 +1347,13 @@ fn backfill_direct_fills_each_target_and_applies_a_changed_filter() {
         "{stderr}"
     );
     rt.block_on(async {
-        let p = (&primary, table);
+        let p = (primary, table);
         // `all`: the 100 orders, and the stale z999 (the only key the oracle sees extra).
-        let extra = disagreeing(p, (&replica, "t7-all"), &whole).await;
+        let extra = disagreeing(p, (replica, "t7-all"), &whole).await;
         assert_eq!(extra, BTreeSet::from([pk("z999")]));
-        let names = oracle::key_names(&replica, "t7-all").await;
-        assert_eq!(oracle::scan(&replica, "t7-all", &names).await.len(), 101);
-        assert_target(p, (&replica, "t7-active"), &active_without_email, 66).await;
+        let names = oracle::key_names(replica, "t7-all").await;
+        assert_eq!(oracle::scan(replica, "t7-all", &names).await.len(), 101);
+        assert_target(p, (replica, "t7-active"), &active_without_email, 66).await;
     });
 
     // The filter changes: the next backfill puts the inactive orders and deletes the active.
@@ -1366,13 +1364,13 @@ fn backfill_direct_fills_each_target_and_applies_a_changed_filter() {
         "{stderr}"
     );
     rt.block_on(async {
-        let p = (&primary, table);
-        assert_target(p, (&replica, "t7-active"), &inactive_without_email, 34).await;
-        let extra = disagreeing(p, (&replica, "t7-all"), &whole).await;
+        let p = (primary, table);
+        assert_target(p, (replica, "t7-active"), &inactive_without_email, 34).await;
+        let extra = disagreeing(p, (replica, "t7-all"), &whole).await;
         assert_eq!(extra, BTreeSet::from([pk("z999")]));
     });
     // Exactly the inactive orders, by the test's own list, none with an email.
-    let held = rt.block_on(scan_all(&replica, "t7-active", &schema()));
+    let held = rt.block_on(scan_all(replica, "t7-active", &schema()));
     let mut keys: Vec<String> = held
         .values()
         .map(|item| match item.get("pk") {
@@ -1388,7 +1386,6 @@ fn backfill_direct_fills_each_target_and_applies_a_changed_filter() {
         .collect();
     assert_eq!(keys, inactive);
     assert!(held.values().all(|item| !item.contains_key("email")));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A plain Kinesis client for the shared kinesalite.
@@ -1413,26 +1410,24 @@ async fn records_on(servers: &Servers, stream: &str) -> Vec<serde_json::Value> {
 /// `eventSourceARN`; an ARN of another table is refused before anything is written.
 #[test]
 fn the_writer_names_its_table_by_the_table_arn() {
-    let servers = servers();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (primary, _) = rt.block_on(clients(&servers));
+    let cli = Cli::new("arn");
+    let (rt, primary, dir, servers) = (&cli.rt, &cli.primary, &cli.dir, &cli.servers);
     let (table, stream_name) = ("t8-orders", "t8-keys");
     rt.block_on(async {
-        create_table(&primary, table, &schema()).await;
+        create_table(primary, table, &schema()).await;
         create_stream(&stream(&servers.kinesis, stream_name).await, 2).await;
     });
-    let dir = scratch("arn");
     let arn = format!("arn:aws:dynamodb:us-east-1:000000000000:table/{table}");
     let item = |pk: &str| Order::new(1).item_json(pk);
 
     dyno_ok(
-        &servers,
-        &dir,
+        servers,
+        dir,
         table,
         stream_name,
         &["put", "--item", &item("a1"), "--table-arn", &arn],
     );
-    let records = rt.block_on(records_on(&servers, stream_name));
+    let records = rt.block_on(records_on(servers, stream_name));
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["eventSourceARN"], json!(arn), "{}", records[0]);
     assert_eq!(records[0]["dynamodb"]["Keys"], json!({"pk": {"S": "a1"}}));
@@ -1446,19 +1441,19 @@ fn the_writer_names_its_table_by_the_table_arn() {
     .env("DYNO_TABLE_ARN", &arn)
     .args(["--table", table, "--stream", stream_name])
     .args(["put", "--item", &item("a2")])
-    .current_dir(&dir)
+    .current_dir(dir)
     .output()
     .expect("run dyno");
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Without it, no `eventSourceARN`.
     dyno_ok(
-        &servers,
-        &dir,
+        servers,
+        dir,
         table,
         stream_name,
         &["put", "--item", &item("a3")],
     );
-    let records = rt.block_on(records_on(&servers, stream_name));
+    let records = rt.block_on(records_on(servers, stream_name));
     let by_key: BTreeMap<String, Option<String>> = records
         .iter()
         .map(|r| {
@@ -1482,8 +1477,8 @@ fn the_writer_names_its_table_by_the_table_arn() {
     // An ARN of another table: refused in one line naming the flag; nothing written.
     let other = "arn:aws:dynamodb:us-east-1:000000000000:table/t8-other";
     let out = dyno(
-        &servers,
-        &dir,
+        servers,
+        dir,
         table,
         stream_name,
         &["put", "--item", &item("b1"), "--table-arn", other],
@@ -1496,8 +1491,8 @@ fn the_writer_names_its_table_by_the_table_arn() {
     );
     // Not an ARN of a table at all.
     let out = dyno(
-        &servers,
-        &dir,
+        servers,
+        dir,
         table,
         stream_name,
         &["put", "--item", &item("b2"), "--table-arn", table],
@@ -1520,11 +1515,10 @@ fn the_writer_names_its_table_by_the_table_arn() {
                 .expect("GetItem");
             assert_eq!(got.item, None, "{key} was written");
         }
-        let found = scan_all(&primary, table, &schema()).await;
+        let found = scan_all(primary, table, &schema()).await;
         assert_eq!(found.len(), 3);
     });
-    assert_eq!(rt.block_on(records_on(&servers, stream_name)).len(), 3);
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(rt.block_on(records_on(servers, stream_name)).len(), 3);
 }
 
 const T9_TARGETS: &str = r#"{"targets": [
