@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -17,6 +17,7 @@ use crate::aws::key::{Key, KeySchema};
 use crate::aws::store::{Store, read_many};
 use crate::aws::table::{Item, PairError, Projection, Table, TableError, pair_schema};
 use crate::ops::checkpoint::Checkpoints;
+pub use crate::ops::diff_report::{Counts, DiffReport};
 use crate::ops::item_eq::same_item;
 use crate::ops::scan::{self, Page, ScanError, ScanOptions, Segments};
 use crate::ops::ttl::Ttl;
@@ -108,85 +109,6 @@ pub enum PageError {
     Handled(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Counts, as the comparison goes.
-#[derive(Debug, Default)]
-pub struct Counts {
-    /// Primary items compared, and replica keys looked up on the primary.
-    pub primary_items: AtomicU64,
-    pub replica_items: AtomicU64,
-    /// Pages left out by `--sample`.
-    pub pages_skipped: AtomicU64,
-    /// Whether a page with items of the primary, and of the replica, was compared: a sample
-    /// always compares the first such page of each table, so it never judges on nothing.
-    pub primary_sampled: std::sync::atomic::AtomicBool,
-    pub replica_sampled: std::sync::atomic::AtomicBool,
-    pub missing: AtomicU64,
-    pub extra: AtomicU64,
-    pub different: AtomicU64,
-    /// Items whose TTL has passed, set apart (see [`DiffOptions::ttl`]).
-    pub expired: AtomicU64,
-}
-
-impl Counts {
-    /// The counts so far, as a report.
-    pub fn report(&self) -> DiffReport {
-        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        DiffReport {
-            primary_items: load(&self.primary_items),
-            replica_items: load(&self.replica_items),
-            pages_skipped: load(&self.pages_skipped),
-            missing: load(&self.missing),
-            extra: load(&self.extra),
-            different: load(&self.different),
-            expired: load(&self.expired),
-        }
-    }
-}
-
-/// What a comparison found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DiffReport {
-    pub primary_items: u64,
-    pub replica_items: u64,
-    pub pages_skipped: u64,
-    pub missing: u64,
-    pub extra: u64,
-    pub different: u64,
-    pub expired: u64,
-}
-
-impl DiffReport {
-    /// Keys that differ in any way.
-    pub fn differences(&self) -> u64 {
-        self.missing + self.extra + self.different
-    }
-
-    /// One line, worded as it is: equal or not, sampled or not.
-    pub fn summary(&self) -> String {
-        let sampled = if self.pages_skipped > 0 {
-            format!(" (a sample: {} pages left out)", self.pages_skipped)
-        } else {
-            String::new()
-        };
-        let expired = match self.expired {
-            0 => String::new(),
-            n => format!("; expired: {n} (TTL passed, set apart)"),
-        };
-        if self.differences() == 0 {
-            format!(
-                "the replica matches the primary: {} items compared, 0 differences{sampled}{expired}",
-                self.primary_items
-            )
-        } else {
-            format!(
-                "the replica differs from the primary: {} missing, {} extra, {} different \
-                 ({} primary items and {} replica items compared){sampled}{expired}",
-                self.missing, self.extra, self.different, self.primary_items, self.replica_items
-            )
-        }
-    }
-}
-
 /// Most items of a scanned page. A page is compared whole (it and the other table's copies are
 /// held at once, in every segment), so without a limit memory would grow with the page, up to
 /// DynamoDB's 1 MB of items; 1,000 items is 10 `BatchGetItem` calls of the other table.
@@ -232,7 +154,33 @@ where
         options,
         counts,
     };
-    let scan_options = |projection| ScanOptions {
+    let page_found = |differences: Vec<Difference>| async {
+        if !differences.is_empty() {
+            found(differences).await?;
+        }
+        Ok::<(), PageError>(())
+    };
+    let primary_pages = |page| async { page_found(compare.primary_page(page).await?).await };
+    scan_all(primary, schema, options, Projection::All, primary_pages).await?;
+    let replica_pages = |page| async { page_found(compare.replica_page(page).await?).await };
+    scan_all(replica, schema, options, Projection::Keys, replica_pages).await?;
+    Ok(counts.report())
+}
+
+/// One side's scan: every segment at once, consistent, in pages of [`PAGE_ITEMS`], positions
+/// not kept (a comparison starts afresh).
+async fn scan_all<F, Fut>(
+    store: &dyn Store,
+    schema: &KeySchema,
+    options: &DiffOptions,
+    projection: Projection,
+    pages: F,
+) -> Result<(), DiffError>
+where
+    F: Fn(Page) -> Fut,
+    Fut: std::future::Future<Output = Result<(), PageError>>,
+{
+    let scan_options = ScanOptions {
         segments: options.segments.clone(),
         projection,
         rate: options.rate,
@@ -240,33 +188,15 @@ where
         page_items: Some(PAGE_ITEMS),
         also: None,
     };
-    // Positions are not kept: a comparison is started afresh.
-    let page_found = |differences: Vec<Difference>| async {
-        if !differences.is_empty() {
-            found(differences).await?;
-        }
-        Ok::<(), PageError>(())
-    };
-    let fresh = || Ok::<_, ScanError<PageError>>(Checkpoints::in_memory());
-    let primary_pages = |page| async { page_found(compare.primary_page(page).await?).await };
     scan::scan(
-        primary,
+        store,
         schema,
-        &scan_options(Projection::All),
-        &fresh()?,
-        primary_pages,
+        &scan_options,
+        &Checkpoints::in_memory(),
+        pages,
     )
     .await?;
-    let replica_pages = |page| async { page_found(compare.replica_page(page).await?).await };
-    scan::scan(
-        replica,
-        schema,
-        &scan_options(Projection::Keys),
-        &fresh()?,
-        replica_pages,
-    )
-    .await?;
-    Ok(counts.report())
+    Ok(())
 }
 
 /// One comparison's tables and counts.

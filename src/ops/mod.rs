@@ -8,6 +8,7 @@ pub mod backfill;
 pub mod checkpoint;
 pub mod definition;
 pub mod diff;
+pub mod diff_report;
 pub mod drift;
 pub mod failed_batches;
 pub mod item_eq;

@@ -285,3 +285,40 @@ async fn a_record_fails_when_any_target_failed_its_key() {
     assert_eq!((bad_counts.failed_keys, bad_counts.puts), (25, 5));
     assert_eq!(good.items().len(), 30);
 }
+
+#[tokio::test]
+async fn a_filtered_target_holds_only_matching_items_and_counts_what_its_filter_left_out() {
+    let primary = store("primary");
+    let target = store("odd");
+    for i in 0..40 {
+        // `v` is 1 for odd items; items 30.. have no `v`: the filter fails on them, which
+        // counts as not matching.
+        let mut item = item(i, i % 2);
+        if i >= 30 {
+            item.remove("v");
+        }
+        primary.put(item);
+    }
+    // A stale copy of an item the filter now leaves out is deleted.
+    target.put(item(2, 1));
+    let spec = crate::replicate::targets::TargetSpec {
+        filter: Some("item.v == 1".to_owned()),
+        ..crate::replicate::targets::TargetSpec::new("odd", "odd")
+    };
+    let keys = ["id".to_owned()].into();
+    let shape = crate::replicate::shape::Shape::new(&spec, &keys).expect("a shape");
+    let filtered = Target {
+        name: "odd".to_owned(),
+        store: target.clone(),
+        shape,
+    };
+    let engine = Engine::new(primary.clone(), schema(), vec![filtered], tuning());
+    let outcome = run(&engine, 0..40).await;
+    assert_eq!((outcome.done, outcome.failed_keys()), (40, 0));
+    let counts = &outcome.targets[0];
+    // Odd items below 30 are put: 15; the 15 even ones below 30 and the 10 without `v` go.
+    assert_eq!((counts.puts, counts.deletes), (15, 25));
+    assert_eq!((counts.filtered_out, counts.filter_errors), (25, 10));
+    let held: Vec<Item> = (0..30).filter(|i| i % 2 == 1).map(|i| item(i, 1)).collect();
+    assert_eq!(target.items(), held);
+}
