@@ -266,7 +266,7 @@ impl Config {
             Some(specs) => {
                 let primary = self.primary.connect(sdk, &self.tuning, PRIMARY_TABLE, None);
                 let targets = self.target_tables(sdk, specs).await?;
-                let engines = deployment::connect(primary, targets, &self.tuning).await?;
+                let engines = deployment::connect(primary, targets, &[], &self.tuning).await?;
                 Replicator::new(engines, self.tuning.clone())
             }
         }
@@ -290,7 +290,8 @@ impl Config {
     }
 
     /// Each target's table: at `REPLICA_ENDPOINT_URL`, in the target's region (or
-    /// `REPLICA_REGION`), with its role's credentials when it names one (assumed now).
+    /// `REPLICA_REGION`), with its role's credentials when it names one, else those of
+    /// `REPLICA_ROLE_ARN` when set (assumed now): the account is part of where a target is.
     pub async fn target_tables(
         &self,
         sdk: &SdkConfig,
@@ -303,12 +304,14 @@ impl Config {
                 region: spec.region.clone().or_else(|| self.replica.region.clone()),
                 endpoint_url: self.replica.endpoint_url.clone(),
             };
-            let role = spec.role_arn.as_ref().map(|arn| ReplicaRole {
+            let own = spec.role_arn.as_ref().map(|arn| ReplicaRole {
                 arn: arn.clone(),
                 external_id: spec.external_id.clone(),
                 sts_endpoint_url: self.sts_endpoint_url.clone(),
                 setting: DYNO_TARGETS,
             });
+            // A target without a role of its own is in the deployment's replica account.
+            let role = own.or_else(|| self.replica_role.clone());
             let credentials = match &role {
                 Some(role) => Some(role.credentials(sdk).await?),
                 None => None,

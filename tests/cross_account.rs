@@ -294,3 +294,35 @@ fn the_cli_writes_the_replica_with_the_role_too() {
     let out = dyno(&["diff"]);
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
 }
+
+/// A target with no `role_arn` of its own is in the deployment's replica account
+/// (`REPLICA_ROLE_ARN`): before, it was written in the function's own account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_without_a_role_of_its_own_takes_the_replica_role() {
+    let rig = Rig::start().await;
+    let mut settings = rig.settings(&rig.sts_proxy.endpoint);
+    settings.remove("REPLICA_TABLE");
+    settings.insert(
+        "DYNO_TARGETS",
+        r#"{"targets":[{"name":"copy","table":"orders"}]}"#.to_owned(),
+    );
+    let config = Config::from_lookup(|name| settings.get(name).cloned()).expect("config");
+    let replicator = config
+        .replicator(&sdk_config().await)
+        .await
+        .expect("connect");
+    let event = kinesis_event(
+        (0..20)
+            .map(|i| thread_record("f", &format!("s{i}"), i))
+            .collect(),
+    );
+    let (response, summary) = replicator.handle(&event, None).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!(summary.puts, 20);
+    let replica = signers(&rig.replica_proxy);
+    assert!(
+        replica.iter().all(|s| s.starts_with("ASIA")),
+        "every replica request is signed with the role's credentials: {replica:?}"
+    );
+    rig.assert_replicated(20).await;
+}

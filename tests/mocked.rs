@@ -26,6 +26,7 @@ fn describe(name: &'static str) -> Rule {
     mock!(Client::describe_table).then_output(move || {
         let table = TableDescription::builder()
             .table_name(name)
+            .table_id(format!("id-of-{name}"))
             .table_status(TableStatus::Active)
             .key_schema(
                 KeySchemaElement::builder()

@@ -6,6 +6,10 @@
 //! SDK scan, not by dyno. Against dynalite, kinesalite and moto.
 
 mod common;
+#[path = "operator_safety/identity.rs"]
+mod identity;
+#[path = "operator_safety/shapes.rs"]
+mod shapes;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::process::{Command, Stdio};
@@ -187,7 +191,7 @@ fn a_table_is_never_its_own_replica_however_its_endpoint_is_spelled() {
     for spelled in [
         format!("http://localhost:{port}/"),
         format!("http://LOCALHOST:{port}"),
-        format!("http://[::1]:{port}"),
+        format!("http://[::ffff:127.0.0.1]:{port}"),
     ] {
         let same = [
             "--replica-table",

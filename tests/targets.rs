@@ -167,15 +167,21 @@ async fn clients(servers: &Servers) -> (Client, Client) {
     )
 }
 
-/// A target's counts, as `Summary::targets` gives them.
-fn counts(name: &str, puts: usize, deletes: usize, failed: usize, filtered: usize) -> TargetCounts {
+/// A target's counts, as `Summary::targets` gives them: puts, deletes, failed keys, keys
+/// filtered out, and items the filter failed on.
+fn counts(
+    name: &str,
+    writes: (usize, usize),
+    failed: usize,
+    filter: (usize, usize),
+) -> TargetCounts {
     TargetCounts {
         name: name.to_owned(),
-        puts,
-        deletes,
+        puts: writes.0,
+        deletes: writes.1,
         failed_keys: failed,
-        filtered_out: filtered,
-        filter_errors: 0,
+        filtered_out: filter.0,
+        filter_errors: filter.1,
     }
 }
 
@@ -496,7 +502,7 @@ async fn a_failing_target_fails_only_the_records_of_its_keys() {
     }
     let primary_table =
         table_at(&servers.primary.endpoint, "us-east-1", table, &tuning, None).await;
-    let engines = deployment::connect(primary_table, tables, &tuning)
+    let engines = deployment::connect(primary_table, tables, &[], &tuning)
         .await
         .expect("connect");
     assert_eq!(engines.len(), 1);
@@ -568,9 +574,14 @@ async fn a_failing_target_fails_only_the_records_of_its_keys() {
     assert_eq!(
         summary.targets,
         [
-            counts("full", 80, 10, 0, 0),
-            counts("active", 53, 10 + 27, 0, 27),
-            counts("no-email", 80 - failed_orders, 10 - failed_deletes, 25, 0),
+            counts("full", (80, 10), 0, (0, 0)),
+            counts("active", (53, 10 + 27), 0, (27, 0)),
+            counts(
+                "no-email",
+                (80 - failed_orders, 10 - failed_deletes),
+                25,
+                (0, 0)
+            ),
         ]
     );
     assert_eq!(
@@ -597,9 +608,9 @@ async fn a_failing_target_fails_only_the_records_of_its_keys() {
     assert_eq!(
         summary.targets,
         [
-            counts("full", 25, 0, 0, 0),
-            counts("active", 16, 9, 0, 9),
-            counts("no-email", 25, 0, 0, 0),
+            counts("full", (25, 0), 0, (0, 0)),
+            counts("active", (16, 9), 0, (9, 0)),
+            counts("no-email", (25, 0), 0, (0, 0)),
         ]
     );
 }
@@ -757,8 +768,9 @@ async fn bad_configurations_are_refused_at_init_in_one_line() {
     // from the real table.
     let key_message = |name: &str| {
         format!(
-            "target `x`: `exclude` names `{name}`, a key attribute of the table or one of its \
-             indexes; key attributes are always kept: remove it from the list"
+            "target `x`: `exclude` names `{name}`, which a target always keeps (a key attribute \
+             of its table or of one of its indexes, or the primary's TTL attribute): remove it \
+             from the list"
         )
     };
     let exclude = |table: &str, names: &[&str]| {
@@ -955,9 +967,9 @@ async fn two_primary_tables_in_one_deployment() {
     assert_eq!(
         summary.targets,
         [
-            counts("orders-copy", 30, 1, 0, 0),
-            counts("orders-active", 20, 11, 0, 10),
-            counts("users-public", 20, 1, 0, 0),
+            counts("orders-copy", (30, 1), 0, (0, 0)),
+            counts("orders-active", (20, 11), 0, (10, 0)),
+            counts("users-public", (20, 1), 0, (0, 0)),
         ]
     );
 
@@ -969,6 +981,85 @@ async fn two_primary_tables_in_one_deployment() {
     // (checked whole above), and the third table is as it was.
     let other = scan_all(&primary, "t4-other", &schema()).await;
     assert_eq!(other.len(), 1);
+}
+
+const T10_TARGETS: &str = r#"{"targets": [
+    {"name": "full", "table": "t10-full"},
+    {"name": "scored", "table": "t10-scored", "filter": "item.score > 3"}
+]}"#;
+
+/// A filter that fails on an item leaves the target's copy as it was: `item.score > 3` on
+/// twelve orders, o008 and o009 without a score, o010's a string, o011's a number with more
+/// digits than a CEL number holds exactly. Exactly those four keys' records fail (the filter
+/// errors counted), the target keeps their stale copies (a plain scan), and `full` gets every
+/// write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_that_fails_on_an_item_leaves_the_target_s_copy_and_fails_its_records() {
+    let servers = servers();
+    let (primary, replica) = clients(&servers).await;
+    create_table(&primary, "t10-orders", &schema()).await;
+    for table in ["t10-full", "t10-scored"] {
+        create_table(&replica, table, &schema()).await;
+    }
+    let number = |n: &str| aws_sdk_dynamodb::types::AttributeValue::N(n.to_owned());
+    let orders: Vec<Item> = (0..12)
+        .map(|i| {
+            let mut item = Order::new(i).item();
+            match i {
+                0..8 => item.insert("score".into(), number(&i.to_string())),
+                8 | 9 => None,
+                10 => item.insert("score".into(), s("high")),
+                _ => item.insert("score".into(), number("12345678901234567890.5")),
+            };
+            item
+        })
+        .collect();
+    put_items(&primary, "t10-orders", orders.clone()).await;
+    // Stale copies on `scored`: o000 (now filtered out: deleted) and the four it fails on.
+    let stale: Vec<Item> = [0, 8, 9, 10, 11]
+        .map(|i| Order::new(i).flipped().item())
+        .to_vec();
+    put_items(&replica, "t10-scored", stale.clone()).await;
+
+    let values = HashMap::from([
+        ("PRIMARY_TABLE", "t10-orders".to_owned()),
+        ("PRIMARY_ENDPOINT_URL", servers.primary.endpoint.clone()),
+        ("REPLICA_ENDPOINT_URL", servers.replica.endpoint.clone()),
+        ("REPLICATOR_MAX_ATTEMPTS", "3".to_owned()),
+        ("DYNO_TARGETS", T10_TARGETS.to_owned()),
+    ]);
+    let config = Config::from_lookup(|name| values.get(name).cloned()).expect("config");
+    let replicator = config
+        .replicator(&sdk_config().await)
+        .await
+        .expect("replicator");
+    let data = (0..12)
+        .map(|i| pk_record(&format!("o{i:03}"), i + 1))
+        .collect();
+    let (response, summary) = replicator.handle(&kinesis_event_from(1, data), None).await;
+
+    let failing: Vec<String> = (9..=12).map(|n| format!("{n:056}")).collect();
+    assert_eq!(failures(&response), failing, "the records of o008..o011");
+    assert_eq!((summary.keys, summary.failed_records), (12, 4));
+    assert_eq!(
+        summary.targets,
+        [
+            counts("full", (12, 0), 0, (0, 0)),
+            counts("scored", (4, 4), 4, (4, 4)),
+        ]
+    );
+    let p = (&primary, "t10-orders");
+    assert_target(p, (&replica, "t10-full"), &whole, 12).await;
+    let names = oracle::key_names(&replica, "t10-scored").await;
+    let held = oracle::scan(&replica, "t10-scored", &names).await;
+    let kept = orders[4..8].iter().chain(&stale[1..]);
+    let expected: BTreeMap<Key, oracle::Normal> = kept
+        .map(|item| (Key::of(&names, item), oracle::item(item)))
+        .collect();
+    assert_eq!(
+        held, expected,
+        "o004..o007 put, o000 deleted, o008..o011 as they were"
+    );
 }
 
 /// The global secondary indexes of `name`, by DescribeTable (plain SDK): index → its key

@@ -184,6 +184,13 @@ impl AwsError {
         self.code() == Some(code)
     }
 
+    /// True when the server does not know the call at all (dynalite has no TTL, backups or
+    /// tags).
+    pub fn is_unsupported(&self) -> bool {
+        self.is("UnknownOperationException")
+            || self.code().is_some_and(|c| c.contains("NotImplemented"))
+    }
+
     /// True when the call could not be made for want of credentials.
     pub fn is_missing_credentials(&self) -> bool {
         self.0.summary == NO_CREDENTIALS

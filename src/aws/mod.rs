@@ -5,6 +5,7 @@
 pub mod client;
 pub mod endpoint;
 pub mod error;
+pub mod identity;
 pub mod json;
 pub mod key;
 pub mod key_index;

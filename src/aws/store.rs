@@ -72,6 +72,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// One `Scan` page.
     fn scan_page(&self, request: PageRequest) -> BoxFuture<'_, Result<ScannedPage, AwsError>>;
 
+    /// The table and where it is reached (endpoint, region, account), as a checkpoint records
+    /// what it wrote to.
+    fn place(&self) -> String {
+        self.name().to_owned()
+    }
+
     /// `setting=name`, as messages show the table.
     fn label(&self) -> String {
         label(self.setting(), self.name())
@@ -95,6 +101,17 @@ pub trait Store: Send + Sync + fmt::Debug {
 impl Store for Table {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn place(&self) -> String {
+        let region = self.client.config().region().map(|r| r.to_string());
+        let at = crate::aws::endpoint::place(self.endpoint.as_deref(), region.as_deref());
+        let account = self.account.as_deref().unwrap_or("the caller's account");
+        format!(
+            "{} at {at} in {} ({account})",
+            self.name,
+            region.unwrap_or_default()
+        )
     }
 
     fn setting(&self) -> &'static str {

@@ -7,10 +7,13 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::SharedInterceptor;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TableDescription, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, TableDescription, TimeToLiveStatus, WriteRequest,
+};
 
 use crate::aws::endpoint;
 use crate::aws::error::AwsError;
+use crate::aws::identity::{Identity, Sameness};
 use crate::aws::key::{KeySchema, SchemaError};
 
 /// An item, or a key, as the SDK has it.
@@ -126,12 +129,44 @@ impl Table {
 
     /// The table's key schema, from `DescribeTable`.
     pub async fn key_schema(&self) -> Result<KeySchema, TableError> {
-        let description = self.describe().await?;
-        KeySchema::from_description(&description).map_err(|source| TableError::Schema {
+        self.schema_of(&self.describe().await?)
+    }
+
+    /// The key schema in `description`, this table's.
+    pub fn schema_of(&self, description: &TableDescription) -> Result<KeySchema, TableError> {
+        KeySchema::from_description(description).map_err(|source| TableError::Schema {
             setting: self.setting,
             table: self.name.clone(),
             source,
         })
+    }
+
+    /// The table's TTL attribute when TTL is on (`Some(None)`: off); `None` when the server has
+    /// no TTL at all (dynalite).
+    pub async fn time_to_live(&self) -> Result<Option<Option<String>>, TableError> {
+        let answer = (self.client.describe_time_to_live())
+            .table_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| AwsError::new("DescribeTimeToLive", e));
+        let description = match answer {
+            Ok(answer) => answer.time_to_live_description,
+            Err(e) if e.is_unsupported() => return Ok(None),
+            Err(e) => return Err(self.error(e)),
+        };
+        let on = description.as_ref().is_some_and(|d| {
+            matches!(
+                d.time_to_live_status(),
+                Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+            )
+        });
+        let attribute = description.and_then(|d| d.attribute_name);
+        Ok(Some(attribute.filter(|_| on)))
+    }
+
+    /// What DynamoDB says this table is (see [`Identity`]).
+    pub async fn identity(&self) -> Result<Identity, TableError> {
+        Ok(Identity::of(&self.describe().await?))
     }
 
     /// One `BatchGetItem` of `wanted` (at most 100 keys): the items found, and the keys the
@@ -195,19 +230,6 @@ impl Table {
             .unwrap_or_default())
     }
 
-    /// True when `other` may be this very table: the same name at the same place (host and port,
-    /// however spelled: `localhost` is `127.0.0.1`) in the same region (as the clients resolve it;
-    /// any region, on a server of this machine, which may ignore regions), reached with the same
-    /// account's credentials (see [`Table::account`]).
-    pub fn is_same_as(&self, other: &Table) -> bool {
-        let region = |t: &Table| t.client.config().region().map(|r| r.to_string());
-        let place = |t: &Table| endpoint::place(t.endpoint.as_deref(), region(t).as_deref());
-        self.name == other.name
-            && place(self) == place(other)
-            && (region(self) == region(other) || self.is_local())
-            && self.account == other.account
-    }
-
     /// `setting=name`, as messages show the table.
     pub fn label(&self) -> String {
         label(self.setting, &self.name)
@@ -264,23 +286,56 @@ pub enum PairError {
         found: Box<KeySchema>,
     },
     #[error(
-        "{replica} is the primary table itself ({primary}, same endpoint and region): a table \
-         cannot be its own replica; name another replica table"
+        "{replica} is the primary table itself ({primary}): DynamoDB describes both as \
+         {identity}; a table cannot be its own replica or target: name another table"
     )]
-    SameTable { primary: String, replica: String },
+    SameTable {
+        primary: String,
+        replica: String,
+        identity: String,
+    },
+    #[error(
+        "{replica} and {primary}: DescribeTable gave no TableId or TableArn to compare ({shown}), \
+         so whether they are one table cannot be told; refusing rather than risk writing the \
+         primary"
+    )]
+    Undecided {
+        primary: String,
+        replica: String,
+        shown: String,
+    },
 }
 
-/// The primary's key schema, once `replica` is checked to be another table with the same one
-/// (what replicating and comparing both need first).
-pub async fn pair_schema(primary: &Table, replica: &Table) -> Result<KeySchema, PairError> {
-    if replica.is_same_as(primary) {
-        return Err(PairError::SameTable {
-            primary: primary.label(),
-            replica: replica.label(),
-        });
+/// Refuses `replica` when DynamoDB says it is `primary` (or cannot say it is not); each is
+/// `(how messages name it, its identity)`.
+pub fn two_tables(primary: (&str, &Identity), replica: (&str, &Identity)) -> Result<(), PairError> {
+    let ((p, a), (r, b)) = (primary, replica);
+    match a.compare(b) {
+        Sameness::Different => Ok(()),
+        Sameness::Same => Err(PairError::SameTable {
+            primary: p.to_owned(),
+            replica: r.to_owned(),
+            identity: a.shown(),
+        }),
+        Sameness::Undecided => Err(PairError::Undecided {
+            primary: p.to_owned(),
+            replica: r.to_owned(),
+            shown: format!("{}; {}", a.shown(), b.shown()),
+        }),
     }
-    let schema = primary.key_schema().await?;
-    let found = replica.key_schema().await?;
+}
+
+/// The primary's key schema, once `replica` is checked to be another table (by what DynamoDB
+/// says of each, not by how they are spelled) with the same key schema: what replicating and
+/// comparing both need first.
+pub async fn pair_schema(primary: &Table, replica: &Table) -> Result<KeySchema, PairError> {
+    let (ours, theirs) = (primary.describe().await?, replica.describe().await?);
+    two_tables(
+        (&primary.label(), &Identity::of(&ours)),
+        (&replica.label(), &Identity::of(&theirs)),
+    )?;
+    let schema = primary.schema_of(&ours)?;
+    let found = replica.schema_of(&theirs)?;
     if schema != found {
         return Err(PairError::Mismatch {
             replica: replica.label(),
@@ -289,4 +344,23 @@ pub async fn pair_schema(primary: &Table, replica: &Table) -> Result<KeySchema, 
         });
     }
     Ok(schema)
+}
+
+/// Refuses `other` when DynamoDB says it is `primary` (or cannot tell): for a table about to be
+/// created, checked or changed. Either may not exist yet, and then they are not one table.
+pub async fn not_the_primary(primary: &Table, other: &Table) -> Result<(), PairError> {
+    let described = |table: &Table| {
+        let table = table.clone();
+        async move {
+            match table.describe().await {
+                Ok(description) => Ok(Some(Identity::of(&description))),
+                Err(error) if error.is_missing() => Ok(None),
+                Err(error) => Err(error),
+            }
+        }
+    };
+    let (Some(ours), Some(theirs)) = (described(primary).await?, described(other).await?) else {
+        return Ok(());
+    };
+    two_tables((&primary.label(), &ours), (&other.label(), &theirs))
 }

@@ -1,7 +1,7 @@
 //! Replacing a user's file only whole: the target must be a regular, writable file or a new
-//! path (never a device, a FIFO, a symbolic link or a directory); the new contents are written
-//! beside it under a name of their own, given the old file's permissions, and renamed over it
-//! only once complete. A replacement dropped before [`Replacement::commit`] leaves no trace.
+//! path (never a device, a FIFO, a symbolic link, a file with other hard links or a directory);
+//! the new contents are written beside it under a name of their own, given the old file's
+//! permissions, and renamed over it only once complete. A replacement dropped before [`Replacement::commit`] leaves no trace.
 
 use std::fs::{File, Permissions};
 use std::io::{self, Write};
@@ -14,6 +14,11 @@ use tempfile::NamedTempFile;
 pub enum FileError {
     #[error("{path} is {what}, not a regular file: name a regular file or a new path")]
     NotRegular { path: String, what: &'static str },
+    #[error(
+        "{path} has other hard links, which would keep the old contents cut off from the new: \
+         name another file, or remove the other links"
+    )]
+    HardLinked { path: String },
     #[error("{path} is read-only: make it writable, or name another file")]
     ReadOnly { path: String },
     #[error("{path}: {source}")]
@@ -89,6 +94,11 @@ fn check(target: &Path) -> Result<Option<Permissions>, FileError> {
     }
     if !kind.is_file() {
         return Err(not_regular("a device, a FIFO or a socket"));
+    }
+    if std::os::unix::fs::MetadataExt::nlink(&metadata) > 1 {
+        return Err(FileError::HardLinked {
+            path: target.display().to_string(),
+        });
     }
     if metadata.permissions().readonly() {
         return Err(FileError::ReadOnly {
@@ -220,6 +230,13 @@ mod tests {
 
         let err = replace(&d, b"x").unwrap_err();
         assert!(err.to_string().contains("a directory"), "{err}");
+
+        let hard = d.join("hard");
+        std::fs::hard_link(&real, &hard).unwrap();
+        let err = replace(&hard, b"x").unwrap_err();
+        assert!(err.to_string().contains("other hard links"), "{err}");
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "kept");
+        std::fs::remove_file(&hard).unwrap();
 
         std::fs::set_permissions(&real, Permissions::from_mode(0o444)).unwrap();
         let err = replace(&real, b"x").unwrap_err();

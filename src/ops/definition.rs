@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::{
     BillingMode, ContinuousBackupsStatus, KeySchemaElement, KeyType, PointInTimeRecoveryStatus,
-    ProjectionType, ScalarAttributeType, SseType, TableDescription, TimeToLiveStatus,
+    ProjectionType, ScalarAttributeType, SseType, TableDescription,
 };
 
 use crate::aws::error::AwsError;
@@ -323,38 +323,16 @@ fn billing(d: &TableDescription) -> Billing {
     }
 }
 
-/// An error of a call the server may not know (dynalite has no TTL, backups or tags).
-fn unsupported(error: &AwsError) -> bool {
-    error.is("UnknownOperationException")
-        || error.code().is_some_and(|c| c.contains("NotImplemented"))
-}
-
 /// The table's TTL attribute, when TTL is on; `None` when it is off or the server has no TTL.
 pub async fn ttl_attribute(table: &Table) -> Result<Option<String>, TableError> {
     Ok(read_ttl(table).await?.as_known().cloned().flatten())
 }
 
 async fn read_ttl(table: &Table) -> Result<Known<Option<String>>, TableError> {
-    let answer = table
-        .client
-        .describe_time_to_live()
-        .table_name(&table.name)
-        .send()
-        .await
-        .map_err(|e| AwsError::new("DescribeTimeToLive", e));
-    let description = match answer {
-        Ok(answer) => answer.time_to_live_description,
-        Err(e) if unsupported(&e) => return Ok(Known::Unsupported),
-        Err(e) => return Err(table.error(e)),
-    };
-    let on = description.as_ref().is_some_and(|d| {
-        matches!(
-            d.time_to_live_status(),
-            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-        )
-    });
-    let attribute = description.and_then(|d| d.attribute_name);
-    Ok(Known::Is(attribute.filter(|_| on)))
+    Ok(match table.time_to_live().await? {
+        Some(attribute) => Known::Is(attribute),
+        None => Known::Unsupported,
+    })
 }
 
 async fn read_pitr(table: &Table) -> Result<Known<bool>, TableError> {
@@ -367,7 +345,7 @@ async fn read_pitr(table: &Table) -> Result<Known<bool>, TableError> {
         .map_err(|e| AwsError::new("DescribeContinuousBackups", e));
     let description = match answer {
         Ok(answer) => answer.continuous_backups_description,
-        Err(e) if unsupported(&e) => return Ok(Known::Unsupported),
+        Err(e) if e.is_unsupported() => return Ok(Known::Unsupported),
         Err(e) => return Err(table.error(e)),
     };
     let on = description.is_some_and(|d| {
@@ -396,7 +374,7 @@ async fn read_tags(
             .map_err(|e| AwsError::new("ListTagsOfResource", e));
         let answer = match answer {
             Ok(answer) => answer,
-            Err(e) if unsupported(&e) => return Ok(Known::Unsupported),
+            Err(e) if e.is_unsupported() => return Ok(Known::Unsupported),
             Err(e) => return Err(table.error(e)),
         };
         for tag in answer.tags() {

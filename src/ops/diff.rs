@@ -265,7 +265,7 @@ impl Compare<'_> {
         let suspects: Vec<Key> = keys
             .into_iter()
             .zip(originals)
-            .filter(|(_, original)| self.expected(original.as_ref()).is_none())
+            .filter(|(_, original)| matches!(self.expected(original.as_ref()), Ok(None)))
             .map(|(key, _)| key)
             .collect();
         // Only extra keys come from this side; missing and different ones from the other.
@@ -310,20 +310,31 @@ impl Compare<'_> {
         }
     }
 
-    /// What the target should hold of `original` (the primary's item, if any): its shape.
-    fn expected<'i>(&self, original: Option<&'i Item>) -> Option<Cow<'i, Item>> {
+    /// What the target should hold of `original` (the primary's item, if any): its shape;
+    /// `Err` when the filter fails on the item, so nothing can be said (the replicator leaves the
+    /// target's item as it is and fails the key).
+    fn expected<'i>(&self, original: Option<&'i Item>) -> Result<Option<Cow<'i, Item>>, Undecided> {
         if self.shape.is_everything() {
-            return original.map(Cow::Borrowed);
+            return Ok(original.map(Cow::Borrowed));
         }
-        match self.shape.apply(original).verdict {
+        let shaped = self.shape.apply(original);
+        if shaped.filter_error.is_some() {
+            return Err(Undecided);
+        }
+        Ok(match shaped.verdict {
             Verdict::Put(item) => Some(Cow::Owned(item)),
             Verdict::Delete => None,
-        }
+        })
     }
 
-    /// True when the target's `copy` is what it should hold of `original`.
+    /// True when the target's `copy` is what it should hold of `original`, or when the filter
+    /// fails on `original` (counted, set apart: neither a difference nor something to repair).
     fn agrees(&self, original: Option<&Item>, copy: Option<&Item>) -> bool {
-        match (self.expected(original), copy) {
+        let Ok(expected) = self.expected(original) else {
+            self.counts.undecided.fetch_add(1, Ordering::Relaxed);
+            return true;
+        };
+        match (expected, copy) {
             (Some(a), Some(b)) => same_item(&a, b),
             (None, None) => true,
             _ => false,
@@ -357,7 +368,11 @@ impl Compare<'_> {
             if self.expired(original.as_ref(), copy.as_ref()) {
                 continue;
             }
-            let (kind, count) = match (self.expected(original.as_ref()), copy) {
+            // A filter that fails now (the item changed since) decides nothing.
+            let Ok(expected) = self.expected(original.as_ref()) else {
+                continue;
+            };
+            let (kind, count) = match (expected, copy) {
                 (Some(_), None) => (Kind::Missing, &self.counts.missing),
                 (None, Some(_)) => (Kind::Extra, &self.counts.extra),
                 (Some(a), Some(b)) if !same_item(&a, &b) => {
@@ -374,6 +389,9 @@ impl Compare<'_> {
         Ok(differences)
     }
 }
+
+/// The filter failed on an item: what the target should hold of it cannot be said.
+struct Undecided;
 
 /// How two tables differ, with every differing key (for tests and small tables).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

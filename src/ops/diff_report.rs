@@ -20,6 +20,9 @@ pub struct Counts {
     pub different: AtomicU64,
     /// Items whose TTL has passed, set apart (see `DiffOptions::ttl`).
     pub expired: AtomicU64,
+    /// Primary items a target's filter failed on, set apart: what the target should hold of
+    /// them cannot be said.
+    pub undecided: AtomicU64,
 }
 
 impl Counts {
@@ -34,6 +37,7 @@ impl Counts {
             extra: load(&self.extra),
             different: load(&self.different),
             expired: load(&self.expired),
+            undecided: load(&self.undecided),
         }
     }
 }
@@ -48,6 +52,7 @@ pub struct DiffReport {
     pub extra: u64,
     pub different: u64,
     pub expired: u64,
+    pub undecided: u64,
 }
 
 impl DiffReport {
@@ -66,6 +71,13 @@ impl DiffReport {
         let expired = match self.expired {
             0 => String::new(),
             n => format!("; expired: {n} (TTL passed, set apart)"),
+        };
+        let expired = match self.undecided {
+            0 => expired,
+            n => format!(
+                "{expired}; filter failed: {n} (set apart: the replicator leaves those keys as \
+                 they are and fails their records; fix the filter)"
+            ),
         };
         if self.differences() == 0 {
             format!(

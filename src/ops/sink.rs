@@ -12,6 +12,7 @@ use crate::publish::publisher::{Change, NotPublished, Publisher};
 use crate::replicate::engine::Engine;
 use crate::replicate::key_queue::KeyQueue;
 use crate::replicate::outcome::ReplicateError;
+use crate::replicate::shape::Projection;
 
 /// Where the keys go.
 #[derive(Debug, Clone)]
@@ -76,5 +77,30 @@ impl KeySink {
                 format!("copied to {}", tables.join(", "))
             }
         }
+    }
+
+    /// What a checkpoint of work sent here is tied to: the stream, or each target's name, table,
+    /// filter and projection (a checkpoint made with other targets, or another filter, is not
+    /// this work's).
+    pub fn fingerprint(&self) -> String {
+        let KeySink::Replica(engine) = self else {
+            return self.describe();
+        };
+        let targets: Vec<String> = (engine.targets().iter())
+            .map(|t| {
+                let filter = t
+                    .shape
+                    .filter()
+                    .map_or("none".to_owned(), |f| format!("`{}`", f.source()));
+                let projection = match t.shape.projection() {
+                    Projection::All => "every attribute".to_owned(),
+                    Projection::Include(names) => format!("include {names:?}"),
+                    Projection::Exclude(names) => format!("exclude {names:?}"),
+                };
+                let (name, table) = (&t.name, t.store.place());
+                format!("`{name}` to {table}, filter {filter}, {projection}")
+            })
+            .collect();
+        format!("copied to {}", targets.join("; "))
     }
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{KeySchemaElement, TableDescription};
 
+use crate::aws::identity::Identity;
 use crate::aws::key::KeySchema;
-use crate::aws::table::{PairError, Table, TableError};
+use crate::aws::table::{PairError, Table, two_tables};
 use crate::replicate::engine::{Engine, SetupError};
 use crate::replicate::shape::Shape;
 use crate::replicate::target::Target;
@@ -23,12 +24,19 @@ pub struct TargetTable {
     pub table: Table,
 }
 
+/// A table and what `DescribeTable` said of it.
+type Described<T> = (T, TableDescription);
+
 /// One engine per primary table that has targets: `primary` is the deployment's default
 /// primary (for targets that name no `source`); another primary a target names is reached at
-/// the same place with the same credentials.
+/// the same place with the same credentials. Every table is described before anything else:
+/// a target that DynamoDB says is a primary (the default one, any target's `source`, or one of
+/// `also`, primaries of targets not connected now), or another target's table, is refused
+/// however it was spelled.
 pub async fn connect(
     primary: Table,
     targets: Vec<TargetTable>,
+    also: &[String],
     tuning: &Tuning,
 ) -> Result<Vec<Engine>, SetupError> {
     let mut sources: Vec<(Table, Vec<TargetTable>)> = Vec::new();
@@ -38,57 +46,110 @@ pub async fn connect(
             Some((_, list)) => list.push(target),
             None => {
                 let mut table = primary.clone();
-                table.name = name.to_owned();
+                if name != primary.name {
+                    table.name = name.to_owned();
+                    table.setting = "a target's `source`";
+                }
                 sources.push((table, vec![target]));
             }
         }
     }
-    refuse_shared_tables(&sources)?;
-    let mut engines = Vec::with_capacity(sources.len());
+    let mut described = Vec::with_capacity(sources.len());
+    let mut ttls = Vec::with_capacity(sources.len());
     for (source, targets) in sources {
-        engines.push(engine(source, targets, tuning).await?);
+        let mut tables = Vec::with_capacity(targets.len());
+        for target in targets {
+            let description = target.table.describe().await?;
+            tables.push((target, description));
+        }
+        let description = source.describe().await?;
+        ttls.push(source.time_to_live().await?.flatten());
+        described.push(((source, description), tables));
+    }
+    let guarded = guarded(&primary, &described, also).await?;
+    refuse_shared_tables(&described, &guarded)?;
+    let mut engines = Vec::with_capacity(described.len());
+    for ((source, targets), ttl) in described.into_iter().zip(ttls) {
+        engines.push(engine(source, targets, ttl.as_deref(), tuning)?);
     }
     Ok(engines)
 }
 
-/// Refuses a target table that is one of the deployment's primary tables (it would overwrite
-/// it), or the table of another target (two rules would fight over it): the same table however
-/// it is named (a region given or left to the default, `localhost` or `127.0.0.1`).
-fn refuse_shared_tables(sources: &[(Table, Vec<TargetTable>)]) -> Result<(), SetupError> {
-    let targets: Vec<&TargetTable> = sources.iter().flat_map(|(_, t)| t).collect();
-    for (i, target) in targets.iter().enumerate() {
-        let name = || format!("target `{}` ({})", target.spec.name, target.table.label());
-        if let Some((primary, _)) = sources.iter().find(|(p, _)| target.table.is_same_as(p)) {
-            return Err(PairError::SameTable {
-                primary: primary.label(),
-                replica: name(),
-            }
-            .into());
+/// The primaries no target may be, besides those with targets now: the default one and `also`,
+/// each described (one that does not exist cannot be written over).
+async fn guarded(
+    primary: &Table,
+    sources: &[(Described<Table>, Vec<Described<TargetTable>>)],
+    also: &[String],
+) -> Result<Vec<(String, Identity)>, SetupError> {
+    let mut names: Vec<&String> = vec![&primary.name];
+    names.extend(also);
+    let mut guarded = Vec::new();
+    for name in names {
+        if sources.iter().any(|((table, _), _)| &table.name == name) {
+            continue;
         }
-        if let Some(other) = targets[..i]
-            .iter()
-            .find(|o| o.table.is_same_as(&target.table))
-        {
-            return Err(SetupError::SharedTarget {
-                first: other.spec.name.clone(),
-                second: target.spec.name.clone(),
-                table: target.table.label(),
-            });
+        let mut table = primary.clone();
+        if name != &primary.name {
+            table.name = name.clone();
+            table.setting = "a target's `source`";
+        }
+        match table.describe().await {
+            Ok(description) => guarded.push((table.label(), Identity::of(&description))),
+            Err(error) if error.is_missing() => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(guarded)
+}
+
+/// Refuses a target table that is one of the deployment's primary tables (those with targets,
+/// and `guarded`: it would overwrite it), or the table of another target (two rules would
+/// fight over it), as DynamoDB identifies them (see `identity`): an ARN for a name, another host
+/// name or region spelling change nothing.
+fn refuse_shared_tables(
+    sources: &[(Described<Table>, Vec<Described<TargetTable>>)],
+    guarded: &[(String, Identity)],
+) -> Result<(), SetupError> {
+    let mut primaries: Vec<(String, Identity)> = sources
+        .iter()
+        .map(|((table, d), _)| (table.label(), Identity::of(d)))
+        .collect();
+    primaries.extend(guarded.iter().cloned());
+    let targets: Vec<(&TargetTable, Identity)> = sources
+        .iter()
+        .flat_map(|(_, targets)| targets)
+        .map(|(target, d)| (target, Identity::of(d)))
+        .collect();
+    for (i, (target, identity)) in targets.iter().enumerate() {
+        let name = format!("target `{}` ({})", target.spec.name, target.table.label());
+        for (primary, theirs) in &primaries {
+            two_tables((primary, theirs), (&name, identity))?;
+        }
+        for (other, theirs) in &targets[..i] {
+            if two_tables((&other.table.label(), theirs), (&name, identity)).is_err() {
+                return Err(SetupError::SharedTarget {
+                    first: other.spec.name.clone(),
+                    second: target.spec.name.clone(),
+                    table: format!("{}, {}", target.table.label(), identity.shown()),
+                });
+            }
         }
     }
     Ok(())
 }
 
-/// The engine of one primary table and its targets.
-async fn engine(
-    primary: Table,
-    targets: Vec<TargetTable>,
+/// The engine of one primary table (whose TTL attribute is `ttl`) and its targets.
+fn engine(
+    (primary, description): Described<Table>,
+    targets: Vec<Described<TargetTable>>,
+    ttl: Option<&str>,
     tuning: &Tuning,
 ) -> Result<Engine, SetupError> {
-    let schema = primary.key_schema().await?;
+    let schema = primary.schema_of(&description)?;
     let mut connected = Vec::with_capacity(targets.len());
-    for TargetTable { spec, table } in targets {
-        let shape = shape_of(&schema, &spec, &table).await?;
+    for (TargetTable { spec, table }, description) in targets {
+        let shape = shape_of(&schema, &spec, &table, &description, ttl)?;
         connected.push(Target {
             name: spec.name.clone(),
             store: Arc::new(table),
@@ -103,18 +164,17 @@ async fn engine(
     ))
 }
 
-/// The target's shape, once its table is checked to have the primary's key schema.
-async fn shape_of(
+/// The target's shape, once its table is checked to have the primary's key schema: it always
+/// keeps the key attributes of its table and indexes, and the primary's TTL attribute `ttl` (so
+/// that its expired items leave the target too).
+fn shape_of(
     schema: &KeySchema,
     spec: &TargetSpec,
     table: &Table,
+    description: &TableDescription,
+    ttl: Option<&str>,
 ) -> Result<Shape, SetupError> {
-    let description = table.describe().await?;
-    let found = KeySchema::from_description(&description).map_err(|source| TableError::Schema {
-        setting: table.setting,
-        table: table.name.clone(),
-        source,
-    })?;
+    let found = table.schema_of(description)?;
     if found != *schema {
         return Err(PairError::Mismatch {
             replica: format!("target `{}` ({})", spec.name, table.label()),
@@ -123,7 +183,9 @@ async fn shape_of(
         }
         .into());
     }
-    Ok(Shape::new(spec, &key_attributes(&description))?)
+    let mut kept = key_attributes(description);
+    kept.extend(ttl.map(str::to_owned));
+    Ok(Shape::new(spec, &kept)?)
 }
 
 /// The key attributes of a table and of each of its indexes.
@@ -148,50 +210,58 @@ mod tests {
     use super::*;
     use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
 
-    /// A table at a local endpoint, in `region` (`None`: the client's default, us-east-1).
-    fn table(name: &str, endpoint: &str, region: Option<&str>) -> Table {
+    fn table(name: &str) -> Table {
         let config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
-            .endpoint_url(endpoint)
             .build();
-        let client = aws_sdk_dynamodb::Client::from_conf(config);
-        Table::new(client, name, "DYNO_TARGETS")
-            .at(Some(endpoint.to_owned()), region.map(str::to_owned))
+        Table::new(
+            aws_sdk_dynamodb::Client::from_conf(config),
+            name,
+            "DYNO_TARGETS",
+        )
     }
 
-    fn target(name: &str, table: Table) -> TargetTable {
-        let spec = TargetSpec::new(name, &table.name);
-        TargetTable { spec, table }
+    /// A description whose identity is `id` (and an ARN of `name`, as two local servers give).
+    fn described(name: &str, id: &str) -> TableDescription {
+        let arn = format!("arn:aws:dynamodb:us-east-1:000000000000:table/{name}");
+        TableDescription::builder()
+            .table_name(name)
+            .table_arn(arn)
+            .table_id(id)
+            .build()
+    }
+
+    fn target(name: &str, table_name: &str, id: &str) -> Described<TargetTable> {
+        let spec = TargetSpec::new(name, table_name);
+        let table = table(table_name);
+        (TargetTable { spec, table }, described(table_name, id))
     }
 
     #[test]
-    fn a_target_may_not_be_any_primary_nor_another_target() {
-        let (here, there) = ("http://127.0.0.1:8001", "http://localhost:8001/");
-        let orders = table("orders", here, None);
-        let users = table("users", here, None);
-        // A target of `orders` that is the `users` primary, spelled another way.
+    fn a_target_may_not_be_any_primary_nor_another_target_by_identity() {
+        let orders = (table("orders"), described("orders", "o"));
+        let users = (table("users"), described("users", "u"));
+        // A target of `orders` spelled `alias` that DynamoDB says is the `users` primary.
         let sources = vec![
-            (
-                orders.clone(),
-                vec![target("a", table("users", there, None))],
-            ),
-            (users.clone(), vec![target("b", table("copy", here, None))]),
+            (orders.clone(), vec![target("a", "alias", "u")]),
+            (users.clone(), vec![target("b", "copy", "c")]),
         ];
-        let error = refuse_shared_tables(&sources).expect_err("users is a primary");
+        let error = refuse_shared_tables(&sources, &[]).expect_err("users is a primary");
         assert!(error.to_string().contains("target `a`"), "{error}");
-        // Two targets on one table, one naming the region the other leaves to the default.
+        assert!(error.to_string().contains("--table") || error.to_string().contains("users"));
+        // Two targets spelled apart that are one table.
         let sources = vec![(
-            orders,
-            vec![
-                target("a", table("copy", here, None)),
-                target("b", table("copy", there, Some("us-east-1"))),
-            ],
+            orders.clone(),
+            vec![target("a", "copy", "c"), target("b", "arn-of-copy", "c")],
         )];
-        let error = refuse_shared_tables(&sources).expect_err("one table");
+        let error = refuse_shared_tables(&sources, &[]).expect_err("one table");
         assert!(matches!(error, SetupError::SharedTarget { .. }), "{error}");
         assert!(error.to_string().contains("`a` and `b`"), "{error}");
-        let sources = vec![(users, vec![target("a", table("copy", here, None))])];
-        assert!(refuse_shared_tables(&sources).is_ok());
+        // One name on two servers: two tables (their ids differ).
+        let sources = vec![(users, vec![target("a", "orders", "other-orders")])];
+        assert!(refuse_shared_tables(&sources, &[]).is_ok());
+        let sources = vec![(orders, vec![target("a", "copy", "c")])];
+        assert!(refuse_shared_tables(&sources, &[]).is_ok());
     }
 }

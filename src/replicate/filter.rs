@@ -1,24 +1,45 @@
 //! A target's filter: a CEL expression over the primary's item.
 //!
 //! The expression sees one variable, `item`: the primary's item as a CEL map from attribute name
-//! to value (S: string; N: int when it fits an i64, else uint when it fits a u64, else double;
-//! BOOL: bool; NULL: null; L: list; M: map; SS and NS: lists of strings and numbers; B: bytes;
-//! BS: a list of bytes). cel 0.15 compares numbers across types (`item.n < 9.5` with `n` an int,
-//! `3 == 3.0`, `3u == 3` all hold), and reading an attribute the item lacks (`item.missing`) is a
-//! run-time error, not null: test for one with `has(item.missing)`.
+//! to value (S: string; N: a number, below; BOOL: bool; NULL: null; L: list; M: map; SS and NS:
+//! lists of strings and numbers; B: bytes; BS: a list of bytes). cel 0.15 compares numbers across
+//! types (`item.n < 9.5` with `n` an int, `3 == 3.0`, `3u == 3` all hold), and reading an
+//! attribute the item lacks (`item.missing`) is a run-time error, not null: test for one with
+//! `has(item.missing)`.
+//!
+//! Numbers compare exactly: a DynamoDB number (up to 38 digits) becomes an int when it is an
+//! integer that fits an i64, else a uint when it fits a u64, else a double only when the double
+//! is the same decimal (`0.1`, `1.50`, `1e30`); any other (`9007199254740992.5`, most numbers of
+//! more than 17 significant digits), in an attribute or inside a list, set or map, makes the
+//! filter fail on the item rather than compare a rounded value. See `filter_value`.
+//!
+//! A filter that fails on an item (a missing attribute, a wrong type, such a number, a result
+//! that is not a bool) says so ([`FilterRunError`]): the target leaves its item as it is and the
+//! key fails (see `shape` and `target`); it never counts as "does not match".
+//!
+//! Compiling refuses what could not run safely or could never be a condition (see
+//! `filter_check`): more than [`MAX_SOURCE_BYTES`] bytes, parentheses, brackets, braces and
+//! conditionals nested more than [`MAX_NESTING`] deep, an expression more than [`MAX_DEPTH`]
+//! levels deep, a macro (`all`, `exists`, `exists_one`, `map`, `filter`) inside another's
+//! per-element expression (so an item costs at most its size times the expression's), and a
+//! result that is certainly not a bool (`1`, `"x"`, `1 + 2`, `size(item.l)`, a list or map).
+//! Error messages name attributes, types and the expression's own words, never an item's values.
 
-use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use cel::common::ast::{EntryExpr, Expr, IdedExpr};
-use cel::common::types::{CelBool, CelBytes, CelDouble, CelInt, CelList, CelMap, CelMapKey};
-use cel::common::types::{CelNull, CelString, CelUInt};
-use cel::common::value::Val;
+use cel::common::types::CelMapKey;
 use cel::{Context, Env, ExecutionError, ParseErrors, Program, Value};
 
 use crate::aws::table::Item;
+
+#[path = "filter_check.rs"]
+mod check;
+#[path = "filter_value.rs"]
+mod value;
+
+pub use check::{MAX_DEPTH, MAX_NESTING, MAX_SOURCE_BYTES};
+use value::Unconvertible;
 
 /// The one variable a filter may refer to.
 const VARIABLE: &str = "item";
@@ -37,47 +58,74 @@ pub enum FilterError {
         "the filter is empty: write a CEL expression over `item`, e.g. `item.status == \"active\"`"
     )]
     Empty,
+    #[error("the filter is {bytes} bytes long: at most {limit} are allowed")]
+    TooLong { bytes: usize, limit: usize },
+    #[error(
+        "the filter nests parentheses, brackets, braces and conditionals (`?`) {nesting} deep: at \
+         most {limit} levels are allowed (parsing costs stack on each)"
+    )]
+    TooNested { nesting: usize, limit: usize },
     #[error("the filter `{}` does not compile: {message}", one_line(.expression))]
     Compile { expression: String, message: String },
     #[error("the filter may only refer to `item`, not `{name}`")]
     UnknownVariable { name: String },
+    #[error(
+        "the filter's expression is {depth} levels deep: at most {limit} are allowed (evaluating \
+         costs stack on each; a chain such as `a + b + c` is one level per term)"
+    )]
+    TooDeep { depth: usize, limit: usize },
+    #[error(
+        "the filter uses a macro (`all`, `exists`, `exists_one`, `map`, `filter`) inside another's \
+         per-element expression: that would cost the product of two lists' lengths on each item; \
+         use at most one level"
+    )]
+    MacroInMacro,
+    #[error(
+        "the filter is never true or false: it gives {gives}; write a condition, e.g. \
+         `item.status == \"active\"`"
+    )]
+    NotBool { gives: String },
 }
 
-/// Why a filter could not say whether an item matches.
-#[derive(Debug, thiserror::Error)]
+/// Why a filter could not say whether an item matches. The messages name attributes and types,
+/// never the item's values.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FilterRunError {
     #[error("the filter failed: {0}")]
-    Eval(#[source] ExecutionError),
+    Eval(String),
     #[error("the filter gave {} {kind}, not true or false", article(.kind))]
     NotBool { kind: String },
-    #[error("attribute `{attribute}` holds the number `{value}`, which does not parse")]
-    Number { attribute: String, value: String },
+    #[error(
+        "attribute `{attribute}` holds a number with more digits than a CEL number holds exactly \
+         (an int, a uint, or a double that is the same decimal): the filter cannot compare it"
+    )]
+    Number { attribute: String },
+    #[error("attribute `{attribute}` holds a number that does not parse")]
+    NumberSyntax { attribute: String },
     #[error("attribute `{attribute}` holds a value of a type this filter does not know")]
     UnknownType { attribute: String },
 }
 
-/// Why one attribute value could not be converted, before its attribute's name is known.
-enum Unconvertible {
-    Number(String),
-    UnknownType,
-}
-
 impl Filter {
-    /// Compiles `expression`, refusing an empty one, one that does not parse (the message gives
-    /// the line and column) and one that refers to any variable but `item` (names bound inside
-    /// the expression, as `t` in `item.tags.exists(t, t == "x")`, and type names such as `int`
-    /// are allowed).
+    /// Compiles `expression`, refusing an empty one, one too long or nested too deep
+    /// ([`MAX_SOURCE_BYTES`], [`MAX_NESTING`]), one that does not parse (the message gives the
+    /// line and column), one that refers to any variable but `item` (names bound inside the
+    /// expression, as `t` in `item.tags.exists(t, t == "x")`, and type names such as `int` are
+    /// allowed), one too deep ([`MAX_DEPTH`]), one with a macro inside another's per-element
+    /// expression, and one whose result is certainly not a bool.
     pub fn compile(expression: &str) -> Result<Filter, FilterError> {
         if expression.trim().is_empty() {
             return Err(FilterError::Empty);
         }
+        check::check_text(expression)?;
         let program = env()
             .compile(expression)
             .map_err(|errors| FilterError::Compile {
                 expression: expression.to_owned(),
                 message: describe(&errors),
             })?;
-        check_variables(&program)?;
+        check::check_variables(&program)?;
+        check::check_tree(program.expression())?;
         Ok(Filter {
             source: expression.to_owned(),
             program: Arc::new(program),
@@ -85,9 +133,9 @@ impl Filter {
     }
 
     /// Whether `item` passes the filter. An error (an attribute the item lacks, a value of the
-    /// wrong type, no such function or overload, a number that does not parse, a result that is
-    /// not a bool) is `Err`: the caller counts it as `false`, i.e. the item is filtered out, and
-    /// counts the error in a metric.
+    /// wrong type, no such function or overload, a number no CEL number holds exactly, a result
+    /// that is not a bool) is `Err`: the caller leaves the target's item as it is, fails the key
+    /// and counts the error; it is never taken as `false`.
     pub fn matches(&self, item: &Item) -> Result<bool, FilterRunError> {
         let mut context = Context::with_env(Arc::clone(env()));
         context.add_variable_as_val(VARIABLE, item_value(item)?);
@@ -96,7 +144,7 @@ impl Filter {
             Ok(other) => Err(FilterRunError::NotBool {
                 kind: other.type_of().to_string(),
             }),
-            Err(error) => Err(FilterRunError::Eval(error)),
+            Err(error) => Err(FilterRunError::Eval(without_values(&error, &self.source))),
         }
     }
 
@@ -143,143 +191,72 @@ fn article(kind: &str) -> &'static str {
     }
 }
 
-/// Refuses a program that refers to a variable other than `item`, a name it binds itself or a
-/// type's name. The first such name, in order, is the one reported.
-fn check_variables(program: &Program) -> Result<(), FilterError> {
-    let bound = bound_names(program.expression());
-    let references = program.references();
-    let unknown = references
-        .variables()
-        .into_iter()
-        .filter(|name| *name != VARIABLE && !bound.contains(*name))
-        .filter(|name| env().types().find_type(name).is_none())
-        .min();
-    match unknown {
-        Some(name) => Err(FilterError::UnknownVariable {
-            name: name.to_owned(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// The names the expression's comprehensions (`all`, `exists`, `map`, …) bind.
-fn bound_names(root: &IdedExpr) -> BTreeSet<&str> {
-    let mut bound = BTreeSet::new();
-    let mut pending = vec![root];
-    while let Some(expr) = pending.pop() {
-        if let Expr::Comprehension(c) = &expr.expr {
-            bound.insert(c.iter_var.as_str());
-            bound.insert(c.accu_var.as_str());
-            bound.extend(c.iter_var2.as_deref());
+/// CEL's message for `error` without the values it quotes (they may be the item's): types,
+/// names, operators, and a missing key's name only when the expression spells it.
+fn without_values(error: &ExecutionError, source: &str) -> String {
+    use ExecutionError as E;
+    let kind = |value: &Value| {
+        format!(
+            "{} {}",
+            article(&value.type_of().to_string()),
+            value.type_of()
+        )
+    };
+    match error {
+        E::InvalidArgumentCount { .. }
+        | E::UnexpectedType { .. }
+        | E::NoSuchOverload(_)
+        | E::UndeclaredReference(_)
+        | E::MissingArgumentOrTarget => error.to_string(),
+        E::NoSuchKey(key) if source.contains(key.as_str()) => error.to_string(),
+        E::NoSuchKey(_) => "No such key (one the item gives)".to_owned(),
+        E::UnsupportedTargetType { target } => format!("Invalid argument type: {}", kind(target)),
+        E::NotSupportedAsMethod { method, target } => {
+            format!("Method '{method}' not supported on {}", kind(target))
         }
-        pending.extend(children(&expr.expr));
-    }
-    bound
-}
-
-/// The expressions directly inside `expr`.
-fn children(expr: &Expr) -> Vec<&IdedExpr> {
-    match expr {
-        Expr::Call(call) => call
-            .target
-            .as_deref()
-            .into_iter()
-            .chain(&call.args)
-            .collect(),
-        Expr::Comprehension(c) => vec![
-            &c.iter_range,
-            &c.accu_init,
-            &c.loop_cond,
-            &c.loop_step,
-            &c.result,
-        ],
-        Expr::List(list) => list.elements.iter().collect(),
-        Expr::Map(map) => map.entries.iter().flat_map(|e| entry(&e.expr)).collect(),
-        Expr::Struct(s) => s.entries.iter().flat_map(|e| entry(&e.expr)).collect(),
-        Expr::Select(select) => vec![&select.operand],
-        Expr::Unspecified | Expr::Ident(_) | Expr::Literal(_) => Vec::new(),
-    }
-}
-
-/// The expressions of a map or struct literal's entry.
-fn entry(entry: &EntryExpr) -> Vec<&IdedExpr> {
-    match entry {
-        EntryExpr::StructField(field) => vec![&field.value],
-        EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
+        E::UnsupportedKeyType(key) => format!("Unable to use {} as a key", kind(key)),
+        E::ValuesNotComparable(a, b) => format!("{} can not be compared to {}", kind(a), kind(b)),
+        E::UnsupportedBinaryOperator(operator, a, b) => {
+            format!(
+                "Unsupported binary operator '{operator}': {}, {}",
+                kind(a),
+                kind(b)
+            )
+        }
+        E::UnsupportedIndex(index, of) => {
+            format!("Cannot use {} to index {}", kind(index), kind(of))
+        }
+        E::FunctionError { function, .. } => format!("Error executing function '{function}'"),
+        E::DivisionByZero(_) => "Division by zero".to_owned(),
+        E::RemainderByZero(_) => "Remainder by zero".to_owned(),
+        E::Overflow(operator, a, b) => {
+            format!(
+                "Overflow from binary operator '{operator}': {}, {}",
+                kind(a),
+                kind(b)
+            )
+        }
+        E::IndexOutOfBounds(_) => "Index out of bounds".to_owned(),
+        E::DuplicateKey(_) => "Failed with repeated key".to_owned(),
+        _ => "an evaluation error".to_owned(),
     }
 }
 
 /// `item` as a CEL map, borrowing its strings and bytes.
-fn item_value(item: &Item) -> Result<Box<dyn Val + '_>, FilterRunError> {
-    let mut map = HashMap::with_capacity(item.len());
+fn item_value(item: &Item) -> Result<Box<dyn cel::common::value::Val + '_>, FilterRunError> {
+    let mut map = std::collections::HashMap::with_capacity(item.len());
     for (name, value) in item {
-        let value = attribute_value(value).map_err(|problem| match problem {
-            Unconvertible::Number(value) => FilterRunError::Number {
-                attribute: name.clone(),
-                value,
-            },
-            Unconvertible::UnknownType => FilterRunError::UnknownType {
-                attribute: name.clone(),
-            },
+        let value = value::attribute_value(value).map_err(|problem| {
+            let attribute = name.clone();
+            match problem {
+                Unconvertible::Inexact => FilterRunError::Number { attribute },
+                Unconvertible::NumberSyntax => FilterRunError::NumberSyntax { attribute },
+                Unconvertible::UnknownType => FilterRunError::UnknownType { attribute },
+            }
         })?;
         map.insert(CelMapKey::from(name.as_str()), value);
     }
-    Ok(Box::new(CelMap::from(map)))
-}
-
-/// One attribute value as a CEL value.
-fn attribute_value(value: &AttributeValue) -> Result<Box<dyn Val + '_>, Unconvertible> {
-    Ok(match value {
-        AttributeValue::S(s) => string(s),
-        AttributeValue::N(n) => number(n)?,
-        AttributeValue::Bool(b) => Box::new(CelBool::from(*b)),
-        AttributeValue::Null(_) => Box::new(CelNull),
-        AttributeValue::B(b) => Box::new(CelBytes::from(b.as_ref())),
-        AttributeValue::L(list) => list_of(list.iter().map(attribute_value))?,
-        AttributeValue::M(map) => map_value(map)?,
-        AttributeValue::Ss(set) => list_of(set.iter().map(|s| Ok(string(s))))?,
-        AttributeValue::Ns(set) => list_of(set.iter().map(|n| number(n)))?,
-        AttributeValue::Bs(set) => list_of(set.iter().map(|b| Ok(bytes(b.as_ref()))))?,
-        _ => return Err(Unconvertible::UnknownType),
-    })
-}
-
-fn string(s: &str) -> Box<dyn Val + '_> {
-    Box::new(CelString::from(s))
-}
-
-fn bytes(b: &[u8]) -> Box<dyn Val + '_> {
-    Box::new(CelBytes::from(b))
-}
-
-/// A DynamoDB number: an int when it fits an i64, else a uint when it fits a u64, else a
-/// (finite) double.
-fn number(n: &str) -> Result<Box<dyn Val + 'static>, Unconvertible> {
-    if let Ok(i) = n.parse::<i64>() {
-        return Ok(Box::new(CelInt::from(i)));
-    }
-    if let Ok(u) = n.parse::<u64>() {
-        return Ok(Box::new(CelUInt::from(u)));
-    }
-    match n.parse::<f64>() {
-        Ok(d) if d.is_finite() => Ok(Box::new(CelDouble::from(d))),
-        _ => Err(Unconvertible::Number(n.to_owned())),
-    }
-}
-
-fn list_of<'v>(
-    values: impl Iterator<Item = Result<Box<dyn Val + 'v>, Unconvertible>>,
-) -> Result<Box<dyn Val + 'v>, Unconvertible> {
-    let values: Vec<Box<dyn Val + 'v>> = values.collect::<Result<_, _>>()?;
-    Ok(Box::new(CelList::from(values)))
-}
-
-fn map_value(map: &HashMap<String, AttributeValue>) -> Result<Box<dyn Val + '_>, Unconvertible> {
-    let mut converted = HashMap::with_capacity(map.len());
-    for (name, value) in map {
-        converted.insert(CelMapKey::from(name.as_str()), attribute_value(value)?);
-    }
-    Ok(Box::new(CelMap::from(converted)))
+    Ok(Box::new(cel::common::types::CelMap::from(map)))
 }
 
 #[cfg(test)]

@@ -1,7 +1,11 @@
-//! Tests of `filter.rs`: CEL filters over items: values as CEL sees them, matches, run-time failures and compile errors.
+//! Tests of `filter.rs`: CEL filters over items: values as CEL sees them, numbers compared
+//! exactly, matches, run-time failures (whose messages hold no item value) and compile errors.
 
 use super::*;
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
@@ -110,12 +114,98 @@ fn a_number_past_i64_is_a_uint_then_a_double() {
 #[test]
 fn a_number_that_does_not_parse_is_an_error() {
     let message = error("true", &item(&[("n", n("twelve"))]));
-    assert_eq!(
-        message,
-        "attribute `n` holds the number `twelve`, which does not parse"
-    );
+    assert_eq!(message, "attribute `n` holds a number that does not parse");
     let message = error("true", &item(&[("n", n("NaN"))]));
-    assert!(message.contains("`NaN`"), "{message}");
+    assert_eq!(message, "attribute `n` holds a number that does not parse");
+}
+
+const INEXACT: &str = "attribute `n` holds a number with more digits than a CEL number holds \
+                       exactly (an int, a uint, or a double that is the same decimal): the filter \
+                       cannot compare it";
+
+#[test]
+fn a_number_no_cel_number_holds_exactly_is_an_error_not_a_rounded_value() {
+    // As doubles, 10^37 + 1 > 10^37 would be false, and these two would be equal.
+    let big = item(&[("n", n("10000000000000000000000000000000000001"))]);
+    let expression = "item.n > 10000000000000000000000000000000000000.0";
+    assert_eq!(error(expression, &big), INEXACT);
+    let half = item(&[("n", n("9007199254740992.5"))]);
+    assert_eq!(error("item.n == 9007199254740993.0", &half), INEXACT);
+    let unused = item(&[("n", n("3.14159265358979323846")), ("a", n("1"))]);
+    assert_eq!(error("item.a == 1", &unused), INEXACT);
+}
+
+#[test]
+fn a_number_no_cel_number_holds_exactly_is_an_error_inside_lists_sets_and_maps() {
+    let inexact = "12345678901234567890.5";
+    let within = [
+        AttributeValue::L(vec![n("1"), n(inexact)]),
+        AttributeValue::Ns(vec!["1".into(), inexact.into()]),
+        AttributeValue::M(HashMap::from([("deep".to_owned(), n(inexact))])),
+        AttributeValue::L(vec![AttributeValue::M(HashMap::from([(
+            "x".to_owned(),
+            AttributeValue::Ns(vec![inexact.into()]),
+        )]))]),
+    ];
+    for value in within {
+        let message = error("size(item) > 0", &item(&[("n", value.clone())]));
+        assert_eq!(message, INEXACT, "{value:?}");
+    }
+}
+
+#[test]
+fn numbers_a_cel_number_holds_exactly_compare_exactly() {
+    let exact = item(&[
+        ("tenth", n("0.1")),
+        ("price", n("1.50")),
+        ("hundred", n("1e2")),
+        ("big", n("18446744073709551615")),
+        ("huge", n("1E30")),
+        ("ns", AttributeValue::Ns(vec!["0.25".into(), "7".into()])),
+    ]);
+    let expression = "item.tenth == 0.1 && item.price == 1.5 && type(item.hundred) == int \
+                      && item.hundred == 100 && item.big == 18446744073709551615u \
+                      && item.huge == 1e30 && 0.25 in item.ns && 7 in item.ns";
+    assert_eq!(matches(expression, &exact).ok(), Some(true));
+}
+
+#[test]
+fn a_failure_message_holds_no_value_of_the_item() {
+    let secret = item(&[
+        ("s", s("s3cr3t")),
+        ("l", AttributeValue::L(vec![s("s3cr3t")])),
+        (
+            "m",
+            AttributeValue::M(HashMap::from([("k".to_owned(), s("s3cr3t"))])),
+        ),
+    ]);
+    for (expression, expected) in [
+        (
+            "item.m[item.s] == 1",
+            "the filter failed: No such key (one the item gives)",
+        ),
+        (
+            "item.l[item.s] == 1",
+            "the filter failed: found no matching overload for '_[_]' applied to '(list, string)'",
+        ),
+        (
+            "int(item.s) > 1",
+            "the filter failed: Error executing function 'int'",
+        ),
+        (
+            "item.s + 1 == 2",
+            "the filter failed: Unsupported binary operator 'add': a string, an int",
+        ),
+        ("item.l[3] == 1", "the filter failed: Index out of bounds"),
+        (
+            "item.m.k.x == 1",
+            "the filter failed: found no matching overload for '_._' applied to '(string, string)'",
+        ),
+    ] {
+        let message = error(expression, &secret);
+        assert_eq!(message, expected, "{expression}");
+        assert!(!message.contains("s3cr3t"), "{message}");
+    }
 }
 
 #[test]
@@ -148,9 +238,14 @@ fn a_result_that_is_not_a_bool_is_an_error() {
         error("item.status", &status),
         "the filter gave a string, not true or false"
     );
+    let list = item(&[("l", AttributeValue::L(vec![n("1")]))]);
     assert_eq!(
-        error("1", &status),
+        error("item.l[0]", &list),
         "the filter gave an int, not true or false"
+    );
+    assert_eq!(
+        error("true ? item.l : false", &list),
+        "the filter gave a list, not true or false"
     );
 }
 

@@ -286,39 +286,181 @@ async fn a_record_fails_when_any_target_failed_its_key() {
     assert_eq!(good.items().len(), 30);
 }
 
+/// A store that notes the `id` of each put and delete sent to it, in front of a memory store.
+#[derive(Debug)]
+struct Noting {
+    store: Arc<MemoryStore>,
+    sent: std::sync::Mutex<Vec<(&'static str, String)>>,
+}
+
+impl Noting {
+    /// The ids sent with `kind` ("put" or "delete"), sorted.
+    fn sent(&self, kind: &str) -> Vec<String> {
+        let sent = self.sent.lock().expect("not poisoned");
+        let mut ids: Vec<String> = sent
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, id)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+impl crate::aws::store::Store for Noting {
+    fn name(&self) -> &str {
+        crate::aws::store::Store::name(self.store.as_ref())
+    }
+
+    fn setting(&self) -> &'static str {
+        self.store.setting()
+    }
+
+    fn batch_get<'a>(
+        &'a self,
+        keys: Vec<Item>,
+        attributes: Option<&'a [String]>,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<crate::aws::store::ReadAnswer, crate::aws::error::AwsError>,
+    > {
+        self.store.batch_get(keys, attributes)
+    }
+
+    fn batch_write(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+        call: crate::aws::table::WriteCall,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<Vec<aws_sdk_dynamodb::types::WriteRequest>, crate::aws::error::AwsError>,
+    > {
+        let id = |attributes: &Item| match attributes.get("id") {
+            Some(AttributeValue::S(id)) => id.clone(),
+            other => panic!("a write without an id: {other:?}"),
+        };
+        let mut sent = self.sent.lock().expect("not poisoned");
+        for request in &requests {
+            if let Some(put) = &request.put_request {
+                sent.push(("put", id(&put.item)));
+            }
+            if let Some(delete) = &request.delete_request {
+                sent.push(("delete", id(&delete.key)));
+            }
+        }
+        self.store.batch_write(requests, call)
+    }
+
+    fn scan_page(
+        &self,
+        request: crate::aws::store::PageRequest,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<crate::aws::store::ScannedPage, crate::aws::error::AwsError>,
+    > {
+        self.store.scan_page(request)
+    }
+}
+
+fn ids(range: impl Iterator<Item = usize>) -> Vec<String> {
+    range.map(|i| format!("k{i:05}")).collect()
+}
+
 #[tokio::test]
-async fn a_filtered_target_holds_only_matching_items_and_counts_what_its_filter_left_out() {
+async fn a_filter_that_fails_on_an_item_leaves_the_target_s_copy_and_fails_its_records() {
     let primary = store("primary");
-    let target = store("odd");
+    let (odd, all) = (store("odd"), store("all"));
     for i in 0..40 {
-        // `v` is 1 for odd items; items 30.. have no `v`: the filter fails on them, which
-        // counts as not matching.
+        // `v` is 1 for odd items; items 30.. have no `v`: the filter fails on them.
         let mut item = item(i, i % 2);
         if i >= 30 {
             item.remove("v");
         }
         primary.put(item);
     }
-    // A stale copy of an item the filter now leaves out is deleted.
-    target.put(item(2, 1));
+    // A stale copy of an item the filter now leaves out is deleted; the copies of the items
+    // the filter fails on stay exactly as they are.
+    odd.put(item(2, 1));
+    for i in 30..40 {
+        odd.put(item(i, 7));
+    }
     let spec = crate::replicate::targets::TargetSpec {
         filter: Some("item.v == 1".to_owned()),
         ..crate::replicate::targets::TargetSpec::new("odd", "odd")
     };
     let keys = ["id".to_owned()].into();
     let shape = crate::replicate::shape::Shape::new(&spec, &keys).expect("a shape");
+    let noting = Arc::new(Noting {
+        store: odd.clone(),
+        sent: Default::default(),
+    });
     let filtered = Target {
         name: "odd".to_owned(),
-        store: target.clone(),
+        store: noting.clone(),
         shape,
     };
-    let engine = Engine::new(primary.clone(), schema(), vec![filtered], tuning());
-    let outcome = run(&engine, 0..40).await;
-    assert_eq!((outcome.done, outcome.failed_keys()), (40, 0));
-    let counts = &outcome.targets[0];
-    // Odd items below 30 are put: 15; the 15 even ones below 30 and the 10 without `v` go.
-    assert_eq!((counts.puts, counts.deletes), (15, 25));
-    assert_eq!((counts.filtered_out, counts.filter_errors), (25, 10));
-    let held: Vec<Item> = (0..30).filter(|i| i % 2 == 1).map(|i| item(i, 1)).collect();
-    assert_eq!(target.items(), held);
+    let everything = Target::everything("all", all.clone());
+    let engine = Engine::new(
+        primary.clone(),
+        schema(),
+        vec![filtered, everything],
+        tuning(),
+    );
+    let replicator = Replicator::new(vec![engine], tuning());
+    let records: Vec<_> = (0..40).map(|i| record(i, None, i)).collect();
+    let (failed, summary) = replicator.handle_records(&records, None).await;
+    assert_eq!(
+        failed,
+        (30..40).collect::<Vec<_>>(),
+        "the filter failed on them"
+    );
+    let counts = |name: &str| {
+        let counts = summary.targets.iter().find(|t| t.name == name).expect(name);
+        let kinds = (counts.puts, counts.deletes, counts.failed_keys);
+        (kinds, counts.filtered_out, counts.filter_errors)
+    };
+    // Odd items below 30 are put: 15; the 15 even ones go; the 10 without `v` fail.
+    assert_eq!(counts("odd"), ((15, 15, 10), 15, 10));
+    assert_eq!(counts("all"), ((40, 0, 0), 0, 0));
+    let mut held: Vec<Item> = (0..30).filter(|i| i % 2 == 1).map(|i| item(i, 1)).collect();
+    held.extend((30..40).map(|i| item(i, 7)));
+    assert_eq!(
+        odd.items(),
+        held,
+        "the items the filter failed on are as they were"
+    );
+    assert_eq!(
+        all.items(),
+        primary.items(),
+        "the other target got every write"
+    );
+    assert_eq!(noting.sent("put"), ids((0..30).filter(|i| i % 2 == 1)));
+    assert_eq!(noting.sent("delete"), ids((0..30).filter(|i| i % 2 == 0)));
+
+    // Run again on those keys alone: they fail on `odd`, which gets no call at all.
+    let engine = Engine::new(
+        primary.clone(),
+        schema(),
+        vec![Target {
+            name: "odd".to_owned(),
+            store: noting.clone(),
+            shape: crate::replicate::shape::Shape::new(&spec, &keys).expect("a shape"),
+        }],
+        tuning(),
+    );
+    let writes_before = calls(&odd).1;
+    let outcome = run(&engine, 30..40).await;
+    assert_eq!((outcome.done, outcome.failed_keys()), (0, 10));
+    assert_eq!(calls(&odd).1, writes_before);
+    let failure = &outcome.failures[0];
+    assert_eq!(
+        (outcome.failures.len(), failure.target.as_deref()),
+        (1, Some("odd"))
+    );
+    assert!(matches!(failure.error, ReplicateError::Filter { .. }));
+    assert_eq!(
+        failure.error.to_string(),
+        "target `odd`: the filter failed: No such key: v; the target's item was left as it is"
+    );
+    assert_eq!(odd.items(), held);
 }

@@ -7,8 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_lambda_events::event::streams::{DynamoDbEventResponse, KinesisEventResponse};
+use aws_lambda_events::event::streams::{
+    DynamoDbBatchItemFailure, DynamoDbEventResponse, KinesisEventResponse,
+};
 use lambda_runtime::LambdaEvent;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::time::Instant;
@@ -80,17 +83,63 @@ pub async fn handle_event(
         .find_map(|r| r.event_source.as_deref());
     match source {
         Some("aws:dynamodb") => {
-            let batch: DynamoDbEvent = serde_json::from_str(text).map_err(EventError::NotABatch)?;
-            let (response, summary) = replicator.handle_dynamodb(&batch, deadline).await;
+            let (records, unreadable) = split_records(text, &["dynamodb", "SequenceNumber"])?;
+            let mut batch = DynamoDbEvent::default();
+            batch.records = records;
+            let (mut response, summary) = replicator.handle_dynamodb(&batch, deadline).await;
+            for id in unreadable {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = Some(id);
+                response.batch_item_failures.push(failure);
+            }
             Ok((Response::DynamoDb(response), summary))
         }
         Some("aws:kinesis") | None => {
-            let batch: KinesisEvent = serde_json::from_str(text).map_err(EventError::NotABatch)?;
-            let (response, summary) = replicator.handle(&batch, deadline).await;
+            let (records, unreadable) = split_records(text, &["kinesis", "sequenceNumber"])?;
+            let mut batch = KinesisEvent::default();
+            batch.records = records;
+            let (mut response, summary) = replicator.handle(&batch, deadline).await;
+            unreadable
+                .into_iter()
+                .for_each(|id| response.add_failure(id));
             Ok((Response::Kinesis(response), summary))
         }
         Some(other) => Err(EventError::OtherSource(other.to_owned())),
     }
+}
+
+/// The event's records, each read on its own: those that read as `R`, and the sequence numbers
+/// (at `id`, a path in the record's JSON) of those that do not, so that such a record fails
+/// alone (reported, retried, sent to the failure destination) rather than the whole batch. A
+/// record that does not even give its sequence number fails the invocation.
+fn split_records<R: DeserializeOwned>(
+    text: &str,
+    id: &[&str],
+) -> Result<(Vec<R>, Vec<String>), EventError> {
+    #[derive(Deserialize)]
+    struct Raw<'a> {
+        #[serde(rename = "Records", borrow, default)]
+        records: Vec<&'a RawValue>,
+    }
+    let raw: Raw = serde_json::from_str(text).map_err(EventError::NotABatch)?;
+    let mut records = Vec::with_capacity(raw.records.len());
+    let mut unreadable = Vec::new();
+    for record in raw.records {
+        match serde_json::from_str::<R>(record.get()) {
+            Ok(record) => records.push(record),
+            Err(error) => {
+                let value: serde_json::Value =
+                    serde_json::from_str(record.get()).map_err(EventError::NotABatch)?;
+                let found = id.iter().try_fold(&value, |v, field| v.get(field));
+                let Some(sequence) = found.and_then(|v| v.as_str()) else {
+                    return Err(EventError::NotABatch(error));
+                };
+                tracing::warn!(sequence, %error, "an unreadable record fails alone");
+                unreadable.push(sequence.to_owned());
+            }
+        }
+    }
+    Ok((records, unreadable))
 }
 
 /// The `itemIdentifier`s of a response as the event source mapping reads it: from its JSON.
@@ -127,6 +176,23 @@ pub fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_lambda_events::event::dynamodb::EventRecord;
+
+    #[test]
+    fn a_record_that_does_not_read_fails_alone() {
+        let good = r#"{"eventSource":"aws:dynamodb","eventID":"1","eventName":"INSERT",
+            "awsRegion":"us-east-1","dynamodb":{"Keys":{"id":{"S":"a"}},"SequenceNumber":"100",
+            "SizeBytes":9,"StreamViewType":"KEYS_ONLY"}}"#;
+        let no_size = good.replace(r#""SizeBytes":9,"#, "").replace("100", "200");
+        let text = format!(r#"{{"Records":[{good},{no_size}]}}"#);
+        let (records, unreadable) =
+            split_records::<EventRecord>(&text, &["dynamodb", "SequenceNumber"]).unwrap();
+        assert_eq!((records.len(), unreadable), (1, vec!["200".to_owned()]));
+        let nameless = no_size.replace(r#""SequenceNumber":"200","#, "");
+        let text = format!(r#"{{"Records":[{good},{nameless}]}}"#);
+        let refused = split_records::<EventRecord>(&text, &["dynamodb", "SequenceNumber"]);
+        assert!(matches!(refused, Err(EventError::NotABatch(_))));
+    }
 
     #[test]
     fn deadlines_from_the_context() {

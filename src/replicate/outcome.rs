@@ -3,6 +3,7 @@
 
 use crate::aws::error::AwsError;
 use crate::aws::key::Key;
+use crate::replicate::filter::FilterRunError;
 
 /// Why some keys could not be made to agree in this invocation (they are retried later).
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,13 @@ pub enum ReplicateError {
     },
     #[error("the invocation's deadline is near: not attempted, or abandoned")]
     Deadline,
+    /// The filter failed on the primary's item: nothing was written to the target.
+    #[error("target `{target}`: {source}; the target's item was left as it is")]
+    Filter {
+        target: String,
+        #[source]
+        source: FilterRunError,
+    },
 }
 
 /// Keys that failed (with the number the caller gave each), and why; `target` names the
@@ -56,11 +64,12 @@ pub struct TargetCounts {
     pub name: String,
     pub puts: usize,
     pub deletes: usize,
-    /// Keys whose write to this target failed.
+    /// Keys this target failed: its write, or its filter, failed.
     pub failed_keys: usize,
     /// Keys the filter left out (deleted on the target).
     pub filtered_out: usize,
-    /// Items on which the filter failed (counted as false).
+    /// Items on which the filter failed: left as they are on the target, their keys failed
+    /// (counted in `failed_keys` too).
     pub filter_errors: usize,
 }
 

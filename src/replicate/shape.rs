@@ -1,12 +1,13 @@
 //! A target's shape: what it does to one key's item, by its filter and projection. The primary
-//! has no item, or the filter does not hold (or fails, which counts as not holding): delete the
-//! key on the target; else put the item with only the attributes the projection keeps, and
-//! always the key attributes of the target and of its indexes.
+//! has no item, or the filter does not hold: delete the key on the target; the filter holds (or
+//! there is none): put the item with only the attributes the projection keeps, and always the key
+//! attributes of the target and of its indexes. A filter that fails on the item decides nothing:
+//! the target's item is left as it is and the key fails ([`Shaped::into_write`]).
 
 use std::collections::BTreeSet;
 
 use crate::aws::table::Item;
-use crate::replicate::filter::Filter;
+use crate::replicate::filter::{Filter, FilterRunError};
 
 /// Which of an item's attributes a target writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,10 +38,13 @@ pub enum Verdict {
 /// A [`Verdict`], and why it is a delete when the filter decided it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shaped {
+    /// What the target should hold. When the filter failed, `Delete`: the item is not known to
+    /// belong (a comparison reports the target's copy), but a writer must leave it as it is:
+    /// write with [`Shaped::into_write`].
     pub verdict: Verdict,
-    /// The filter failed on the item, which counts as not matching.
-    pub filter_error: bool,
-    /// The primary has the item but the filter did not match it (or failed).
+    /// The filter failed on the item: the target's item is left as it is, and the key fails.
+    pub filter_error: Option<FilterRunError>,
+    /// The primary has the item but the filter does not match it.
     pub filtered_out: bool,
 }
 
@@ -68,11 +72,11 @@ impl Shape {
     }
 
     /// What the target does with `item`, the primary's item for a key (`None`: it has none):
-    /// delete the key when the primary has no item or the filter does not match it (a filter
-    /// that fails counts as not matching), else put the item, projected.
+    /// delete the key when the primary has no item or the filter does not match it, put the
+    /// item, projected, when it does; when the filter fails, the error (see [`Shaped`]).
     pub fn apply(&self, item: Option<&Item>) -> Shaped {
         let Some(item) = item else {
-            return Shaped::delete(false, false);
+            return Shaped::delete(false);
         };
         if let Some(left_out) = self.leaves_out(item) {
             return left_out;
@@ -85,7 +89,7 @@ impl Shape {
     /// are in flight.
     pub fn apply_owned(&self, item: Option<Item>) -> Shaped {
         let Some(mut item) = item else {
-            return Shaped::delete(false, false);
+            return Shaped::delete(false);
         };
         if let Some(left_out) = self.leaves_out(&item) {
             return left_out;
@@ -96,12 +100,12 @@ impl Shape {
         Shaped::put(item)
     }
 
-    /// The delete that the filter makes of `item` when it does not hold (or fails), if any.
+    /// The delete that the filter makes of `item` when it does not hold, or its error, if any.
     fn leaves_out(&self, item: &Item) -> Option<Shaped> {
         match self.filter.as_ref()?.matches(item) {
             Ok(true) => None,
-            Ok(false) => Some(Shaped::delete(true, false)),
-            Err(_) => Some(Shaped::delete(true, true)),
+            Ok(false) => Some(Shaped::delete(true)),
+            Err(error) => Some(Shaped::failed(error)),
         }
     }
 
@@ -146,16 +150,35 @@ impl Shaped {
     fn put(item: Item) -> Shaped {
         Shaped {
             verdict: Verdict::Put(item),
-            filter_error: false,
+            filter_error: None,
             filtered_out: false,
         }
     }
 
-    pub(crate) fn delete(filtered_out: bool, filter_error: bool) -> Shaped {
+    /// A delete: the primary has no item, or (`filtered_out`) the filter does not match it.
+    pub(crate) fn delete(filtered_out: bool) -> Shaped {
         Shaped {
             verdict: Verdict::Delete,
-            filter_error,
+            filter_error: None,
             filtered_out,
+        }
+    }
+
+    /// The filter failed on the item: nothing to write.
+    pub(crate) fn failed(error: FilterRunError) -> Shaped {
+        Shaped {
+            verdict: Verdict::Delete,
+            filter_error: Some(error),
+            filtered_out: false,
+        }
+    }
+
+    /// The write to make, or the filter's error: then nothing is written (the target's item is
+    /// left as it is) and the key fails.
+    pub fn into_write(self) -> Result<Verdict, FilterRunError> {
+        match self.filter_error {
+            Some(error) => Err(error),
+            None => Ok(self.verdict),
         }
     }
 }

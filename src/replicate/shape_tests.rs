@@ -1,12 +1,13 @@
 //! A target's shape on items, from its configuration: projections keep the key attributes,
-//! filters that do not match or fail delete, a missing item deletes; and what init refuses of a
-//! shape (a list naming a key attribute).
+//! filters that do not match delete, filters that fail write nothing and say why, a missing item
+//! deletes; and what init refuses of a shape (a list naming a key attribute).
 
 use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::aws::table::Item;
+use crate::replicate::filter::FilterRunError;
 use crate::replicate::shape::{Projection, Shape, Shaped, Verdict};
 use crate::replicate::targets::{TargetSpec, TargetsError, parse};
 
@@ -46,7 +47,7 @@ fn shape_refusal(spec: &TargetSpec, keys: &[&str]) -> String {
 fn put(attributes: &[(&str, &str)]) -> Shaped {
     Shaped {
         verdict: Verdict::Put(item(attributes)),
-        filter_error: false,
+        filter_error: None,
         filtered_out: false,
     }
 }
@@ -60,21 +61,28 @@ fn a_shape_is_send_and_sync() {
 }
 
 #[test]
-fn a_list_naming_a_key_attribute_is_refused() {
+fn an_exclude_naming_a_kept_attribute_is_refused_an_include_may_name_one() {
     let target = TargetSpec {
         exclude: Some(vec!["email".into(), "pk".into()]),
         ..spec("x", "t")
     };
     assert_eq!(
         shape_refusal(&target, &["pk", "sk"]),
-        "target `x`: `exclude` names `pk`, a key attribute of the table or one of its \
-         indexes; key attributes are always kept: remove it from the list"
+        "target `x`: `exclude` names `pk`, which a target always keeps (a key attribute of its \
+         table or of one of its indexes, or the primary's TTL attribute): remove it from the list"
     );
+    // `create` knows only the primary's keys, the replicator the target's indexes' too: an
+    // include that names an index key (as `create` keeps that index for it) is the same shape.
     let target = TargetSpec {
         include: Some(vec!["gsi_pk".into()]),
         ..spec("x", "t")
     };
-    assert!(shape_refusal(&target, &["pk", "gsi_pk"]).contains("`include` names `gsi_pk`"));
+    let keys: BTreeSet<String> = ["pk", "gsi_pk"].map(String::from).into();
+    let shape = Shape::new(&target, &keys).expect("an include may name a kept attribute");
+    assert!(shape.keeps("gsi_pk") && shape.keeps("pk") && !shape.keeps("other"));
+    let keys: BTreeSet<String> = ["pk"].map(String::from).into();
+    let as_create = Shape::new(&target, &keys).expect("create's view");
+    assert!(as_create.keeps("gsi_pk") && !as_create.keeps("other"));
 }
 
 #[test]
@@ -131,25 +139,67 @@ fn a_filter_that_does_not_match_deletes() {
     );
     let expected = Shaped {
         verdict: Verdict::Delete,
-        filter_error: false,
+        filter_error: None,
         filtered_out: true,
     };
     assert_eq!(shape.apply(Some(&gone)), expected);
+    assert_eq!(shape.apply(Some(&gone)).into_write(), Ok(Verdict::Delete));
 }
 
 #[test]
-fn a_filter_that_fails_deletes_and_says_so() {
+fn a_filter_that_fails_writes_nothing_and_says_why() {
     let target = TargetSpec {
-        filter: Some(r#"item.status == "active""#.into()),
+        filter: Some(r#"item.stauts == "active""#.into()),
         ..spec("x", "t")
     };
-    let shaped = shape(&target, &["pk"]).apply(Some(&item(&[("pk", "1")])));
-    let expected = Shaped {
-        verdict: Verdict::Delete,
-        filter_error: true,
-        filtered_out: true,
+    let shape = shape(&target, &["pk"]);
+    let typo = FilterRunError::Eval("No such key: stauts".to_owned());
+    for shaped in [
+        shape.apply(Some(&item(&[("pk", "1"), ("status", "active")]))),
+        shape.apply_owned(Some(item(&[("pk", "1"), ("status", "active")]))),
+    ] {
+        assert_eq!(shaped.filter_error.as_ref(), Some(&typo));
+        assert!(!shaped.filtered_out, "a failure is not a filtered-out item");
+        assert_eq!(shaped.into_write(), Err(typo.clone()));
+    }
+}
+
+#[test]
+fn a_filter_that_fails_at_run_time_in_any_way_writes_nothing() {
+    let on = |filter: &str, attributes: Item| {
+        let target = TargetSpec {
+            filter: Some(filter.into()),
+            ..spec("x", "t")
+        };
+        shape(&target, &["pk"])
+            .apply_owned(Some(attributes))
+            .into_write()
     };
-    assert_eq!(shaped, expected);
+    let with = |name: &str, value: AttributeValue| {
+        let mut item = item(&[("pk", "1")]);
+        item.insert(name.to_owned(), value);
+        item
+    };
+    let number = |n: &str| AttributeValue::N(n.to_owned());
+    let failures = [
+        on("item.score > 3", item(&[("pk", "1")])),
+        on("item.score > 3", with("score", s("high"))),
+        on("item.pk.frobnicate()", item(&[("pk", "1")])),
+        on("item.l[0]", with("l", AttributeValue::L(vec![number("1")]))),
+        on("item.n > 1.0", with("n", number("9007199254740992.5"))),
+        on("item.n > 1", with("n", number("not a number"))),
+    ];
+    for (at, failure) in failures.iter().enumerate() {
+        assert!(failure.is_err(), "case {at}: {failure:?}");
+    }
+    assert_eq!(
+        on("item.score > 3", with("score", number("4"))).map(|v| matches!(v, Verdict::Put(_))),
+        Ok(true)
+    );
+    assert_eq!(
+        on("item.score > 3", with("score", number("2"))),
+        Ok(Verdict::Delete)
+    );
 }
 
 #[test]
@@ -160,7 +210,7 @@ fn a_missing_item_deletes() {
     };
     let expected = Shaped {
         verdict: Verdict::Delete,
-        filter_error: false,
+        filter_error: None,
         filtered_out: false,
     };
     assert_eq!(shape(&target, &["pk"]).apply(None), expected);
@@ -195,7 +245,7 @@ fn three_targets() {
     let active = item(&[("pk", "1"), ("status", "active"), ("email", "e")]);
     let closed = item(&[("pk", "2"), ("status", "closed"), ("email", "f")]);
     let on = |item: &Item| -> Vec<Shaped> { shapes.iter().map(|s| s.apply(Some(item))).collect() };
-    let filtered = Shaped::delete(true, false);
+    let filtered = Shaped::delete(true);
     assert_eq!(
         on(&active),
         vec![

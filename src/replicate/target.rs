@@ -1,7 +1,9 @@
 //! A target and how the engine writes it: for each key the primary was read for, the target's
 //! shape says put (the filtered, projected item) or delete, and the writes go out in
 //! `BatchWriteItem` calls of 25, re-sent while the target leaves some unprocessed, none started
-//! once less than the write attempt timeout is left before the deadline.
+//! once less than the write attempt timeout is left before the deadline. A key whose item the
+//! filter fails on is not written at all (the target's item stays as it is): it fails, with
+//! [`ReplicateError::Filter`], and is retried like any failed key.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,15 +61,7 @@ impl Target {
         deadline: Deadline,
     ) -> Outcome {
         let mut outcome = Outcome::default();
-        let counts = outcome.target(&self.name);
-        let mut writes = Vec::with_capacity(reads.len());
-        for (key, item) in reads {
-            let shaped = self.shape.apply_owned(item);
-            counts.filtered_out += usize::from(shaped.filtered_out);
-            counts.filter_errors += usize::from(shaped.filter_error);
-            let request = request(shaped.verdict, &key.1);
-            writes.push((key, request));
-        }
+        let writes = self.requests(reads, &mut outcome);
         let mut writes = writes.into_iter().peekable();
         while writes.peek().is_some() {
             let chunk: Vec<_> = writes.by_ref().take(limits::WRITE_REQUESTS).collect();
@@ -75,6 +69,39 @@ impl Target {
             outcome.merge(self.write_chunk(chunk, how, deadline).await);
         }
         outcome
+    }
+
+    /// The writes `reads` ask of this target, counted in `outcome`; the keys whose item the
+    /// filter failed on get no write and fail in `outcome`, with the first such error.
+    fn requests(
+        &self,
+        reads: Vec<Read>,
+        outcome: &mut Outcome,
+    ) -> Vec<((usize, Key), WriteRequest)> {
+        let counts = outcome.target(&self.name);
+        let mut writes = Vec::with_capacity(reads.len());
+        let (mut unfiltered, mut first_error) = (Vec::new(), None);
+        for (key, item) in reads {
+            let shaped = self.shape.apply_owned(item);
+            counts.filtered_out += usize::from(shaped.filtered_out);
+            match shaped.into_write() {
+                Ok(verdict) => {
+                    let request = request(verdict, &key.1);
+                    writes.push((key, request));
+                }
+                Err(error) => {
+                    counts.filter_errors += 1;
+                    first_error.get_or_insert(error);
+                    unfiltered.push(key);
+                }
+            }
+        }
+        if let Some(source) = first_error {
+            let target = self.name.clone();
+            let error = ReplicateError::Filter { target, source };
+            outcome.fail(unfiltered, Some(&self.name), error);
+        }
+        writes
     }
 
     async fn write_chunk(

@@ -19,6 +19,10 @@ use crate::replicate::shape::{Projection, Shape};
 /// most 4 KB.
 pub const ENV_LIMIT_BYTES: usize = 4096;
 
+/// The most targets one deployment (or one `--targets` file) may have: each is described, and
+/// its client built, at start.
+pub const MAX_TARGETS: usize = 100;
+
 /// The name of the environment variable [`parse_env`] reads.
 const ENV_NAME: &str = "DYNO_TARGETS";
 
@@ -90,6 +94,11 @@ pub enum TargetsError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(
+        "{from}: {count} targets, over {MAX_TARGETS}: one deployment writes at most \
+         {MAX_TARGETS} targets; split them over several deployments"
+    )]
+    TooMany { from: String, count: usize },
     #[error("{from}: no targets: list at least one under `targets`")]
     NoTargets { from: String },
     #[error("{from}: two targets are named `{name}`: give each its own name")]
@@ -126,6 +135,12 @@ pub enum TargetsError {
 pub enum TargetProblem {
     #[error("`{field}` is empty: give it a value")]
     EmptyRequired { field: &'static str },
+    #[error(
+        "`{field}` holds a control or invisible character (a newline, a NUL, a zero-width or \
+         bidirectional mark), which would break or disguise the lines that name it: use \
+         printable characters"
+    )]
+    ControlCharacter { field: &'static str },
     #[error("`{field}` is empty: give it a value or leave it out")]
     EmptyOptional { field: &'static str },
     #[error(
@@ -142,10 +157,10 @@ pub enum TargetProblem {
     #[error("`{list}` names `{name}` twice: remove one")]
     DuplicateAttribute { list: &'static str, name: String },
     #[error(
-        "`{list}` names `{name}`, a key attribute of the table or one of its indexes; key \
-         attributes are always kept: remove it from the list"
+        "`exclude` names `{name}`, which a target always keeps (a key attribute of its table or \
+         of one of its indexes, or the primary's TTL attribute): remove it from the list"
     )]
-    KeyAttribute { list: &'static str, name: String },
+    KeyAttribute { name: String },
     #[error("{0}")]
     Filter(#[source] FilterError),
 }
@@ -160,7 +175,8 @@ pub enum Label {
 impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Label::Name(name) => write!(f, "`{name}`"),
+            // Escaped: a name with a line break must not break the message's line.
+            Label::Name(name) => write!(f, "`{}`", name.escape_debug()),
             Label::Number(number) => write!(f, "#{number}"),
         }
     }
@@ -200,6 +216,13 @@ pub fn parse(text: &str, from: &str) -> Result<Vec<TargetSpec>, TargetsError> {
     if file.targets.is_empty() {
         return Err(TargetsError::NoTargets { from: from.into() });
     }
+    if file.targets.len() > MAX_TARGETS {
+        let count = file.targets.len();
+        return Err(TargetsError::TooMany {
+            from: from.into(),
+            count,
+        });
+    }
     for (index, spec) in file.targets.iter().enumerate() {
         check(spec).map_err(|problem| TargetsError::Target {
             from: from.into(),
@@ -232,11 +255,15 @@ fn check_names(targets: &[TargetSpec], from: &str) -> Result<(), TargetsError> {
     }
 }
 
-/// Refuses two targets that write to the same table in the same region.
+/// Refuses two targets that write to the same table in the same region with the same role (a
+/// role in another account reaches another table of that name: two targets). Spellings this
+/// cannot see (an ARN for a name) are refused at connect, by what DynamoDB says the tables are.
 fn check_tables(targets: &[TargetSpec], from: &str) -> Result<(), TargetsError> {
-    let mut tables: HashMap<(&str, Option<&str>), &str> = HashMap::new();
+    type Place<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
+    let mut tables: HashMap<Place, &str> = HashMap::new();
     for target in targets {
-        let table = (target.table.as_str(), target.region.as_deref());
+        let role = target.role_arn.as_deref();
+        let table = (target.table.as_str(), target.region.as_deref(), role);
         if let Some(first) = tables.insert(table, &target.name) {
             return Err(TargetsError::DuplicateTable {
                 from: from.into(),
@@ -262,6 +289,9 @@ fn check_fields(spec: &TargetSpec) -> Result<(), TargetProblem> {
         if value.is_empty() {
             return Err(TargetProblem::EmptyRequired { field });
         }
+        if value.chars().any(unprintable) {
+            return Err(TargetProblem::ControlCharacter { field });
+        }
     }
     let optional = [
         ("source", &spec.source),
@@ -269,10 +299,21 @@ fn check_fields(spec: &TargetSpec) -> Result<(), TargetProblem> {
         ("role_arn", &spec.role_arn),
         ("external_id", &spec.external_id),
     ];
-    match optional.into_iter().find(|(_, v)| v.as_deref() == Some("")) {
-        Some((field, _)) => Err(TargetProblem::EmptyOptional { field }),
+    if let Some((field, _)) = optional.iter().find(|(_, v)| v.as_deref() == Some("")) {
+        return Err(TargetProblem::EmptyOptional { field });
+    }
+    let text = |v: &&Option<String>| v.as_deref().is_some_and(|v| v.chars().any(unprintable));
+    match optional.iter().find(|(_, v)| text(v)) {
+        Some((field, _)) => Err(TargetProblem::ControlCharacter { field }),
         None => Ok(()),
     }
+}
+
+/// A character that would break, or forge, the lines that print a name: a control character,
+/// or an invisible formatting one (zero-width, bidirectional overrides, a byte order mark).
+pub fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// The target's projection, its lists checked (but not against key attributes).
@@ -303,25 +344,23 @@ fn attributes(list: &'static str, names: &[String]) -> Result<BTreeSet<String>, 
     Ok(set)
 }
 
-/// Refuses a list that names a key attribute.
-fn check_keys(projection: &Projection, keys: &BTreeSet<String>) -> Result<(), TargetProblem> {
-    let (list, names) = match projection {
-        Projection::All => return Ok(()),
-        Projection::Include(names) => ("include", names),
-        Projection::Exclude(names) => ("exclude", names),
+/// Refuses an `exclude` that names an attribute the target always keeps. (An `include` may
+/// name one: it is kept either way, so `create`, which knows only the primary's keys, and the
+/// replicator, which knows the target's indexes too, agree on every shape.)
+fn check_keys(projection: &Projection, kept: &BTreeSet<String>) -> Result<(), TargetProblem> {
+    let Projection::Exclude(names) = projection else {
+        return Ok(());
     };
-    match names.intersection(keys).next() {
-        Some(name) => Err(TargetProblem::KeyAttribute {
-            list,
-            name: name.clone(),
-        }),
+    match names.intersection(kept).next() {
+        Some(name) => Err(TargetProblem::KeyAttribute { name: name.clone() }),
         None => Ok(()),
     }
 }
 
 impl Shape {
-    /// The shape of the target `spec`, whose table and indexes have `key_attributes`: refused
-    /// when [`check`] refuses the target, or its `include` or `exclude` names a key attribute.
+    /// The shape of the target `spec`, which always keeps `key_attributes` (the key attributes
+    /// of its table and indexes, and the primary's TTL attribute): refused when [`check`]
+    /// refuses the target, or its `exclude` names one of them.
     pub fn new(
         spec: &TargetSpec,
         key_attributes: &BTreeSet<String>,

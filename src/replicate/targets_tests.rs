@@ -229,3 +229,58 @@ fn env_errors_name_the_variable() {
         "{message}"
     );
 }
+
+#[test]
+fn one_table_in_two_accounts_is_two_targets() {
+    let text = r#"{"targets": [
+        {"name": "a", "table": "t", "role_arn": "arn:aws:iam::1:role/r"},
+        {"name": "b", "table": "t", "role_arn": "arn:aws:iam::2:role/r"},
+        {"name": "c", "table": "t"}]}"#;
+    assert_eq!(parse(text, "targets.json").map(|t| t.len()).ok(), Some(3));
+}
+
+#[test]
+fn at_most_max_targets_are_taken() {
+    let many = |n: usize| {
+        let targets: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"name": "n{i}", "table": "t{i}"}}"#))
+            .collect();
+        format!(r#"{{"targets": [{}]}}"#, targets.join(","))
+    };
+    assert_eq!(
+        parse(&many(MAX_TARGETS), "f").map(|t| t.len()).ok(),
+        Some(MAX_TARGETS)
+    );
+    let error = refusal(&many(MAX_TARGETS + 1));
+    assert_eq!(
+        error,
+        "targets.json: 101 targets, over 100: one deployment writes at most 100 targets; split \
+         them over several deployments"
+    );
+}
+
+#[test]
+fn a_name_or_table_with_a_control_character_is_refused() {
+    for (field, target) in [
+        ("name", r#"{"name": "a\nb", "table": "t"}"#),
+        ("name", r#"{"name": "a\u0000", "table": "t"}"#),
+        ("table", r#"{"name": "a", "table": "t\r"}"#),
+        ("name", r#"{"name": "a\u202Eb", "table": "t"}"#),
+        ("name", r#"{"name": "a\u200Bb", "table": "t"}"#),
+        (
+            "source",
+            r#"{"name": "a", "table": "t", "source": "p\nFAKE"}"#,
+        ),
+        (
+            "region",
+            r#"{"name": "a", "table": "t", "region": "r\u0007"}"#,
+        ),
+    ] {
+        let error = refusal(&one(target));
+        assert!(
+            error.contains(&format!("`{field}` holds a control or invisible")),
+            "{error}"
+        );
+        assert_eq!(error.lines().count(), 1, "{error}");
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use dyno::aws::client;
-use dyno::aws::role::{ReplicaRole, RoleError};
+use dyno::aws::role::ReplicaRole;
 use dyno::aws::stream::Stream;
 use dyno::aws::table::Table;
 use dyno::config::local;
@@ -15,6 +15,7 @@ use dyno::replicate::targets::TargetSpec;
 use dyno::replicate::tuning::Tuning;
 
 use crate::Connection;
+use crate::failure::{Failure, usage};
 
 /// What the flags reach.
 pub struct Connected {
@@ -75,7 +76,7 @@ impl Connected {
 
     /// The replica table (`--replica-table`), with the credentials of `--replica-role-arn`
     /// when it is in another account (the role is assumed now).
-    pub async fn replica(&self) -> Result<Table, RoleError> {
+    pub async fn replica(&self) -> Result<Table, Failure> {
         let endpoint = self.or_local(
             &self.flags.replica_endpoint_url,
             local::REPLICA_ENDPOINT_URL,
@@ -85,15 +86,21 @@ impl Connected {
             .replica_region
             .clone()
             .unwrap_or_else(|| self.region.clone());
-        let role = self.flags.replica_role_arn.as_ref().map(|arn| ReplicaRole {
+        let role = self.replica_role();
+        let name = &self.flags.replica_table;
+        self.table_as(name, endpoint, region, role, "--replica-table")
+            .await
+    }
+
+    /// `--replica-role-arn`, if given.
+    fn replica_role(&self) -> Option<ReplicaRole> {
+        let arn = self.flags.replica_role_arn.as_ref()?;
+        Some(ReplicaRole {
             arn: arn.clone(),
             external_id: self.flags.replica_external_id.clone(),
             sts_endpoint_url: self.flags.sts_endpoint_url.clone(),
             setting: "--replica-role-arn",
-        });
-        let name = &self.flags.replica_table;
-        self.table_as(name, endpoint, region, role, "--replica-table")
-            .await
+        })
     }
 
     /// A table reached with `role`'s credentials when given (assumed now), else the caller's.
@@ -104,10 +111,17 @@ impl Connected {
         region: String,
         role: Option<ReplicaRole>,
         setting: &'static str,
-    ) -> Result<Table, RoleError> {
+    ) -> Result<Table, Failure> {
         let Some(role) = role else {
             return Ok(self.table(name, endpoint, region, setting));
         };
+        if self.flags.local && role.sts_endpoint_url.is_none() {
+            return Err(usage(format!(
+                "{}: role {} would be assumed at AWS's STS, and a --local run never reaches \
+                 AWS: give --sts-endpoint-url of a local STS, or leave the role out",
+                role.setting, role.arn
+            )));
+        }
         let credentials = role.credentials(&self.sdk).await?;
         let config =
             client::dynamodb_config(&self.sdk, Some(&region), endpoint.as_deref(), &self.tuning)
@@ -119,8 +133,9 @@ impl Connected {
     }
 
     /// A target's table (of `--targets FILE`): at the replica's endpoint, in the target's region
-    /// (else the replica's), with the credentials of the target's role when it names one.
-    pub async fn target_table(&self, spec: &TargetSpec) -> Result<Table, RoleError> {
+    /// (else the replica's), with the credentials of the target's role when it names one, else
+    /// of `--replica-role-arn` when given.
+    pub async fn target_table(&self, spec: &TargetSpec) -> Result<Table, Failure> {
         let endpoint = self.or_local(
             &self.flags.replica_endpoint_url,
             local::REPLICA_ENDPOINT_URL,
@@ -128,12 +143,14 @@ impl Connected {
         let region = (spec.region.clone())
             .or_else(|| self.flags.replica_region.clone())
             .unwrap_or_else(|| self.region.clone());
-        let role = spec.role_arn.as_ref().map(|arn| ReplicaRole {
+        let own = spec.role_arn.as_ref().map(|arn| ReplicaRole {
             arn: arn.clone(),
             external_id: spec.external_id.clone(),
             sts_endpoint_url: self.flags.sts_endpoint_url.clone(),
             setting: "--targets",
         });
+        // A target without a role of its own is in the replica's account (--replica-role-arn).
+        let role = own.or_else(|| self.replica_role());
         self.table_as(&spec.table, endpoint, region, role, "--targets")
             .await
     }

@@ -37,33 +37,46 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A name (of a table, stream, region or role) with no control or invisible character, which
+/// would break or disguise the lines that print it.
+fn printable(value: &str) -> Result<String, String> {
+    match value.chars().any(dyno::replicate::targets::unprintable) {
+        true => Err(
+            "it holds a control or invisible character (a newline, a NUL, a \
+                     zero-width or bidirectional mark): use printable characters"
+                .to_owned(),
+        ),
+        false => Ok(value.to_owned()),
+    }
+}
+
 /// Where the tables and the stream are, and how long to wait for them.
 #[derive(Args, Clone, Debug)]
 pub struct Connection {
     /// AWS region [default: from the environment, else us-east-1].
-    #[arg(long, env = "AWS_REGION", global = true)]
+    #[arg(long, value_parser = printable, env = "AWS_REGION", global = true)]
     pub region: Option<String>,
     /// The primary table.
-    #[arg(long, env = "DYNO_TABLE", default_value = local::PRIMARY_TABLE, global = true)]
+    #[arg(long, value_parser = printable, env = "DYNO_TABLE", default_value = local::PRIMARY_TABLE, global = true)]
     pub table: String,
     /// DynamoDB endpoint of the primary (local servers) [default: AWS].
     #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_ENDPOINT_URL", global = true)]
     pub endpoint_url: Option<String>,
     /// The primary table's ARN: the writer names the table in each key record with it
     /// (`eventSourceARN`), for a replicator that follows several primary tables.
-    #[arg(long, env = "DYNO_TABLE_ARN", global = true)]
+    #[arg(long, value_parser = printable, env = "DYNO_TABLE_ARN", global = true)]
     pub table_arn: Option<String>,
     /// The replica table.
-    #[arg(long, env = "DYNO_REPLICA_TABLE", default_value = local::REPLICA_TABLE, global = true)]
+    #[arg(long, value_parser = printable, env = "DYNO_REPLICA_TABLE", default_value = local::REPLICA_TABLE, global = true)]
     pub replica_table: String,
     /// DynamoDB endpoint of the replica (local servers) [default: AWS].
     #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_REPLICA_ENDPOINT_URL", global = true)]
     pub replica_endpoint_url: Option<String>,
     /// Region of the replica [default: --region].
-    #[arg(long, env = "DYNO_REPLICA_REGION", global = true)]
+    #[arg(long, value_parser = printable, env = "DYNO_REPLICA_REGION", global = true)]
     pub replica_region: Option<String>,
     /// A role in the replica's account to assume for the replica (another AWS account).
-    #[arg(long, env = "DYNO_REPLICA_ROLE_ARN", global = true)]
+    #[arg(long, value_parser = printable, env = "DYNO_REPLICA_ROLE_ARN", global = true)]
     pub replica_role_arn: Option<String>,
     /// The external id that role's trust policy asks for, if any.
     #[arg(
@@ -77,7 +90,7 @@ pub struct Connection {
     #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_STS_ENDPOINT_URL", global = true)]
     pub sts_endpoint_url: Option<String>,
     /// The Kinesis stream key records go to.
-    #[arg(long, env = "DYNO_STREAM", default_value = local::STREAM, global = true)]
+    #[arg(long, value_parser = printable, env = "DYNO_STREAM", default_value = local::STREAM, global = true)]
     pub stream: String,
     /// Kinesis endpoint (local servers) [default: AWS].
     #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_KINESIS_ENDPOINT_URL", global = true)]

@@ -66,7 +66,7 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
         (true, Some(specs)) => targets::sink(at, &specs).await?,
         _ => key_sink(at, &args.direct).await?,
     };
-    let owner = backfill::owner(&table, &segments, &sink.describe());
+    let owner = backfill::owner(&table, &segments, &sink.fingerprint());
     let checkpoints = Checkpoints::load(args.checkpoint.clone(), owner)?;
     let already = checkpoints.len();
     if already > 0 {

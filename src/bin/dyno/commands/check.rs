@@ -2,7 +2,7 @@
 //! replica can be failed over to; `--apply` adds what is missing, never deleting. Exits 0 when
 //! they match, 1 when they differ, 2 when they could not be compared.
 
-use dyno::aws::table::Table;
+use dyno::aws::table::{Table, not_the_primary};
 use dyno::ops::definition::Definition;
 use dyno::ops::drift::{self, Drift, Fix};
 use dyno::ops::provision;
@@ -11,7 +11,7 @@ use super::replica_args::{ReplicaArgs, choices};
 use super::targets::{self, TargetsArg};
 use crate::Outcome;
 use crate::connect::Connected;
-use crate::failure::{Failure, exit_failure_if};
+use crate::failure::{Failure, exit_failure_if, usage};
 use crate::progress;
 
 /// Compare the replica's definition with the primary's (key schema, indexes, TTL, billing,
@@ -53,7 +53,7 @@ async fn check(at: &Connected, args: &Args) -> Outcome {
     let mut all_match = true;
     for target in targets::tables(at, &specs).await? {
         let definition = definitions.of(&target.source).await?;
-        let shape = targets::shape(&target.spec, &definition.schema)?;
+        let shape = targets::shape(&target.spec, definition)?;
         if !args.json {
             println!("target `{}`:", target.spec.name);
         }
@@ -73,6 +73,9 @@ async fn check_one(
     args: &Args,
     target: Option<&str>,
 ) -> Result<bool, Failure> {
+    not_the_primary(primary, replica)
+        .await
+        .map_err(|e| usage(format!("{e}; nothing was checked or changed")))?;
     let mut found = Definition::read(replica).await?;
     let mut drifts = drift::drift(&wanted, &found);
     let unusable = drifts.iter().any(|d| d.fix == Fix::Unusable);

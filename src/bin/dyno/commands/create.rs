@@ -5,13 +5,11 @@
 use std::process::ExitCode;
 
 use dyno::aws::key::{KeySchema, ScalarType};
-use dyno::aws::table::Table;
+use dyno::aws::table::{Table, not_the_primary};
 use dyno::ops::admin::{self, AdminError, Setup};
 use dyno::ops::definition::{Definition, ReplicaChoices};
 use dyno::ops::drift;
 use dyno::ops::provision;
-
-use dyno::replicate::targets::TargetSpec;
 
 use super::replica_args::{ReplicaArgs, choices};
 use super::targets::{self, TargetsArg};
@@ -63,19 +61,13 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
         return create_targets(at, &args, &specs, stream).await;
     }
     let (primary, replica, wait) = (at.primary(), at.replica().await?, admin::WAIT);
-    if replica.is_same_as(&primary) {
-        return Err(usage(format!(
-            "{} is the primary table itself ({}, same endpoint and region): name another \
-             replica table; nothing was created or changed",
-            replica.label(),
-            primary.label()
-        )));
-    }
     if args.recreate {
         return recreate(at, &primary, &replica, key_schema, stream).await;
     }
-    let schema = match key_schema {
-        Some(text) => parse_schema(text)?,
+    let given = key_schema.map(parse_schema).transpose()?;
+    refuse_the_primary(&primary, &replica).await?;
+    let schema = match given {
+        Some(schema) => schema,
         None => primary_schema_or_default(&primary).await?,
     };
     let setup = admin::ensure_table(&primary, &schema, None, wait).await?;
@@ -118,14 +110,14 @@ fn said(what: String, setup: Setup) {
 async fn create_targets(
     at: &Connected,
     args: &Args,
-    specs: &[TargetSpec],
+    specs: &targets::Chosen,
     stream: Option<i32>,
 ) -> Outcome {
     let choices = choices(&args.replica)?;
     let mut definitions = targets::Definitions::default();
     for target in targets::tables(at, specs).await? {
         let definition = definitions.of(&target.source).await?;
-        let shape = targets::shape(&target.spec, &definition.schema)?;
+        let shape = targets::shape(&target.spec, definition)?;
         eprintln!("target `{}`:", target.spec.name);
         let wanted = definition.for_target(&choices, |a| shape.keeps(a));
         replica_of(definition, wanted, &target.table, &choices).await?;
@@ -148,6 +140,7 @@ async fn recreate(
     let mut places = vec![admin::place_of(primary), admin::place_of(replica)];
     places.extend(stream_place.as_ref().map(admin::place_of_stream));
     admin::all_local("--recreate", &places)?;
+    refuse_the_primary(primary, replica).await?;
     admin::recreate_table(primary, &schema, None, wait).await?;
     admin::recreate_table(replica, &schema, None, wait).await?;
     if let Some(shards) = stream {
@@ -163,6 +156,13 @@ async fn recreate(
         ))
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a replica that DynamoDB says is the primary, before anything is created or deleted.
+async fn refuse_the_primary(primary: &Table, replica: &Table) -> Result<(), Failure> {
+    not_the_primary(primary, replica)
+        .await
+        .map_err(|e| usage(format!("{e}; nothing was created or changed")))
 }
 
 /// `NAME:TYPE[,NAME:TYPE]`.

@@ -12,10 +12,10 @@ use dyno::aws::table::Table;
 use dyno::ops::atomic_file::{self, Replacement};
 use dyno::ops::diff::{Counts, DiffOptions, Difference, PageError, diff_stores};
 use dyno::ops::sink::KeySink;
-use dyno::replicate::targets::TargetSpec;
+use dyno::replicate::engine::Engine;
 
 use super::scan::{ScanArgs, item_count, rate, segments, ttl_of};
-use super::sink::{DirectArg, key_sink};
+use super::sink::{DirectArg, key_sink, publisher};
 use super::targets::{self, TargetsArg};
 use crate::Outcome;
 use crate::connect::Connected;
@@ -66,7 +66,11 @@ async fn diff(at: &Connected, args: &Args) -> Outcome {
     }
     let (primary, replica) = (at.primary(), at.replica().await?);
     let options = options(args, &primary).await?;
-    let found = Found::new(at, args, None).await?;
+    let repair = match args.repair {
+        true => Some(key_sink(at, &args.direct).await?),
+        false => None,
+    };
+    let found = Found::new(args)?;
     let counts = Counts::default();
     let total = item_count(&primary).await + item_count(&replica).await;
     let bar = progress::bar("comparing", "items", total);
@@ -74,13 +78,13 @@ async fn diff(at: &Connected, args: &Args) -> Outcome {
         counts.primary_items.load(Ordering::Relaxed) + counts.replica_items.load(Ordering::Relaxed)
     });
     let result = dyno::ops::diff::diff(&primary, &replica, &options, &counts, |d| {
-        found.handle(d, None)
+        found.handle(d, None, repair.as_ref())
     });
     let result =
         tokio::select! { r = result => r, () = ticker => unreachable!("the ticker never ends") };
     bar.finish_and_clear();
     let report = result?;
-    let repaired = found.repair.as_ref().map(|sink| sink.describe());
+    let repaired = repair.as_ref().map(|sink| sink.describe());
     let announced = found.finish()?;
     match report.expired {
         0 => println!("{}", report.summary()),
@@ -112,29 +116,19 @@ async fn options(args: &Args, primary: &Table) -> Result<DiffOptions, Failure> {
 
 /// `--targets`: each target against what its filter and projection make of its primary's
 /// items, one summary line each; exits 1 when any differs.
-async fn diff_targets(at: &Connected, args: &Args, specs: &[TargetSpec]) -> Outcome {
+async fn diff_targets(at: &Connected, args: &Args, specs: &targets::Chosen) -> Outcome {
     let engines = targets::engines(at, specs, &at.tuning).await?;
-    let repair = match (args.repair && args.direct.direct, engines.len()) {
-        (false, _) => None,
-        (true, 1) => Some(targets::sink(at, specs).await?),
-        (true, _) => {
-            return Err(usage(
-                "--repair --direct with targets of several primary tables: repair one \
-                 --target at a time"
-                    .to_owned(),
-            ));
-        }
-    };
-    let found = Found::new(at, args, repair).await?;
+    let found = Found::new(args)?;
     let mut differing = 0;
     for engine in &engines {
         let mut primary = at.primary();
         primary.name = engine.primary().name().to_owned();
         let options = options(args, &primary).await?;
+        let repair = repair_sink(at, args, engine, &primary).await?;
         for target in engine.targets() {
             let counts = Counts::default();
             let shaped = (target.store.as_ref(), &target.shape);
-            let handle = |d| found.handle(d, Some(&target.name));
+            let handle = |d| found.handle(d, Some(&target.name), repair.as_ref());
             let report = diff_stores(
                 engine.primary(),
                 shaped,
@@ -151,23 +145,51 @@ async fn diff_targets(at: &Connected, args: &Args, specs: &[TargetSpec]) -> Outc
     let announced = found.finish()?;
     if args.repair {
         println!(
-            "repair: {announced} keys announced; run `dyno diff --targets` again once they are replicated"
+            "repair: {announced} keys {}; run `dyno diff --targets` again once they are replicated",
+            match args.direct.direct {
+                true => "copied to their targets",
+                false => "announced, each for the primary its target follows",
+            }
         );
     }
     Ok(exit_failure_if(differing > 0))
+}
+
+/// Where `--repair` sends the differing keys of `engine`'s targets: copied at once by that
+/// engine (`--direct`), or announced on the stream naming the primary they follow (`primary`,
+/// by the ARN DynamoDB gives it), so the replicator hands them to that primary's targets.
+async fn repair_sink(
+    at: &Connected,
+    args: &Args,
+    engine: &Engine,
+    primary: &Table,
+) -> Result<Option<KeySink>, Failure> {
+    if !args.repair {
+        return Ok(None);
+    }
+    if args.direct.direct {
+        return Ok(Some(KeySink::Replica(Box::new(engine.clone()))));
+    }
+    let arn = primary.identity().await?.arn.ok_or_else(|| {
+        usage(format!(
+            "{}: DescribeTable gave no TableArn to name it by in the records",
+            primary.label()
+        ))
+    })?;
+    Ok(Some(KeySink::Stream(
+        publisher(at).await?.with_table_arn(arn),
+    )))
 }
 
 /// What `diff` does with the differing keys of each page: write them to `--keys-out` (which
 /// replaces the file only when the comparison completes), and with `--repair` announce them.
 struct Found {
     keys_out: Option<(Replacement, Mutex<std::io::BufWriter<std::fs::File>>)>,
-    repair: Option<KeySink>,
     announced: AtomicU64,
 }
 
 impl Found {
-    /// `repair`: where differing keys go instead of the flags' sink (a deployment's engine).
-    async fn new(at: &Connected, args: &Args, repair: Option<KeySink>) -> Result<Self, Failure> {
+    fn new(args: &Args) -> Result<Self, Failure> {
         let keys_out = match &args.keys_out {
             Some(path) => {
                 let flag = |e: &dyn std::fmt::Display| usage(format!("--keys-out: {e}"));
@@ -177,23 +199,19 @@ impl Found {
             }
             None => None,
         };
-        let repair = match (args.repair, repair) {
-            (_, Some(sink)) => Some(sink),
-            (true, None) => Some(key_sink(at, &args.direct).await?),
-            (false, None) => None,
-        };
         Ok(Found {
             keys_out,
-            repair,
             announced: AtomicU64::new(0),
         })
     }
 
-    /// Writes `differences` (of `target`, when comparing targets) out, and repairs them.
+    /// Writes `differences` (of `target`, when comparing targets) out, and sends them to
+    /// `repair` when given.
     async fn handle(
         &self,
         differences: Vec<Difference>,
         target: Option<&str>,
+        repair: Option<&KeySink>,
     ) -> Result<(), PageError> {
         if let Some((_, out)) = &self.keys_out {
             let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
@@ -201,7 +219,7 @@ impl Found {
                 writeln!(out, "{}", d.to_line(target)).map_err(|e| PageError::Handled(e.into()))?;
             }
         }
-        if let Some(sink) = &self.repair {
+        if let Some(sink) = repair {
             let keys: Vec<_> = differences.into_iter().map(|d| d.key).collect();
             let count = keys.len() as u64;
             sink.send(keys)

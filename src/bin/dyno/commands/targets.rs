@@ -4,18 +4,20 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
-use dyno::aws::key::KeySchema;
-use dyno::aws::table::Table;
+use dyno::aws::table::{Table, not_the_primary};
 use dyno::ops::definition::Definition;
 use dyno::ops::sink::KeySink;
 use dyno::replicate::deployment::{self, TargetTable};
 use dyno::replicate::engine::Engine;
 use dyno::replicate::shape::Shape;
-use dyno::replicate::targets::{TargetSpec, parse};
+use dyno::replicate::targets::{MAX_TARGETS, TargetSpec, parse};
 use dyno::replicate::tuning::Tuning;
 
 use crate::connect::Connected;
 use crate::failure::{Failure, usage};
+
+/// The most bytes a `--targets` file may hold (checked before it is read).
+const FILE_LIMIT_BYTES: u64 = 1 << 20;
 
 /// The targets to work on.
 #[derive(clap::Args, Debug, Default)]
@@ -30,23 +32,51 @@ pub struct TargetsArg {
     pub target: Option<String>,
 }
 
+/// The targets a command works on, and the primary tables the whole file names: no target may
+/// be one of those, even when `--target` picks another.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    pub specs: Vec<TargetSpec>,
+    pub sources: Vec<String>,
+}
+
+impl std::ops::Deref for Chosen {
+    type Target = [TargetSpec];
+
+    fn deref(&self) -> &[TargetSpec] {
+        &self.specs
+    }
+}
+
 /// The targets of `--targets FILE` (only `--target NAME` when given); `None` without the flag.
-pub fn specs(arg: &TargetsArg) -> Result<Option<Vec<TargetSpec>>, Failure> {
+pub fn specs(arg: &TargetsArg) -> Result<Option<Chosen>, Failure> {
     let Some(path) = &arg.targets else {
         return Ok(None);
     };
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("--targets {shown}: cannot read it: {e}")))?;
+    let cannot = |e: std::io::Error| usage(format!("--targets {shown}: cannot read it: {e}"));
+    let bytes = std::fs::metadata(path).map_err(cannot)?.len();
+    if bytes > FILE_LIMIT_BYTES {
+        return Err(usage(format!(
+            "--targets {shown}: {bytes} bytes, over {FILE_LIMIT_BYTES}: a targets file of at \
+             most {MAX_TARGETS} targets fits in far less; is it the right file?"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(cannot)?;
     let specs = parse(&text, &format!("--targets {shown}")).map_err(|e| usage(e.to_string()))?;
+    let sources = specs.iter().filter_map(|s| s.source.clone()).collect();
     let Some(name) = &arg.target else {
-        return Ok(Some(specs));
+        return Ok(Some(Chosen { specs, sources }));
     };
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     match specs.iter().find(|s| &s.name == name) {
-        Some(spec) => Ok(Some(vec![spec.clone()])),
+        Some(spec) => Ok(Some(Chosen {
+            specs: vec![spec.clone()],
+            sources,
+        })),
         None => Err(usage(format!(
-            "--target {name}: {shown} has no target of that name (it has: {})",
+            "--target {}: {shown} has no target of that name (it has: {})",
+            name.escape_debug(),
             names.join(", ")
         ))),
     }
@@ -56,17 +86,18 @@ pub fn specs(arg: &TargetsArg) -> Result<Option<Vec<TargetSpec>>, Failure> {
 /// names another table at the same place), each target's table checked and its shape built.
 pub async fn engines(
     at: &Connected,
-    specs: &[TargetSpec],
+    chosen: &Chosen,
     tuning: &Tuning,
 ) -> Result<Vec<Engine>, Failure> {
-    let mut tables = Vec::with_capacity(specs.len());
-    for spec in specs {
+    let mut tables = Vec::with_capacity(chosen.len());
+    for spec in chosen.iter() {
         tables.push(TargetTable {
             spec: spec.clone(),
             table: at.target_table(spec).await?,
         });
     }
-    Ok(deployment::connect(at.primary(), tables, tuning).await?)
+    let primaries = &chosen.sources;
+    Ok(deployment::connect(at.primary(), tables, primaries, tuning).await?)
 }
 
 /// A target's table and the primary table it follows (its `source`, else --table's).
@@ -76,28 +107,36 @@ pub struct TargetOf {
     pub source: Table,
 }
 
-/// Each target's table and its primary; a target whose table is one of the primaries is
-/// refused.
-pub async fn tables(at: &Connected, specs: &[TargetSpec]) -> Result<Vec<TargetOf>, Failure> {
+/// Each target's table and its primary; a target whose table DynamoDB says is one of the
+/// primaries is refused.
+pub async fn tables(at: &Connected, chosen: &Chosen) -> Result<Vec<TargetOf>, Failure> {
     let primary = at.primary();
-    let source_of = |spec: &TargetSpec| {
+    let source_of = |name: Option<&String>| {
         let mut source = primary.clone();
-        if let Some(name) = &spec.source {
+        if let Some(name) = name {
             source.name = name.clone();
+            source.setting = "a target's `source`";
         }
         source
     };
-    let sources: Vec<Table> = specs.iter().map(source_of).collect();
-    let mut tables = Vec::with_capacity(specs.len());
-    for (spec, source) in specs.iter().zip(&sources) {
+    let sources: Vec<Table> = chosen
+        .iter()
+        .map(|s| source_of(s.source.as_ref()))
+        .collect();
+    // Every primary the file names, and --table's, whichever targets were chosen.
+    let mut primaries = vec![primary.clone()];
+    primaries.extend(chosen.sources.iter().map(|name| source_of(Some(name))));
+    let mut tables = Vec::with_capacity(chosen.len());
+    for (spec, source) in chosen.iter().zip(&sources) {
         let table = at.target_table(spec).await?;
-        if let Some(primary) = sources.iter().find(|p| table.is_same_as(p)) {
-            return Err(usage(format!(
-                "target `{}` ({}) is a primary table ({}): nothing was created or changed",
-                spec.name,
-                table.label(),
-                primary.label()
-            )));
+        let mut seen = BTreeSet::new();
+        for primary in primaries.iter().filter(|p| seen.insert(&p.name)) {
+            not_the_primary(primary, &table).await.map_err(|e| {
+                usage(format!(
+                    "target `{}`: {e}; nothing was created or changed",
+                    spec.name
+                ))
+            })?;
         }
         let (spec, source) = (spec.clone(), source.clone());
         tables.push(TargetOf {
@@ -109,11 +148,15 @@ pub async fn tables(at: &Connected, specs: &[TargetSpec]) -> Result<Vec<TargetOf
     Ok(tables)
 }
 
-/// The shape of `spec` as far as it can be known from its primary's key schema (the target's
-/// own indexes' keys are not known before it exists).
-pub fn shape(spec: &TargetSpec, schema: &KeySchema) -> Result<Shape, Failure> {
-    let keys: BTreeSet<String> = schema.elements().map(|(a, _)| a.name.clone()).collect();
-    Shape::new(spec, &keys).map_err(|e| usage(e.to_string()))
+/// The shape of `spec` as the replicator will build it, from its primary's `definition`: it
+/// keeps the primary's keys and TTL attribute; the indexes it keeps are those whose attributes
+/// it keeps (see `Definition::for_target`), so their keys are kept too.
+pub fn shape(spec: &TargetSpec, definition: &Definition) -> Result<Shape, Failure> {
+    let mut kept: BTreeSet<String> = (definition.schema.elements())
+        .map(|(a, _)| a.name.clone())
+        .collect();
+    kept.extend(definition.ttl.as_known().cloned().flatten());
+    Shape::new(spec, &kept).map_err(|e| usage(e.to_string()))
 }
 
 /// Each primary's definition, read once.
@@ -132,13 +175,16 @@ impl Definitions {
 
 /// Where `--direct` copies keys of --table with `--targets`: the engine of --table and its
 /// targets (targets of other primary tables are left out).
-pub async fn sink(at: &Connected, specs: &[TargetSpec]) -> Result<KeySink, Failure> {
+pub async fn sink(at: &Connected, chosen: &Chosen) -> Result<KeySink, Failure> {
     let table = at.primary().name;
-    let mine: Vec<TargetSpec> = specs
-        .iter()
+    let mine: Vec<TargetSpec> = (chosen.iter())
         .filter(|s| s.source.as_deref().is_none_or(|source| source == table))
         .cloned()
         .collect();
+    let mine = Chosen {
+        specs: mine,
+        sources: chosen.sources.clone(),
+    };
     if mine.is_empty() {
         return Err(usage(format!(
             "--targets: no target follows --table `{table}` (each names another `source`)"
