@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -43,6 +43,31 @@ fn big_batches() -> RunnerOptions {
 
 fn schema() -> KeySchema {
     KeySchema::composite(("tenant", ScalarType::S), ("seq", ScalarType::N))
+}
+
+/// The key of item `n`.
+fn key(n: usize) -> Item {
+    HashMap::from([
+        ("tenant".to_owned(), s(&format!("t{}", n % 37))),
+        ("seq".to_owned(), AttributeValue::N(n.to_string())),
+    ])
+}
+
+/// Asserts (a plain SDK scan, the oracle's) that `table` holds exactly the keys of `items`,
+/// by key, not by count.
+async fn assert_keys(table: &Table, items: impl Iterator<Item = usize>) {
+    let names = ["tenant".to_owned(), "seq".to_owned()];
+    let expected: BTreeSet<oracle::Key> = items.map(|n| oracle::Key::of(&names, &key(n))).collect();
+    let found = oracle::keys(&table.client, &table.name).await;
+    let missing: Vec<_> = expected.difference(&found).take(5).collect();
+    let extra: Vec<_> = found.difference(&expected).take(5).collect();
+    assert!(
+        found == expected,
+        "{}: {} keys, {} expected; missing (first 5) {missing:?}, extra {extra:?}",
+        table.name,
+        found.len(),
+        expected.len()
+    );
 }
 
 fn item(n: usize) -> Item {
@@ -187,6 +212,10 @@ async fn backfill_with_live_writes_converges() {
             );
             rig.assert_converged(&replica, ITEMS - deleted as usize)
                 .await;
+            // Exactly the keys not deleted: every key but n + 1 for each n of the live writes.
+            let gone: BTreeSet<usize> = (0..ITEMS).step_by(97).map(|n| n + 1).collect();
+            assert_eq!(gone.len() as u64, deleted);
+            assert_keys(&replica, (0..ITEMS).filter(|n| !gone.contains(n))).await;
         },
     )
     .await;
@@ -301,6 +330,7 @@ async fn a_killed_backfill_resumes_and_two_processes_share_the_segments() {
                  before the kill)"
             );
             rig.assert_converged(&replica, RESUMED_ITEMS).await;
+            assert_keys(&replica, 0..RESUMED_ITEMS).await;
 
             // Two processes, each with half of the segments.
             let (replica, stream, replicator) = rig.scenario("shared").await;
@@ -334,6 +364,7 @@ async fn a_killed_backfill_resumes_and_two_processes_share_the_segments() {
             let drained = drain(&stream, &replicator, big_batches()).await.records;
             assert_eq!(drained, RESUMED_ITEMS);
             rig.assert_converged(&replica, RESUMED_ITEMS).await;
+            assert_keys(&replica, 0..RESUMED_ITEMS).await;
             let _ = std::fs::remove_dir_all(&dir);
         },
     )
@@ -352,14 +383,13 @@ async fn binary_keys_backfill() {
         create_table(&primary.client, "blobs", &schema).await;
         create_table(&replica.client, "blobs", &schema).await;
         create_stream(&stream, 1).await;
-        let items: Vec<Item> = (0..2_000u32)
-            .map(|n| {
-                HashMap::from([(
-                    "id".to_owned(),
-                    AttributeValue::B(Blob::new(n.to_be_bytes().to_vec())),
-                )])
-            })
-            .collect();
+        let blob_key = |n: u32| {
+            HashMap::from([(
+                "id".to_owned(),
+                AttributeValue::B(Blob::new(n.to_be_bytes().to_vec())),
+            )])
+        };
+        let items: Vec<Item> = (0..2_000u32).map(blob_key).collect();
         put_items(&primary.client, "blobs", items).await;
         let publisher = Publisher::new(stream.clone(), "us-east-1", Backoff::default());
         let options = BackfillOptions {
@@ -389,6 +419,12 @@ async fn binary_keys_backfill() {
             2_000,
         )
         .await;
+        // Exactly the 2,000 keys, byte for byte.
+        let names = ["id".to_owned()];
+        let expected: BTreeSet<oracle::Key> = (0..2_000u32)
+            .map(|n| oracle::Key::of(&names, &blob_key(n)))
+            .collect();
+        assert_eq!(oracle::keys(&replica.client, "blobs").await, expected);
     })
     .await;
 }

@@ -326,3 +326,95 @@ async fn a_target_without_a_role_of_its_own_takes_the_replica_role() {
     );
     rig.assert_replicated(20).await;
 }
+
+/// Targets each where they say: `theirs` names a role of its own (with its own external id) and
+/// is written with that role, in the role's account; `ours` names none and, with no
+/// `REPLICA_ROLE_ARN`, is written with the function's own credentials in its own account;
+/// `europe` names a region and is written there (moto keeps regions apart as it keeps accounts
+/// apart). Each table is judged with a client of its own account and region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_target_is_written_with_its_own_role_and_in_its_own_region() {
+    let rig = Rig::start().await;
+    let moto = &rig._servers.1.endpoint;
+    // In our own account: `orders-ours` in us-east-1, `orders-eu` in eu-west-1.
+    let ours = client_at(moto, "us-east-1", &tuning(), None).await;
+    let europe = client_at(moto, "eu-west-1", &tuning(), None).await;
+    create_table(&ours, "orders-ours", &thread_schema()).await;
+    create_table(&europe, "orders-eu", &thread_schema()).await;
+    // Each is seen only where it was made: not in the other region, not in the role's account.
+    let absent = async |client: &aws_sdk_dynamodb::Client, table: &str| {
+        let described = client.describe_table().table_name(table).send().await;
+        assert!(described.is_err(), "{table} is seen: {described:?}");
+    };
+    absent(&ours, "orders-eu").await;
+    absent(&europe, "orders-ours").await;
+    absent(&rig.replica, "orders-ours").await;
+    absent(&rig.replica, "orders-eu").await;
+    absent(&ours, "orders").await;
+
+    let mut settings = rig.settings(&rig.sts_proxy.endpoint);
+    for name in ["REPLICA_TABLE", "REPLICA_ROLE_ARN", "REPLICA_EXTERNAL_ID"] {
+        settings.remove(name);
+    }
+    settings.insert(
+        "DYNO_TARGETS",
+        serde_json::json!({"targets": [
+            {"name": "theirs", "table": "orders", "role_arn": ROLE,
+             "external_id": "their-external-id"},
+            {"name": "ours", "table": "orders-ours"},
+            {"name": "europe", "table": "orders-eu", "region": "eu-west-1"},
+        ]})
+        .to_string(),
+    );
+    let config = Config::from_lookup(|name| settings.get(name).cloned()).expect("config");
+    let replicator = config
+        .replicator(&sdk_config().await)
+        .await
+        .expect("connect");
+    let event = kinesis_event(
+        (0..20)
+            .map(|i| thread_record("f", &format!("s{i}"), i))
+            .collect(),
+    );
+    let (response, summary) = replicator.handle(&event, None).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    // 20 puts on each of the three targets.
+    assert_eq!(summary.puts, 3 * 20);
+
+    // STS was asked only for the target's role, with the target's external id (at init to
+    // check it, then by the client's credentials cache).
+    let sts = rig.sts_proxy.stats();
+    assert_eq!(sts.requests.get("AssumeRole"), Some(&2), "{sts:?}");
+    assert_eq!(sts.requests.len(), 1, "{sts:?}");
+    for form in &sts.forms {
+        let role = "RoleArn=arn%3Aaws%3Aiam%3A%3A222233334444%3Arole%2Fdyno-replica-writer";
+        assert!(form.contains(role), "{form}");
+        assert!(form.contains("ExternalId=their-external-id"), "{form}");
+    }
+    // The targets' writes: signed with the assumed role's temporary key (for `theirs`) and
+    // with our own key (for the two others), and no other.
+    let stats = rig.replica_proxy.stats();
+    let writers = stats
+        .signers
+        .get("BatchWriteItem")
+        .cloned()
+        .unwrap_or_default();
+    let (assumed, own): (Vec<String>, Vec<String>) =
+        writers.into_iter().partition(|k| k.starts_with("ASIA"));
+    assert_eq!(
+        (assumed.len(), own),
+        (1, vec!["test".to_owned()]),
+        "{stats:?}"
+    );
+    let every = BTreeSet::from([assumed[0].clone(), "test".to_owned()]);
+    assert_eq!(signers(&rig.replica_proxy), every, "{stats:?}");
+    assert_eq!(
+        signers(&rig.primary_proxy),
+        BTreeSet::from(["test".to_owned()])
+    );
+
+    // Each table holds the 20 items, judged in its own account and region.
+    rig.assert_replicated(20).await;
+    oracle::assert_equal_items((&rig.primary, "orders"), (&ours, "orders-ours"), 20).await;
+    oracle::assert_equal_items((&rig.primary, "orders"), (&europe, "orders-eu"), 20).await;
+}

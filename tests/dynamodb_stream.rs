@@ -2,7 +2,10 @@
 //! SDK writes to the primary (moto implements DynamoDB Streams; dynalite does not) are read by
 //! the local event source mapping, parents before children, and the replica converges, whatever
 //! the stream's view type; the handler answers DynamoDB stream events with their sequence numbers.
+//! An archive's TTL deletes are in `archive`.
 
+#[path = "dynamodb_stream/archive.rs"]
+mod archive;
 mod common;
 
 use std::collections::BTreeSet;
@@ -484,7 +487,8 @@ impl ShardSource for Scripted {
                 .unwrap_or_else(|| panic!("{shard} has no record {sequence}"))
         };
         let index = match position {
-            Position::TrimHorizon => 0,
+            // A DynamoDB stream has no AT_TIMESTAMP: its trim horizon.
+            Position::TrimHorizon | Position::AtTimestamp(_) => 0,
             Position::Latest => records.len(),
             Position::At(sequence) => at(sequence),
             Position::After(sequence) => at(sequence) + 1,

@@ -6,6 +6,8 @@
 //! (describe calls, scans, queries), not by dyno. Against moto (definitions, TTL, PITR, tags),
 //! dynalite (indexes, replication) and kinesalite.
 
+#[path = "failover/archive.rs"]
+mod archive;
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
@@ -252,6 +254,11 @@ async fn describe(db: &Client, name: &str) -> Described {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_gives_the_replica_the_primarys_definition_and_check_agrees() {
+    // What `dyno` printed on its standard output, line by line.
+    let stdout_lines = |out: &Output| -> Vec<String> {
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines().map(str::to_owned).collect()
+    };
     let moto = Server::moto();
     let db = client(&moto).await;
     full_primary(&db).await;
@@ -279,7 +286,12 @@ async fn create_gives_the_replica_the_primarys_definition_and_check_agrees() {
 
     let out = dyno(&moto, None, &["--replica-table", "orders-dr", "check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("check: the replica matches the primary's definition"));
+    assert_eq!(
+        stdout_lines(&out),
+        ["check: the replica matches the primary's definition"],
+        "{}",
+        text(&out)
+    );
 
     // Running create again changes nothing and says the replica exists.
     let out = dyno(
@@ -311,6 +323,11 @@ async fn create_gives_the_replica_the_primarys_definition_and_check_agrees() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_names_each_difference_and_apply_adds_only_what_is_missing() {
+    // What `dyno` printed on its standard output, line by line.
+    let stdout_lines = |out: &Output| -> Vec<String> {
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines().map(str::to_owned).collect()
+    };
     let moto = Server::moto();
     let db = client(&moto).await;
     full_primary(&db).await;
@@ -320,12 +337,18 @@ async fn check_names_each_difference_and_apply_adds_only_what_is_missing() {
     let out = dyno(&moto, None, &["--replica-table", "orders-hand", "check"]);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(
-        said.contains("index byEmail: missing on the replica"),
-        "{said}"
-    );
-    assert!(
-        said.contains("TTL: off on the replica, on `expires` on the primary"),
+    // Made by hand, it also lacks PITR, deletion protection and the tags: each one line.
+    assert_eq!(
+        stdout_lines(&out),
+        [
+            "index byEmail: missing on the replica",
+            "TTL: off on the replica, on `expires` on the primary",
+            "point-in-time recovery: off on the replica",
+            "deletion protection: off on the replica",
+            "tags: missing on the replica: team, tier",
+            "check: 5 differences (5 that `dyno check --apply` adds, 0 for a person to decide); \
+             --no-pitr and --no-deletion-protection leave those off",
+        ],
         "{said}"
     );
     let out = dyno(
@@ -341,8 +364,15 @@ async fn check_names_each_difference_and_apply_adds_only_what_is_missing() {
         .iter()
         .map(|d| d["what"].as_str().unwrap())
         .collect();
-    assert!(
-        whats.contains(&"index byEmail") && whats.contains(&"TTL"),
+    assert_eq!(
+        whats,
+        [
+            "index byEmail",
+            "TTL",
+            "point-in-time recovery",
+            "deletion protection",
+            "tags"
+        ],
         "{json}"
     );
 
@@ -365,6 +395,12 @@ async fn check_names_each_difference_and_apply_adds_only_what_is_missing() {
     assert_eq!(fixed.tags, primary.tags);
     let out = dyno(&moto, None, &["--replica-table", "orders-hand", "check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        stdout_lines(&out),
+        ["check: the replica matches the primary's definition"],
+        "{}",
+        text(&out)
+    );
 
     // An index only the replica has: reported, and still there after --apply.
     create_orders(&db, "orders-more", &["byStatus", "byEmail", "replicaOnly"]).await;
@@ -375,8 +411,29 @@ async fn check_names_each_difference_and_apply_adds_only_what_is_missing() {
     );
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(
-        said.contains("index replicaOnly: only on the replica: left as it is"),
+    // What it lacked (TTL, PITR, deletion protection, tags) is applied; the one difference left
+    // is the index only it has.
+    let lines = stdout_lines(&out);
+    let (applied, left): (Vec<&str>, Vec<&str>) = lines
+        .iter()
+        .map(String::as_str)
+        .partition(|l| l.starts_with("applied: "));
+    assert_eq!(
+        applied,
+        [
+            "applied: TTL: on `expires`",
+            "applied: point-in-time recovery: on",
+            "applied: deletion protection: on",
+            "applied: tags: added team, tier",
+        ],
+        "{said}"
+    );
+    assert_eq!(
+        left,
+        [
+            "index replicaOnly: only on the replica: left as it is",
+            "check: 1 difference (0 that `dyno check --apply` adds, 1 for a person to decide)",
+        ],
         "{said}"
     );
     assert!(
@@ -564,22 +621,54 @@ async fn expired_items_are_set_apart_by_diff_and_skipped_by_backfill() {
     put(&db, "orders-dr", both).await;
     put(&db, "orders-dr", vec![expiring(8, past)]).await;
 
+    // The keys of a table (a plain SDK scan, the oracle's), and those of orders `ids`.
+    let order_keys = async |table: &str| common::oracle::keys(&db, table).await;
+    let expected_keys = |ids: std::ops::Range<usize>| {
+        let names = ["tenant".to_owned(), "id".to_owned()];
+        ids.map(|i| common::oracle::Key::of(&names, &order("t", i, "open")))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    // The lines of a `--keys-out` file, as JSON.
+    let difference_lines = |path: &str| -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let line = |l: &str| serde_json::from_str(l).expect("a JSON line");
+        text.lines().map(line).collect()
+    };
     let diff = ["--replica-table", "orders-dr", "diff", "--settle-ms", "0"];
-    let out = dyno(&moto, None, &diff);
+    let keys_out = std::env::temp_dir().join(format!("dyno-ttl-keys-{}", std::process::id()));
+    let keys_out = keys_out.to_str().unwrap();
+    let out = dyno(
+        &moto,
+        None,
+        &[&diff[..], &["--keys-out", keys_out]].concat(),
+    );
     let said = text(&out);
     assert_eq!(out.status.code(), Some(0), "{said}");
     assert!(said.contains("5 items compared, 0 differences"), "{said}");
     assert!(said.contains("expired: 4"), "{said}");
-    let out = dyno(&moto, None, &[&diff[..], &["--strict-ttl"]].concat());
+    assert_eq!(difference_lines(keys_out), Vec::<serde_json::Value>::new());
+    let strict = [&diff[..], &["--strict-ttl", "--keys-out", keys_out]].concat();
+    let out = dyno(&moto, None, &strict);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("0 missing, 1 extra, 0 different"), "{said}");
+    // The one difference: the expired item the primary has lost, and nothing else.
+    assert_eq!(
+        difference_lines(keys_out),
+        [serde_json::json!({
+            "kind": "extra",
+            "key": {"tenant": {"S": "t"}, "id": {"S": "o0008"}},
+            "expired": true,
+        })],
+        "{said}"
+    );
+    let _ = std::fs::remove_file(keys_out);
     // --repair leaves expired items alone: nothing to announce.
     let repair = [&diff[..], &["--repair", "--direct"]].concat();
     let out = dyno(&moto, None, &repair);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("repair: 0 keys"), "{}", text(&out));
-    assert_eq!(scan_all(&db, "orders-dr", &orders_schema()).await.len(), 9);
+    assert_eq!(order_keys("orders-dr").await, expected_keys(0..9));
 
     // A backfill skips the expired items and counts them; --include-expired copies them.
     create_orders(&db, "orders-copy", &[]).await;
@@ -589,20 +678,14 @@ async fn expired_items_are_set_apart_by_diff_and_skipped_by_backfill() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains("backfill: 5 keys"), "{said}");
     assert!(said.contains("3 expired items skipped"), "{said}");
-    assert_eq!(
-        scan_all(&db, "orders-copy", &orders_schema()).await.len(),
-        5
-    );
+    assert_eq!(order_keys("orders-copy").await, expected_keys(0..5));
     let out = dyno(
         &moto,
         None,
         &[&backfill[..], &["--include-expired"]].concat(),
     );
     assert!(text(&out).contains("backfill: 8 keys"), "{}", text(&out));
-    assert_eq!(
-        scan_all(&db, "orders-copy", &orders_schema()).await.len(),
-        8
-    );
+    assert_eq!(order_keys("orders-copy").await, expected_keys(0..8));
 }
 
 fn orders_schema() -> dyno::aws::key::KeySchema {

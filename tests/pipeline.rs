@@ -45,6 +45,7 @@ async fn mixed_workloads_with_several_seeds_converge() {
         .await
         .unwrap();
     let mut total = 0;
+    let mut applied = Vec::new();
     for seed in [1, 2, 3] {
         let spec = Spec {
             seed,
@@ -53,16 +54,24 @@ async fn mixed_workloads_with_several_seeds_converge() {
             max_body: 4096,
             hot_share: 0.2,
         };
-        let written = workload::apply(&p.writer, workload::generate(&spec), 8, |_| {})
+        let ops = workload::generate(&spec);
+        let written = workload::apply(&p.writer, ops.clone(), 8, |_| {})
             .await
             .unwrap();
+        assert_eq!(written, 400);
+        applied.push(ops);
         total += written;
         let stats = runner.drain(&p.replicator).await.unwrap();
         assert!(stats.skipped.is_empty(), "{:?}", stats.skipped);
         // One record a write, each handled once.
         assert_eq!(stats.records, written);
+        // The keys the workloads so far leave: every key written and not deleted since, none
+        // deleted and not written since; not an exact set, since each workload's writes run 8
+        // at a time and of two on one key, which came last is not known.
         let items = oracle::assert_tables(&p.primary, &p.replica).await;
-        assert!(items > 0 && items <= 60, "{items}");
+        let expected = oracle::WorkloadKeys::of(&applied);
+        assert!(!expected.there.is_empty() && *expected.items().end() <= 60);
+        assert_eq!(expected.assert_on(&p.replica.client, REPLICA).await, items);
     }
     assert_eq!(total, 1200);
 }
@@ -278,12 +287,22 @@ async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retr
             ..Spec::default()
         })
     };
-    workload::apply(&p.writer, ops(11), 4, |_| {})
+    // The keys the workloads leave (not an exact set: 4 writes at a time, so of two on one key,
+    // which came last is not known).
+    let keys_after = async |applied: &[Vec<workload::Op>]| {
+        let items = oracle::assert_tables(&p.primary, &p.replica).await;
+        let expected = oracle::WorkloadKeys::of(applied);
+        assert!(!expected.there.is_empty());
+        assert_eq!(expected.assert_on(&p.replica.client, REPLICA).await, items);
+    };
+    let written = workload::apply(&p.writer, ops(11), 4, |_| {})
         .await
         .unwrap();
+    assert_eq!(written, 100);
     let first = drain(&p.stream, &p.replicator, options.clone()).await;
     assert_eq!(first.records, 100);
-    oracle::assert_tables(&p.primary, &p.replica).await;
+    assert_eq!((first.redelivered, first.deliveries), (0, 100));
+    keys_after(&[ops(11)]).await;
 
     // A poison record between two workloads; a new runner resumes after the first 100.
     p.stream
@@ -295,15 +314,22 @@ async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retr
         .send()
         .await
         .unwrap();
-    workload::apply(&p.writer, ops(12), 4, |_| {})
+    let written = workload::apply(&p.writer, ops(12), 4, |_| {})
         .await
         .unwrap();
+    assert_eq!(written, 100);
     let second = drain(&p.stream, &p.replicator, options.clone()).await;
 
     assert_eq!(second.records, 101, "resumed after the checkpoint");
     assert_eq!(second.skipped.len(), 1, "{:?}", second.skipped);
-    assert!(second.redelivered > 0);
-    oracle::assert_tables(&p.primary, &p.replica).await;
+    // The poison record heads a batch of 10: delivered once and retried twice (max_retries),
+    // none of the 10 done each time; then skipped, and the 100 others delivered once.
+    assert_eq!(
+        (second.redelivered, second.deliveries),
+        (3 * 10, 3 * 10 + 100),
+        "{second:?}"
+    );
+    keys_after(&[ops(11), ops(12)]).await;
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
     assert_eq!(saved["kind"], "replicate", "{saved}");
@@ -315,7 +341,7 @@ async fn runner_resumes_from_its_checkpoint_and_skips_a_poison_record_after_retr
 
     // A third runner finds nothing new.
     let third = drain(&p.stream, &p.replicator, options).await;
-    assert_eq!(third.records, 0);
+    assert_eq!((third.records, third.deliveries, third.batches), (0, 0, 0));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -336,6 +362,8 @@ async fn the_demo_runs_end_to_end() {
         "50",
         "--ops",
         "300",
+        "--seed",
+        "7",
         "--recreate",
     ]);
     let out = command.output().unwrap();
@@ -346,6 +374,17 @@ async fn the_demo_runs_end_to_end() {
         String::from_utf8_lossy(&out.stderr)
     );
     let items = oracle::assert_tables(&p.primary, &p.replica).await;
+    // The keys the demo's workload leaves (its defaults but for the flags above); not an exact
+    // set, since its writes run concurrently.
+    let demo = workload::generate(&Spec {
+        seed: 7,
+        keys: 50,
+        ops: 300,
+        ..Spec::default()
+    });
+    let expected = oracle::WorkloadKeys::of(&[demo]);
+    assert!(!expected.there.is_empty());
+    assert_eq!(expected.assert_on(&p.replica.client, REPLICA).await, items);
     assert!(
         text.contains(&format!(
             "the replica matches the primary: {items} items compared, 0 differences"

@@ -17,13 +17,22 @@ use common::*;
 use dyno::local::run_stats::RunStats;
 use dyno::local::runner::{Observer, Runner, RunnerOptions};
 use dyno::local::stop::Stop;
-use dyno::local::workload::{self, Spec};
+use dyno::local::workload::{self, Op, Spec};
 
 /// What only these tests ask of the system.
 impl Pipeline {
-    /// Asserts that the replica equals the primary (the oracle) and is not empty.
-    async fn assert_converged(&self) {
-        assert!(oracle::assert_tables(&self.primary, &self.replica).await > 0);
+    /// Asserts that the replica equals the primary (the oracle) and holds the keys `written`
+    /// leave: every key written and not deleted since, none deleted and not written since. Not
+    /// an exact set: the writes of a workload run 4 at a time, so of two on one key, which came
+    /// last is not known (see [`oracle::WorkloadKeys`]).
+    async fn assert_converged(&self, written: &[Vec<Op>]) {
+        let items = oracle::assert_tables(&self.primary, &self.replica).await;
+        let expected = oracle::WorkloadKeys::of(written);
+        assert!(!expected.there.is_empty());
+        let on_replica = expected
+            .assert_on(&self.replica.client, &self.replica.name)
+            .await;
+        assert_eq!(on_replica, items);
     }
 
     /// Every shard (open or closed) with its parents, from `ListShards`.
@@ -47,7 +56,8 @@ impl Pipeline {
             .collect()
     }
 
-    async fn write(&self, seed: u64, ops: usize) {
+    /// Applies a workload of `ops` writes (4 at a time); returns its operations.
+    async fn write(&self, seed: u64, ops: usize) -> Vec<Op> {
         let spec = Spec {
             seed,
             keys: 80,
@@ -55,9 +65,12 @@ impl Pipeline {
             max_body: 512,
             hot_share: 0.1,
         };
-        workload::apply(&self.writer, workload::generate(&spec), 4, |_| {})
+        let generated = workload::generate(&spec);
+        let written = workload::apply(&self.writer, generated.clone(), 4, |_| {})
             .await
             .expect("workload");
+        assert_eq!(written, ops);
+        generated
     }
 
     /// The open shards, with their hash key ranges.
@@ -191,16 +204,17 @@ async fn splits_and_merges_during_a_workload_converge() {
             .observe(observer);
         let (stop, stopped) = Stop::on_request();
         let work = async {
-            rig.write(1, 300).await;
+            let mut written = vec![rig.write(1, 300).await];
             rig.split().await;
-            rig.write(2, 300).await;
+            written.push(rig.write(2, 300).await);
             rig.merge().await;
-            rig.write(3, 300).await;
+            written.push(rig.write(3, 300).await);
             rig.split().await;
-            rig.write(4, 200).await;
+            written.push(rig.write(4, 200).await);
             stop.stop();
+            written
         };
-        let (_, stats) = tokio::join!(work, runner.run(&rig.replicator, stopped));
+        let (written, stats) = tokio::join!(work, runner.run(&rig.replicator, stopped));
         let stats: RunStats = stats.expect("run");
         println!(
             "resharding: {} records in {} batches, {} shards ended",
@@ -209,7 +223,7 @@ async fn splits_and_merges_during_a_workload_converge() {
         // Two shards closed by the splits, two by the merge.
         assert_eq!(stats.shards_ended, 4, "{stats:?}");
         assert_eq!(stats.records, 1100);
-        rig.assert_converged().await;
+        rig.assert_converged(&written).await;
         let lineage = rig.lineage().await;
         assert_eq!(lineage.len(), 7, "{lineage:?}");
         assert_parents_first(&order.lock().unwrap(), &lineage);
@@ -235,7 +249,7 @@ async fn splits_and_merges_during_a_workload_converge() {
             .expect("drain");
         assert_eq!((replay.records, replay.shards_ended), (1100, 4));
         assert_parents_first(&order.lock().unwrap(), &lineage);
-        rig.assert_converged().await;
+        rig.assert_converged(&written).await;
         let _ = std::fs::remove_dir_all(&dir);
     })
     .await;
@@ -265,15 +279,16 @@ async fn the_runner_rides_out_a_failing_stream() {
         // Which request gets which fault depends on the calls made, which depend on timing: a
         // run goes on (at most 4 rounds of 400 writes) until every kind has hit `GetRecords`.
         let mut retries = 0;
+        let mut written = Vec::new();
         for round in 1..=4 {
-            rig.write(40 + round, 400).await;
+            written.push(rig.write(40 + round, 400).await);
             proxy.set_plan(Plan::on(&operations, &faults, 0.6, 30 + round));
             let run = runner.drain(&rig.replicator).await.expect("drain");
             // Exactly the records written, each once: a lost answer is asked again from the
             // same iterator, never from elsewhere.
             assert_eq!(run.records, 400, "round {round}: {run:?}");
             retries += run.stream_retries;
-            rig.assert_converged().await;
+            rig.assert_converged(&written).await;
             let stats = proxy.stats();
             if faults.iter().all(|f| stats.injected("GetRecords", *f) > 0) {
                 break;
@@ -292,7 +307,7 @@ async fn the_runner_rides_out_a_failing_stream() {
         // Expired iterators: the runner gets fresh ones from where it was and goes on (rounds of
         // 200 writes, at most 4, until one was injected).
         for round in 1..=4 {
-            rig.write(60 + round, 200).await;
+            written.push(rig.write(60 + round, 200).await);
             proxy.set_plan(Plan::on(
                 &["GetRecords"],
                 &[Fault::ExpiredIterator],
@@ -302,7 +317,7 @@ async fn the_runner_rides_out_a_failing_stream() {
             let run = runner.drain(&rig.replicator).await.expect("drain");
             // Exactly the records written: a fresh iterator from where the shard was left.
             assert_eq!(run.records, 200, "round {round}: {run:?}");
-            rig.assert_converged().await;
+            rig.assert_converged(&written).await;
             if proxy.stats().injected("GetRecords", Fault::ExpiredIterator) > 0 {
                 break;
             }
@@ -328,7 +343,7 @@ async fn an_outage_is_waited_out_when_following_and_reported_when_draining() {
         let runner = Runner::connect(through.clone(), follow)
             .await
             .expect("runner");
-        rig.write(7, 100).await;
+        let mut written = vec![rig.write(7, 100).await];
         let (stop, stopped) = Stop::on_request();
         let outage = async {
             let every_call = ["GetRecords", "GetShardIterator", "ListShards"];
@@ -336,17 +351,18 @@ async fn an_outage_is_waited_out_when_following_and_reported_when_draining() {
             tokio::time::sleep(Duration::from_secs(3)).await;
             let injected = proxy.stats().total();
             proxy.set_plan(Plan::off());
-            rig.write(8, 100).await;
+            let more = rig.write(8, 100).await;
             tokio::time::sleep(Duration::from_millis(500)).await;
             stop.stop();
-            injected
+            (injected, more)
         };
-        let (injected, run) = tokio::join!(outage, runner.run(&rig.replicator, stopped));
+        let ((injected, more), run) = tokio::join!(outage, runner.run(&rig.replicator, stopped));
+        written.push(more);
         let run = run.expect("the runner waited the outage out");
         // How many calls the runner makes in 3 s depends on its backoff's jitter.
         assert!(injected >= 3, "only {injected} faults in the outage");
         assert_eq!(run.records, 200);
-        rig.assert_converged().await;
+        rig.assert_converged(&written).await;
 
         let drain = RunnerOptions {
             patience: Some(Duration::from_secs(1)),

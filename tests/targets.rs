@@ -703,7 +703,7 @@ async fn bad_configurations_are_refused_at_init_in_one_line() {
     );
     assert!(
         message.starts_with("DYNO_TARGETS: unknown field `colour`, expected one of `name`, ")
-            && message.ends_with("`exclude` at line 1 column 55"),
+            && message.ends_with("`exclude`, `ttl` at line 1 column 55"),
         "{message}"
     );
     let message = refused(

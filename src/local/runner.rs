@@ -29,6 +29,9 @@ pub enum StartingPosition {
     #[default]
     TrimHorizon,
     Latest,
+    /// The first record that reached the stream at or after this moment (AT_TIMESTAMP): the
+    /// catch-up after a seed from an export.
+    AtTimestamp(chrono::DateTime<chrono::Utc>),
 }
 
 /// The event source mapping's settings (as in the SAM template).
@@ -212,6 +215,7 @@ impl<S: ShardSource> Runner<S> {
             (None, false) => match self.options.starting_position {
                 StartingPosition::TrimHorizon => Position::TrimHorizon,
                 StartingPosition::Latest => Position::Latest,
+                StartingPosition::AtTimestamp(at) => Position::AtTimestamp(at),
             },
         };
         let mut iterator = self.iterator(&mut stats, &shard, &position).await?;

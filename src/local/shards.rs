@@ -25,6 +25,9 @@ pub enum Position {
     At(String),
     /// Just after this sequence number (the last one processed).
     After(String),
+    /// The first record that reached the stream at or after this moment (Kinesis only: a
+    /// DynamoDB stream starts at its trim horizon, 24 hours back at most).
+    AtTimestamp(chrono::DateTime<chrono::Utc>),
 }
 
 /// One `GetRecords` answer.
@@ -138,6 +141,11 @@ impl ShardSource for KinesisSource {
             Position::After(seq) => request
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                 .starting_sequence_number(seq),
+            Position::AtTimestamp(at) => request
+                .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                .timestamp(aws_smithy_types::DateTime::from_millis(
+                    at.timestamp_millis(),
+                )),
         };
         let answer = request
             .send()
@@ -279,7 +287,10 @@ impl ShardSource for DynamoDbStreamSource {
             .stream_arn(&self.arn)
             .shard_id(shard);
         let request = match position {
-            Position::TrimHorizon => request.shard_iterator_type(Type::TrimHorizon),
+            // A DynamoDB stream has no AT_TIMESTAMP: its whole window (24 hours) is read.
+            Position::TrimHorizon | Position::AtTimestamp(_) => {
+                request.shard_iterator_type(Type::TrimHorizon)
+            }
             Position::Latest => request.shard_iterator_type(Type::Latest),
             Position::At(seq) => request
                 .shard_iterator_type(Type::AtSequenceNumber)

@@ -114,6 +114,8 @@ pub struct ReplicaChoices {
     pub point_in_time_recovery: bool,
     pub deletion_protection: bool,
     pub tags: bool,
+    /// The primary's TTL; `false`: no TTL, for an archive that keeps what the primary expires.
+    pub ttl: bool,
     /// `None`: the primary's billing.
     pub billing: Option<Billing>,
     /// The replica's own KMS key (a key is per region and account); `None`: AWS owned.
@@ -127,6 +129,7 @@ impl Default for ReplicaChoices {
             point_in_time_recovery: true,
             deletion_protection: true,
             tags: true,
+            ttl: true,
             billing: None,
             kms_key: None,
         }
@@ -164,7 +167,13 @@ impl Definition {
             billing: choices.billing.unwrap_or(self.billing),
             table_class: self.table_class.clone(),
             stream: self.stream.clone(),
-            ttl: self.ttl.clone(),
+            ttl: match choices.ttl {
+                true => self.ttl.clone(),
+                false => self
+                    .ttl
+                    .as_known()
+                    .map_or(Known::Unsupported, |_| Known::Is(None)),
+            },
             point_in_time_recovery: self
                 .point_in_time_recovery
                 .choose(choices.point_in_time_recovery),
@@ -175,6 +184,21 @@ impl Definition {
             },
             kms_key: choices.kms_key.clone(),
         }
+    }
+
+    /// For an archive of this table (no TTL): what it lacks to keep the last version of each
+    /// item the primary's TTL deletes, when the table's stream does not carry old images.
+    pub fn archive_needs(&self) -> Option<String> {
+        let view = self.stream.as_deref();
+        if matches!(view, Some("OLD_IMAGE" | "NEW_AND_OLD_IMAGES")) {
+            return None;
+        }
+        Some(format!(
+            "an archive (no TTL) keeps the last version of an item the primary's TTL deletes \
+             only from a stream that carries old images, with KEEP_TTL_DELETES: the primary's \
+             stream is {}; set its view type to OLD_IMAGE or NEW_AND_OLD_IMAGES",
+            view.unwrap_or("off")
+        ))
     }
 
     /// What a target of this table that holds only the attributes `keeps` says should be: a

@@ -40,6 +40,8 @@ pub enum Kind {
 pub struct Difference {
     pub kind: Kind,
     pub key: Key,
+    /// The item's TTL has passed (compared only when asked to): a repair leaves it to TTL.
+    pub expired: bool,
 }
 
 impl Difference {
@@ -51,6 +53,9 @@ impl Difference {
         let mut line = serde_json::json!({"kind": self.kind, "key": key});
         if let Some(target) = target {
             line["target"] = target.into();
+        }
+        if self.expired {
+            line["expired"] = true.into();
         }
         line.to_string()
     }
@@ -280,7 +285,10 @@ impl Compare<'_> {
         };
         let (expired, live): (Vec<Item>, Vec<Item>) =
             items.into_iter().partition(|item| ttl.expired(item));
-        let count = &self.counts.expired;
+        let count = match self.options.strict_ttl {
+            true => &self.counts.expired_compared,
+            false => &self.counts.expired,
+        };
         count.fetch_add(expired.len() as u64, Ordering::Relaxed);
         match self.options.strict_ttl {
             true => live.into_iter().chain(expired).collect(),
@@ -372,6 +380,11 @@ impl Compare<'_> {
             let Ok(expected) = self.expected(original.as_ref()) else {
                 continue;
             };
+            // Compared only when asked to: a repair still leaves it to TTL.
+            let expired = (self.options.ttl.as_ref()).is_some_and(|ttl| {
+                original.as_ref().is_some_and(|o| ttl.expired(o))
+                    || copy.as_ref().is_some_and(|c| ttl.expired(c))
+            });
             let (kind, count) = match (expected, copy) {
                 (Some(_), None) => (Kind::Missing, &self.counts.missing),
                 (None, Some(_)) => (Kind::Extra, &self.counts.extra),
@@ -384,7 +397,7 @@ impl Compare<'_> {
                 continue;
             }
             count.fetch_add(1, Ordering::Relaxed);
-            differences.push(Difference { kind, key });
+            differences.push(Difference { kind, key, expired });
         }
         Ok(differences)
     }

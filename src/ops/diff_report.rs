@@ -20,6 +20,8 @@ pub struct Counts {
     pub different: AtomicU64,
     /// Items whose TTL has passed, set apart (see `DiffOptions::ttl`).
     pub expired: AtomicU64,
+    /// Items whose TTL has passed, compared all the same (`DiffOptions::strict_ttl`).
+    pub expired_compared: AtomicU64,
     /// Primary items a target's filter failed on, set apart: what the target should hold of
     /// them cannot be said.
     pub undecided: AtomicU64,
@@ -37,6 +39,7 @@ impl Counts {
             extra: load(&self.extra),
             different: load(&self.different),
             expired: load(&self.expired),
+            expired_compared: load(&self.expired_compared),
             undecided: load(&self.undecided),
         }
     }
@@ -52,6 +55,7 @@ pub struct DiffReport {
     pub extra: u64,
     pub different: u64,
     pub expired: u64,
+    pub expired_compared: u64,
     pub undecided: u64,
 }
 
@@ -71,6 +75,12 @@ impl DiffReport {
         let expired = match self.expired {
             0 => String::new(),
             n => format!("; expired: {n} (TTL passed, set apart)"),
+        };
+        let expired = match self.expired_compared {
+            0 => expired,
+            n => format!(
+                "{expired}; expired: {n} (TTL passed, compared; a repair leaves them to TTL)"
+            ),
         };
         let expired = match self.undecided {
             0 => expired,

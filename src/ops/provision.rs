@@ -301,21 +301,21 @@ async fn add_tags(table: &Table, tags: &BTreeMap<String, String>) -> Result<Stri
 }
 
 /// A request for `table` the SDK could not build (an impossible name or value), as its error.
-fn built(table: &Table) -> impl Fn(BuildError) -> AdminError + Copy + '_ {
+pub(crate) fn built(table: &Table) -> impl Fn(BuildError) -> AdminError + Copy + '_ {
     move |source| AdminError::Build {
         what: table.label(),
         source,
     }
 }
 
-fn call(table: &Table, source: AwsError) -> AdminError {
+pub(crate) fn call(table: &Table, source: AwsError) -> AdminError {
     AdminError::Call {
         what: table.label(),
         source,
     }
 }
 
-fn attribute(name: &str, kind: ScalarType) -> Result<AttributeDefinition, BuildError> {
+pub(crate) fn attribute(name: &str, kind: ScalarType) -> Result<AttributeDefinition, BuildError> {
     let kind = match kind {
         ScalarType::S => ScalarAttributeType::S,
         ScalarType::N => ScalarAttributeType::N,
@@ -327,14 +327,14 @@ fn attribute(name: &str, kind: ScalarType) -> Result<AttributeDefinition, BuildE
         .build()
 }
 
-fn element(name: &str, role: KeyType) -> Result<KeySchemaElement, BuildError> {
+pub(crate) fn element(name: &str, role: KeyType) -> Result<KeySchemaElement, BuildError> {
     KeySchemaElement::builder()
         .attribute_name(name)
         .key_type(role)
         .build()
 }
 
-fn throughput(c: Capacity) -> Result<ProvisionedThroughput, BuildError> {
+pub(crate) fn throughput(c: Capacity) -> Result<ProvisionedThroughput, BuildError> {
     ProvisionedThroughput::builder()
         .read_capacity_units(c.read)
         .write_capacity_units(c.write)
@@ -353,7 +353,7 @@ fn projection(projected: &Projected) -> Projection {
     .build()
 }
 
-fn global(index: &Index, billing: Billing) -> Result<GlobalSecondaryIndex, BuildError> {
+pub(crate) fn global(index: &Index, billing: Billing) -> Result<GlobalSecondaryIndex, BuildError> {
     let mut builder = GlobalSecondaryIndex::builder()
         .index_name(&index.name)
         .projection(projection(&index.projected));

@@ -11,8 +11,9 @@ pub enum RecordKey {
     Key(usize),
     /// An unusable record: its number among the batch's unusable records.
     Unusable(usize),
-    /// A record whose work is to leave the replica alone: a TTL delete that an archive replica
-    /// keeps (`KEEP_TTL_DELETES`). It is done as soon as it is decoded.
+    /// A record whose work is to leave the replica alone: a record of a key whose last record
+    /// is a TTL delete without an old image, which an archive replica keeps as it is
+    /// (`KEEP_TTL_DELETES`). It is done as soon as it is decoded.
     Kept,
 }
 

@@ -1,10 +1,10 @@
 //! Decoding: a stream record into the primary-table key it announces, or a typed error that says
 //! which record is unusable and why. Records come from a Kinesis stream (their data is a DynamoDB
 //! Streams JSON record: the seed's key records, or what Kinesis Data Streams for DynamoDB writes);
-//! a source differs only in how a record yields its key, which record it is, and when it arrived.
+//! a source differs only in how a record yields its key, which record it is, and when it arrived,
+//! and (for an archive, see `archive`) whether it is a TTL delete and what its old image is.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 use aws_lambda_events::event::dynamodb::EventRecord as DynamoDbEventRecord;
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::aws::key::{Key, KeyError, KeySchema};
+use crate::aws::table::Item;
 
 /// Why a record can never be replicated, whatever is retried.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,10 @@ pub enum Problem {
     NoTable { tables: String },
     #[error("record's key does not match the primary table's key schema: {0}")]
     Key(#[from] KeyError),
+    #[error("record's OldImage has no valid key: {0}")]
+    ImageKey(KeyError),
+    #[error("record's OldImage is of another key than its Keys")]
+    ImageOfAnotherKey,
 }
 
 /// An unusable record, with where it is in the stream.
@@ -60,10 +65,12 @@ pub trait SourceRecord {
     /// decoding it says why).
     fn table(&self) -> Option<String>;
     /// True for a delete that DynamoDB's TTL made (a `REMOVE` whose `userIdentity` is the
-    /// DynamoDB service), not a writer. Only a table's own stream says so.
-    fn is_ttl_delete(&self) -> bool {
-        false
-    }
+    /// DynamoDB service), not a writer: a table's own stream and Kinesis Data Streams for
+    /// DynamoDB say so; dyno's own key records never do.
+    fn is_ttl_delete(&self) -> bool;
+    /// The item as it was before the record's change (`dynamodb.OldImage`), if the record
+    /// carries one (a stream of view type `OLD_IMAGE` or `NEW_AND_OLD_IMAGES`).
+    fn old_image(&self) -> Result<Option<Item>, Problem>;
 }
 
 impl SourceRecord for KinesisEventRecord {
@@ -99,10 +106,27 @@ impl SourceRecord for KinesisEventRecord {
         let named: TableOnly = serde_json::from_slice(&self.kinesis.data).ok()?;
         named.table()
     }
+
+    /// Reads only `eventName` and `userIdentity` (data that is not a record is no TTL delete).
+    fn is_ttl_delete(&self) -> bool {
+        serde_json::from_slice::<Origin>(&self.kinesis.data).is_ok_and(|origin| {
+            let identity = origin.user_identity.unwrap_or_default();
+            made_by_ttl(
+                origin.event_name.as_deref(),
+                identity.kind.as_deref(),
+                identity.principal_id.as_deref(),
+            )
+        })
+    }
+
+    fn old_image(&self) -> Result<Option<Item>, Problem> {
+        let record: ImageRecord = serde_json::from_slice(&self.kinesis.data)?;
+        Ok(record.dynamodb.old_image.and_then(item_of))
+    }
 }
 
-/// A record of a table's own DynamoDB stream: its `Keys` are the key (images, whatever the
-/// stream's view type, are ignored); its table is the one its `eventSourceARN` names.
+/// A record of a table's own DynamoDB stream: its `Keys` are the key (its images are read only
+/// for an archive's TTL deletes); its table is the one its `eventSourceARN` names.
 impl SourceRecord for DynamoDbEventRecord {
     fn key(&self, schema: &KeySchema, primary_table: &str) -> Result<Key, Problem> {
         if let Some(table) = self.table().filter(|t| t != primary_table) {
@@ -154,34 +178,32 @@ impl SourceRecord for DynamoDbEventRecord {
     }
 
     fn is_ttl_delete(&self) -> bool {
-        self.event_name == "REMOVE"
-            && self
-                .user_identity
-                .as_ref()
-                .is_some_and(|u| u.type_ == "Service" && u.principal_id == TTL_PRINCIPAL)
+        let identity = self.user_identity.as_ref();
+        made_by_ttl(
+            Some(&self.event_name),
+            identity.map(|u| u.type_.as_str()),
+            identity.map(|u| u.principal_id.as_str()),
+        )
+    }
+
+    fn old_image(&self) -> Result<Option<Item>, Problem> {
+        Ok(item_of(self.change.old_image.clone()))
     }
 }
 
 /// The principal of the deletes DynamoDB's TTL makes, in a stream record's `userIdentity`.
 pub const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
 
-/// The keys (canonical) whose last record in a batch is a TTL delete, given each record's key
-/// (`None`: unusable) and whether it is a TTL delete. An archive replica keeps such a key as it
-/// is: reading it would find it gone and delete it. A key written again after its TTL delete
-/// (a later record) is replicated as usual.
-pub fn kept_by_ttl<'a>(
-    records: impl Iterator<Item = (Option<&'a [u8]>, bool)>,
-) -> HashSet<Vec<u8>> {
-    let mut last: HashMap<&[u8], bool> = HashMap::new();
-    for (key, ttl_delete) in records {
-        if let Some(key) = key {
-            last.insert(key, ttl_delete);
-        }
-    }
-    last.into_iter()
-        .filter(|(_, ttl_delete)| *ttl_delete)
-        .map(|(key, _)| key.to_vec())
-        .collect()
+/// A `REMOVE` whose `userIdentity` is the DynamoDB service: a delete DynamoDB's TTL made.
+fn made_by_ttl(event_name: Option<&str>, kind: Option<&str>, principal: Option<&str>) -> bool {
+    event_name == Some("REMOVE") && kind == Some("Service") && principal == Some(TTL_PRINCIPAL)
+}
+
+/// An image as an item; an empty one (what a stream without that image leaves) is none.
+fn item_of(image: serde_dynamo::Item) -> Option<Item> {
+    let image = image.into_inner();
+    let item: Item = image.into_iter().map(|(k, v)| (k, v.into())).collect();
+    (!item.is_empty()).then_some(item)
 }
 
 /// The table a DynamoDB table or stream ARN names (`arn:…:table/NAME`, `…/stream/LABEL`).
@@ -281,6 +303,35 @@ fn named_table(table_name: Option<String>, event_source_arn: Option<&str>) -> Op
     table_name.or_else(|| table_of_stream_arn(event_source_arn?).map(str::to_owned))
 }
 
+/// Who made a record's change (Kinesis Data Streams for DynamoDB): all that tells a TTL delete.
+#[derive(Deserialize)]
+struct Origin {
+    #[serde(rename = "eventName", default)]
+    event_name: Option<String>,
+    #[serde(rename = "userIdentity", default)]
+    user_identity: Option<Identity>,
+}
+
+#[derive(Deserialize, Default)]
+struct Identity {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(rename = "principalId", default)]
+    principal_id: Option<String>,
+}
+
+/// A record's old image (Kinesis Data Streams for DynamoDB), the rest skipped.
+#[derive(Deserialize)]
+struct ImageRecord {
+    dynamodb: OldImage,
+}
+
+#[derive(Deserialize)]
+struct OldImage {
+    #[serde(rename = "OldImage", default)]
+    old_image: Option<serde_dynamo::Item>,
+}
+
 #[derive(Deserialize)]
 struct StreamKeys {
     #[serde(rename = "Keys", default)]
@@ -308,130 +359,5 @@ fn decode_data(data: &[u8], schema: &KeySchema, primary_table: &str) -> Result<K
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn a_key_is_kept_only_when_its_last_record_is_a_ttl_delete() {
-        let records = [
-            (Some(&b"a"[..]), false),
-            (Some(&b"a"[..]), true),
-            (Some(&b"b"[..]), true),
-            (Some(&b"b"[..]), false),
-            (None, true),
-            (Some(&b"c"[..]), false),
-        ];
-        let kept = kept_by_ttl(records.into_iter());
-        assert_eq!(kept, HashSet::from([b"a".to_vec()]));
-    }
-
-    #[test]
-    fn only_a_remove_by_the_dynamodb_service_is_a_ttl_delete() {
-        let record = |name: &str, identity: serde_json::Value| {
-            dynamodb_record(serde_json::json!({
-                "eventID": "1", "eventName": name, "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
-                "userIdentity": identity,
-                "dynamodb": {"Keys": {"id": {"S": "k"}}, "SequenceNumber": "1", "SizeBytes": 9,
-                    "StreamViewType": "KEYS_ONLY", "ApproximateCreationDateTime": 1.0}
-            }))
-        };
-        let service = serde_json::json!({"type": "Service", "principalId": TTL_PRINCIPAL});
-        assert!(record("REMOVE", service.clone()).is_ttl_delete());
-        assert!(!record("MODIFY", service).is_ttl_delete());
-        let user = serde_json::json!({"type": "Service", "principalId": "someone"});
-        assert!(!record("REMOVE", user).is_ttl_delete());
-        assert!(!record("REMOVE", serde_json::Value::Null).is_ttl_delete());
-    }
-
-    use super::*;
-    use crate::aws::key::ScalarType;
-
-    const SEED: &[u8] = include_bytes!("../../tests/fixtures/seed-record.json");
-
-    fn thread() -> KeySchema {
-        KeySchema::composite(("ForumName", ScalarType::S), ("Subject", ScalarType::S))
-    }
-
-    fn record(data: &[u8]) -> KinesisEventRecord {
-        let mut r = KinesisEventRecord::default();
-        r.event_id = Some("shardId-000000000007:42".into());
-        r.kinesis.sequence_number = "42".into();
-        *r.kinesis.data = data.to_vec();
-        r
-    }
-
-    #[test]
-    fn decodes_the_seed_record_verbatim() {
-        let key = decode(&record(SEED), &thread(), "Thread").unwrap();
-        assert_eq!(
-            key.to_string(),
-            r#"ForumName=S:"DynamoDB",Subject=S:"DynamoDB Thread 3""#
-        );
-    }
-
-    #[test]
-    fn decodes_the_kinesis_data_streams_for_dynamodb_format() {
-        let data = br#"{"awsRegion":"us-east-1","eventID":"0d6d1a3c-1b64-4c08-9f5e-7c2b1c0f1a2b",
-            "eventName":"MODIFY","userIdentity":null,"recordFormat":"application/json",
-            "tableName":"Thread","dynamodb":{"ApproximateCreationDateTime":1732521600123,
-            "ApproximateCreationDateTimePrecision":"MILLISECOND",
-            "Keys":{"Subject":{"S":"s"},"ForumName":{"S":"f"}},
-            "NewImage":{"ForumName":{"S":"f"},"Subject":{"S":"s"},"Tags":{"SS":["a"]}},
-            "OldImage":{"ForumName":{"S":"f"},"Subject":{"S":"s"}},"SizeBytes":40},
-            "eventSource":"aws:dynamodb"}"#;
-        let key = decode(&record(data), &thread(), "Thread").unwrap();
-        assert_eq!(key.to_string(), r#"ForumName=S:"f",Subject=S:"s""#);
-    }
-
-    fn dynamodb_record(json: serde_json::Value) -> DynamoDbEventRecord {
-        serde_json::from_value(json).unwrap()
-    }
-
-    #[test]
-    fn decodes_a_table_stream_record_from_its_keys_whatever_its_images() {
-        let record = dynamodb_record(serde_json::json!({
-            "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1",
-            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
-            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/Thread/stream/2026-11-27T00:00:00.000",
-            "dynamodb": {"ApproximateCreationDateTime": 1764201600.0,
-                "Keys": {"Subject": {"S": "s"}, "ForumName": {"S": "f"}},
-                "NewImage": {"ForumName": {"S": "f"}, "Subject": {"S": "s"}, "Body": {"S": "x"}},
-                "SequenceNumber": "111", "SizeBytes": 26, "StreamViewType": "NEW_AND_OLD_IMAGES"}
-        }));
-        let key = decode(&record, &thread(), "Thread").unwrap();
-        assert_eq!(key.to_string(), r#"ForumName=S:"f",Subject=S:"s""#);
-        assert_eq!(record.sequence_number(), "111");
-        let err = decode(&record, &thread(), "Other").unwrap_err();
-        assert!(matches!(err.problem, Problem::OtherTable { .. }), "{err}");
-        assert_eq!(
-            table_of_stream_arn("arn:aws:dynamodb:r:1:table/T-1.x/stream/label"),
-            Some("T-1.x")
-        );
-    }
-
-    #[test]
-    fn names_the_record_and_the_reason() {
-        let err = decode(&record(b"not json"), &thread(), "Thread").unwrap_err();
-        assert_eq!(err.shard, "shardId-000000000007");
-        assert_eq!(err.sequence_number, "42");
-        assert!(matches!(err.problem, Problem::NotARecord(_)));
-        assert!(err.to_string().contains("shardId-000000000007"), "{err}");
-
-        let no_keys =
-            br#"{"awsRegion":"r","eventID":"e","eventName":"INSERT","dynamodb":{"SizeBytes":1}}"#;
-        let err = decode(&record(no_keys), &thread(), "Thread").unwrap_err();
-        assert!(matches!(err.problem, Problem::NoKeys), "{err}");
-
-        let other = br#"{"awsRegion":"r","eventID":"e","eventName":"INSERT","tableName":"Other",
-            "dynamodb":{"SizeBytes":1,"Keys":{"ForumName":{"S":"f"},"Subject":{"S":"s"}}}}"#;
-        let err = decode(&record(other), &thread(), "Thread").unwrap_err();
-        assert!(matches!(err.problem, Problem::OtherTable { .. }), "{err}");
-
-        let wrong_type = br#"{"awsRegion":"r","eventID":"e","eventName":"INSERT",
-            "dynamodb":{"SizeBytes":1,"Keys":{"ForumName":{"N":"1"},"Subject":{"S":"s"}}}}"#;
-        let err = decode(&record(wrong_type), &thread(), "Thread").unwrap_err();
-        assert!(
-            matches!(err.problem, Problem::Key(KeyError::WrongType { .. })),
-            "{err}"
-        );
-    }
-}
+#[path = "decode_tests.rs"]
+mod tests;

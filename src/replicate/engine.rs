@@ -127,6 +127,11 @@ impl Engine {
         self.primary.as_ref()
     }
 
+    /// How it replicates (calls in flight, retries, timeouts).
+    pub fn tuning(&self) -> &Tuning {
+        &self.tuning
+    }
+
     /// The targets.
     pub fn targets(&self) -> &[Target] {
         &self.targets
@@ -214,6 +219,20 @@ impl Engine {
                 pending.push_front(key);
             }
         }
+    }
+
+    /// Writes `items` to every target as if the primary had been read for their keys and had
+    /// answered with them (each target shapes them by its filter and projection), without a
+    /// read of the primary; a key is done when every target agreed. An archive writes a TTL
+    /// delete's old image this way.
+    pub async fn write_as_read(
+        &self,
+        items: Vec<((usize, Key), Item)>,
+        calls: &Semaphore,
+        deadline: Deadline,
+    ) -> Outcome {
+        let reads = items.into_iter().map(|(key, item)| (key, Some(item)));
+        self.write(reads.collect(), calls, deadline).await
     }
 
     /// Writes what `reads` found to every target at once; a key is done when every target

@@ -3,6 +3,7 @@
 //! says which records failed; unusable records go to the dead-letter queue; each batch ends in a
 //! summary, a log line and metrics. It imports only `aws`.
 
+pub mod archive;
 pub mod batch_rule;
 pub mod dead_letter;
 pub mod decode;

@@ -1,8 +1,10 @@
 //! Lambda glue: a batch of stream records in, `batchItemFailures` out. Decodes the records into
-//! distinct keys (handed to the engine while decoding goes on), runs the engine, dead-letters the
-//! unusable records that will not come back, applies the batch rule, and logs one summary line.
+//! distinct keys (handed to the engine while decoding goes on), runs the engine (and, with
+//! `KEEP_TTL_DELETES`, writes the archive's images: see [`crate::replicate::archive`]),
+//! dead-letters the unusable records that will not come back, applies the batch rule, and logs
+//! one summary line.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
@@ -17,6 +19,7 @@ use tokio::time::Instant;
 use crate::aws::key::{Key, KeySchema};
 use crate::aws::retry::Deadline;
 use crate::aws::table::Table;
+use crate::replicate::archive::{Archive, Image, KeyId};
 use crate::replicate::batch_rule::{self, RecordKey};
 use crate::replicate::dead_letter::{DeadLetterError, DeadLetterQueue};
 use crate::replicate::decode::{self, SourceRecord};
@@ -37,7 +40,8 @@ const DECODE_STEP: usize = 128;
 
 /// A batch, decoded: each record's key number (or unusable), and why each unusable one is.
 struct Decoded {
-    /// Distinct keys, numbered 0.. in the order first met.
+    /// Distinct keys, numbered 0..: the archive's images first, then the others in the order
+    /// first met.
     distinct_keys: usize,
     /// One per record, in order.
     record_keys: Vec<RecordKey>,
@@ -52,7 +56,8 @@ pub struct Replicator {
     engines: Vec<Engine>,
     tuning: Tuning,
     dead_letters: Option<DeadLetterQueue>,
-    /// Leave the replica alone for TTL deletes (an archive replica; `KEEP_TTL_DELETES`).
+    /// Keep what TTL deletes (an archive replica; `KEEP_TTL_DELETES`): see
+    /// [`crate::replicate::archive`].
     keep_ttl_deletes: bool,
 }
 
@@ -84,8 +89,10 @@ impl Replicator {
         self
     }
 
-    /// With `keep`, a TTL delete of a table's own stream leaves the replica alone: for an archive
-    /// replica that keeps what the primary expires (it must not have TTL itself).
+    /// With `keep`, a TTL delete (a table's own stream's, or Kinesis Data Streams for
+    /// DynamoDB's) does not delete: the targets get the item's old image, or are left alone
+    /// without one (see [`crate::replicate::archive`]). For an archive replica that keeps what
+    /// the primary expires (it must not have TTL itself).
     pub fn keeping_ttl_deletes(mut self, keep: bool) -> Self {
         self.keep_ttl_deletes = keep;
         self
@@ -142,8 +149,22 @@ impl Replicator {
         let started = Instant::now();
         let stop = Deadline::before(deadline, self.tuning.deadline_margin);
         let queues: Vec<KeyQueue> = self.engines.iter().map(|_| KeyQueue::default()).collect();
-        let (decoded, outcome) =
-            tokio::join!(self.decode(records, &queues), self.replicate(&queues, stop));
+        let mut archive = match self.keep_ttl_deletes {
+            true => Archive::of(records, &self.sources()),
+            false => Archive::default(),
+        };
+        let (ttl_deletes_kept, ttl_kept_without_image) = (archive.kept(), archive.left_alone.len());
+        log_left_alone(&archive);
+        let images = std::mem::take(&mut archive.images);
+        let numbered = images
+            .iter()
+            .enumerate()
+            .map(|(n, i)| (key_id(i), n))
+            .collect();
+        let (decoded, outcome) = tokio::join!(
+            self.decode(records, &queues, &archive, numbered),
+            self.replicate(&queues, images, stop)
+        );
         log_key_failures(&outcome);
         let key_failed = outcome.key_failed(decoded.distinct_keys);
         let to_send = batch_rule::to_dead_letter(&decoded.record_keys, &key_failed);
@@ -166,11 +187,8 @@ impl Replicator {
             failed_records: failed.len(),
             unusable_records: decoded.unusable.len(),
             dead_lettered: kept.iter().filter(|k| **k).count(),
-            ttl_deletes_kept: decoded
-                .record_keys
-                .iter()
-                .filter(|r| **r == RecordKey::Kept)
-                .count(),
+            ttl_deletes_kept,
+            ttl_kept_without_image,
             deadline_failures: outcome.deadline_failures(),
             duration: started.elapsed(),
             oldest_record_age: oldest_age(records),
@@ -182,16 +200,28 @@ impl Replicator {
         (failed, summary)
     }
 
-    /// Runs each primary table's engine on its queue, all under one bound on calls in flight.
-    async fn replicate(&self, queues: &[KeyQueue], stop: Deadline) -> Outcome {
+    /// Runs each primary table's engine on its queue, and writes the archive's `images` (each
+    /// numbered as its key is: its place in the list) to their primary's targets, all under one
+    /// bound on calls in flight.
+    async fn replicate(&self, queues: &[KeyQueue], images: Vec<Image>, stop: Deadline) -> Outcome {
         let calls = Semaphore::new(self.tuning.concurrency.max(1));
         let runs = self
             .engines
             .iter()
             .zip(queues)
             .map(|(engine, queue)| engine.replicate_within(queue, stop, &calls));
+        let mut items: Vec<Vec<_>> = self.engines.iter().map(|_| Vec::new()).collect();
+        for (number, image) in images.into_iter().enumerate() {
+            // An image of no engine is never accounted for: its key fails (see `key_failed`).
+            if let Some(items) = items.get_mut(image.source) {
+                items.push(((number, image.key), image.item));
+            }
+        }
+        let writes = (self.engines.iter().zip(items))
+            .map(|(engine, items)| engine.write_as_read(items, &calls, stop));
+        let (runs, writes) = tokio::join!(join_all(runs), join_all(writes));
         let mut total = Outcome::default();
-        for outcome in join_all(runs).await {
+        for outcome in runs.into_iter().chain(writes) {
             total.merge(outcome);
         }
         total
@@ -207,17 +237,33 @@ impl Replicator {
 
     /// Decodes the records and pushes each new distinct key to its table's queue (every
     /// [`DECODE_STEP`] records, yielding so the engines' workers can send what is ready), then
-    /// closes them. Keys are numbered across tables.
-    async fn decode<R: SourceRecord>(&self, records: &[R], queues: &[KeyQueue]) -> Decoded {
+    /// closes them. Keys are numbered across tables, after the archive's images (`numbered`:
+    /// their keys are written from the image, not read); the records of a key the archive leaves
+    /// alone are done, and those whose image is unusable are unusable.
+    async fn decode<R: SourceRecord>(
+        &self,
+        records: &[R],
+        queues: &[KeyQueue],
+        archive: &Archive,
+        numbered: HashMap<KeyId, usize>,
+    ) -> Decoded {
         let sources = self.sources();
-        let kept = self.kept_by_ttl(records, &sources);
-        let mut key_numbers: HashMap<(usize, Vec<u8>), usize> = HashMap::new();
+        let mut key_numbers = numbered;
         let mut record_keys = Vec::with_capacity(records.len());
         let mut unusable = Vec::new();
         let mut new_keys: Vec<Vec<(usize, Key)>> = vec![Vec::new(); queues.len()];
         for (position, record) in records.iter().enumerate() {
+            if let Some(problem) = archive.unusable.get(&position) {
+                record_keys.push(RecordKey::Unusable(unusable.len()));
+                unusable.push((position, letter::reason(problem)));
+                continue;
+            }
             match decode::decode_from(record, &sources) {
-                Ok((source, key)) if kept.contains(&kept_id(source, &key)) => {
+                Ok((source, key))
+                    if archive
+                        .left_alone
+                        .contains(&(source, key.canonical().to_vec())) =>
+                {
                     record_keys.push(RecordKey::Kept)
                 }
                 Ok((source, key)) => {
@@ -252,27 +298,6 @@ impl Replicator {
         }
     }
 
-    /// With `KEEP_TTL_DELETES`, the keys whose last record in the batch is a TTL delete (see
-    /// [`decode::kept_by_ttl`]); else none.
-    fn kept_by_ttl<R: SourceRecord>(
-        &self,
-        records: &[R],
-        sources: &[(&str, &KeySchema)],
-    ) -> HashSet<Vec<u8>> {
-        if !self.keep_ttl_deletes || !records.iter().any(SourceRecord::is_ttl_delete) {
-            return HashSet::new();
-        }
-        let keys: Vec<(Option<Vec<u8>>, bool)> = records
-            .iter()
-            .map(|r| {
-                let key = decode::decode_from(r, sources).ok();
-                let id = key.map(|(source, key)| kept_id(source, &key));
-                (id, r.is_ttl_delete())
-            })
-            .collect();
-        decode::kept_by_ttl(keys.iter().map(|(k, ttl)| (k.as_deref(), *ttl)))
-    }
-
     /// Sends the unusable records numbered `to_send` to the dead-letter queue, if there is one;
     /// one result per record sent (none without a queue).
     async fn send_dead_letters<R: SourceRecord>(
@@ -299,11 +324,23 @@ impl Replicator {
     }
 }
 
-/// A key of one primary table, as [`Replicator::kept_by_ttl`] tells them apart.
-fn kept_id(source: usize, key: &Key) -> Vec<u8> {
-    let mut id = source.to_be_bytes().to_vec();
-    id.extend_from_slice(key.canonical());
-    id
+/// An image's key, as the batch's keys are told apart.
+fn key_id(image: &Image) -> KeyId {
+    (image.source, image.key.canonical().to_vec())
+}
+
+/// One WARN line per batch in which TTL deletes without an old image left targets alone, with
+/// how many keys (never an item's content).
+fn log_left_alone(archive: &Archive) {
+    if archive.left_alone.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        keys = archive.left_alone.len(),
+        "TTL deletes without an old image: the targets' items were left as they are, and a \
+         version written since the last one replicated is lost; an archive needs a stream \
+         with images (view type OLD_IMAGE or NEW_AND_OLD_IMAGES)"
+    );
 }
 
 /// For each record not in `failed` (positions, in order), the time since it reached the stream.
@@ -403,6 +440,7 @@ fn log_summary(summary: &Summary) {
         unusable_records = summary.unusable_records,
         dead_lettered = summary.dead_lettered,
         ttl_deletes_kept = summary.ttl_deletes_kept,
+        ttl_kept_without_image = summary.ttl_kept_without_image,
         duration_ms = summary.duration.as_millis() as u64,
         oldest_record_age_ms = summary.oldest_record_age.as_millis() as u64,
         lag_max_ms = summary.lag_max.map_or(0, |l| l.as_millis() as u64),

@@ -18,8 +18,12 @@ pub struct Summary {
     pub unusable_records: usize,
     /// Unusable records the dead-letter queue confirmed (not reported as failures).
     pub dead_lettered: usize,
-    /// TTL deletes left alone (`KEEP_TTL_DELETES`).
+    /// Keys whose last record was a TTL delete, kept (`KEEP_TTL_DELETES`): their old image
+    /// written to the targets, or, without one, the targets left alone.
     pub ttl_deletes_kept: usize,
+    /// Of those, the keys whose TTL delete had no old image (a `KEYS_ONLY` or `NEW_IMAGE`
+    /// stream): the targets were left as they are.
+    pub ttl_kept_without_image: usize,
     /// Keys that failed because the invocation's deadline came.
     pub deadline_failures: usize,
     pub duration: Duration,

@@ -48,6 +48,9 @@ pub struct TargetSpec {
     pub include: Option<Vec<String>>,
     /// The attributes not to write (never a key attribute).
     pub exclude: Option<Vec<String>>,
+    /// `false`: the target gets no TTL (`create`, `check`): an archive, which keeps what the
+    /// primary's TTL deletes. `None`: the primary's TTL, as a replica's.
+    pub ttl: Option<bool>,
 }
 
 impl TargetSpec {
@@ -63,6 +66,7 @@ impl TargetSpec {
             filter: None,
             include: None,
             exclude: None,
+            ttl: None,
         }
     }
 }

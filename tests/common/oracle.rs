@@ -324,3 +324,87 @@ pub async fn assert_equal_items(primary: (&Client, &str), replica: (&Client, &st
         primary.1, replica.1
     );
 }
+
+/// Every key of a table (consistent `Scan`, every page), normalized: to compare with the exact
+/// set of keys a test expects (built with [`Key::of`] from the items it wrote).
+pub async fn keys(client: &Client, table: &str) -> BTreeSet<Key> {
+    let names = key_names(client, table).await;
+    scan(client, table, &names).await.into_keys().collect()
+}
+
+/// The keys a table holds after `workloads` were applied to it, one after the other, each
+/// whole before the next (as `dyno::local::workload::apply` does). Within a workload the
+/// operations run concurrently, so the order of two operations on one key is not known: a key
+/// whose last workload that touched it only wrote it (puts, updates) is `there`, one it only
+/// deleted is not, and one it both wrote and deleted may or may not be (`maybe`).
+#[derive(Debug, Default)]
+pub struct WorkloadKeys {
+    pub there: BTreeSet<Key>,
+    pub maybe: BTreeSet<Key>,
+}
+
+impl WorkloadKeys {
+    pub fn of(workloads: &[Vec<dyno::local::workload::Op>]) -> WorkloadKeys {
+        use dyno::local::workload::{HASH, Op, RANGE};
+        let names = [HASH.to_owned(), RANGE.to_owned()];
+        // Some(true): there; Some(false): gone; None: either.
+        let mut state: BTreeMap<Key, Option<bool>> = BTreeMap::new();
+        for ops in workloads {
+            // Per key: written, deleted.
+            let mut touched: BTreeMap<Key, (bool, bool)> = BTreeMap::new();
+            for op in ops {
+                let (attributes, wrote) = match op {
+                    Op::Put(item) => (item, true),
+                    Op::Update { key, .. } => (key, true),
+                    Op::Delete(key) => (key, false),
+                };
+                let seen = touched.entry(Key::of(&names, attributes)).or_default();
+                if wrote {
+                    seen.0 = true;
+                } else {
+                    seen.1 = true;
+                }
+            }
+            for (key, seen) in touched {
+                let now = match seen {
+                    (true, false) => Some(true),
+                    (false, true) => Some(false),
+                    _ => None,
+                };
+                state.insert(key, now);
+            }
+        }
+        let mut keys = WorkloadKeys::default();
+        for (key, now) in state {
+            match now {
+                Some(true) => keys.there.insert(key),
+                None => keys.maybe.insert(key),
+                Some(false) => false,
+            };
+        }
+        keys
+    }
+
+    /// How many items that is: from the keys surely there to those that may be.
+    pub fn items(&self) -> std::ops::RangeInclusive<usize> {
+        self.there.len()..=self.there.len() + self.maybe.len()
+    }
+
+    /// Asserts (a plain scan) that `table` holds every key surely there, and no key but those
+    /// and the ones in doubt; returns how many items it holds.
+    pub async fn assert_on(&self, client: &Client, table: &str) -> usize {
+        let found = keys(client, table).await;
+        let lost: Vec<&Key> = self.there.difference(&found).collect();
+        let stray: Vec<&Key> = found
+            .iter()
+            .filter(|k| !self.there.contains(*k) && !self.maybe.contains(*k))
+            .collect();
+        assert!(
+            lost.is_empty() && stray.is_empty(),
+            "{table}: keys written and never deleted are missing: {lost:?}; keys deleted and \
+             not written again are there: {stray:?}"
+        );
+        assert!(self.items().contains(&found.len()));
+        found.len()
+    }
+}

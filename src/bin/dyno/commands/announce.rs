@@ -12,7 +12,9 @@ use dyno::aws::key::Key;
 use dyno::publish::writer::{WriteError, Writer};
 use dyno::replicate::targets::TargetSpec;
 
+use super::from_export;
 use super::input::parse_item;
+use super::sink::DirectArg;
 use super::targets::{self, TargetsArg};
 use super::writes::{write_failure, writer};
 use crate::Outcome;
@@ -23,7 +25,7 @@ use crate::failure::{Failure, usage};
 #[derive(clap::Args)]
 pub struct Args {
     /// A key, in DynamoDB JSON (may be repeated).
-    #[arg(long, required_unless_present = "keys_file")]
+    #[arg(long, required_unless_present_any = ["keys_file", "from_export"])]
     key: Vec<String>,
     /// A file of keys, one per line: a key in DynamoDB JSON, or a `dyno diff --keys-out`
     /// line ({"kind":…,"key":{…}}).
@@ -33,12 +35,30 @@ pub struct Args {
     /// --targets` wrote them): each such key is announced for the primary its target follows.
     #[arg(long, value_name = "FILE", requires = "keys_file")]
     targets: Option<PathBuf>,
+    /// Announce every key of this DynamoDB export (s3://BUCKET/PREFIX/AWSDynamoDB/ID/ or its
+    /// ARN), to heal a gap: an incremental export (repeat the flag for a chain) names exactly
+    /// the keys written in its window. Only the keys are used, never the images.
+    #[arg(long, value_name = "EXPORT", conflicts_with_all = ["key", "keys_file"])]
+    from_export: Vec<String>,
+    /// S3 endpoint (local servers) [default: AWS].
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_S3_ENDPOINT_URL")]
+    s3_endpoint_url: Option<String>,
+    /// With --from-export: copy each key now instead of announcing it (no key stream).
+    #[command(flatten)]
+    direct: DirectArg,
 }
 
 /// A key as a file line gave it: its attributes, and the target it was found on, if any.
 type Line = (usize, Option<String>, HashMap<String, AttributeValue>);
 
 pub async fn run(at: &Connected, args: Args) -> Outcome {
+    if !args.from_export.is_empty() {
+        let s3 = args.s3_endpoint_url.as_deref();
+        return from_export::announce(at, &args.from_export, s3, &args.direct).await;
+    }
+    if args.direct.direct {
+        return Err(usage("--direct goes with --from-export"));
+    }
     let w = writer(at).await?;
     let mut parsed = Vec::new();
     for text in &args.key {

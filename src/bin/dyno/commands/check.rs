@@ -45,7 +45,9 @@ async fn check(at: &Connected, args: &Args) -> Outcome {
     let choices = choices(&args.replica)?;
     let Some(specs) = targets::specs(&args.targets)? else {
         let primary = at.primary();
-        let wanted = Definition::read(&primary).await?.for_replica(&choices);
+        let definition = Definition::read(&primary).await?;
+        targets::note_archive(&definition, &choices);
+        let wanted = definition.for_replica(&choices);
         let matches = check_one(&primary, &at.replica().await?, wanted, args, None).await?;
         return Ok(exit_failure_if(!matches));
     };
@@ -57,6 +59,8 @@ async fn check(at: &Connected, args: &Args) -> Outcome {
         if !args.json {
             println!("target `{}`:", target.spec.name);
         }
+        let choices = targets::choices_for(&target.spec, &choices);
+        targets::note_archive(definition, &choices);
         let wanted = definition.for_target(&choices, |a| shape.keeps(a));
         let name = Some(target.spec.name.as_str());
         all_match &= check_one(&target.source, &target.table, wanted, args, name).await?;

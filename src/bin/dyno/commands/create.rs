@@ -11,6 +11,7 @@ use dyno::ops::definition::{Definition, ReplicaChoices};
 use dyno::ops::drift;
 use dyno::ops::provision;
 
+use super::from_export;
 use super::replica_args::{ReplicaArgs, choices};
 use super::targets::{self, TargetsArg};
 use crate::Outcome;
@@ -36,6 +37,14 @@ pub struct Args {
     /// lost. Only on local servers (127.0.0.1, localhost).
     #[arg(long)]
     recreate: bool,
+    /// Make a new replica by ImportTable from this full export (s3://BUCKET/PREFIX/AWSDynamoDB/
+    /// ID/ or its ARN), with the primary's definition: DynamoDB fills it with no write capacity
+    /// used. An existing replica is refused (fill it with `dyno load`).
+    #[arg(long, value_name = "EXPORT", conflicts_with_all = ["recreate", "targets"])]
+    from_export: Option<String>,
+    /// S3 endpoint (local servers) [default: AWS].
+    #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_S3_ENDPOINT_URL")]
+    s3_endpoint_url: Option<String>,
     #[command(flatten)]
     replica: ReplicaArgs,
     /// With --targets: create each target table instead of --replica-table (a projected target
@@ -52,6 +61,10 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
     let stream = (!args.no_stream).then_some(args.shards);
     let choices = choices(&args.replica)?;
     let key_schema = args.key_schema.as_deref();
+    if let Some(export) = &args.from_export {
+        let s3 = args.s3_endpoint_url.as_deref();
+        return from_export::create_replica(at, export, s3, &choices).await;
+    }
     if let Some(specs) = targets::specs(&args.targets)? {
         if args.recreate {
             return Err(usage(
@@ -81,6 +94,7 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
         // An existing primary: its replica gets (or is checked against) its whole definition.
         Setup::Existed => {
             let definition = Definition::read(&primary).await?;
+            targets::note_archive(&definition, &choices);
             let wanted = definition.for_replica(&choices);
             replica_of(&definition, wanted, &replica, &choices).await?;
         }
@@ -119,6 +133,8 @@ async fn create_targets(
         let definition = definitions.of(&target.source).await?;
         let shape = targets::shape(&target.spec, definition)?;
         eprintln!("target `{}`:", target.spec.name);
+        let choices = targets::choices_for(&target.spec, &choices);
+        targets::note_archive(definition, &choices);
         let wanted = definition.for_target(&choices, |a| shape.keeps(a));
         replica_of(definition, wanted, &target.table, &choices).await?;
     }

@@ -220,7 +220,11 @@ impl Found {
             }
         }
         if let Some(sink) = repair {
-            let keys: Vec<_> = differences.into_iter().map(|d| d.key).collect();
+            // An expired item (compared only when asked to) is left to TTL, never repaired.
+            let keys: Vec<_> = (differences.into_iter())
+                .filter(|d| !d.expired)
+                .map(|d| d.key)
+                .collect();
             let count = keys.len() as u64;
             sink.send(keys)
                 .await

@@ -11,14 +11,17 @@ mod delete;
 mod demo;
 mod diff;
 mod export;
+mod export_s3;
 mod failures;
 mod get;
 mod import;
+mod load;
 mod plan;
 mod put;
 mod replicate;
 mod update;
 
+mod from_export;
 mod input;
 mod replica_args;
 mod scan;
@@ -41,12 +44,14 @@ pub enum Command {
     Announce(announce::Args),
     Import(import::Args),
     Export(export::Args),
+    ExportS3(export_s3::Args),
     Create(create::Args),
     Check(check::Args),
     Replicate(replicate::Args),
     DeadLetters(dead_letters::Args),
     Diff(diff::Args),
     Backfill(backfill::Args),
+    Load(load::Args),
     Plan(plan::Args),
     Failures(failures::Args),
     Demo(demo::Args),
@@ -64,12 +69,14 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Announce(args) => announce::run(&at, args).await,
         Command::Import(args) => import::run(&at, args).await,
         Command::Export(args) => export::run(&at, args).await,
+        Command::ExportS3(args) => export_s3::run(&at, args).await,
         Command::Create(args) => create::run(&at, args).await,
         Command::Check(args) => check::run(&at, args).await,
         Command::Replicate(args) => replicate::run(&at, args).await,
         Command::DeadLetters(args) => dead_letters::run(&at, args).await,
         Command::Diff(args) => diff::run(&at, args).await,
         Command::Backfill(args) => backfill::run(&at, args).await,
+        Command::Load(args) => load::run(&at, args).await,
         Command::Plan(args) => plan::run(args),
         Command::Failures(args) => failures::run(&at, args).await,
         Command::Demo(args) => demo::run(&at, args).await,

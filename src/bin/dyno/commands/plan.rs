@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use dyno::ops::plan::{Load, Prices, describe};
+use dyno::ops::plan_seed::{self, EnginePrices, Seed};
 
 use crate::Outcome;
 use crate::failure::{Failure, usage};
@@ -40,10 +41,26 @@ pub struct Args {
     /// and per month for the plan's shards, and its lag budget next to polling's.
     #[arg(long)]
     efo: bool,
+    /// Instead: seeding a replica of an existing table, priced both ways (backfill against
+    /// export + import or export + load).
+    #[arg(long, requires = "table_gb")]
+    seed: bool,
+    /// With --seed: the table's size in GB.
+    #[arg(long)]
+    table_gb: Option<f64>,
+    /// With --seed: backfill's items a second (as `make bench` measures it here).
+    #[arg(long, default_value_t = 17_000.0)]
+    backfill_rate: f64,
+    /// With --seed: load's items a second (as `make bench` measures it here).
+    #[arg(long, default_value_t = 17_000.0)]
+    load_rate: f64,
 }
 
 pub fn run(args: Args) -> Outcome {
     check(&args)?;
+    if args.seed {
+        return seed(&args);
+    }
     let load = Load {
         writes_per_second: args.writes_per_second,
         item_kb: args.item_kb,
@@ -55,6 +72,32 @@ pub fn run(args: Args) -> Outcome {
         ..Load::default()
     };
     for line in describe(&load, &Prices::default(), args.efo) {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--seed`: the ways to seed a replica of a table of `--table-gb`, side by side.
+fn seed(args: &Args) -> Outcome {
+    let table_gb = args.table_gb.unwrap_or_default();
+    for (flag, value) in [
+        ("--table-gb", table_gb),
+        ("--backfill-rate", args.backfill_rate),
+        ("--load-rate", args.load_rate),
+    ] {
+        if !(value.is_finite() && value > 0.0 && value <= 1e9) {
+            return Err(usage(format!(
+                "{flag} {value} must be above 0 and at most 1e9"
+            )));
+        }
+    }
+    let seed = Seed {
+        table_gb,
+        item_kb: args.item_kb,
+        backfill_rate: args.backfill_rate,
+        load_rate: args.load_rate,
+    };
+    for line in plan_seed::describe(&seed, &Prices::default(), &EnginePrices::default()) {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)

@@ -18,6 +18,10 @@ pub struct ReplicaArgs {
     /// Without the primary's tags.
     #[arg(long)]
     pub no_tags: bool,
+    /// Without TTL: an archive, which keeps what the primary's TTL deletes (with
+    /// KEEP_TTL_DELETES and a stream that carries old images; `check` then wants TTL off).
+    #[arg(long)]
+    pub no_ttl: bool,
     /// Without the primary's secondary indexes.
     #[arg(long)]
     pub no_indexes: bool,
@@ -67,6 +71,7 @@ pub fn choices(args: &ReplicaArgs) -> Result<ReplicaChoices, Failure> {
         point_in_time_recovery: !args.no_pitr,
         deletion_protection: !args.no_deletion_protection,
         tags: !args.no_tags,
+        ttl: !args.no_ttl,
         billing,
         kms_key: args.replica_kms_key.clone(),
     })
@@ -85,6 +90,7 @@ mod tests {
             no_pitr: false,
             no_deletion_protection: true,
             no_tags: false,
+            no_ttl: false,
             no_indexes: false,
             billing_mode,
             read_capacity: read,

@@ -32,6 +32,11 @@ pub struct Args {
     batching_window_ms: u64,
     #[arg(long, value_enum, default_value_t = Start::TrimHorizon)]
     starting_position: Start,
+    /// Start each shard with no checkpoint at the first record that reached the stream at or
+    /// after this time (RFC 3339, e.g. 2026-12-07T06:00:00Z): the catch-up after `dyno load`,
+    /// from before the export's time (Kinesis source only).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "starting_position")]
+    from_timestamp: Option<chrono::DateTime<chrono::Utc>>,
     /// Keep per-shard positions in this file (a restart resumes from it).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -52,8 +57,12 @@ pub struct Args {
     max_retries: i64,
     #[command(flatten)]
     queue: OptionalQueueArgs,
-    /// With --source dynamodb-stream: leave the replica alone for deletes made by the table's
-    /// TTL (an archive replica that keeps what the primary expires; it must not have TTL).
+    /// An archive replica that keeps what the primary's TTL deletes (it must not have TTL): a
+    /// TTL delete writes the item's old image (a stream with images: OLD_IMAGE or
+    /// NEW_AND_OLD_IMAGES), or else leaves the replica's item alone. TTL deletes come on the
+    /// table's own stream (--source dynamodb-stream) and on a Kinesis Data Streams for DynamoDB
+    /// stream (--source kinesis); a dyno key stream never carries one, so with it this changes
+    /// nothing.
     #[arg(long)]
     keep_ttl_deletes: bool,
     #[command(flatten)]
@@ -84,6 +93,12 @@ pub enum Start {
 }
 
 pub async fn run(at: &Connected, args: Args) -> Outcome {
+    if args.from_timestamp.is_some() && matches!(args.source, SourceKind::DynamodbStream) {
+        return Err(usage(
+            "--from-timestamp: a DynamoDB stream has no AT_TIMESTAMP; it starts at its trim \
+             horizon (24 hours back at most), which is where --source dynamodb-stream starts",
+        ));
+    }
     let replicator = replicator(at, &args).await?;
     let options = options(&args);
     // Following: until Ctrl-C; else a drain.
@@ -131,14 +146,22 @@ async fn replicator(at: &Connected, args: &Args) -> Result<Replicator, Failure> 
     Ok(replicator)
 }
 
+/// A time as RFC 3339 (`2026-12-07T06:00:00Z`).
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e}), e.g. 2026-12-07T06:00:00Z"))
+}
+
 /// The runner's options, from the flags.
 fn options(args: &Args) -> RunnerOptions {
     RunnerOptions {
         batch_size: args.batch_size as usize,
         batching_window: Duration::from_millis(args.batching_window_ms),
-        starting_position: match args.starting_position {
-            Start::TrimHorizon => StartingPosition::TrimHorizon,
-            Start::Latest => StartingPosition::Latest,
+        starting_position: match (args.from_timestamp, args.starting_position) {
+            (Some(at), _) => StartingPosition::AtTimestamp(at),
+            (None, Start::TrimHorizon) => StartingPosition::TrimHorizon,
+            (None, Start::Latest) => StartingPosition::Latest,
         },
         checkpoint: args.checkpoint.clone(),
         max_retries: u32::try_from(args.max_retries).ok(),

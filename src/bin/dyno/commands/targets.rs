@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use dyno::aws::table::{Table, not_the_primary};
-use dyno::ops::definition::Definition;
+use dyno::ops::definition::{Definition, ReplicaChoices};
 use dyno::ops::sink::KeySink;
 use dyno::replicate::deployment::{self, TargetTable};
 use dyno::replicate::engine::Engine;
@@ -157,6 +157,21 @@ pub fn shape(spec: &TargetSpec, definition: &Definition) -> Result<Shape, Failur
         .collect();
     kept.extend(definition.ttl.as_known().cloned().flatten());
     Shape::new(spec, &kept).map_err(|e| usage(e.to_string()))
+}
+
+/// The choices for `spec`'s table: the command's, without TTL for an archive (`"ttl": false`).
+pub fn choices_for(spec: &TargetSpec, choices: &ReplicaChoices) -> ReplicaChoices {
+    ReplicaChoices {
+        ttl: choices.ttl && spec.ttl != Some(false),
+        ..choices.clone()
+    }
+}
+
+/// Says on stderr what an archive (no TTL) lacks of `primary`'s stream, if anything.
+pub fn note_archive(primary: &Definition, choices: &ReplicaChoices) {
+    if let Some(needs) = primary.archive_needs().filter(|_| !choices.ttl) {
+        eprintln!("note: {needs}");
+    }
 }
 
 /// Each primary's definition, read once.

@@ -1,0 +1,170 @@
+//! Tests of `decode.rs`: each source's records decoded into keys (or why not), and what tells
+//! a TTL delete and its old image.
+
+use super::*;
+use crate::aws::key::ScalarType;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+#[test]
+fn only_a_remove_by_the_dynamodb_service_is_a_ttl_delete() {
+    let record = |name: &str, identity: serde_json::Value| {
+        dynamodb_record(serde_json::json!({
+            "eventID": "1", "eventName": name, "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "userIdentity": identity,
+            "dynamodb": {"Keys": {"id": {"S": "k"}}, "SequenceNumber": "1", "SizeBytes": 9,
+                "StreamViewType": "KEYS_ONLY", "ApproximateCreationDateTime": 1.0}
+        }))
+    };
+    let service = serde_json::json!({"type": "Service", "principalId": TTL_PRINCIPAL});
+    assert!(record("REMOVE", service.clone()).is_ttl_delete());
+    assert!(!record("MODIFY", service).is_ttl_delete());
+    let user = serde_json::json!({"type": "Service", "principalId": "someone"});
+    assert!(!record("REMOVE", user).is_ttl_delete());
+    assert!(!record("REMOVE", serde_json::Value::Null).is_ttl_delete());
+}
+
+/// A Kinesis Data Streams for DynamoDB record of `name` by `identity`, with `old_image`.
+fn kds(name: &str, identity: serde_json::Value, old_image: serde_json::Value) -> Vec<u8> {
+    let mut change = serde_json::json!({
+        "Keys": {"ForumName": {"S": "f"}, "Subject": {"S": "s"}}, "SizeBytes": 40});
+    if !old_image.is_null() {
+        change["OldImage"] = old_image;
+    }
+    let record = serde_json::json!({
+        "awsRegion": "us-east-1", "eventID": "e", "eventName": name,
+        "userIdentity": identity, "recordFormat": "application/json", "tableName": "Thread",
+        "dynamodb": change, "eventSource": "aws:dynamodb"});
+    serde_json::to_vec(&record).unwrap()
+}
+
+#[test]
+fn a_kinesis_data_streams_for_dynamodb_record_says_a_ttl_delete_and_its_old_image() {
+    let service = serde_json::json!({"type": "Service", "principalId": TTL_PRINCIPAL});
+    let image = serde_json::json!({"ForumName": {"S": "f"}, "Subject": {"S": "s"},
+        "Body": {"S": "last"}});
+    let ttl = record(&kds("REMOVE", service.clone(), image.clone()));
+    assert!(ttl.is_ttl_delete());
+    let old = ttl.old_image().unwrap().expect("an old image");
+    assert_eq!(old.len(), 3);
+    assert_eq!(old["Body"], AttributeValue::S("last".into()));
+
+    let keys_only = record(&kds("REMOVE", service.clone(), serde_json::Value::Null));
+    assert!(keys_only.is_ttl_delete());
+    assert!(keys_only.old_image().unwrap().is_none());
+    let by_writer = kds("REMOVE", serde_json::Value::Null, image.clone());
+    assert!(!record(&by_writer).is_ttl_delete());
+    assert!(!record(&kds("MODIFY", service, image)).is_ttl_delete());
+    // dyno's own key records, and data that is no record, are never TTL deletes.
+    assert!(!record(SEED).is_ttl_delete());
+    assert!(!record(b"not json").is_ttl_delete());
+    assert!(record(b"not json").old_image().is_err());
+}
+
+#[test]
+fn a_table_stream_records_old_image_is_its_image_if_the_view_has_one() {
+    let record = |change: serde_json::Value| {
+        dynamodb_record(serde_json::json!({
+            "eventID": "1", "eventName": "REMOVE", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "dynamodb": change}))
+    };
+    let keys = serde_json::json!({"ForumName": {"S": "f"}, "Subject": {"S": "s"}});
+    let with = record(serde_json::json!({"Keys": keys, "SequenceNumber": "1",
+        "OldImage": {"ForumName": {"S": "f"}, "Subject": {"S": "s"}, "N": {"N": "1"}},
+        "SizeBytes": 9, "StreamViewType": "OLD_IMAGE", "ApproximateCreationDateTime": 1.0}));
+    let old = with.old_image().unwrap().expect("an old image");
+    assert_eq!(old["N"], AttributeValue::N("1".into()));
+    let without = record(serde_json::json!({"Keys": keys, "SequenceNumber": "2",
+        "SizeBytes": 9, "StreamViewType": "KEYS_ONLY", "ApproximateCreationDateTime": 1.0}));
+    assert!(without.old_image().unwrap().is_none());
+}
+
+const SEED: &[u8] = include_bytes!("../../tests/fixtures/seed-record.json");
+
+fn thread() -> KeySchema {
+    KeySchema::composite(("ForumName", ScalarType::S), ("Subject", ScalarType::S))
+}
+
+fn record(data: &[u8]) -> KinesisEventRecord {
+    let mut r = KinesisEventRecord::default();
+    r.event_id = Some("shardId-000000000007:42".into());
+    r.kinesis.sequence_number = "42".into();
+    *r.kinesis.data = data.to_vec();
+    r
+}
+
+#[test]
+fn decodes_the_seed_record_verbatim() {
+    let key = decode(&record(SEED), &thread(), "Thread").unwrap();
+    assert_eq!(
+        key.to_string(),
+        r#"ForumName=S:"DynamoDB",Subject=S:"DynamoDB Thread 3""#
+    );
+}
+
+#[test]
+fn decodes_the_kinesis_data_streams_for_dynamodb_format() {
+    let data = br#"{"awsRegion":"us-east-1","eventID":"0d6d1a3c-1b64-4c08-9f5e-7c2b1c0f1a2b",
+        "eventName":"MODIFY","userIdentity":null,"recordFormat":"application/json",
+        "tableName":"Thread","dynamodb":{"ApproximateCreationDateTime":1732521600123,
+        "ApproximateCreationDateTimePrecision":"MILLISECOND",
+        "Keys":{"Subject":{"S":"s"},"ForumName":{"S":"f"}},
+        "NewImage":{"ForumName":{"S":"f"},"Subject":{"S":"s"},"Tags":{"SS":["a"]}},
+        "OldImage":{"ForumName":{"S":"f"},"Subject":{"S":"s"}},"SizeBytes":40},
+        "eventSource":"aws:dynamodb"}"#;
+    let key = decode(&record(data), &thread(), "Thread").unwrap();
+    assert_eq!(key.to_string(), r#"ForumName=S:"f",Subject=S:"s""#);
+}
+
+fn dynamodb_record(json: serde_json::Value) -> DynamoDbEventRecord {
+    serde_json::from_value(json).unwrap()
+}
+
+#[test]
+fn decodes_a_table_stream_record_from_its_keys_whatever_its_images() {
+    let record = dynamodb_record(serde_json::json!({
+        "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/Thread/stream/2026-11-27T00:00:00.000",
+        "dynamodb": {"ApproximateCreationDateTime": 1764201600.0,
+            "Keys": {"Subject": {"S": "s"}, "ForumName": {"S": "f"}},
+            "NewImage": {"ForumName": {"S": "f"}, "Subject": {"S": "s"}, "Body": {"S": "x"}},
+            "SequenceNumber": "111", "SizeBytes": 26, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    }));
+    let key = decode(&record, &thread(), "Thread").unwrap();
+    assert_eq!(key.to_string(), r#"ForumName=S:"f",Subject=S:"s""#);
+    assert_eq!(record.sequence_number(), "111");
+    let err = decode(&record, &thread(), "Other").unwrap_err();
+    assert!(matches!(err.problem, Problem::OtherTable { .. }), "{err}");
+    assert_eq!(
+        table_of_stream_arn("arn:aws:dynamodb:r:1:table/T-1.x/stream/label"),
+        Some("T-1.x")
+    );
+}
+
+#[test]
+fn names_the_record_and_the_reason() {
+    let err = decode(&record(b"not json"), &thread(), "Thread").unwrap_err();
+    assert_eq!(err.shard, "shardId-000000000007");
+    assert_eq!(err.sequence_number, "42");
+    assert!(matches!(err.problem, Problem::NotARecord(_)));
+    assert!(err.to_string().contains("shardId-000000000007"), "{err}");
+
+    let no_keys =
+        br#"{"awsRegion":"r","eventID":"e","eventName":"INSERT","dynamodb":{"SizeBytes":1}}"#;
+    let err = decode(&record(no_keys), &thread(), "Thread").unwrap_err();
+    assert!(matches!(err.problem, Problem::NoKeys), "{err}");
+
+    let other = br#"{"awsRegion":"r","eventID":"e","eventName":"INSERT","tableName":"Other",
+        "dynamodb":{"SizeBytes":1,"Keys":{"ForumName":{"S":"f"},"Subject":{"S":"s"}}}}"#;
+    let err = decode(&record(other), &thread(), "Thread").unwrap_err();
+    assert!(matches!(err.problem, Problem::OtherTable { .. }), "{err}");
+
+    let wrong_type = br#"{"awsRegion":"r","eventID":"e","eventName":"INSERT",
+        "dynamodb":{"SizeBytes":1,"Keys":{"ForumName":{"N":"1"},"Subject":{"S":"s"}}}}"#;
+    let err = decode(&record(wrong_type), &thread(), "Thread").unwrap_err();
+    assert!(
+        matches!(err.problem, Problem::Key(KeyError::WrongType { .. })),
+        "{err}"
+    );
+}

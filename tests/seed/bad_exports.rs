@@ -1,0 +1,107 @@
+//! Bad exports, each a one-line error that names what to fix, with nothing written: another
+//! table's export, an incremental one given to `load`, a folder with no manifest (an unfinished
+//! export), a bucket that does not exist, a location that is not an export, a truncated gzip and
+//! a line that is not JSON (file and line named).
+
+use std::io::Write;
+
+use base64::Engine as _;
+use md5::{Digest, Md5};
+
+use super::{BUCKET, FULL, Rig, TABLE, run};
+
+/// A small export of `TABLE` whose one data file holds `data` (gzip bytes, `items` lines).
+fn small_export(rig: &Rig, id: &str, data: Vec<u8>, items: u64) -> String {
+    let folder = format!("AWSDynamoDB/{id}");
+    let key = format!("{folder}/data/file.json.gz");
+    let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data));
+    let summary = serde_json::json!({
+        "tableArn": format!("arn:aws:dynamodb:us-east-1:000000000000:table/{TABLE}"),
+        "exportTime": "2026-12-07T00:00:00Z", "itemCount": items, "outputFormat": "DYNAMODB_JSON",
+        "manifestFilesS3Key": format!("{folder}/manifest-files.json"),
+    });
+    let line = serde_json::json!({"itemCount": items, "md5Checksum": md5, "dataFileS3Key": key});
+    rig.put(
+        &format!("{folder}/manifest-summary.json"),
+        summary.to_string().into_bytes(),
+    );
+    rig.put(
+        &format!("{folder}/manifest-files.json"),
+        format!("{line}\n").into_bytes(),
+    );
+    rig.put(&key, data);
+    format!("s3://{BUCKET}/{folder}/")
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(text.as_bytes()).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn bad_exports_are_one_line_errors_and_nothing_is_written() {
+    let rig = Rig::start("seed-bad");
+    rig.upload_sample();
+    let full = format!("s3://{BUCKET}/{FULL}/");
+    let incremental = format!("s3://{BUCKET}/AWSDynamoDB/01716791487000-6ddcf8cf/");
+    let line = |n: usize| format!("{{\"Item\":{{\"name\":{{\"S\":\"n{n}\"}}}}}}\n");
+    let lines: String = (0..500).map(line).collect();
+    let whole = gzip(&lines);
+    let truncated = small_export(
+        &rig,
+        "0001-truncated",
+        whole[..whole.len() / 2].to_vec(),
+        500,
+    );
+    let not_json = small_export(
+        &rig,
+        "0002-not-json",
+        gzip(&format!("{}{{oops\n", line(1))),
+        2,
+    );
+    let mut cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            rig.load_args(&incremental, &[]),
+            "is an incremental export: `load` takes a full one",
+        ),
+        (
+            rig.load_args(&format!("s3://{BUCKET}/AWSDynamoDB/0000-none/"), &[]),
+            "no manifest-summary.json: the export is not finished",
+        ),
+        (
+            rig.load_args("s3://no-such-bucket/AWSDynamoDB/0000-none/", &[]),
+            "s3://no-such-bucket/AWSDynamoDB/0000-none/manifest-summary.json: GetObject failed",
+        ),
+        (
+            rig.load_args("s3://exports/data/", &[]),
+            "s3://exports/data/: not an export",
+        ),
+        (
+            rig.load_args(&truncated, &[]),
+            "data/file.json.gz: not a whole gzip file",
+        ),
+        (
+            rig.load_args(&not_json, &[]),
+            "data/file.json.gz: line 2: not an export's item (not JSON",
+        ),
+    ];
+    let mut other = rig.load_args(&full, &[]);
+    other[1] = "other".to_owned();
+    cases.push((
+        other,
+        "is an export of table `unicorn_activities`, not --table `other`",
+    ));
+    for (args, says) in cases {
+        let (code, err) = run(&rig, &args, None);
+        assert!(code == 1 || code == 2, "{args:?}: {code} {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        let errors: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("error") || l.starts_with("not loaded"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert_eq!(rig.replica_items().len(), 0, "nothing was written");
+}
