@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Lambda binary end to end: `cargo lambda watch` runs the `replicator` function against local
-# dynalite servers, `cargo lambda invoke` sends it the sample events, and the replica is checked.
+# The Lambda binaries end to end: `cargo lambda watch` runs the `replicator` and `loader` functions
+# against local dynalite servers (and moto's S3 for the loader), `cargo lambda invoke` sends them
+# events, and the replica is checked.
 # Every command's status is checked: a failing step fails the script, naming the step.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -26,11 +27,14 @@ wait_port() { # port what
 fail() { echo "lambda-e2e: FAILED: $*" >&2; tail -n 20 "$work/watch.log" >&2 2>/dev/null || true; exit 1; }
 
 primary_port=$(free_port); replica_port=$(free_port); kinesis_port=$(free_port); invoke_port=$(free_port)
+s3_port=$(free_port)
 dynalite=(node tools/node_modules/dynalite/cli.js --host 127.0.0.1 --createTableMs 0 --deleteTableMs 0 --updateTableMs 0)
 "${dynalite[@]}" --port "$primary_port" >"$work/primary.log" 2>&1 & pids+=($!)
 "${dynalite[@]}" --port "$replica_port" >"$work/replica.log" 2>&1 & pids+=($!)
 node tools/kinesalite.js "$kinesis_port" >"$work/kinesis.log" 2>&1 & pids+=($!)
+.venv/bin/moto_server -H 127.0.0.1 -p "$s3_port" >"$work/moto.log" 2>&1 & pids+=($!)
 wait_port "$primary_port" dynalite; wait_port "$replica_port" dynalite; wait_port "$kinesis_port" kinesalite
+wait_port "$s3_port" moto
 
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 primary_url=http://127.0.0.1:$primary_port replica_url=http://127.0.0.1:$replica_port
@@ -42,9 +46,10 @@ dyno create --replica-endpoint-url "$replica_url" || fail "dyno create"
 dyno put --item '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"},"Views":{"N":"42"},"Tags":{"SS":["a","b"]}}' \
   || fail "dyno put"
 
-cargo lambda watch --bin replicator --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --ignore-changes \
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --ignore-changes \
   --env-var PRIMARY_TABLE=dyno-primary --env-var REPLICA_TABLE=dyno-replica \
   --env-var PRIMARY_ENDPOINT_URL="$primary_url" --env-var REPLICA_ENDPOINT_URL="$replica_url" \
+  --env-var S3_ENDPOINT_URL="http://127.0.0.1:$s3_port" \
   --env-var AWS_ACCESS_KEY_ID=local --env-var AWS_SECRET_ACCESS_KEY=local --env-var AWS_REGION=us-east-1 --env-var RUST_LOG=${RUST_LOG:-info} --env-var AWS_LAMBDA_LOG_FORMAT=JSON \
   >"$work/watch.log" 2>&1 & pids+=($!)
 wait_port "$invoke_port" "cargo lambda watch" || { cat "$work/watch.log" >&2; exit 1; }
@@ -88,4 +93,33 @@ on_primary=$(dyno get --key "$key") || fail "reading the primary"
 
 grep -q '"message":"batch replicated"' "$work/watch.log" || fail "no JSON summary log line from the function"
 grep -q '"CloudWatchMetrics":\[{"Namespace":"dyno"' "$work/watch.log" || fail "no EMF metrics line from the function"
-echo "lambda-e2e: 4 invocations of the replicator binary passed (3 Kinesis events, 1 DynamoDB stream event)"
+# The loader: one data file of an export (as the seed state machine's Distributed Map hands it).
+.venv/bin/python - "$s3_port" "$work" <<'PY' || fail "uploading the export file"
+import base64, boto3, gzip, hashlib, json, sys
+port, work = sys.argv[1], sys.argv[2]
+s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                  aws_access_key_id="local", aws_secret_access_key="local")
+s3.create_bucket(Bucket="exports")
+lines = "".join(json.dumps({"Item": {"ForumName": {"S": "Loader"}, "Subject": {"S": f"s{i}"}}}) + "\n"
+                for i in range(20))
+data = gzip.compress(lines.encode())
+key = "AWSDynamoDB/0001-e2e/data/file.json.gz"
+s3.put_object(Bucket="exports", Key=key, Body=data)
+md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+for name, checksum in (("good", md5), ("bad", "AAAAAAAAAAAAAAAAAAAAAA==")):
+    event = {"bucket": "exports", "file": {"itemCount": 20, "md5Checksum": checksum, "dataFileS3Key": key}}
+    open(f"{work}/{name}-file.json", "w").write(json.dumps(event))
+PY
+out=$(cargo lambda invoke loader --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --data-file "$work/good-file.json" 2>>"$work/invoke.log") \
+  || { cat "$work/invoke.log" >&2; fail "invoke loader"; }
+echo "loader         -> $out"
+[ "$out" = '{"key":"AWSDynamoDB/0001-e2e/data/file.json.gz","items":20,"expired":0}' ] || fail "loader: expected 20 items, got $out"
+loaded=$(target/debug/dyno --endpoint-url "$replica_url" --table dyno-replica export - | grep -c '"Loader"') || fail "reading the replica"
+[ "$loaded" = 20 ] || fail "loader: the replica holds $loaded of the 20 items"
+if bad=$(cargo lambda invoke loader --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --data-file "$work/bad-file.json" 2>&1); then
+  fail "loader: a file whose MD5 does not match loaded: $bad"
+fi
+echo "$bad" | grep -q "its MD5 is" || fail "loader: the failure does not name the MD5: $bad"
+echo "loader (bad MD5) -> refused"
+
+echo "lambda-e2e: 4 invocations of the replicator binary passed (3 Kinesis events, 1 DynamoDB stream event); 2 of the loader (a file loaded, a damaged one refused)"

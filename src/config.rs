@@ -12,7 +12,7 @@ use crate::aws::role::{ReplicaRole, RoleError};
 use crate::aws::table::Table;
 use crate::replicate::dead_letter::DeadLetterQueue;
 use crate::replicate::deployment::{self, TargetTable};
-use crate::replicate::engine::SetupError;
+use crate::replicate::engine::{Engine, SetupError};
 use crate::replicate::replicator::Replicator;
 use crate::replicate::targets::{TargetSpec, parse_env};
 use crate::replicate::tuning::Tuning;
@@ -31,6 +31,8 @@ pub const DEADLINE_MARGIN_MS: &str = "REPLICATOR_DEADLINE_MARGIN_MS";
 pub const WRITE_TIMEOUT_MS: &str = "REPLICATOR_WRITE_TIMEOUT_MS";
 pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
 pub const DEAD_LETTER_ENDPOINT_URL: &str = "DEAD_LETTER_ENDPOINT_URL";
+/// S3's endpoint, for the export loader on local servers only.
+pub const S3_ENDPOINT_URL: &str = "S3_ENDPOINT_URL";
 pub const REPLICA_ROLE_ARN: &str = "REPLICA_ROLE_ARN";
 pub const REPLICA_EXTERNAL_ID: &str = "REPLICA_EXTERNAL_ID";
 pub const STS_ENDPOINT_URL: &str = "STS_ENDPOINT_URL";
@@ -86,6 +88,8 @@ pub struct Config {
     pub dead_letter_queue_url: Option<String>,
     /// The SQS endpoint for local servers; `None`: AWS's.
     pub dead_letter_endpoint_url: Option<String>,
+    /// S3's endpoint (the export loader), for local servers only; `None`: AWS's.
+    pub s3_endpoint_url: Option<String>,
     /// The role in the replica's account to assume for the replica, if it is in another one.
     pub replica_role: Option<ReplicaRole>,
     /// Leave the replica alone for TTL deletes (an archive replica).
@@ -171,6 +175,7 @@ impl Config {
             },
             dead_letter_queue_url: endpoint(DEAD_LETTER_QUEUE_URL)?,
             dead_letter_endpoint_url: endpoint(DEAD_LETTER_ENDPOINT_URL)?,
+            s3_endpoint_url: endpoint(S3_ENDPOINT_URL)?,
             keep_ttl_deletes: match get(KEEP_TTL_DELETES).as_deref().map(str::trim) {
                 None | Some("false") => false,
                 Some("true") => true,
@@ -258,23 +263,30 @@ impl Config {
     /// checked (once per container); with `DEAD_LETTER_QUEUE_URL` set, unusable records go to
     /// that queue.
     pub async fn replicator(&self, sdk: &SdkConfig) -> Result<Replicator, SetupError> {
-        let replicator = match &self.targets {
-            None => {
-                let (primary, replica) = self.tables(sdk).await?;
-                Replicator::connect(primary, replica, self.tuning.clone()).await?
-            }
-            Some(specs) => {
-                let primary = self.primary.connect(sdk, &self.tuning, PRIMARY_TABLE, None);
-                let targets = self.target_tables(sdk, specs).await?;
-                let engines = deployment::connect(primary, targets, &[], &self.tuning).await?;
-                Replicator::new(engines, self.tuning.clone())
-            }
-        }
-        .keeping_ttl_deletes(self.keep_ttl_deletes);
+        let replicator = Replicator::new(self.engines(sdk).await?, self.tuning.clone())
+            .keeping_ttl_deletes(self.keep_ttl_deletes);
         Ok(match self.dead_letter_queue(sdk) {
             Some(queue) => replicator.with_dead_letter(queue),
             None => replicator,
         })
+    }
+
+    /// One engine per primary table this configuration follows, every table checked (once per
+    /// container): what the replicator and the export loader both write with.
+    pub async fn engines(&self, sdk: &SdkConfig) -> Result<Vec<Engine>, SetupError> {
+        match &self.targets {
+            None => {
+                let (primary, replica) = self.tables(sdk).await?;
+                Ok(vec![
+                    Engine::connect(primary, replica, self.tuning.clone()).await?,
+                ])
+            }
+            Some(specs) => {
+                let primary = self.primary.connect(sdk, &self.tuning, PRIMARY_TABLE, None);
+                let targets = self.target_tables(sdk, specs).await?;
+                deployment::connect(primary, targets, &[], &self.tuning).await
+            }
+        }
     }
 
     /// What the `TablePair` metric dimension names on the replica's side: `REPLICA_TABLE` (the
@@ -324,6 +336,11 @@ impl Config {
             });
         }
         Ok(tables)
+    }
+
+    /// An S3 client, at `S3_ENDPOINT_URL` when set (the export loader).
+    pub fn s3(&self, base: &SdkConfig) -> aws_sdk_s3::Client {
+        crate::aws::client::s3_client(base, self.s3_endpoint_url.as_deref(), &self.tuning)
     }
 
     /// The dead-letter queue (`DEAD_LETTER_QUEUE_URL`, at `DEAD_LETTER_ENDPOINT_URL`), if set.

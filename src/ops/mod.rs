@@ -20,6 +20,7 @@ pub mod import_table;
 pub mod item_eq;
 pub mod jsonl;
 pub mod load;
+pub mod load_event;
 pub mod plan;
 pub mod plan_seed;
 pub mod provision;
