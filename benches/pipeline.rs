@@ -37,12 +37,18 @@
 //!   equal tables, as a child: its peak RSS (`VmHWM`, polled every 5 ms until it exits), the
 //!   floor being the 20k figure (`rss_ratio_to_20k`). Checked: exit status 0.
 //!
+//! - `load-133k`: the release `dyno load` of AWS's own export sample (see `pipeline/load.rs`):
+//!   items/s against bare `BatchWriteItem` calls of the same items, and peak RSS, four data files
+//!   against one.
+//!
 //! `BENCH_CASES=a,b` runs only those cases (a group's reference case, e.g. `shards-1` for
 //! `shards-4`, is measured anyway); `BENCH_SCALE` (default 1) scales item counts and durations.
 //! The bench exits non-zero when a check fails; it prints targets but never judges seconds.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "pipeline/load.rs"]
+mod load;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
@@ -103,6 +109,7 @@ const CASES: &[&str] = &[
     "backfill-20k",
     "diff-rss-20k",
     "diff-rss-100k",
+    "load-133k",
 ];
 
 fn main() -> ExitCode {
@@ -148,6 +155,9 @@ async fn run() -> ExitCode {
     }
     if any("diff-rss-") {
         diff_rss(&chosen, &mut report).await;
+    }
+    if chosen("load-133k") {
+        report.emit("load-133k", load::load_case().await);
     }
     report.finish()
 }

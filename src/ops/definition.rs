@@ -359,7 +359,8 @@ async fn read_ttl(table: &Table) -> Result<Known<Option<String>>, TableError> {
     })
 }
 
-async fn read_pitr(table: &Table) -> Result<Known<bool>, TableError> {
+/// Whether the table's point-in-time recovery is on (`Unsupported` on a server without it).
+pub(crate) async fn read_pitr(table: &Table) -> Result<Known<bool>, TableError> {
     let answer = table
         .client
         .describe_continuous_backups()

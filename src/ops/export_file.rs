@@ -35,20 +35,20 @@ pub enum FileError {
     },
     #[error(
         "{key}: its MD5 is {found}, the manifest says {expected}: the file is not what the export \
-         wrote; it was not loaded (export again, or restore the file)"
+         wrote; nothing of it was used (export again, or restore the file)"
     )]
     Md5 {
         key: String,
         expected: String,
         found: String,
     },
-    #[error("{key}: not a whole gzip file ({source}); it was not loaded")]
+    #[error("{key}: not a whole gzip file ({source}); nothing of it was used")]
     Gzip {
         key: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{key}: {found} lines, the manifest says {expected}; it was not loaded")]
+    #[error("{key}: {found} lines, the manifest says {expected}; nothing of it was used")]
     Count {
         key: String,
         expected: u64,

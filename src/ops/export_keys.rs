@@ -36,16 +36,44 @@ pub enum KeysError {
     },
 }
 
-/// Sends every key of `export` to `sink`, file by file (each checked whole first); returns how
-/// many were sent.
+/// What sending an export's keys did: how many were sent, and each file that was not (wholly)
+/// sent, with why.
+#[derive(Debug, Default)]
+pub struct Sent {
+    pub keys: u64,
+    pub files_failed: Vec<KeysError>,
+}
+
+/// Sends every key of `export` to `sink`, file by file (each checked whole first). A file that
+/// does not check, or has a line that is not a key, is recorded and the others go on; a sink
+/// that fails stops everything (its error says how many were sent).
 pub async fn send_keys(
     s3: &Client,
     export: &Export,
     schema: &KeySchema,
     sink: &KeySink,
-) -> Result<u64, KeysError> {
-    let mut sent = 0;
+) -> Result<Sent, KeysError> {
+    let mut sent = Sent::default();
     for file in &export.files {
+        match send_file(s3, export, file, schema, sink, &mut sent.keys).await {
+            Ok(()) => {}
+            Err(error @ KeysError::Send { .. }) => return Err(error),
+            Err(error) => sent.files_failed.push(error),
+        }
+    }
+    Ok(sent)
+}
+
+/// The keys of one data file, sent to `sink`; `sent` counts them.
+async fn send_file(
+    s3: &Client,
+    export: &Export,
+    file: &crate::ops::export_manifest::DataFile,
+    schema: &KeySchema,
+    sink: &KeySink,
+    sent: &mut u64,
+) -> Result<(), KeysError> {
+    {
         let fetched = export_file::fetch(s3, &export.place.bucket, file).await?;
         let key = fetched.key().to_owned();
         let mut batches = fetched.batches(BATCH_LINES);
@@ -66,11 +94,11 @@ pub async fn send_keys(
             let count = keys.len() as u64;
             sink.send(keys).await.map_err(|source| KeysError::Send {
                 key: key.clone(),
-                sent,
+                sent: *sent,
                 source,
             })?;
-            sent += count;
+            *sent += count;
         }
     }
-    Ok(sent)
+    Ok(())
 }

@@ -51,6 +51,8 @@ pub struct DataFile {
     pub md5_checksum: String,
     /// The file's key, from the bucket's root.
     pub data_file_s3_key: String,
+    /// The object's ETag as the export wrote it.
+    pub etag: Option<String>,
 }
 
 /// Why an export cannot be used; each names what to fix.

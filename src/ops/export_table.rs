@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
     ExportFormat, ExportStatus, ExportType, ExportViewType, IncrementalExportSpecification,
-    PointInTimeRecoveryStatus,
 };
 use aws_smithy_types::DateTime;
 use chrono::Utc;
 
 use crate::aws::error::AwsError;
 use crate::aws::table::{Table, TableError};
+use crate::ops::definition::{Known, read_pitr};
 
 /// How often an export is asked how it goes.
 const POLL: Duration = Duration::from_secs(2);
@@ -118,25 +118,12 @@ pub async fn export(
 /// Refuses a table whose point-in-time recovery is off (a server without the call is let by:
 /// its export call then says what it says).
 async fn check_pitr(table: &Table) -> Result<(), ExportError> {
-    let answer = (table.client.describe_continuous_backups())
-        .table_name(&table.name)
-        .send()
-        .await
-        .map_err(|e| AwsError::new("DescribeContinuousBackups", e));
-    let description = match answer {
-        Ok(answer) => answer.continuous_backups_description,
-        Err(e) if e.is_unsupported() => return Ok(()),
-        Err(e) => return Err(table.error(e).into()),
-    };
-    let status = description
-        .and_then(|d| d.point_in_time_recovery_description)
-        .and_then(|p| p.point_in_time_recovery_status);
-    match status {
-        Some(PointInTimeRecoveryStatus::Enabled) => Ok(()),
-        _ => Err(ExportError::PitrOff {
+    match read_pitr(table).await? {
+        Known::Is(false) => Err(ExportError::PitrOff {
             table: table.label(),
             name: table.name.clone(),
         }),
+        Known::Is(true) | Known::Unsupported => Ok(()),
     }
 }
 

@@ -7,15 +7,14 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    BillingMode, ImportStatus, InputCompressionType, InputFormat, S3BucketSource, SseSpecification,
-    SseType, TableCreationParameters,
+    ImportStatus, InputCompressionType, InputFormat, S3BucketSource, TableCreationParameters,
 };
 
 use crate::aws::error::AwsError;
 use crate::aws::table::Table;
 use crate::ops::admin::AdminError;
-use crate::ops::definition::{Billing, Definition};
-use crate::ops::provision::{attribute, built, call, element, global, throughput};
+use crate::ops::definition::Definition;
+use crate::ops::provision::{built, call, parts};
 
 /// How often an import is asked how it goes.
 const POLL: Duration = Duration::from_secs(2);
@@ -62,33 +61,20 @@ pub async fn import(
     wait(table, &arn, progress).await
 }
 
-/// The new table's definition as `ImportTable` takes it.
+/// The new table's definition as `ImportTable` takes it (the parts `CreateTable` takes too).
 fn parameters(table: &Table, wanted: &Definition) -> Result<TableCreationParameters, AdminError> {
-    let build = built(table);
-    let mut request = TableCreationParameters::builder().table_name(&table.name);
-    for (name, kind) in wanted.attribute_types() {
-        request = request.attribute_definitions(attribute(&name, kind).map_err(build)?);
+    let parts = parts(wanted).map_err(built(table))?;
+    let mut request = TableCreationParameters::builder()
+        .table_name(&table.name)
+        .set_attribute_definitions(Some(parts.attributes))
+        .set_key_schema(Some(parts.keys))
+        .billing_mode(parts.billing)
+        .set_provisioned_throughput(parts.throughput)
+        .set_sse_specification(parts.sse);
+    if !parts.globals.is_empty() {
+        request = request.set_global_secondary_indexes(Some(parts.globals));
     }
-    for (attr, role) in wanted.schema.elements() {
-        request = request.key_schema(element(&attr.name, role).map_err(build)?);
-    }
-    request = match wanted.billing {
-        Billing::OnDemand => request.billing_mode(BillingMode::PayPerRequest),
-        Billing::Provisioned(c) => request
-            .billing_mode(BillingMode::Provisioned)
-            .provisioned_throughput(throughput(c).map_err(build)?),
-    };
-    for index in &wanted.global_indexes {
-        request = request.global_secondary_indexes(global(index, wanted.billing).map_err(build)?);
-    }
-    if let Some(key) = &wanted.kms_key {
-        let sse = SseSpecification::builder()
-            .enabled(true)
-            .sse_type(SseType::Kms)
-            .kms_master_key_id(key);
-        request = request.sse_specification(sse.build());
-    }
-    request.build().map_err(build)
+    request.build().map_err(built(table))
 }
 
 /// Asks how the import `arn` goes until it ends.

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::aws::key::{Key, KeyError, KeySchema};
 use crate::aws::retry::Deadline;
 use crate::aws::table::Item;
-use crate::ops::export_file::{self, FileError, Line};
+use crate::ops::export_file::{self, Fetched, FileError, Line};
 use crate::ops::export_manifest::DataFile;
 use crate::ops::ttl::Ttl;
 use crate::replicate::engine::Engine;
@@ -76,12 +76,13 @@ pub enum LoadError {
         source: FileError,
     },
     #[error(
-        "{key}: line {line}: the item has not the replica's key ({source}): the export is of a \
-         table with another key schema; nothing more of this file was loaded"
+        "{key}: line {line}: the item has not the replica's key ({source}); the {written} items \
+         of the file before its batch were written, nothing from there on"
     )]
     Key {
         key: String,
         line: u64,
+        written: u64,
         #[source]
         source: KeyError,
     },
@@ -107,9 +108,20 @@ pub async fn load_file(
     file: &DataFile,
     engine: &Engine,
     calls: &Semaphore,
-    (options, progress): (&LoadOptions, &Progress),
+    how: (&LoadOptions, &Progress),
 ) -> Result<FileReport, LoadError> {
     let fetched = export_file::fetch(s3, bucket, file).await?;
+    write_file(fetched, engine, calls, how).await
+}
+
+/// Writes a data file already fetched and checked ([`export_file::fetch`]) into the engine's
+/// targets, a batch at a time (a caller may fetch the next file meanwhile).
+pub async fn write_file(
+    fetched: Fetched,
+    engine: &Engine,
+    calls: &Semaphore,
+    (options, progress): (&LoadOptions, &Progress),
+) -> Result<FileReport, LoadError> {
     let key = fetched.key().to_owned();
     let mut batches = fetched.batches(BATCH_ITEMS);
     let mut report = FileReport::default();
@@ -118,7 +130,18 @@ pub async fn load_file(
             0 => LoadError::File(source),
             written => LoadError::After { written, source },
         })?;
-        let items = items_of(batch, engine.schema(), &key, options.ttl.as_ref())?;
+        let items =
+            items_of(batch, engine.schema(), &key, options.ttl.as_ref()).map_err(|e| match e {
+                LoadError::Key {
+                    key, line, source, ..
+                } => LoadError::Key {
+                    key,
+                    line,
+                    written: report.items,
+                    source,
+                },
+                other => other,
+            })?;
         let expired = items.1;
         report.expired += expired;
         progress.expired.fetch_add(expired, Ordering::Relaxed);
@@ -155,6 +178,7 @@ fn items_of(
         let source = |source| LoadError::Key {
             key: key.to_owned(),
             line,
+            written: 0,
             source,
         };
         let item_key = schema.key_of_item(&item).map_err(source)?;
@@ -187,7 +211,9 @@ async fn pace(started: Instant, written: u64, rate: Option<f64>) {
     let Some(rate) = rate.filter(|r| *r > 0.0) else {
         return;
     };
-    let due = Duration::from_secs_f64(written as f64 / rate);
+    let Ok(due) = Duration::try_from_secs_f64(written as f64 / rate) else {
+        return;
+    };
     if let Some(wait) = due.checked_sub(started.elapsed()) {
         tokio::time::sleep(wait).await;
     }

@@ -45,25 +45,63 @@ pub async fn create(table: &Table, wanted: &Definition) -> Result<Vec<String>, A
 
 type CreateTable = aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 
-/// `request` with the key schema, attribute definitions, billing and indexes of `wanted`.
+/// What `CreateTable` and `ImportTable` both take of a definition: attribute definitions, key
+/// schema, billing (and capacity), global indexes and encryption.
+pub(crate) struct Parts {
+    pub attributes: Vec<AttributeDefinition>,
+    pub keys: Vec<KeySchemaElement>,
+    pub billing: BillingMode,
+    pub throughput: Option<ProvisionedThroughput>,
+    pub globals: Vec<GlobalSecondaryIndex>,
+    pub sse: Option<SseSpecification>,
+}
+
+/// The [`Parts`] of `wanted`.
+pub(crate) fn parts(wanted: &Definition) -> Result<Parts, BuildError> {
+    let attributes = (wanted.attribute_types().into_iter())
+        .map(|(name, kind)| attribute(&name, kind))
+        .collect::<Result<_, _>>()?;
+    let keys = (wanted.schema.elements())
+        .map(|(attr, role)| element(&attr.name, role))
+        .collect::<Result<_, _>>()?;
+    let (billing, throughput) = match wanted.billing {
+        Billing::OnDemand => (BillingMode::PayPerRequest, None),
+        Billing::Provisioned(c) => (BillingMode::Provisioned, Some(throughput(c)?)),
+    };
+    let globals = (wanted.global_indexes.iter())
+        .map(|index| global(index, wanted.billing))
+        .collect::<Result<_, _>>()?;
+    let sse = wanted.kms_key.as_ref().map(|key| {
+        let sse = SseSpecification::builder()
+            .enabled(true)
+            .sse_type(SseType::Kms);
+        sse.kms_master_key_id(key).build()
+    });
+    Ok(Parts {
+        attributes,
+        keys,
+        billing,
+        throughput,
+        globals,
+        sse,
+    })
+}
+
+/// `request` with the key schema, attribute definitions, billing, indexes and encryption of
+/// `wanted`.
 fn with_keys_and_billing(
-    mut request: CreateTable,
+    request: CreateTable,
     wanted: &Definition,
 ) -> Result<CreateTable, BuildError> {
-    for (name, kind) in wanted.attribute_types() {
-        request = request.attribute_definitions(attribute(&name, kind)?);
-    }
-    for (attr, role) in wanted.schema.elements() {
-        request = request.key_schema(element(&attr.name, role)?);
-    }
-    request = match wanted.billing {
-        Billing::OnDemand => request.billing_mode(BillingMode::PayPerRequest),
-        Billing::Provisioned(c) => request
-            .billing_mode(BillingMode::Provisioned)
-            .provisioned_throughput(throughput(c)?),
-    };
-    for index in &wanted.global_indexes {
-        request = request.global_secondary_indexes(global(index, wanted.billing)?);
+    let parts = parts(wanted)?;
+    let mut request = request
+        .set_attribute_definitions(Some(parts.attributes))
+        .set_key_schema(Some(parts.keys))
+        .billing_mode(parts.billing)
+        .set_provisioned_throughput(parts.throughput)
+        .set_sse_specification(parts.sse);
+    if !parts.globals.is_empty() {
+        request = request.set_global_secondary_indexes(Some(parts.globals));
     }
     for index in &wanted.local_indexes {
         request = request.local_secondary_indexes(local(index)?);
@@ -71,7 +109,7 @@ fn with_keys_and_billing(
     Ok(request)
 }
 
-/// `request` with the stream, table class, encryption and tags of `wanted`.
+/// `request` with the stream, table class and tags of `wanted`.
 fn with_options(mut request: CreateTable, wanted: &Definition) -> Result<CreateTable, BuildError> {
     if let Some(view) = &wanted.stream {
         let stream = StreamSpecification::builder()
@@ -82,13 +120,6 @@ fn with_options(mut request: CreateTable, wanted: &Definition) -> Result<CreateT
     }
     if let Some(class) = &wanted.table_class {
         request = request.table_class(TableClass::from(class.as_str()));
-    }
-    if let Some(key) = &wanted.kms_key {
-        let sse = SseSpecification::builder()
-            .enabled(true)
-            .sse_type(SseType::Kms)
-            .kms_master_key_id(key);
-        request = request.sse_specification(sse.build());
     }
     for (key, value) in wanted.tags.as_known().into_iter().flatten() {
         request = request.tags(Tag::builder().key(key).value(value).build()?);
@@ -315,7 +346,7 @@ pub(crate) fn call(table: &Table, source: AwsError) -> AdminError {
     }
 }
 
-pub(crate) fn attribute(name: &str, kind: ScalarType) -> Result<AttributeDefinition, BuildError> {
+fn attribute(name: &str, kind: ScalarType) -> Result<AttributeDefinition, BuildError> {
     let kind = match kind {
         ScalarType::S => ScalarAttributeType::S,
         ScalarType::N => ScalarAttributeType::N,
@@ -327,14 +358,14 @@ pub(crate) fn attribute(name: &str, kind: ScalarType) -> Result<AttributeDefinit
         .build()
 }
 
-pub(crate) fn element(name: &str, role: KeyType) -> Result<KeySchemaElement, BuildError> {
+fn element(name: &str, role: KeyType) -> Result<KeySchemaElement, BuildError> {
     KeySchemaElement::builder()
         .attribute_name(name)
         .key_type(role)
         .build()
 }
 
-pub(crate) fn throughput(c: Capacity) -> Result<ProvisionedThroughput, BuildError> {
+fn throughput(c: Capacity) -> Result<ProvisionedThroughput, BuildError> {
     ProvisionedThroughput::builder()
         .read_capacity_units(c.read)
         .write_capacity_units(c.write)
@@ -353,7 +384,7 @@ fn projection(projected: &Projected) -> Projection {
     .build()
 }
 
-pub(crate) fn global(index: &Index, billing: Billing) -> Result<GlobalSecondaryIndex, BuildError> {
+fn global(index: &Index, billing: Billing) -> Result<GlobalSecondaryIndex, BuildError> {
     let mut builder = GlobalSecondaryIndex::builder()
         .index_name(&index.name)
         .projection(projection(&index.projected));

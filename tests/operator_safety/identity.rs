@@ -371,3 +371,29 @@ fn no_target_is_any_primary_the_file_or_the_flags_name() {
     );
     assert_eq!(with_email(&local, &local.primary, PRIMARY), 4);
 }
+
+/// A `--local` run never reaches AWS: a role (the replica's, or a target's own) with no local STS
+/// is refused in one line, before any call.
+#[test]
+fn a_local_run_never_assumes_a_role_at_aws() {
+    let local = Local::start("identity-local-role");
+    local.ok(&["create"]);
+    let role = "arn:aws:iam::222233334444:role/dyno";
+    let err = local.fails_with(2, &["--local", "--replica-role-arn", role, "diff"]);
+    assert!(
+        one_line(&err) && err.contains("a --local run never reaches AWS") && err.contains(role),
+        "{err}"
+    );
+    let targets = local.path("role.json");
+    let spec = format!(r#"{{"targets":[{{"name":"b","table":"{REPLICA}","role_arn":"{role}"}}]}}"#);
+    std::fs::write(&targets, spec).unwrap();
+    let args = [
+        "--local",
+        "backfill",
+        "--direct",
+        "--targets",
+        targets.to_str().unwrap(),
+    ];
+    let err = local.fails_with(1, &args);
+    assert!(one_line(&err) && err.contains("--targets: role"), "{err}");
+}

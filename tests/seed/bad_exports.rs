@@ -12,12 +12,17 @@ use super::{BUCKET, FULL, Rig, TABLE, run};
 
 /// A small export of `TABLE` whose one data file holds `data` (gzip bytes, `items` lines).
 fn small_export(rig: &Rig, id: &str, data: Vec<u8>, items: u64) -> String {
+    small_export_at(rig, id, data, items, "2026-12-07T00:00:00Z")
+}
+
+/// [`small_export`], of the table as it was at `time`.
+fn small_export_at(rig: &Rig, id: &str, data: Vec<u8>, items: u64, time: &str) -> String {
     let folder = format!("AWSDynamoDB/{id}");
     let key = format!("{folder}/data/file.json.gz");
     let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data));
     let summary = serde_json::json!({
         "tableArn": format!("arn:aws:dynamodb:us-east-1:000000000000:table/{TABLE}"),
-        "exportTime": "2026-12-07T00:00:00Z", "itemCount": items, "outputFormat": "DYNAMODB_JSON",
+        "exportTime": time, "itemCount": items, "outputFormat": "DYNAMODB_JSON",
         "manifestFilesS3Key": format!("{folder}/manifest-files.json"),
     });
     let line = serde_json::json!({"itemCount": items, "md5Checksum": md5, "dataFileS3Key": key});
@@ -86,6 +91,13 @@ fn bad_exports_are_one_line_errors_and_nothing_is_written() {
             "data/file.json.gz: line 2: not an export's item (not JSON",
         ),
     ];
+    for rate in ["1e-17", "0", "-1", "nan"] {
+        let args = rig.load_args(&full, &["--rate", rate]);
+        cases.push((
+            args,
+            "--rate must be a number of items a second from 0.1 to 1e9",
+        ));
+    }
     let mut other = rig.load_args(&full, &[]);
     other[1] = "other".to_owned();
     cases.push((
@@ -104,4 +116,23 @@ fn bad_exports_are_one_line_errors_and_nothing_is_written() {
         assert!(!err.contains("panicked"), "{err}");
     }
     assert_eq!(rig.replica_items().len(), 0, "nothing was written");
+
+    // An export older than a DynamoDB stream's 24 hours: loaded, but the seed is not complete.
+    let old = small_export_at(&rig, "0003-old", gzip(&lines), 500, "2024-01-01T00:00:00Z");
+    let (code, err) = run(
+        &rig,
+        &rig.load_args(&old, &["--source", "dynamodb-stream"]),
+        None,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("outside a DynamoDB stream's 24-hour window") && err.contains("NOT complete"),
+        "{err}"
+    );
+    assert_eq!(rig.replica_items().len(), 500);
+    let (code, err) = run(&rig, &rig.load_args(&old, &["--source", "kinesis"]), None);
+    assert_eq!(
+        code, 0,
+        "a Kinesis stream keeps what its retention says: {err}"
+    );
 }

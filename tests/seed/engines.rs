@@ -276,6 +276,69 @@ async fn export_s3_then_create_from_export_on_moto() {
         .and_then(|p| p.point_in_time_recovery_status());
     assert_eq!(pitr.map(|s| s.as_str()), Some("ENABLED"));
 
+    // Before an import: a file the manifest does not list, or one changed since, is refused.
+    let stray = format!(
+        "{}stray.json.gz",
+        data_key.rsplit_once('/').unwrap().0.to_owned() + "/"
+    );
+    let body = aws_sdk_s3::primitives::ByteStream::from(bytes.clone());
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(&stray)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let other = [
+        "--replica-table",
+        "orders-other",
+        "create",
+        "--from-export",
+        &folder,
+        "--s3-endpoint-url",
+        &moto.endpoint,
+    ];
+    let (code, said) = dyno(&moto, &other);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("which the manifest does not list: an import would take it too"),
+        "{said}"
+    );
+    s3.delete_object()
+        .bucket(BUCKET)
+        .key(&stray)
+        .send()
+        .await
+        .unwrap();
+    let mut changed = bytes.clone();
+    changed[20] ^= 1;
+    let body = aws_sdk_s3::primitives::ByteStream::from(changed);
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(&data_key)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (code, said) = dyno(&moto, &other);
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("its MD5 is"), "{said}");
+    assert!(
+        db.describe_table()
+            .table_name("orders-other")
+            .send()
+            .await
+            .is_err(),
+        "nothing was made"
+    );
+    let body = aws_sdk_s3::primitives::ByteStream::from(bytes.clone());
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(&data_key)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     // An existing replica is refused, never changed.
     let (code, said) = dyno(&moto, &create);
     assert_eq!(code, 1, "{said}");

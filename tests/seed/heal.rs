@@ -155,6 +155,52 @@ fn an_incremental_exports_keys_are_announced_and_each_then_equals_the_primary() 
     stale(&rig, &changes);
     rig.local.ok(&[&at[..], &announce, &["--direct"]].concat());
     assert_eq!(assert_healed(&rig, &changes), writes);
+    // A damaged file is named, the other files' keys still announced, and the exit says so.
+    let files = sample_files();
+    let manifest = format!("{INCREMENTAL}/manifest-files.json");
+    let first_line = String::from_utf8(
+        files
+            .iter()
+            .find(|(k, _)| *k == manifest)
+            .unwrap()
+            .1
+            .clone(),
+    )
+    .unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(first_line.lines().next().unwrap()).unwrap();
+    let first_key = first["dataFileS3Key"].as_str().unwrap().to_owned();
+    let original = files
+        .iter()
+        .find(|(k, _)| *k == first_key)
+        .unwrap()
+        .1
+        .clone();
+    let mut changed = original.clone();
+    changed[12] ^= 1;
+    rig.put(&first_key, changed);
+    let out = rig
+        .local
+        .command(&[&at[..], &announce].concat())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("not announced: {first_key}: its MD5 is")),
+        "{err}"
+    );
+    let skipped = first["itemCount"].as_u64().unwrap();
+    assert!(
+        err.contains(&format!(
+            "announce: {} keys of the incremental",
+            15 - skipped
+        )),
+        "{err}"
+    );
+    assert!(err.contains("1 data files not announced"), "{err}");
+    rig.put(&first_key, original);
+
     // A load refuses the incremental export (its lines are changes, not items).
     let load = rig.load_args(&export, &[]);
     let load: Vec<&str> = load.iter().map(String::as_str).collect();

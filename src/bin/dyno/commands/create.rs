@@ -45,6 +45,10 @@ pub struct Args {
     /// S3 endpoint (local servers) [default: AWS].
     #[arg(long, value_parser = dyno::aws::endpoint::parse_flag, env = "DYNO_S3_ENDPOINT_URL")]
     s3_endpoint_url: Option<String>,
+    /// With --from-export: where the catch-up will come from (a DynamoDB stream keeps 24 hours:
+    /// the seed is complete only if the export is younger than that).
+    #[arg(long, value_enum, default_value_t = from_export::CatchUpSource::Kinesis)]
+    source: from_export::CatchUpSource,
     #[command(flatten)]
     replica: ReplicaArgs,
     /// With --targets: create each target table instead of --replica-table (a projected target
@@ -63,7 +67,7 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
     let key_schema = args.key_schema.as_deref();
     if let Some(export) = &args.from_export {
         let s3 = args.s3_endpoint_url.as_deref();
-        return from_export::create_replica(at, export, s3, &choices).await;
+        return from_export::create_replica(at, export, s3, (&choices, args.source)).await;
     }
     if let Some(specs) = targets::specs(&args.targets)? {
         if args.recreate {

@@ -1,8 +1,6 @@
 //! What `announce` and `load` share of an export: reading it (from S3, or by its ARN), checking
 //! that it is an export of --table, and announcing (or, with `--direct`, copying) its keys.
 
-use std::process::ExitCode;
-
 use dyno::aws::table::not_the_primary;
 use dyno::ops::definition::{Definition, ReplicaChoices};
 use dyno::ops::export_keys;
@@ -50,9 +48,15 @@ pub async fn announce(
 ) -> Outcome {
     let schema = at.primary().key_schema().await?;
     let sink = key_sink(at, direct).await?;
+    let mut failed = 0;
     for given in exports {
         let (s3, export) = open(at, given, s3_endpoint).await?;
         let sent = export_keys::send_keys(&s3, &export, &schema, &sink).await?;
+        for error in &sent.files_failed {
+            eprintln!("not announced: {error}");
+        }
+        failed += sent.files_failed.len();
+        let (sent, files) = (sent.keys, export.files.len());
         let what = match export.summary.kind() {
             ExportKind::Incremental => format!(
                 "incremental export of the changes from {} to {}",
@@ -65,12 +69,18 @@ pub async fn announce(
             ),
         };
         eprintln!(
-            "announce: {sent} keys of the {what} ({}) {}",
+            "announce: {sent} keys of the {what} ({}, {files} data files) {}",
             export.place.shown(),
             sink.describe()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    if failed > 0 {
+        eprintln!(
+            "{failed} data files not announced (named above): their keys were not made to agree; \
+             restore or export them again, and run the command again"
+        );
+    }
+    Ok(exit_failure_if(failed > 0))
 }
 
 /// Refuses an incremental export (`load` and `create --from-export` take a full one).
@@ -82,6 +92,44 @@ pub fn check_full(export: &Export, command: &str) -> Result<(), Failure> {
             export.place.shown()
         ))),
         ExportKind::Full => Ok(()),
+    }
+}
+
+/// The hours a DynamoDB stream keeps its records.
+const STREAM_WINDOW_HOURS: i64 = 24;
+
+/// Where the catch-up comes from after a seed: what `--source` says the deployment reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CatchUpSource {
+    Kinesis,
+    DynamodbStream,
+}
+
+/// For a DynamoDB stream source: whether the export's time is still inside the stream's
+/// 24-hour window (`Err` says why the seed is not complete). A Kinesis stream keeps what its
+/// retention says, which dyno does not know here: `Ok`.
+pub fn inside_window(
+    export: &Export,
+    source: CatchUpSource,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    if source == CatchUpSource::Kinesis {
+        return Ok(());
+    }
+    let at = export.summary.as_of().unwrap_or_default();
+    let Ok(time) = chrono::DateTime::parse_from_rfc3339(at) else {
+        return Err(format!(
+            "the export names no time (`{at}`) to check against the stream's window"
+        ));
+    };
+    let hours = (now - time.with_timezone(&chrono::Utc)).num_hours();
+    match hours < STREAM_WINDOW_HOURS {
+        true => Ok(()),
+        false => Err(format!(
+            "the export is {hours} hours old, outside a DynamoDB stream's {STREAM_WINDOW_HOURS}-hour \
+             window: the writes made since are not all on the stream any more, so the seed is NOT \
+             complete; export again and load the new export, or use a Kinesis key stream"
+        )),
     }
 }
 
@@ -106,10 +154,11 @@ pub async fn create_replica(
     at: &Connected,
     given: &str,
     s3_endpoint: Option<&str>,
-    choices: &ReplicaChoices,
+    (choices, source): (&ReplicaChoices, CatchUpSource),
 ) -> Outcome {
-    let (_, export) = open(at, given, s3_endpoint).await?;
+    let (s3, export) = open(at, given, s3_endpoint).await?;
     check_full(&export, "`create --from-export`")?;
+    export_source::check_for_import(&s3, &export).await?;
     let (primary, replica) = (at.primary(), at.replica().await?);
     not_the_primary(&primary, &replica).await?;
     match replica.describe().await {
@@ -169,7 +218,45 @@ pub async fn create_replica(
         eprintln!("  {line}");
     }
     eprintln!("{}", catch_up(&export));
-    Ok(exit_failure_if(
-        imported.errors > 0 || imported.imported as u64 != expected,
-    ))
+    let window = inside_window(&export, source, chrono::Utc::now());
+    if let Err(why) = &window {
+        eprintln!("{why}");
+    }
+    let incomplete = imported.errors > 0 || imported.imported as u64 != expected;
+    Ok(exit_failure_if(incomplete || window.is_err()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dyno::ops::export_manifest::{ExportPlace, Summary};
+
+    fn export_at(time: &str) -> Export {
+        let summary =
+            format!(r#"{{"tableArn":"arn:aws:dynamodb:r:1:table/t","exportTime":"{time}"}}"#);
+        Export {
+            place: ExportPlace::parse("s3://b/AWSDynamoDB/1/").unwrap(),
+            summary: Summary::parse(summary.as_bytes(), "s").unwrap(),
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_dynamodb_stream_catches_up_only_inside_its_24_hours() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let young = export_at("2026-12-06T12:30:00Z");
+        let old = export_at("2026-12-06T11:59:00Z");
+        assert!(inside_window(&young, CatchUpSource::DynamodbStream, now).is_ok());
+        let why = inside_window(&old, CatchUpSource::DynamodbStream, now).unwrap_err();
+        assert!(
+            why.starts_with("the export is 24 hours old") && why.contains("NOT complete"),
+            "{why}"
+        );
+        assert!(
+            inside_window(&old, CatchUpSource::Kinesis, now).is_ok(),
+            "Kinesis: its retention"
+        );
+    }
 }

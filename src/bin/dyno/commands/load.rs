@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use dyno::ops::checkpoint::{Checkpoints, Owner};
+use dyno::ops::export_file;
+use dyno::ops::export_manifest::DataFile;
 use dyno::ops::export_source::Export;
 use dyno::ops::load::{self, LoadError, LoadOptions, Progress};
 use dyno::replicate::engine::Engine;
@@ -33,21 +35,34 @@ pub struct Args {
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Items written per second, at most.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     rate: Option<f64>,
     /// Load items whose TTL has passed too (by default they are skipped and counted).
     #[arg(long)]
     include_expired: bool,
     #[command(flatten)]
     targets: TargetsArg,
+    /// Where the catch-up will come from: a Kinesis key stream, or the table's own DynamoDB
+    /// stream (24 hours: the seed is complete only if the export is younger than that).
+    #[arg(long, value_enum, default_value_t = from_export::CatchUpSource::Kinesis)]
+    source: from_export::CatchUpSource,
 }
 
 pub async fn run(at: &Connected, args: Args) -> Outcome {
-    if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-        return Err(usage("--rate must be a number of items a second above 0"));
+    if args.rate.is_some_and(|r| !(0.1..=1e9).contains(&r)) {
+        return Err(usage(
+            "--rate must be a number of items a second from 0.1 to 1e9",
+        ));
     }
     let (s3, export) = from_export::open(at, &args.export, args.s3_endpoint_url.as_deref()).await?;
     from_export::check_full(&export, "`load`")?;
+    if export.summary.as_of().is_none() {
+        return Err(usage(format!(
+            "{}: its summary gives no exportTime, so the catch-up's position cannot be said; \
+             use an export that does",
+            export.place.shown()
+        )));
+    }
     let primary = at.primary();
     let engine = engine(at, &args).await?;
     let owner = Owner::new("load")
@@ -88,7 +103,11 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
         export.place.shown()
     );
     eprintln!("{}", from_export::catch_up(&export));
-    Ok(exit_failure_if(!failed.is_empty()))
+    let window = from_export::inside_window(&export, args.source, chrono::Utc::now());
+    if let Err(why) = &window {
+        eprintln!("{why}");
+    }
+    Ok(exit_failure_if(!failed.is_empty() || window.is_err()))
 }
 
 /// The engine that writes --table's items: to --targets (those that follow --table), else to
@@ -125,20 +144,37 @@ async fn load_all(
     how: (&LoadOptions, &Progress),
 ) -> Result<(usize, usize, Vec<(String, LoadError)>), Failure> {
     let calls = Semaphore::new(engine.tuning().concurrency.max(1));
-    let (mut done, mut skipped, mut failed) = (0, 0, Vec::new());
-    for file in &export.files {
-        let key = &file.data_file_s3_key;
-        if checkpoints.ended(key) {
-            skipped += 1;
-            continue;
-        }
-        match load::load_file(s3, &export.place.bucket, file, engine, &calls, how).await {
+    let (left, before): (Vec<_>, Vec<_>) =
+        (export.files.iter()).partition(|file| !checkpoints.ended(&file.data_file_s3_key));
+    let fetch = |file: &DataFile| {
+        let (s3, bucket, file) = (s3.clone(), export.place.bucket.clone(), file.clone());
+        tokio::spawn(async move { export_file::fetch(&s3, &bucket, &file).await })
+    };
+    // The next file is fetched and checked (to a temporary file) while this one is written:
+    // one file is written at a time, so memory stays that of one batch.
+    let mut next = left.first().map(|file| fetch(file));
+    let (mut done, mut failed) = (0, Vec::new());
+    for (n, file) in left.iter().enumerate() {
+        let key = file.data_file_s3_key.clone();
+        let fetching = next.take();
+        next = left.get(n + 1).map(|file| fetch(file));
+        let fetched = match fetching {
+            Some(task) => task
+                .await
+                .map_err(|e| usage(format!("{key}: fetching it stopped: {e}")))?,
+            None => continue,
+        };
+        let loaded = match fetched {
+            Ok(fetched) => load::write_file(fetched, engine, &calls, how).await,
+            Err(error) => Err(LoadError::File(error)),
+        };
+        match loaded {
             Ok(_) => {
-                checkpoints.end(key)?;
+                checkpoints.end(&key)?;
                 done += 1;
             }
-            Err(error) => failed.push((key.clone(), error)),
+            Err(error) => failed.push((key, error)),
         }
     }
-    Ok((done, skipped, failed))
+    Ok((done, before.len(), failed))
 }
