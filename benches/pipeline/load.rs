@@ -137,20 +137,37 @@ async fn one_file_export(
         .next()
         .unwrap_or_default()
         .to_owned();
-    let entry: serde_json::Value =
+    let mut entry: serde_json::Value =
         serde_json::from_str(&first).map_err(|e| format!("manifest: {e}"))?;
     let count = entry["itemCount"].as_u64().unwrap_or_default();
     let folder = "AWSDynamoDB/0000-one-file";
+    // The file itself, copied into this export's own data folder (an export reads no other).
+    let source = entry["dataFileS3Key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = (files.iter().find(|(k, _)| *k == source))
+        .ok_or("the sample lacks its first data file")?
+        .1
+        .clone();
+    let key = format!("{folder}/data/file.json.gz");
+    entry["dataFileS3Key"] = key.clone().into();
     let summary = serde_json::json!({
         "tableArn": format!("arn:aws:dynamodb:{REGION}:000000000000:table/{TABLE}"),
         "exportTime": "2024-05-27T06:11:47.109Z", "itemCount": count, "outputFormat": "DYNAMODB_JSON",
         "manifestFilesS3Key": format!("{folder}/manifest-files.json")});
-    for (name, text) in [
-        ("manifest-files.json", format!("{first}\n")),
-        ("manifest-summary.json", summary.to_string()),
+    for (key, bytes) in [
+        (key, bytes),
+        (
+            format!("{folder}/manifest-files.json"),
+            format!("{entry}\n").into_bytes(),
+        ),
+        (
+            format!("{folder}/manifest-summary.json"),
+            summary.to_string().into_bytes(),
+        ),
     ] {
-        let body = ByteStream::from(text.into_bytes());
-        let key = format!("{folder}/{name}");
+        let body = ByteStream::from(bytes);
         s3.put_object()
             .bucket(BUCKET)
             .key(key)
