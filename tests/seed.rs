@@ -1,5 +1,5 @@
 //! Seeding a replica from DynamoDB's own exports to S3, on real servers: AWS's real exports
-//! (`../shared/aws-export-sample`, manifests and all) uploaded to moto's S3, loaded by `dyno
+//! (`tests/fixtures/aws-export-sample`, manifests and all) uploaded to moto's S3, loaded by `dyno
 //! load` into dynalite, and judged by a plain scan against the files as this test reads them
 //! itself (gzip, JSON), and by the calls a proxy counted. (moto's own export writes no
 //! manifests, so AWS's bytes stand in for an export here.)
@@ -32,7 +32,7 @@ const FULL: &str = "AWSDynamoDB/01716790307109-5f9d6aaa";
 
 /// The sample's root (the bucket's root).
 fn sample_root() -> PathBuf {
-    project_root().join("../shared/aws-export-sample")
+    project_root().join("tests/fixtures/aws-export-sample")
 }
 
 /// Every file of the sample under `AWSDynamoDB/`, as (key, bytes).

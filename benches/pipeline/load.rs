@@ -1,5 +1,5 @@
 //! Case `load-133k`: the release `dyno load` (a child) of AWS's own export sample (133,199 items
-//! in 4 data files, `../shared/aws-export-sample`) from moto's S3 into dynalite: items/s against a
+//! in 4 data files, `tests/fixtures/aws-export-sample`) from moto's S3 into dynalite: items/s against a
 //! floor of bare `BatchWriteItem` calls of the same items (calls of 25, `CONCURRENCY` in flight,
 //! the items already parsed: writes alone) into a fresh table of the same dynalite, each timed
 //! once after an untimed warm-up of the floor; and its peak RSS (`VmHWM`) with four files against
@@ -23,7 +23,7 @@ const FULL: &str = "AWSDynamoDB/01716790307109-5f9d6aaa";
 const ITEMS: usize = 133_199;
 
 fn sample_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/aws-export-sample")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/aws-export-sample")
 }
 
 /// The sample's files under `AWSDynamoDB/`, as (key, bytes).

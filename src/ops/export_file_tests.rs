@@ -1,4 +1,4 @@
-//! Tests of `export_file.rs`, on AWS's own data files (`../shared/aws-export-sample`).
+//! Tests of `export_file.rs`, on AWS's own data files (`tests/fixtures/aws-export-sample`).
 
 use std::io::Write;
 
@@ -10,7 +10,7 @@ use super::*;
 
 fn sample(key: &str) -> Vec<u8> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(root.join("../shared/aws-export-sample").join(key)).expect("the sample")
+    std::fs::read(root.join("tests/fixtures/aws-export-sample").join(key)).expect("the sample")
 }
 
 fn gzip(text: &str) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! Tests of `export_manifest.rs`, on AWS's own manifests (`../shared/aws-export-sample`).
+//! Tests of `export_manifest.rs`, on AWS's own manifests (`tests/fixtures/aws-export-sample`).
 
 use super::*;
 
@@ -7,7 +7,7 @@ const INCREMENTAL: &str = "AWSDynamoDB/01716791487000-6ddcf8cf";
 
 fn sample(key: &str) -> Vec<u8> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(root.join("../shared/aws-export-sample").join(key)).expect("the sample")
+    std::fs::read(root.join("tests/fixtures/aws-export-sample").join(key)).expect("the sample")
 }
 
 #[test]
