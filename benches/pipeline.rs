@@ -1129,14 +1129,7 @@ async fn diff_once(primary: &Dynamo, replica: &Dynamo, n: usize) -> Result<DiffR
         );
     }
     let fill_seconds = filling.elapsed().as_secs_f64();
-    let dyno = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("dyno")))
-        .filter(|path| path.exists())
-        .ok_or(
-            "no release dyno binary: run `cargo build --release --bin dyno` (`make bench` does)",
-        )?;
-    let mut command = std::process::Command::new(dyno);
+    let mut command = std::process::Command::new(release_dyno()?);
     command
         .args(["--table", &p.name, "--replica-table", &r.name])
         .args(["--endpoint-url", &primary.endpoint])
@@ -1165,6 +1158,18 @@ async fn diff_once(primary: &Dynamo, replica: &Dynamo, n: usize) -> Result<DiffR
         peak_kb: run.peak_kb,
         exit,
     })
+}
+
+/// The release `dyno` binary beside this bench's (`make bench` builds it).
+fn release_dyno() -> Result<std::path::PathBuf, String> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("dyno")))
+        .filter(|path| path.exists())
+        .ok_or_else(|| {
+            "no release dyno binary: run `cargo build --release --bin dyno` (`make bench` does)"
+                .to_owned()
+        })
 }
 
 struct ChildRun {

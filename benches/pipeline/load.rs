@@ -15,7 +15,9 @@ use dyno::aws::key::{KeySchema, ScalarType};
 use futures::stream::{self, TryStreamExt};
 
 use super::common::{Item, Server, create_table};
-use super::{CONCURRENCY, Dynamo, Line, REGION, bare_write, fresh_name, peak_rss, put_request};
+use super::{
+    CONCURRENCY, Dynamo, Line, REGION, bare_write, fresh_name, peak_rss, put_request, release_dyno,
+};
 
 const BUCKET: &str = "exports";
 const TABLE: &str = "unicorn_activities";
@@ -211,14 +213,7 @@ async fn load_child(
         &KeySchema::hash_only("name", ScalarType::S),
     )
     .await;
-    let dyno = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("dyno")))
-        .filter(|path| path.exists())
-        .ok_or(
-            "no release dyno binary: run `cargo build --release --bin dyno` (`make bench` does)",
-        )?;
-    let mut command = std::process::Command::new(dyno);
+    let mut command = std::process::Command::new(release_dyno()?);
     command
         .args(["--table", TABLE, "--replica-table", &replica])
         .args([

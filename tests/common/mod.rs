@@ -668,3 +668,31 @@ pub fn checkpoint_positions(path: &Path) -> std::collections::BTreeMap<String, S
     };
     serde_json::from_value(map).unwrap_or_default()
 }
+
+/// A key schema element of `name` in `role`, for tests that create tables by hand.
+pub fn key_element(
+    name: &str,
+    role: aws_sdk_dynamodb::types::KeyType,
+) -> aws_sdk_dynamodb::types::KeySchemaElement {
+    aws_sdk_dynamodb::types::KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(role)
+        .build()
+        .expect("a key schema element")
+}
+
+/// A string attribute definition of `name`.
+pub fn string_attribute(name: &str) -> aws_sdk_dynamodb::types::AttributeDefinition {
+    aws_sdk_dynamodb::types::AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+        .build()
+        .expect("an attribute definition")
+}
+
+/// An index projection of every attribute.
+pub fn project_all() -> aws_sdk_dynamodb::types::Projection {
+    aws_sdk_dynamodb::types::Projection::builder()
+        .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
+        .build()
+}

@@ -5,8 +5,7 @@
 //! describe calls and scans on moto.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    GlobalSecondaryIndex, KeyType, Projection, ProjectionType, TimeToLiveSpecification,
 };
 
 use dyno::aws::key::{KeySchema, ScalarType};
@@ -17,20 +16,8 @@ use super::common::*;
 const TABLE: &str = "people";
 
 async fn create_people(db: &aws_sdk_dynamodb::Client) {
-    let key = |name: &str| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(KeyType::Hash)
-            .build()
-            .unwrap()
-    };
-    let string = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
+    let key = |name: &str| key_element(name, KeyType::Hash);
+    let string = string_attribute;
     let by_status = GlobalSecondaryIndex::builder()
         .index_name("byStatus")
         .key_schema(key("status"))

@@ -10,9 +10,8 @@ use std::io::{BufRead, BufReader};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, LocalSecondaryIndex, PointInTimeRecoverySpecification, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, LocalSecondaryIndex,
+    PointInTimeRecoverySpecification, TimeToLiveSpecification,
 };
 use base64::Engine as _;
 use md5::{Digest, Md5};
@@ -20,43 +19,20 @@ use md5::{Digest, Md5};
 use super::BUCKET;
 use super::common::*;
 
-fn key(name: &str, role: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(role)
-        .build()
-        .unwrap()
-}
-
-fn string(name: &str) -> AttributeDefinition {
-    let kind = ScalarAttributeType::S;
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(kind)
-        .build()
-        .unwrap()
-}
-
-fn all() -> Projection {
-    Projection::builder()
-        .projection_type(ProjectionType::All)
-        .build()
-}
-
 /// `orders` (id:S) with a `byStatus` index and TTL on `expires`, holding 50 items.
 async fn orders(db: &Client) {
     let by_status = GlobalSecondaryIndex::builder()
         .index_name("byStatus")
-        .key_schema(key("status", KeyType::Hash))
-        .projection(all())
+        .key_schema(key_element("status", KeyType::Hash))
+        .projection(project_all())
         .build()
         .unwrap();
     db.create_table()
         .table_name("orders")
         .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("id", KeyType::Hash))
-        .attribute_definitions(string("id"))
-        .attribute_definitions(string("status"))
+        .key_schema(key_element("id", KeyType::Hash))
+        .attribute_definitions(string_attribute("id"))
+        .attribute_definitions(string_attribute("status"))
         .global_secondary_indexes(by_status)
         .send()
         .await
@@ -349,19 +325,19 @@ async fn export_s3_then_create_from_export_on_moto() {
     // A primary with a local index is refused, naming `dyno load`.
     let by_created = LocalSecondaryIndex::builder()
         .index_name("byCreated")
-        .key_schema(key("tenant", KeyType::Hash))
-        .key_schema(key("created", KeyType::Range))
-        .projection(all())
+        .key_schema(key_element("tenant", KeyType::Hash))
+        .key_schema(key_element("created", KeyType::Range))
+        .projection(project_all())
         .build()
         .unwrap();
     db.create_table()
         .table_name("events")
         .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("tenant", KeyType::Hash))
-        .key_schema(key("id", KeyType::Range))
-        .attribute_definitions(string("tenant"))
-        .attribute_definitions(string("id"))
-        .attribute_definitions(string("created"))
+        .key_schema(key_element("tenant", KeyType::Hash))
+        .key_schema(key_element("id", KeyType::Range))
+        .attribute_definitions(string_attribute("tenant"))
+        .attribute_definitions(string_attribute("id"))
+        .attribute_definitions(string_attribute("created"))
         .local_secondary_indexes(by_created)
         .send()
         .await
