@@ -9,7 +9,7 @@ LAMBDA_ENV := --env-var PRIMARY_TABLE=dyno-primary --env-var REPLICA_TABLE=dyno-
               --env-var AWS_ACCESS_KEY_ID=local --env-var AWS_SECRET_ACCESS_KEY=local \
               --env-var AWS_REGION=us-east-1
 
-.PHONY: tools test lint build watch invoke deploy demo servers-up servers-down clean bench
+.PHONY: tools test lint build watch invoke deploy demo servers-up servers-down clean bench profile
 
 ## tools: local servers (npm, in tools/) and Python tools (moto, cfn-lint, cargo-lambda, in .venv)
 tools: $(NODE_MODS)/.installed $(VENV)/.installed
@@ -32,7 +32,7 @@ lint: tools
 
 ## test: every test, against real local servers (started and stopped by the tests themselves)
 test: lint
-	cargo test --all-targets
+	cargo test --tests
 	scripts/lambda-e2e.sh
 
 ## bench: the replicator's DynamoDB calls, speed against the same-run floor and a naive loop, and
@@ -43,6 +43,12 @@ bench: $(NODE_MODS)/.installed
 	cargo build --release --bin replicator --bin dyno
 	cargo bench --bench replicate
 	cargo bench --bench pipeline
+
+## profile: where the CPU goes (perf, by symbol) in the replicator's bench cases and the writer at
+## one caller: the benches built with symbols and frame pointers (`--profile profiling`, no LTO)
+profile: $(NODE_MODS)/.installed
+	RUSTFLAGS="-C force-frame-pointers=yes" cargo build --profile profiling --bench replicate --bench pipeline --bin dyno --bin replicator
+	scripts/profile.sh
 
 ## build: the Lambda package for arm64 (target/lambda/replicator/bootstrap), cross-built with the
 ## zig that cargo-lambda's PyPI package brings

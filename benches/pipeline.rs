@@ -45,7 +45,7 @@
 //! `shards-4`, is measured anyway); `BENCH_SCALE` (default 1) scales item counts and durations.
 //! The bench exits non-zero when a check fails; it prints targets but never judges seconds.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "pipeline/load.rs"]
 mod load;

@@ -28,7 +28,7 @@
 //! equal the primary. The bench exits non-zero otherwise, and when a several-target run read the
 //! primary more often than the one-target run; it never judges seconds.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
