@@ -1,7 +1,8 @@
-//! Configuration: the replicator's settings from the environment, the local defaults the demo
-//! and CLI use, and the AWS SDK clients built from them.
+//! Configuration: the replicator's settings from the environment (declared once, as a clap
+//! command, in `settings.rs`), the local defaults the demo and CLI use, and the AWS SDK clients
+//! built from them.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
@@ -14,10 +15,14 @@ use crate::replicate::dead_letter::DeadLetterQueue;
 use crate::replicate::deployment::{self, TargetTable};
 use crate::replicate::engine::{Engine, SetupError};
 use crate::replicate::replicator::Replicator;
-use crate::replicate::targets::{TargetSpec, parse_env};
+use crate::replicate::targets::TargetSpec;
 use crate::replicate::tuning::Tuning;
 
-/// Environment variable names.
+mod settings;
+#[cfg(test)]
+mod settings_tests;
+
+/// Environment variable names: each is one argument of the settings' command (`settings.rs`).
 pub const PRIMARY_TABLE: &str = "PRIMARY_TABLE";
 pub const REPLICA_TABLE: &str = "REPLICA_TABLE";
 pub const PRIMARY_REGION: &str = "PRIMARY_REGION";
@@ -51,21 +56,26 @@ pub mod local {
     pub const KINESIS_ENDPOINT_URL: &str = "http://127.0.0.1:4567";
 }
 
-/// A setting that is missing or invalid. The message names the variable.
+/// A setting that is missing or invalid. The message names the variable, on one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A required variable, and what it must name.
     #[error("{0} is not set: it must name the {1}")]
-    Missing(&'static str, &'static str),
+    Missing(&'static str, String),
     #[error(transparent)]
     Endpoint(#[from] crate::aws::endpoint::EndpointError),
+    /// Shared with clap's error, which lends its source only by reference.
     #[error(transparent)]
-    Targets(#[from] crate::replicate::targets::TargetsError),
+    Targets(Arc<crate::replicate::targets::TargetsError>),
     #[error("{name}={value:?} is invalid: {reason}")]
     Invalid {
         name: &'static str,
         value: String,
-        reason: &'static str,
+        reason: String,
     },
+    /// A refusal of clap's that no setting accounts for: a mistake in the settings' command.
+    #[error("the settings could not be read: {}", .0.kind())]
+    Unreadable(#[source] clap::Error),
 }
 
 /// Where one table is, as configured.
@@ -107,109 +117,11 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads the configuration from any lookup (an empty value counts as unset). Long only
-    /// because it reads every setting, one after the other, in one place.
+    /// Reads the configuration from any lookup (an empty or blank value counts as unset): each
+    /// setting the settings' command declares, read from its variable, and nothing else.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let required = |name: &'static str, what: &'static str| {
-            get(name).ok_or(ConfigError::Missing(name, what))
-        };
-        let defaults = Tuning::default();
-        let number = |name: &'static str, default: u64, min: u64, max: u64| match get(name) {
-            None => Ok(default),
-            Some(value) => match value.trim().parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(ConfigError::Invalid {
-                    name,
-                    value,
-                    reason: "expected a whole number in range (see the README)",
-                }),
-            },
-        };
-        let endpoint = |name: &'static str| {
-            get(name)
-                .map(|url| crate::aws::endpoint::check(name, &url))
-                .transpose()
-                .map_err(ConfigError::Endpoint)
-        };
-        let targets = get(DYNO_TARGETS).map(|v| parse_env(&v)).transpose()?;
-        let replica_table = match &targets {
-            Some(_) => get(REPLICA_TABLE).unwrap_or_default(),
-            None => required(REPLICA_TABLE, "replica DynamoDB table")?,
-        };
-        Ok(Config {
-            targets,
-            sts_endpoint_url: endpoint(STS_ENDPOINT_URL)?,
-            primary: TableSettings {
-                table: required(PRIMARY_TABLE, "primary DynamoDB table")?,
-                region: get(PRIMARY_REGION),
-                endpoint_url: endpoint(PRIMARY_ENDPOINT_URL)?,
-            },
-            replica: TableSettings {
-                table: replica_table,
-                region: get(REPLICA_REGION),
-                endpoint_url: endpoint(REPLICA_ENDPOINT_URL)?,
-            },
-            tuning: Tuning {
-                concurrency: number(CONCURRENCY, defaults.concurrency as u64, 1, 256)? as usize,
-                max_attempts: number(MAX_ATTEMPTS, defaults.max_attempts as u64, 1, 20)? as u32,
-                call_timeout: Duration::from_millis(number(
-                    CALL_TIMEOUT_MS,
-                    defaults.call_timeout.as_millis() as u64,
-                    100,
-                    900_000,
-                )?),
-                connect_timeout: defaults.connect_timeout,
-                deadline_margin: Duration::from_millis(number(
-                    DEADLINE_MARGIN_MS,
-                    defaults.deadline_margin.as_millis() as u64,
-                    0,
-                    900_000,
-                )?),
-                write_attempt_timeout: Duration::from_millis(number(
-                    WRITE_TIMEOUT_MS,
-                    defaults.write_attempt_timeout.as_millis() as u64,
-                    100,
-                    900_000,
-                )?),
-            },
-            dead_letter_queue_url: endpoint(DEAD_LETTER_QUEUE_URL)?,
-            dead_letter_endpoint_url: endpoint(DEAD_LETTER_ENDPOINT_URL)?,
-            s3_endpoint_url: endpoint(S3_ENDPOINT_URL)?,
-            keep_ttl_deletes: match get(KEEP_TTL_DELETES).as_deref().map(str::trim) {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(other) => {
-                    return Err(ConfigError::Invalid {
-                        name: KEEP_TTL_DELETES,
-                        value: other.to_owned(),
-                        reason: "expected true or false",
-                    });
-                }
-            },
-            replica_role: match get(REPLICA_ROLE_ARN) {
-                None => None,
-                Some(arn) => Some(ReplicaRole {
-                    arn: role_arn(arn)?,
-                    external_id: get(REPLICA_EXTERNAL_ID),
-                    sts_endpoint_url: endpoint(STS_ENDPOINT_URL)?,
-                    setting: REPLICA_ROLE_ARN,
-                }),
-            },
-        })
+        settings::Settings::read(lookup).map(Config::from)
     }
-}
-
-/// Checks `REPLICA_ROLE_ARN`'s shape.
-fn role_arn(arn: String) -> Result<String, ConfigError> {
-    if arn.starts_with("arn:") && arn.contains(":role/") {
-        return Ok(arn);
-    }
-    Err(ConfigError::Invalid {
-        name: REPLICA_ROLE_ARN,
-        value: arn,
-        reason: "expected a role ARN, arn:aws:iam::ACCOUNT:role/NAME",
-    })
 }
 
 impl TableSettings {
