@@ -11,7 +11,8 @@ use crate::aws::key::{Key, KeySchema};
 /// a write request in the call's answer names.
 pub struct KeyIndex<'a> {
     schema: &'a KeySchema,
-    positions: HashMap<Vec<u8>, usize>,
+    /// foldhash, not std's SipHash: one lookup per key of every call.
+    positions: foldhash::HashMap<Vec<u8>, usize>,
     len: usize,
 }
 

@@ -22,6 +22,7 @@ pub mod jsonl;
 pub mod load;
 pub mod load_event;
 pub mod plan;
+pub mod plan_memory;
 pub mod plan_seed;
 pub mod provision;
 pub mod scan;

@@ -11,6 +11,7 @@
 //! Global Tables' "typically within one second".
 
 use crate::aws::limits;
+use crate::ops::plan_memory::{self, BatchWork};
 
 /// List prices used, in USD, us-east-1, on-demand (published November 2024, when DynamoDB
 /// on-demand prices were halved). They change: check the AWS pricing pages before deciding.
@@ -76,6 +77,10 @@ pub struct Load {
     /// The replicator's time for one batch, in ms (what `make bench` measures); `None`: the
     /// model's Lambda duration for the batch ([`Plan::invocation_seconds`]).
     pub batch_ms: Option<f64>,
+    /// The replicator's CPU per record, in µs (what `make bench` measures), and the lag the
+    /// memory size is chosen within (see `plan_memory`).
+    pub cpu_us_per_record: f64,
+    pub lag_target_ms: f64,
 }
 
 impl Default for Load {
@@ -91,6 +96,8 @@ impl Default for Load {
             concurrency: 8.0,
             gsis: 0.0,
             batch_ms: None,
+            cpu_us_per_record: plan_memory::MEASURED_CPU_US_PER_RECORD,
+            lag_target_ms: 3000.0,
         }
     }
 }
@@ -321,11 +328,31 @@ pub fn describe(load: &Load, prices: &Prices, efo: bool) -> Vec<String> {
         ),
         prices_line(prices),
     ];
+    lines.extend(plan_memory::describe(
+        &batch_work(load, &p),
+        (
+            prices.lambda_gb_second,
+            prices.lambda_requests_per_million / 1e6,
+        ),
+        load.lag_target_ms,
+    ));
     lines.extend(describe_lag(load, &p, efo));
     if efo {
         lines.extend(describe_efo(&p, prices));
     }
     lines
+}
+
+/// What one batch of the plan asks of the function, for sizing its memory: its calls' waiting
+/// as the model has it, and the CPU the bench measured per record.
+fn batch_work(load: &Load, p: &Plan) -> BatchWork {
+    BatchWork {
+        records: p.records_per_batch,
+        io_ms: p.invocation_seconds * 1000.0,
+        cpu_us_per_record: load.cpu_us_per_record,
+        poll_and_window_ms: POLL_MS + load.batching_window_s.max(0.0) * 1000.0,
+        batches_per_million: 1_000_000.0 / p.records_per_batch,
+    }
 }
 
 /// Which prices the plan uses, and what it leaves out.

@@ -81,7 +81,7 @@ fn a_key_is_kept_when_its_last_usable_record_is_a_ttl_delete() {
     assert_eq!(kept.images[0].key.to_string(), r#"id=S:"a""#);
     assert_eq!(kept.images[0].item, item("a", 2));
     let c = (0, schema().canonical_of_item(&item("c", 0)).unwrap());
-    assert_eq!(kept.left_alone, HashSet::from([c]));
+    assert_eq!(kept.left_alone, KeySet::from_iter([c]));
     assert_eq!(kept.kept(), 2);
     let mut unusable: Vec<_> = kept.unusable.iter().collect();
     unusable.sort_by_key(|(position, _)| **position);

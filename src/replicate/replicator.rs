@@ -4,7 +4,6 @@
 //! dead-letters the unusable records that will not come back, applies the batch rule, and logs
 //! one summary line.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
@@ -19,7 +18,7 @@ use tokio::time::Instant;
 use crate::aws::key::{Key, KeySchema};
 use crate::aws::retry::Deadline;
 use crate::aws::table::Table;
-use crate::replicate::archive::{Archive, Image, KeyId};
+use crate::replicate::archive::{Archive, Image, KeyId, KeyMap};
 use crate::replicate::batch_rule::{self, RecordKey};
 use crate::replicate::dead_letter::{DeadLetterError, DeadLetterQueue};
 use crate::replicate::decode::{self, SourceRecord};
@@ -245,7 +244,7 @@ impl Replicator {
         records: &[R],
         queues: &[KeyQueue],
         archive: &Archive,
-        numbered: HashMap<KeyId, usize>,
+        numbered: KeyMap<usize>,
     ) -> Decoded {
         let sources = self.sources();
         let mut key_numbers = numbered;
@@ -259,21 +258,18 @@ impl Replicator {
                 continue;
             }
             match decode::decode_from(record, &sources) {
-                Ok((source, key))
-                    if archive
-                        .left_alone
-                        .contains(&(source, key.canonical().to_vec())) =>
-                {
-                    record_keys.push(RecordKey::Kept)
-                }
                 Ok((source, key)) => {
-                    let next = key_numbers.len();
                     let id = (source, key.canonical().to_vec());
-                    let number = *key_numbers.entry(id).or_insert_with(|| {
-                        new_keys[source].push((next, key));
-                        next
-                    });
-                    record_keys.push(RecordKey::Key(number));
+                    if !archive.left_alone.is_empty() && archive.left_alone.contains(&id) {
+                        record_keys.push(RecordKey::Kept);
+                    } else {
+                        let next = key_numbers.len();
+                        let number = *key_numbers.entry(id).or_insert_with(|| {
+                            new_keys[source].push((next, key));
+                            next
+                        });
+                        record_keys.push(RecordKey::Key(number));
+                    }
                 }
                 Err(error) => {
                     record_keys.push(RecordKey::Unusable(unusable.len()));

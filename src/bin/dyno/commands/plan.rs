@@ -37,6 +37,13 @@ pub struct Args {
     /// model's Lambda duration).
     #[arg(long)]
     batch_ms: Option<f64>,
+    /// The replicator's CPU per record, in µs, as `make bench` measures it (`cpu_seconds` over
+    /// the records): sets each memory size's duration a batch.
+    #[arg(long, default_value_t = dyno::ops::plan_memory::MEASURED_CPU_US_PER_RECORD)]
+    cpu_us_per_record: f64,
+    /// The lag the cheapest memory size is chosen within, in ms.
+    #[arg(long, default_value_t = 3000.0)]
+    lag_target_ms: f64,
     /// Add Kinesis enhanced fan-out (the template's EnhancedFanOut): its cost per million writes
     /// and per month for the plan's shards, and its lag budget next to polling's.
     #[arg(long)]
@@ -69,6 +76,8 @@ pub fn run(args: Args) -> Outcome {
         batching_window_s: args.batching_window_seconds,
         gsis: f64::from(args.gsis),
         batch_ms: args.batch_ms,
+        cpu_us_per_record: args.cpu_us_per_record,
+        lag_target_ms: args.lag_target_ms,
         ..Load::default()
     };
     for line in describe(&load, &Prices::default(), args.efo) {
@@ -134,8 +143,24 @@ fn check(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-fn bounds(args: &Args) -> [Bound; 5] {
+fn bounds(args: &Args) -> [Bound; 7] {
     [
+        (
+            "--cpu-us-per-record",
+            args.cpu_us_per_record,
+            0.0,
+            false,
+            1e6,
+            "a second a record",
+        ),
+        (
+            "--lag-target-ms",
+            args.lag_target_ms,
+            0.0,
+            false,
+            3.6e6,
+            "an hour",
+        ),
         (
             "--writes-per-second",
             args.writes_per_second,
