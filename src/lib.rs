@@ -7,6 +7,8 @@
 //! - [`replicate`] and [`publish`]: the replicator's core, and the writer's side;
 //! - [`ops`] and [`local`]: an operator's tools, and the local emulation of Lambda's event
 //!   source mapping;
+//! - [`regional`]: the second region (read the local replica, write the primary, read your
+//!   own writes in a session);
 //! - [`config`]: the edge (settings from the environment, and the replicator they describe).
 
 pub mod aws;
@@ -14,4 +16,5 @@ pub mod config;
 pub mod local;
 pub mod ops;
 pub mod publish;
+pub mod regional;
 pub mod replicate;

@@ -266,8 +266,9 @@ fn canonical_value(
 
 /// A DynamoDB number in one spelling: `<digits>e<exponent>` with no trailing zeros. Rejects what
 /// DynamoDB would reject (more than 38 significant digits, magnitude outside 1E-130..1E126), so a
-/// bad key fails alone here instead of failing a whole batch call at the server.
-fn canonical_number(name: &str, text: &str) -> Result<String, KeyError> {
+/// bad key fails alone here instead of failing a whole batch call at the server. The arithmetic
+/// is checked: an exponent far out of range (`10e9223372036854775807`) is refused, never wrapped.
+pub(crate) fn canonical_number(name: &str, text: &str) -> Result<String, KeyError> {
     let bad = |reason: &str| KeyError::BadNumber {
         name: name.to_owned(),
         reason: reason.to_owned(),
@@ -287,6 +288,9 @@ fn canonical_number(name: &str, text: &str) -> Result<String, KeyError> {
     {
         return Err(bad("only digits, sign, point and exponent are allowed"));
     }
+    if !exponent_in_reach(trimmed) {
+        return Err(bad(OUT_OF_RANGE));
+    }
     let value = BigDecimal::from_str(trimmed).map_err(|e| bad(&e.to_string()))?;
     let value = value.normalized();
     let (digits, scale) = value.as_bigint_and_exponent();
@@ -295,15 +299,39 @@ fn canonical_number(name: &str, text: &str) -> Result<String, KeyError> {
     if significant > 38 {
         return Err(bad("more than 38 significant digits"));
     }
-    if digits != "0" {
-        // value = digits × 10^-scale; its magnitude is 10^(significant - 1 - scale).
-        let magnitude = significant as i64 - 1 - scale;
-        if !(-130..=125).contains(&magnitude) {
-            return Err(bad("magnitude outside 1E-130 .. 9.9E125"));
-        }
+    if digits == "0" {
+        return Ok("0e0".to_owned());
     }
-    let exponent = if digits == "0" { 0 } else { -scale };
+    // value = digits × 10^-scale; its magnitude is 10^(significant - 1 - scale).
+    let magnitude = i64::try_from(significant)
+        .ok()
+        .and_then(|s| s.checked_sub(1))
+        .and_then(|m| m.checked_sub(scale));
+    if !magnitude.is_some_and(|m| (-130..=125).contains(&m)) {
+        return Err(bad(OUT_OF_RANGE));
+    }
+    let exponent = scale.checked_neg().ok_or_else(|| bad(OUT_OF_RANGE))?;
     Ok(format!("{digits}e{exponent}"))
+}
+
+const OUT_OF_RANGE: &str = "magnitude outside 1E-130 .. 9.9E125";
+
+/// False when the exponent written (`e…`) is so far out of DynamoDB's range that no mantissa of
+/// at most 200 characters brings it back (or does not fit an `i64`): refused before any
+/// arithmetic on it, which could overflow.
+fn exponent_in_reach(text: &str) -> bool {
+    let Some(at) = text.find(['e', 'E']) else {
+        return true;
+    };
+    let exponent = &text[at + 1..];
+    let digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        // Not an exponent: BigDecimal says why.
+        return true;
+    }
+    exponent
+        .parse::<i64>()
+        .is_ok_and(|e| (-1_000..=1_000).contains(&e))
 }
 
 fn type_name(value: &AttributeValue) -> &'static str {

@@ -17,11 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each layer, and the layers it may import (besides itself).
-const LAYERS: [(&str, &[&str]); 6] = [
+const LAYERS: [(&str, &[&str]); 7] = [
     ("aws", &[]),
     ("replicate", &["aws"]),
     ("publish", &["aws"]),
     ("ops", &["aws", "replicate", "publish"]),
+    ("regional", &["aws", "publish", "ops"]),
     ("local", &["aws", "replicate", "publish", "ops"]),
     ("config", &["aws", "replicate", "publish", "ops", "local"]),
 ];

@@ -21,6 +21,7 @@ mod mocked;
 mod operator_safety;
 mod pipeline;
 mod pipeline_faults;
+mod regional;
 mod replicator;
 mod runner;
 mod seed;

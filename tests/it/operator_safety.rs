@@ -379,7 +379,7 @@ fn ctrl_c_says_what_it_left_and_exits_130() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted (Ctrl-C)"), "{err}");
+    assert!(err.contains("interrupted (Ctrl-C or SIGTERM)"), "{err}");
 }
 
 #[test]

@@ -131,11 +131,17 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let verbose = cli.verbose;
+    let mut command = Box::pin(commands::run(cli));
     let outcome = tokio::select! {
-        outcome = commands::run(cli) => outcome,
-        _ = tokio::signal::ctrl_c() => {
+        outcome = &mut command => outcome,
+        signal = interruption() => {
+            // Dropped first: a write cut short records its keys as of unknown outcome.
+            drop(command);
             eprintln!("{INTERRUPTED}");
-            return ExitCode::from(130);
+            for line in interrupted() {
+                eprintln!("{line}");
+            }
+            return ExitCode::from(signal);
         }
     };
     match outcome {
@@ -151,7 +157,44 @@ async fn main() -> ExitCode {
     }
 }
 
-/// What Ctrl-C leaves: work done so far stays; nothing half-written replaces a file.
-const INTERRUPTED: &str = "interrupted (Ctrl-C): stopped part-way; what was written so far \
-    stays, and no file was replaced; run the command again (backfill and replicate resume from \
-    --checkpoint)";
+/// What Ctrl-C or SIGTERM leaves: work done so far stays; nothing half-written replaces a file
+/// (a session file is replaced whole, with what was written).
+const INTERRUPTED: &str = "interrupted (Ctrl-C or SIGTERM): stopped part-way; what was written \
+    so far stays, and no file was replaced half-written; run the command again (backfill and \
+    replicate resume from --checkpoint; a write cut short may be on the primary with its key not \
+    announced: `dyno announce --key` it, or repair with `dyno diff --repair`)";
+
+/// The exit status of the first interruption: 130 for Ctrl-C (SIGINT), 143 for SIGTERM (a
+/// `kill`, a container stopping), each handled alike.
+async fn interruption() -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => terminate.recv().await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => 130,
+        _ = terminate => 143,
+    }
+}
+
+/// What to do on an interruption, once the command is dropped: gives lines to print.
+type Cleanup = fn() -> Vec<String>;
+
+/// The cleanups asked for so far.
+static ON_INTERRUPT: std::sync::Mutex<Vec<Cleanup>> = std::sync::Mutex::new(Vec::new());
+
+/// Asks for `cleanup` to run on an interruption (once, however often asked).
+pub fn on_interrupt(cleanup: Cleanup) {
+    let mut cleanups = ON_INTERRUPT.lock().unwrap_or_else(|p| p.into_inner());
+    if !cleanups.iter().any(|c| std::ptr::fn_addr_eq(*c, cleanup)) {
+        cleanups.push(cleanup);
+    }
+}
+
+fn interrupted() -> Vec<String> {
+    let cleanups = std::mem::take(&mut *ON_INTERRUPT.lock().unwrap_or_else(|p| p.into_inner()));
+    cleanups.into_iter().flat_map(|cleanup| cleanup()).collect()
+}

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use dyno::ops::jsonl;
 
+use super::session_args::SessionArgs;
 use super::writes::writer;
 use crate::Outcome;
 use crate::connect::Connected;
@@ -22,11 +23,14 @@ pub struct Args {
     /// Skip this many lines first (to resume an import that stopped).
     #[arg(long, default_value_t = 0)]
     skip_lines: usize,
+    #[command(flatten)]
+    session: SessionArgs,
 }
 
 pub async fn run(at: &Connected, args: Args) -> Outcome {
     let skip_lines = args.skip_lines;
     let w = writer(at).await?;
+    let kept = args.session.open(w.table(), None).await?;
     let input: Box<dyn BufRead> = match args.file.as_deref() {
         Some(path) => Box::new(std::io::BufReader::new(
             std::fs::File::open(path).map_err(|e| usage(format!("{}: {e}", path.display())))?,
@@ -34,15 +38,38 @@ pub async fn run(at: &Connected, args: Args) -> Outcome {
         None => Box::new(std::io::stdin().lock()),
     };
     let bar = progress::counter("importing", "items");
-    let result = jsonl::import(&w, input, skip_lines, |r| {
-        bar.set_position(r.written as u64)
-    })
-    .await;
+    let progress = |r: &jsonl::ImportReport| bar.set_position(r.written as u64);
+    let result = match &kept {
+        None => jsonl::import(&w, input, skip_lines, progress).await,
+        Some(kept) => {
+            let session = kept.session();
+            dyno::regional::import::import(&w, session, input, skip_lines, progress).await
+        }
+    };
     bar.finish_and_clear();
-    let report = result.map_err(|e| {
+    let result = result.map_err(|e| {
         let resume = e.report.complete_through;
         usage(format!("{e} (resume with --skip-lines {resume})"))
-    })?;
+    });
+    let report = match &kept {
+        None => result?,
+        Some(kept) => {
+            let (path, held) = (kept.path().display(), kept.session().len());
+            if args.session.explain {
+                eprintln!("explain: session {path}: {held} keys held");
+            }
+            let forgot = kept.session().forgotten().over_bound;
+            if forgot > 0 {
+                eprintln!(
+                    "warning: session {path} holds at most {} keys: it forgot {forgot} keys, \
+                     the oldest written first (their session reads are plain replica reads, \
+                     which may not have them yet); raise --session-max-keys to keep them",
+                    args.session.session_max_keys
+                );
+            }
+            kept.save_after_write("the import", result)?
+        }
+    };
     if skip_lines > report.lines {
         return Err(usage(format!(
             "--skip-lines {skip_lines} is past the end of the input ({} lines): nothing was \

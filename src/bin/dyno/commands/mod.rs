@@ -18,6 +18,7 @@ mod import;
 mod load;
 mod plan;
 mod put;
+mod query;
 mod replicate;
 mod update;
 
@@ -25,6 +26,7 @@ mod from_export;
 mod input;
 mod replica_args;
 mod scan;
+mod session_args;
 mod sink;
 mod targets;
 mod writes;
@@ -41,6 +43,7 @@ pub enum Command {
     Update(update::Args),
     Delete(delete::Args),
     Get(get::Args),
+    Query(query::Args),
     Announce(announce::Args),
     Import(import::Args),
     Export(export::Args),
@@ -66,6 +69,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Update(args) => update::run(&at, args).await,
         Command::Delete(args) => delete::run(&at, args).await,
         Command::Get(args) => get::run(&at, args).await,
+        Command::Query(args) => query::run(&at, args).await,
         Command::Announce(args) => announce::run(&at, args).await,
         Command::Import(args) => import::run(&at, args).await,
         Command::Export(args) => export::run(&at, args).await,
