@@ -37,17 +37,25 @@ test: lint
 
 ## bench: the replicator's DynamoDB calls, speed against the same-run floor and a naive loop, and
 ## peak memory, per case, against local dynalite; then the rest of the pipeline (writer, lag,
-## shards, backfill, diff memory) against same-run floors, with kinesalite too (release build;
-## several minutes; not part of `test`). BENCH_CASES=a,b picks cases, BENCH_SCALE=0.05 shrinks them.
+## shards, backfill, diff memory, seeding, the second region) against same-run floors, with
+## kinesalite and moto too (one bench binary, benches/bench/; release builds; not part of `test`).
+## BENCH_CASES=a,b picks cases of either group, BENCH_SCALE=0.05 shrinks the pipeline's.
+## The bench binary is built first: `cargo bench` also builds every binary of the package, with
+## the dev-dependencies' features (tokio's test-util among them), into target/release. The
+## shipped builds of `replicator` (its size) and `dyno` (diff's and load's memory) are built
+## after it, over those copies, and the bench is then run by its path: `cargo bench` would put
+## its own copies back.
 bench: $(NODE_MODS)/.installed
-	cargo build --release --bin replicator --bin dyno
-	cargo bench --bench replicate
-	cargo bench --bench pipeline
+	bench=$$(cargo bench --bench bench --no-run --message-format=json-render-diagnostics \
+	  | sed -n '/"kind":\["bench"\]/s/.*"executable":"\([^"]*\)".*/\1/p') \
+	  && [ -n "$$bench" ] \
+	  && cargo build --release --bin replicator --bin dyno \
+	  && "$$bench" --bench
 
 ## profile: where the CPU goes (perf, by symbol) in the replicator's bench cases and the writer at
-## one caller: the benches built with symbols and frame pointers (`--profile profiling`, no LTO)
+## one caller: the bench built with symbols and frame pointers (`--profile profiling`, no LTO)
 profile: $(NODE_MODS)/.installed
-	RUSTFLAGS="-C force-frame-pointers=yes" cargo build --profile profiling --bench replicate --bench pipeline --bin dyno --bin replicator
+	RUSTFLAGS="-C force-frame-pointers=yes" cargo build --profile profiling --bench bench --bin dyno --bin replicator
 	scripts/profile.sh
 
 ## build: the Lambda package for arm64 (target/lambda/replicator/bootstrap), cross-built with the

@@ -14,10 +14,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use dyno::aws::key::{KeySchema, ScalarType};
 use futures::stream::{self, TryStreamExt};
 
-use super::common::{Item, Server, create_table};
-use super::{
-    CONCURRENCY, Dynamo, Line, REGION, bare_write, fresh_name, peak_rss, put_request, release_dyno,
-};
+use super::shared::{Dynamo, bare_write, fresh_name, peak_rss};
+use super::{CONCURRENCY, REGION};
+use crate::common::{self, Item, Server, create_table};
+use crate::shared::{Line, Own, put_request, release_binary};
 
 const BUCKET: &str = "exports";
 const TABLE: &str = "unicorn_activities";
@@ -72,8 +72,8 @@ fn items(files: &[(String, Vec<u8>)]) -> Result<Vec<Item>, String> {
 }
 
 pub async fn load_case() -> Result<Line, String> {
-    let moto = Server::moto();
-    let sdk = super::common::sdk_config().await;
+    let moto = Own::moto();
+    let sdk = common::sdk_config().await;
     let s3 = dyno::aws::client::s3_client(
         &sdk,
         Some(&moto.endpoint),
@@ -213,7 +213,7 @@ async fn load_child(
         &KeySchema::hash_only("name", ScalarType::S),
     )
     .await;
-    let mut command = std::process::Command::new(release_dyno()?);
+    let mut command = std::process::Command::new(release_binary("dyno")?);
     command
         .args(["--table", TABLE, "--replica-table", &replica])
         .args([
@@ -229,7 +229,7 @@ async fn load_child(
             "--s3-endpoint-url",
             &moto.endpoint,
         ]);
-    super::common::local_aws_env(&mut command);
+    common::local_aws_env(&mut command);
     let run = tokio::task::spawn_blocking(move || peak_rss(command))
         .await
         .map_err(|e| format!("load child: {e}"))??;
