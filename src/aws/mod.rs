@@ -11,6 +11,7 @@ pub mod key;
 pub mod key_index;
 pub mod limits;
 pub mod memory;
+pub mod printable;
 pub mod retry;
 pub mod role;
 pub mod store;

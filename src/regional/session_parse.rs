@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 use crate::aws::identity::Identity;
 use crate::aws::json::{self, Item};
 use crate::aws::key::canonical_number;
+use crate::aws::printable::unprintable;
 use crate::regional::digest::{DIGEST_BYTES, Digest};
 use crate::regional::session::{Expect, Held};
 
@@ -105,14 +106,6 @@ pub fn shown(name: &str) -> String {
         }
     }
     out
-}
-
-/// A character that would break, or forge, a line that prints it: a control character, or an
-/// invisible formatting one. The same rule as the replicator's `targets::unprintable`, which
-/// this layer does not import.
-fn unprintable(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 fn syntax(e: &serde_json::Error) -> Problem {

@@ -12,6 +12,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::error::Category;
 
+use crate::aws::printable::unprintable;
 use crate::replicate::filter::{Filter, FilterError};
 use crate::replicate::shape::{Projection, Shape};
 
@@ -311,13 +312,6 @@ fn check_fields(spec: &TargetSpec) -> Result<(), TargetProblem> {
         Some((field, _)) => Err(TargetProblem::ControlCharacter { field }),
         None => Ok(()),
     }
-}
-
-/// A character that would break, or forge, the lines that print a name: a control character,
-/// or an invisible formatting one (zero-width, bidirectional overrides, a byte order mark).
-pub fn unprintable(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// The target's projection, its lists checked (but not against key attributes).

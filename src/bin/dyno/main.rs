@@ -40,7 +40,7 @@ pub struct Cli {
 /// A name (of a table, stream, region or role) with no control or invisible character, which
 /// would break or disguise the lines that print it.
 fn printable(value: &str) -> Result<String, String> {
-    match value.chars().any(dyno::replicate::targets::unprintable) {
+    match value.chars().any(dyno::aws::printable::unprintable) {
         true => Err(
             "it holds a control or invisible character (a newline, a NUL, a \
                      zero-width or bidirectional mark): use printable characters"
