@@ -9,7 +9,7 @@ LAMBDA_ENV := --env-var PRIMARY_TABLE=dyno-primary --env-var REPLICA_TABLE=dyno-
               --env-var AWS_ACCESS_KEY_ID=local --env-var AWS_SECRET_ACCESS_KEY=local \
               --env-var AWS_REGION=us-east-1
 
-.PHONY: tools test lint build watch invoke deploy demo servers-up servers-down clean bench profile
+.PHONY: tools test test-build lint build watch invoke deploy demo servers-up servers-down clean bench profile
 
 ## tools: local servers (npm, in tools/) and Python tools (moto, cfn-lint, cargo-lambda, in .venv)
 tools: $(NODE_MODS)/.installed $(VENV)/.installed
@@ -23,17 +23,28 @@ $(VENV)/.installed: tools/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	touch $@
 
-## lint: formatting, clippy, the SAM template, the sample events
+## lint: formatting, clippy, the SAM template, the sample events (`make test` lints as it builds)
 lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml replica-account.yaml
 	python3 scripts/make-events.py --check
 
-## test: every test, against real local servers (started and stopped by the tests themselves)
-test: lint
-	cargo test --tests
-	scripts/lambda-e2e.sh
+## test: every test, against real local servers (started and stopped by the tests themselves),
+## with lint's checks: the tools install while every target builds once, with clippy's lints
+## (scripts/clippy-rustc), then the tests and the Lambda binaries end to end run on that build.
+CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/scripts/clippy-rustc
+test:
+	cargo fmt --all -- --check
+	$(MAKE) --no-print-directory -j2 tools test-build
+	$(VENV)/bin/cfn-lint template.yaml replica-account.yaml
+	python3 scripts/make-events.py --check
+	$(CLIPPY_BUILD) cargo test --tests
+	$(CLIPPY_BUILD) scripts/lambda-e2e.sh
+
+# Every target (the benches too, as `clippy --all-targets` lints them), built for the tests.
+test-build:
+	$(CLIPPY_BUILD) cargo test --all-targets --no-run
 
 ## bench: the replicator's DynamoDB calls, speed against the same-run floor and a naive loop, and
 ## peak memory, per case, against local dynalite; then the rest of the pipeline (writer, lag,

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The Lambda binaries end to end: `cargo lambda watch` runs the `replicator` and `loader` functions
-# against local dynalite servers (and moto's S3 for the loader), `cargo lambda invoke` sends them
-# events, and the replica is checked.
+# The Lambda binaries end to end: `cargo lambda watch` emulates the Lambda runtime API, the
+# `replicator` and `loader` binaries poll it as they do on Lambda, against local dynalite servers
+# (and moto's S3 for the loader), `cargo lambda invoke` sends them events, and the replica is
+# checked.
+# The binaries are the ones `cargo test --tests` builds (the integration tests run the same
+# `dyno`): the same code as a plain `cargo build`, with the features the dev-dependencies add to
+# shared crates (tokio's test-util, the SDK's test-util for aws-smithy-mocks). A plain build would
+# compile every SDK crate a second time for those features alone; after `cargo test` this is free.
 # Every command's status is checked: a failing step fails the script, naming the step.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -39,24 +44,41 @@ wait_port "$s3_port" moto
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 primary_url=http://127.0.0.1:$primary_port replica_url=http://127.0.0.1:$replica_port
 dyno() {
-  target/debug/dyno --endpoint-url "$primary_url" --kinesis-endpoint-url "http://127.0.0.1:$kinesis_port" "$@"
+  "$dyno_bin" --endpoint-url "$primary_url" --kinesis-endpoint-url "http://127.0.0.1:$kinesis_port" "$@"
 }
-cargo build --quiet --bin dyno || fail "building dyno"
+built=$(cargo test --tests --no-run --quiet --message-format=json-render-diagnostics) || fail "building the binaries"
+binary() { # the executable of bin target $1 in the build's messages
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if (m.get("reason") == "compiler-artifact" and m["target"]["kind"] == ["bin"]
+            and m["target"]["name"] == sys.argv[1] and not m["profile"]["test"]):
+        print(m["executable"]); break' "$1" <<<"$built"
+}
+dyno_bin=$(binary dyno); replicator_bin=$(binary replicator); loader_bin=$(binary loader)
+[ -x "$dyno_bin" ] && [ -x "$replicator_bin" ] && [ -x "$loader_bin" ] || fail "the build named no dyno, replicator and loader executables"
 dyno create --replica-endpoint-url "$replica_url" || fail "dyno create"
 dyno put --item '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"},"Views":{"N":"42"},"Tags":{"SS":["a","b"]}}' \
   || fail "dyno put"
 
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --ignore-changes \
-  --env-var PRIMARY_TABLE=dyno-primary --env-var REPLICA_TABLE=dyno-replica \
-  --env-var PRIMARY_ENDPOINT_URL="$primary_url" --env-var REPLICA_ENDPOINT_URL="$replica_url" \
-  --env-var S3_ENDPOINT_URL="http://127.0.0.1:$s3_port" \
-  --env-var AWS_ACCESS_KEY_ID=local --env-var AWS_SECRET_ACCESS_KEY=local --env-var AWS_REGION=us-east-1 --env-var RUST_LOG=${RUST_LOG:-info} --env-var AWS_LAMBDA_LOG_FORMAT=JSON \
+cargo lambda watch --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
   >"$work/watch.log" 2>&1 & pids+=($!)
 wait_port "$invoke_port" "cargo lambda watch" || { cat "$work/watch.log" >&2; exit 1; }
+# What Lambda (and `cargo lambda watch` when it starts a function itself) sets for a function.
+start_function() { # name executable
+  env PRIMARY_TABLE=dyno-primary REPLICA_TABLE=dyno-replica \
+    PRIMARY_ENDPOINT_URL="$primary_url" REPLICA_ENDPOINT_URL="$replica_url" \
+    S3_ENDPOINT_URL="http://127.0.0.1:$s3_port" RUST_LOG="${RUST_LOG:-info}" AWS_LAMBDA_LOG_FORMAT=JSON \
+    AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$invoke_port/.rt/$1" AWS_LAMBDA_FUNCTION_NAME="$1" \
+    AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
+    "$2" >>"$work/watch.log" 2>&1 & pids+=($!)
+}
+start_function replicator "$replicator_bin"
+start_function loader "$loader_bin"
 
 invoke() { cargo lambda invoke replicator --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --data-file "events/$1" 2>>"$work/invoke.log"; }
 replica_get() {
-  target/debug/dyno --endpoint-url "$replica_url" --table dyno-replica get \
+  "$dyno_bin" --endpoint-url "$replica_url" --table dyno-replica get \
     --key '{"ForumName":{"S":"DynamoDB"},"Subject":{"S":"DynamoDB Thread 3"}}'
 }
 
@@ -114,7 +136,7 @@ out=$(cargo lambda invoke loader --invoke-address 127.0.0.1 --invoke-port "$invo
   || { cat "$work/invoke.log" >&2; fail "invoke loader"; }
 echo "loader         -> $out"
 [ "$out" = '{"key":"AWSDynamoDB/0001-e2e/data/file.json.gz","items":20,"expired":0}' ] || fail "loader: expected 20 items, got $out"
-loaded=$(target/debug/dyno --endpoint-url "$replica_url" --table dyno-replica export - | grep -c '"Loader"') || fail "reading the replica"
+loaded=$("$dyno_bin" --endpoint-url "$replica_url" --table dyno-replica export - | grep -c '"Loader"') || fail "reading the replica"
 [ "$loaded" = 20 ] || fail "loader: the replica holds $loaded of the 20 items"
 if bad=$(cargo lambda invoke loader --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --data-file "$work/bad-file.json" 2>&1); then
   fail "loader: a file whose MD5 does not match loaded: $bad"
