@@ -101,6 +101,14 @@ pub fn sequence_order(a: &str, b: &str) -> Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
+/// Whether a shard's reading may stop at an empty page: the page is caught up and the stop was
+/// asked before the page's read began. A read begun before the stop may have missed a record
+/// written just before the stop (a writer stops its runner once its last write is confirmed),
+/// so it is read once more.
+fn may_stop(caught_up: bool, stop_asked_before_read: bool) -> bool {
+    caught_up && stop_asked_before_read
+}
+
 /// Why a shard's reading stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ShardEnd {
@@ -221,6 +229,7 @@ impl<S: ShardSource> Runner<S> {
         let mut iterator = self.iterator(&mut stats, &shard, &position).await?;
         let mut retries = 0;
         loop {
+            let stop_before_read = stop.asked();
             let page = match self.fetch(&mut stats, &shard, iterator).await? {
                 Some(page) => page,
                 None => {
@@ -235,7 +244,7 @@ impl<S: ShardSource> Runner<S> {
                     stats.shards_ended += 1;
                     return Ok((stats, ShardEnd::Ended));
                 };
-                if page.caught_up && stop.asked() {
+                if may_stop(page.caught_up, stop_before_read) {
                     return Ok((stats, ShardEnd::Stopped));
                 }
                 tokio::time::sleep(self.options.poll_interval).await;
@@ -449,6 +458,17 @@ mod tests {
             ),
             Ordering::Less
         );
+    }
+
+    #[test]
+    fn a_stop_ends_a_shard_only_after_a_caught_up_read_begun_after_it() {
+        assert!(may_stop(true, true));
+        assert!(
+            !may_stop(true, false),
+            "the read may predate the last write"
+        );
+        assert!(!may_stop(false, true), "records are still behind");
+        assert!(!may_stop(false, false));
     }
 
     #[test]
