@@ -34,12 +34,14 @@ lint: tools
 ## with lint's checks: the tools install while every target builds once, with clippy's lints
 ## (scripts/clippy-rustc), then the tests and the Lambda binaries end to end run on that build.
 CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/scripts/clippy-rustc
+# Two tests a core: most of a test's time is spent waiting on its servers.
+TEST_THREADS ?= $(shell echo $$(( $$(nproc) * 2 )))
 test:
 	cargo fmt --all -- --check
 	$(MAKE) --no-print-directory -j2 tools test-build
 	$(VENV)/bin/cfn-lint template.yaml replica-account.yaml
 	python3 scripts/make-events.py --check
-	$(CLIPPY_BUILD) cargo test --tests
+	$(CLIPPY_BUILD) cargo test --tests -- --test-threads=$(TEST_THREADS)
 	$(CLIPPY_BUILD) scripts/lambda-e2e.sh
 
 # Every target (the benches too, as `clippy --all-targets` lints them), built for the tests.

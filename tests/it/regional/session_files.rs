@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::client::Waiters;
 use dyno::regional::session::{Limits, Session};
 use dyno::regional::session_file;
 
@@ -175,6 +176,12 @@ fn a_session_of_a_table_deleted_and_made_again_is_refused_naming_both() {
     local.rt().block_on(async {
         let db = client(&local.primary).await;
         db.delete_table().table_name(PRIMARY).send().await.unwrap();
+        // dynalite deletes a moment later: made again before, the table would be the old one,
+        // still DELETING (seen under load).
+        (db.wait_until_table_not_exists().table_name(PRIMARY))
+            .wait(Duration::from_secs(30))
+            .await
+            .unwrap();
         create_table(&db, PRIMARY, &thread_schema()).await;
     });
     for command in [
