@@ -249,6 +249,8 @@ impl BareConsumer {
             .map_err(sdk("GetShardIterator"))?;
         let mut iterator = start.shard_iterator.ok_or("no shard iterator")?;
         loop {
+            // Taken before the read: a read begun before the stop may miss the last write.
+            let stop_before_read = stop.asked();
             let page = kinesis
                 .get_records()
                 .shard_iterator(&iterator)
@@ -259,7 +261,7 @@ impl BareConsumer {
             let caught_up = page.millis_behind_latest.unwrap_or(0) == 0;
             iterator = page.next_shard_iterator.ok_or("the shard closed")?;
             if page.records.is_empty() {
-                if caught_up && stop.asked() {
+                if caught_up && stop_before_read {
                     return Ok(());
                 }
                 tokio::time::sleep(POLL).await;
