@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -101,7 +102,7 @@ pub enum LoadError {
 }
 
 /// Loads one data file of an export (in `bucket`) into the engine's targets: fetched and checked
-/// whole first, then written a batch at a time. `calls` bounds the calls in flight.
+/// whole first, then written by batches. `calls` bounds the calls in flight.
 pub async fn load_file(
     s3: &Client,
     bucket: &str,
@@ -115,43 +116,139 @@ pub async fn load_file(
 }
 
 /// Writes a data file already fetched and checked ([`export_file::fetch`]) into the engine's
-/// targets, a batch at a time (a caller may fetch the next file meanwhile).
+/// targets, [`BATCHES_IN_FLIGHT`] batches at once (a caller may fetch the next file meanwhile).
+/// On an error no batch is taken any more, and those already handed to the engine finish first,
+/// so that the error's count of items written is the file's last word.
 pub async fn write_file(
     fetched: Fetched,
     engine: &Engine,
     calls: &Semaphore,
     (options, progress): (&LoadOptions, &Progress),
 ) -> Result<FileReport, LoadError> {
-    let key = fetched.key().to_owned();
+    let owned_key = fetched.key().to_owned();
+    let key = owned_key.as_str();
     let mut batches = fetched.batches(BATCH_ITEMS);
-    let mut report = FileReport::default();
-    while let Some(batch) = batches.recv().await {
-        let batch = batch.map_err(|source| match report.items {
-            0 => LoadError::File(source),
-            written => LoadError::After { written, source },
-        })?;
-        let items =
-            items_of(batch, engine.schema(), &key, options.ttl.as_ref()).map_err(|e| match e {
-                LoadError::Key {
-                    key, line, source, ..
-                } => LoadError::Key {
-                    key,
-                    line,
-                    written: report.items,
-                    source,
-                },
-                other => other,
-            })?;
-        let expired = items.1;
-        report.expired += expired;
-        progress.expired.fetch_add(expired, Ordering::Relaxed);
-        let count = items.0.len() as u64;
-        write(engine, items.0, calls, &key).await?;
-        report.items += count;
-        let written = progress.written.fetch_add(count, Ordering::Relaxed) + count;
-        pace(progress.started, written, options.rate).await;
+    let (mut report, mut in_flight) = (FileReport::default(), 0_u64);
+    let mut writing = FuturesUnordered::new();
+    let mut failure = None;
+    while failure.is_none() {
+        // The next batch waits for the rate (the items handed out so far), the writes go on.
+        let handed = progress.written.load(Ordering::Relaxed) + in_flight;
+        let next = async {
+            pace(progress.started, handed, options.rate).await;
+            batches.recv().await
+        };
+        let batch = tokio::select! {
+            biased;
+            Some(written) = writing.next() => {
+                failure = counted(written, (&mut report, &mut in_flight), progress).err();
+                continue;
+            }
+            batch = next, if writing.len() < BATCHES_IN_FLIGHT => batch,
+        };
+        let Some(batch) = batch else { break };
+        match batch_items(batch, engine.schema(), key, options.ttl.as_ref(), &report) {
+            Ok((items, expired)) => {
+                report.expired += expired;
+                progress.expired.fetch_add(expired, Ordering::Relaxed);
+                let count = items.len() as u64;
+                in_flight += count;
+                writing.push(async move { (count, write(engine, items, calls, key).await) });
+            }
+            Err(error) => failure = Some(error),
+        }
     }
-    Ok(report)
+    while let Some(written) = writing.next().await {
+        if let Err(more) = counted(written, (&mut report, &mut in_flight), progress) {
+            failure = Some(worse(failure, more));
+        }
+    }
+    match failure {
+        None => Ok(report),
+        Some(error) => Err(with_written(error, report.items)),
+    }
+}
+
+/// The batches of a file written at once: the next one's calls queue while the last calls of
+/// the one before finish, so the calls in flight do not run dry at each batch's end.
+pub const BATCHES_IN_FLIGHT: usize = 2;
+
+/// Counts a batch of `count` items the engine is done with (no longer in flight), written or
+/// not, or passes its error on.
+fn counted(
+    (count, written): (u64, Result<(), LoadError>),
+    (report, in_flight): (&mut FileReport, &mut u64),
+    progress: &Progress,
+) -> Result<(), LoadError> {
+    *in_flight -= count;
+    written?;
+    report.items += count;
+    progress.written.fetch_add(count, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The error a file ends with when `more` comes after `first`: a failed write wins over a line
+/// that did not read or hold a key (the write's batch came first in the file, and the file must
+/// be loaded again anyway), and two failed writes add up.
+fn worse(first: Option<LoadError>, more: LoadError) -> LoadError {
+    match (first, more) {
+        (
+            Some(LoadError::Write {
+                key,
+                failed,
+                source,
+            }),
+            LoadError::Write { failed: also, .. },
+        ) => LoadError::Write {
+            key,
+            failed: failed + also,
+            source,
+        },
+        (Some(write @ LoadError::Write { .. }), _) => write,
+        (Some(_), write @ LoadError::Write { .. }) => write,
+        (Some(first), _) => first,
+        (None, more) => more,
+    }
+}
+
+/// An error told before the batches in flight finished, with the items the file then had
+/// written (none: the file error alone).
+fn with_written(error: LoadError, written: u64) -> LoadError {
+    match error {
+        LoadError::After { source, .. } => after(source, written),
+        LoadError::Key {
+            key, line, source, ..
+        } => LoadError::Key {
+            key,
+            line,
+            written,
+            source,
+        },
+        other => other,
+    }
+}
+
+/// A file error after some of the file was written.
+fn after(source: FileError, written: u64) -> LoadError {
+    match written {
+        0 => LoadError::File(source),
+        written => LoadError::After { written, source },
+    }
+}
+
+/// A batch of lines as the items to write and the count skipped as expired, or why not.
+fn batch_items(
+    batch: Result<Vec<(u64, Line)>, FileError>,
+    schema: &KeySchema,
+    key: &str,
+    ttl: Option<&Ttl>,
+    report: &FileReport,
+) -> Result<Items, LoadError> {
+    let batch = batch.map_err(|source| LoadError::After {
+        written: report.items,
+        source,
+    })?;
+    items_of(batch, schema, key, ttl)
 }
 
 /// The items of `lines` to write, each with its key and number, and how many were skipped as
@@ -206,12 +303,12 @@ async fn write(
     }
 }
 
-/// Waits until `written` items are no faster than `rate` items a second since `started`.
-async fn pace(started: Instant, written: u64, rate: Option<f64>) {
+/// Waits until `items` items are no faster than `rate` items a second since `started`.
+async fn pace(started: Instant, items: u64, rate: Option<f64>) {
     let Some(rate) = rate.filter(|r| *r > 0.0) else {
         return;
     };
-    let Ok(due) = Duration::try_from_secs_f64(written as f64 / rate) else {
+    let Ok(due) = Duration::try_from_secs_f64(items as f64 / rate) else {
         return;
     };
     if let Some(wait) = due.checked_sub(started.elapsed()) {
@@ -222,6 +319,41 @@ async fn pace(started: Instant, written: u64, rate: Option<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn write_error(failed: usize) -> LoadError {
+        let key = "data/a.json.gz".to_owned();
+        let source = ReplicateError::Deadline;
+        LoadError::Write {
+            key,
+            failed,
+            source,
+        }
+    }
+
+    fn incremental(line: u64) -> LoadError {
+        let key = "data/a.json.gz".to_owned();
+        LoadError::Incremental { key, line }
+    }
+
+    #[test]
+    fn a_failed_write_wins_and_failed_writes_add_up() {
+        let failed = |e: LoadError| match e {
+            LoadError::Write { failed, .. } => Some(failed),
+            _ => None,
+        };
+        assert_eq!(failed(worse(None, write_error(3))), Some(3));
+        assert_eq!(failed(worse(Some(write_error(3)), write_error(4))), Some(7));
+        assert_eq!(
+            failed(worse(Some(incremental(1500)), write_error(4))),
+            Some(4)
+        );
+        assert_eq!(
+            failed(worse(Some(write_error(3)), incremental(1500))),
+            Some(3)
+        );
+        let kept = worse(Some(incremental(1500)), incremental(2500));
+        assert!(matches!(kept, LoadError::Incremental { line: 1500, .. }));
+    }
     use crate::aws::key::ScalarType;
     use aws_sdk_dynamodb::types::AttributeValue;
 

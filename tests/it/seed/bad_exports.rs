@@ -136,3 +136,31 @@ fn bad_exports_are_one_line_errors_and_nothing_is_written() {
         "a Kinesis stream keeps what its retention says: {err}"
     );
 }
+
+/// A line that is not JSON deep in a file, read while the batches before it are still being
+/// written: those finish first, and the error counts them.
+#[test]
+fn a_bad_line_after_whole_batches_says_exactly_what_was_written() {
+    let rig = Rig::start("seed-bad-late");
+    let line = |n: usize| format!("{{\"Item\":{{\"name\":{{\"S\":\"n{n}\"}}}}}}\n");
+    let mut text: String = (0..2300).map(line).collect();
+    text.push_str("{oops\n");
+    text.extend((2300..2500).map(line));
+    let export = small_export(&rig, "0004-late-line", gzip(&text), 2501);
+    let (code, err) = run(&rig, &rig.load_args(&export, &[]), None);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("data/file.json.gz: line 2301: not an export's item (not JSON"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the 2000 items before it were written"),
+        "{err}"
+    );
+    let expected: std::collections::BTreeSet<String> = (0..2000).map(|n| format!("n{n}")).collect();
+    assert_eq!(
+        rig.replica_names(),
+        expected,
+        "exactly the two batches before it"
+    );
+}

@@ -151,7 +151,7 @@ async fn load_all(
         tokio::spawn(async move { export_file::fetch(&s3, &bucket, &file).await })
     };
     // The next file is fetched and checked (to a temporary file) while this one is written:
-    // one file is written at a time, so memory stays that of one batch.
+    // one file is written at a time, so memory stays that of a few batches.
     let mut next = left.first().map(|file| fetch(file));
     let (mut done, mut failed) = (0, Vec::new());
     for (n, file) in left.iter().enumerate() {
