@@ -17,3 +17,4 @@ pub mod role;
 pub mod store;
 pub mod stream;
 pub mod table;
+pub mod write_cutoff;

@@ -443,8 +443,8 @@ impl Writer {
     ) -> Result<Vec<Option<WriteRequest>>, Option<AwsError>> {
         let index = KeyIndex::of_writes(&self.schema, &requests).ok_or(None)?;
         let call = WriteCall {
-            attempt_timeout: None,
             watchers: vec![SharedInterceptor::new(attempts.clone())],
+            ..WriteCall::default()
         };
         let left = self.table.batch_write(requests, call).await.map_err(Some)?;
         index.match_writes(left).ok_or(None)

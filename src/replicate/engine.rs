@@ -4,7 +4,7 @@
 //! retried as `retry` says, and stopped at a deadline. A key is done only when every target
 //! agreed; a target that fails fails its keys, and their retry rewrites every target
 //! (idempotent). No write attempt starts once less than the write attempt timeout is left before
-//! the deadline (see [`write_may_start`](crate::replicate::write_cutoff::write_may_start)).
+//! the deadline (see [`write_may_start`](crate::aws::write_cutoff::write_may_start)).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -22,7 +22,6 @@ pub mod summary;
 pub mod target;
 pub mod targets;
 pub mod tuning;
-pub mod write_cutoff;
 
 #[cfg(test)]
 mod in_memory_tests;

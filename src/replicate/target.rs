@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::SharedInterceptor;
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use tokio::sync::Semaphore;
 
@@ -18,9 +17,9 @@ use crate::aws::limits;
 use crate::aws::retry::{self, Backoff, Deadline, GaveUp, Undone};
 use crate::aws::store::Store;
 use crate::aws::table::{Item, WriteCall};
+use crate::aws::write_cutoff::WriteCutoff;
 use crate::replicate::outcome::{Outcome, ReplicateError};
 use crate::replicate::shape::{Shape, Verdict};
-use crate::replicate::write_cutoff::WriteCutoff;
 
 /// A table the primary's items go to, filtered and projected as its shape says.
 #[derive(Debug, Clone)]
@@ -180,7 +179,8 @@ impl Target {
         }
         let call = WriteCall {
             attempt_timeout: Some(how.attempt_timeout),
-            watchers: vec![SharedInterceptor::new(cutoff.clone())],
+            cutoff: Some(cutoff.clone()),
+            watchers: Vec::new(),
         };
         let left = self
             .store

@@ -701,20 +701,8 @@ async fn setup_errors_name_the_setting_to_fix() {
         &KeySchema::hash_only("id", ScalarType::N),
     )
     .await;
-    let primary_table = |name: &'static str| {
-        let table = table_of(&c, name);
-        Table {
-            setting: "PRIMARY_TABLE",
-            ..table
-        }
-    };
-    let replica_table = |name: &'static str| {
-        let table = table_of(&c, name);
-        Table {
-            setting: "REPLICA_TABLE",
-            ..table
-        }
-    };
+    let primary_table = |name: &'static str| Table::new(c.clone(), name, "PRIMARY_TABLE");
+    let replica_table = |name: &'static str| Table::new(c.clone(), name, "REPLICA_TABLE");
 
     let err = Replicator::connect(primary_table("missing"), replica_table(PRIMARY), tuning())
         .await

@@ -1,7 +1,10 @@
 //! When a write to the replica may still start: only if its attempt ends (answered, or abandoned
 //! by the client) by the invocation's deadline, so that no write the engine gave up on is still
-//! in flight when the retry writes a newer item (see the README, "A late write").
+//! in flight when the retry writes a newer item (see the README, "A late write"). The check is a
+//! client-level interceptor ([`CutoffGate`], on a table's write client) that reads the cutoff of
+//! the call being sent from a task-local: no call pays for an interceptor or a config of its own.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -21,17 +24,23 @@ pub fn write_may_start(left: Option<Duration>, attempt_timeout: Duration) -> boo
     left.is_none_or(|left| left >= attempt_timeout)
 }
 
-/// An SDK interceptor that refuses every attempt of one write call, the SDK's own retries
-/// included, that [`write_may_start`] forbids, and remembers that it did.
+/// The cutoff of one write call: every attempt of it, the SDK's own retries included, that
+/// [`write_may_start`] forbids is refused (by the client's [`CutoffGate`]), and it remembers that
+/// one was.
 #[derive(Debug, Clone)]
-pub(crate) struct WriteCutoff {
+pub struct WriteCutoff {
     deadline: Deadline,
     attempt_timeout: Duration,
     refused: Arc<AtomicBool>,
 }
 
+tokio::task_local! {
+    /// The cutoff of the write call this task is sending, for [`CutoffGate`].
+    static CUTOFF: WriteCutoff;
+}
+
 impl WriteCutoff {
-    pub(crate) fn new(deadline: Deadline, attempt_timeout: Duration) -> Self {
+    pub fn new(deadline: Deadline, attempt_timeout: Duration) -> Self {
         WriteCutoff {
             deadline,
             attempt_timeout,
@@ -39,23 +48,42 @@ impl WriteCutoff {
         }
     }
 
-    pub(crate) fn refused(&self) -> bool {
+    pub fn refused(&self) -> bool {
         self.refused.load(Ordering::Relaxed)
     }
 
-    /// Whether an attempt may start now (checked again by the interceptor before each one).
-    pub(crate) fn may_start(&self) -> bool {
+    /// Whether an attempt may start now (checked again by the gate before each one).
+    pub fn may_start(&self) -> bool {
         let left = self
             .deadline
             .instant()
             .map(|d| d.saturating_duration_since(Instant::now()));
         write_may_start(left, self.attempt_timeout)
     }
+
+    /// Sends `call` (a write call on a client with the [`CutoffGate`]) under this cutoff: the
+    /// SDK's orchestrator runs each attempt's interceptors on this task.
+    pub async fn around<F: Future>(&self, call: F) -> F::Output {
+        CUTOFF.scope(self.clone(), call).await
+    }
+
+    fn admit(&self) -> Result<(), BoxError> {
+        if self.may_start() {
+            return Ok(());
+        }
+        self.refused.store(true, Ordering::Relaxed);
+        Err("too close to the invocation's deadline to start a write attempt".into())
+    }
 }
 
-impl Intercept for WriteCutoff {
+/// The interceptor of a table's write client: refuses an attempt that the cutoff of the call
+/// being sent ([`WriteCutoff::around`]) forbids; a call sent without one passes.
+#[derive(Debug, Clone, Copy)]
+pub struct CutoffGate;
+
+impl Intercept for CutoffGate {
     fn name(&self) -> &'static str {
-        "WriteCutoff"
+        "CutoffGate"
     }
 
     fn read_before_attempt(
@@ -64,11 +92,7 @@ impl Intercept for WriteCutoff {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if self.may_start() {
-            return Ok(());
-        }
-        self.refused.store(true, Ordering::Relaxed);
-        Err("too close to the invocation's deadline to start a write attempt".into())
+        CUTOFF.try_with(WriteCutoff::admit).unwrap_or(Ok(()))
     }
 }
 
