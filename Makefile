@@ -44,9 +44,10 @@ test:
 	$(CLIPPY_BUILD) cargo test --tests -- --test-threads=$(TEST_THREADS)
 	$(CLIPPY_BUILD) scripts/lambda-e2e.sh
 
-# Every target (the benches too, as `clippy --all-targets` lints them), built for the tests.
+# Every target (the benches too, as `clippy --all-targets` lints them), built for the tests;
+# not `--all-targets`, which would also build a test harness for the two Lambda binaries.
 test-build:
-	$(CLIPPY_BUILD) cargo test --all-targets --no-run
+	$(CLIPPY_BUILD) cargo test --tests --bench bench --no-run
 
 ## bench: the replicator's DynamoDB calls, speed against the same-run floor and a naive loop, and
 ## peak memory, per case, against local dynalite; then the rest of the pipeline (writer, lag,

@@ -4,6 +4,7 @@
 mod common;
 
 mod backfill;
+mod bulk;
 mod cli;
 mod cross_account;
 mod dead_letter;
