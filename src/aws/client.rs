@@ -8,6 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::aws::retry::Backoff;
+use crate::aws::write_cutoff::CutoffGate;
 
 /// How hard a client tries: attempts per call (throttling, server errors and timeouts are
 /// retried with exponential backoff and full jitter), and how long it waits.
@@ -87,7 +88,8 @@ pub fn dynamodb_config(
     endpoint_url: Option<&str>,
     settings: impl Into<ClientSettings>,
 ) -> aws_sdk_dynamodb::config::Builder {
-    let builder = aws_sdk_dynamodb::config::Builder::from(&tuned(base, region, settings));
+    let builder = aws_sdk_dynamodb::config::Builder::from(&tuned(base, region, settings))
+        .interceptor(CutoffGate);
     match endpoint_url {
         Some(url) => builder.endpoint_url(url),
         None => builder,

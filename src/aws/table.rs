@@ -2,12 +2,9 @@
 //! endpoint, and the setting that named it, so that every message names what to fix.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::SharedInterceptor;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, TableDescription, TimeToLiveStatus, WriteRequest,
 };
@@ -21,11 +18,11 @@ use crate::aws::write_cutoff::{CutoffGate, WriteCutoff};
 /// An item, or a key, as the SDK has it.
 pub type Item = HashMap<String, AttributeValue>;
 
-/// How one `BatchWriteItem` is sent: each attempt's timeout (`None`: the client's), the cutoff
-/// that refuses attempts too close to a deadline, and interceptors that watch every attempt.
+/// How one `BatchWriteItem` is sent: the cutoff that times each attempt and refuses attempts
+/// too close to a deadline (`None`: the client's timeouts, no deadline), and interceptors that
+/// watch every attempt.
 #[derive(Debug, Clone, Default)]
 pub struct WriteCall {
-    pub attempt_timeout: Option<Duration>,
     pub cutoff: Option<WriteCutoff>,
     pub watchers: Vec<SharedInterceptor>,
 }
@@ -52,24 +49,6 @@ pub struct Table {
     pub setting: &'static str,
     /// The role the client assumes to reach the table (another account's), if any.
     pub account: Option<String>,
-    /// `client` with a write attempt timeout and the [`CutoffGate`], made on the first write
-    /// that asks for one (`client` is not replaced after it).
-    write_client: OnceLock<(Duration, Client)>,
-}
-
-/// `client`, each attempt at most `attempt_timeout`, with the [`CutoffGate`].
-fn writes_with(client: &Client, attempt_timeout: Duration) -> Client {
-    let config = client.config();
-    let timeouts = (config.timeout_config())
-        .map(TimeoutConfig::to_builder)
-        .unwrap_or_default()
-        .operation_attempt_timeout(attempt_timeout)
-        .build();
-    let config = (config.to_builder())
-        .timeout_config(timeouts)
-        .interceptor(CutoffGate)
-        .build();
-    Client::from_conf(config)
 }
 
 /// A table could not be described, or its key schema cannot be used.
@@ -119,7 +98,6 @@ impl Table {
             region: None,
             setting,
             account: None,
-            write_client: OnceLock::new(),
         }
     }
 
@@ -220,7 +198,7 @@ impl Table {
     }
 
     /// One `BatchWriteItem` of `requests` (at most 25): the requests the server left
-    /// unprocessed. `call` can shorten each attempt, refuse attempts too close to a deadline and
+    /// unprocessed. `call` can time each attempt, refuse attempts too close to a deadline and
     /// watch every one (the SDK's retries included). The one place that sends it: the engine's
     /// and the writer's writes.
     pub async fn batch_write(
@@ -228,18 +206,18 @@ impl Table {
         requests: Vec<WriteRequest>,
         call: WriteCall,
     ) -> Result<Vec<WriteRequest>, AwsError> {
-        let client = match call.attempt_timeout {
-            Some(timeout) => self.write_client(timeout),
-            None => self.client.clone(),
-        };
-        let request = client
-            .batch_write_item()
-            .request_items(&self.name, requests);
+        let request = (self.client.batch_write_item()).request_items(&self.name, requests);
+        // A client dyno did not build has no gate: it gets one for this call.
+        let ungated =
+            call.cutoff.is_some() && !CutoffGate::among(self.client.config().interceptors());
         let sent = async {
-            if call.watchers.is_empty() {
+            if call.watchers.is_empty() && !ungated {
                 return request.send().await;
             }
             let mut request = request.customize();
+            if ungated {
+                request = request.interceptor(CutoffGate);
+            }
             for watcher in call.watchers {
                 request = request.interceptor(watcher);
             }
@@ -254,19 +232,6 @@ impl Table {
             .unprocessed_items
             .and_then(|mut u| u.remove(&self.name))
             .unwrap_or_default())
-    }
-
-    /// The client writes go through when each attempt may take at most `attempt_timeout`: built
-    /// once, as a table's writes all ask for the same (a per-call override would rebuild the
-    /// operation's configuration on every call).
-    fn write_client(&self, attempt_timeout: Duration) -> Client {
-        let (timeout, client) = self
-            .write_client
-            .get_or_init(|| (attempt_timeout, writes_with(&self.client, attempt_timeout)));
-        match *timeout == attempt_timeout {
-            true => client.clone(),
-            false => writes_with(&self.client, attempt_timeout),
-        }
     }
 
     /// `setting=name`, as messages show the table.

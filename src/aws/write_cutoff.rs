@@ -1,15 +1,19 @@
 //! When a write to the replica may still start: only if its attempt ends (answered, or abandoned
 //! by the client) by the invocation's deadline, so that no write the engine gave up on is still
-//! in flight when the retry writes a newer item (see the README, "A late write"). The check is a
-//! client-level interceptor ([`CutoffGate`], on a table's write client) that reads the cutoff of
-//! the call being sent from a task-local: no call pays for an interceptor or a config of its own.
+//! in flight when the retry writes a newer item (see the README, "A late write"). The rule is
+//! kept by [`CutoffGate`], an interceptor on every DynamoDB client dyno builds, which reads the
+//! cutoff of the call being sent from a task-local: no call pays for an interceptor or a
+//! configuration of its own, and calls sent without a cutoff are left alone.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use tokio::time::Instant;
@@ -24,9 +28,9 @@ pub fn write_may_start(left: Option<Duration>, attempt_timeout: Duration) -> boo
     left.is_none_or(|left| left >= attempt_timeout)
 }
 
-/// The cutoff of one write call: every attempt of it, the SDK's own retries included, that
-/// [`write_may_start`] forbids is refused (by the client's [`CutoffGate`]), and it remembers that
-/// one was.
+/// The cutoff of one write call: each attempt may take at most `attempt_timeout`, and every
+/// attempt, the SDK's own retries included, that [`write_may_start`] forbids is refused (by the
+/// client's [`CutoffGate`]); it remembers that one was.
 #[derive(Debug, Clone)]
 pub struct WriteCutoff {
     deadline: Deadline,
@@ -67,6 +71,14 @@ impl WriteCutoff {
         CUTOFF.scope(self.clone(), call).await
     }
 
+    /// The client's timeouts, each attempt at most this cutoff's attempt timeout.
+    fn timeouts(&self, client: Option<&TimeoutConfig>) -> TimeoutConfig {
+        (client.map(TimeoutConfig::to_builder))
+            .unwrap_or_default()
+            .operation_attempt_timeout(self.attempt_timeout)
+            .build()
+    }
+
     fn admit(&self) -> Result<(), BoxError> {
         if self.may_start() {
             return Ok(());
@@ -76,14 +88,33 @@ impl WriteCutoff {
     }
 }
 
-/// The interceptor of a table's write client: refuses an attempt that the cutoff of the call
-/// being sent ([`WriteCutoff::around`]) forbids; a call sent without one passes.
+/// The interceptor on every DynamoDB client dyno builds: for a call sent under a cutoff
+/// ([`WriteCutoff::around`]), sets each attempt's timeout and refuses an attempt the cutoff
+/// forbids; a call sent without one passes untouched.
 #[derive(Debug, Clone, Copy)]
 pub struct CutoffGate;
+
+impl CutoffGate {
+    /// Whether `interceptors` (a client's) hold the gate.
+    pub fn among(mut interceptors: impl Iterator<Item = impl Intercept>) -> bool {
+        interceptors.any(|i| i.name() == CutoffGate.name())
+    }
+}
 
 impl Intercept for CutoffGate {
     fn name(&self) -> &'static str {
         "CutoffGate"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Ok(timeouts) = CUTOFF.try_with(|c| c.timeouts(cfg.load::<TimeoutConfig>())) {
+            cfg.interceptor_state().store_put(timeouts);
+        }
+        Ok(())
     }
 
     fn read_before_attempt(

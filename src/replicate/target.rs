@@ -178,7 +178,6 @@ impl Target {
             return Err(ReplicateError::Deadline);
         }
         let call = WriteCall {
-            attempt_timeout: Some(how.attempt_timeout),
             cutoff: Some(cutoff.clone()),
             watchers: Vec::new(),
         };

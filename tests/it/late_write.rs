@@ -17,6 +17,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use common::faults::{Fault, FaultProxy, Plan};
 use common::*;
+use dyno::aws::table::Table;
 use dyno::replicate::replicator::Replicator;
 use dyno::replicate::tuning::Tuning;
 use tokio::time::Instant;
@@ -289,7 +290,9 @@ async fn no_write_starts_once_less_than_its_attempt_timeout_is_left() {
 /// at the latest); it is not started, and the record fails with the deadline error. Every
 /// attempt the invocation made had ended by then: the held one is the only request that can
 /// still land late, and it was abandoned by its attempt timeout, not by the deadline.
-async fn the_sdks_retry_is_not_started_after_the_cutoff() {
+/// `plain`: the replica reached with a client dyno did not build (no gate of its own: the call
+/// brings one).
+async fn the_sdks_retry_is_not_started_after_the_cutoff(plain: bool) {
     let tables = Server::dynalite();
     let direct = client(&tables).await;
     create_table(&direct, PRIMARY, &thread_schema()).await;
@@ -298,7 +301,17 @@ async fn the_sdks_retry_is_not_started_after_the_cutoff() {
     let event = kinesis_event(vec![thread_record(FORUM, SUBJECT, 1)]);
     let proxy = FaultProxy::start(tables.port).await;
     let tuning = cutoff_tuning(Duration::from_secs(2), 3);
-    let replicator = replicator(&tables.endpoint, &proxy.endpoint, tuning).await;
+    let replicator = match plain {
+        false => replicator(&tables.endpoint, &proxy.endpoint, tuning).await,
+        true => {
+            let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
+                .endpoint_url(&proxy.endpoint)
+                .build();
+            let replica = Table::new(Client::from_conf(config), REPLICA, "REPLICA_TABLE");
+            let primary = table_at(&tables.endpoint, "us-east-1", PRIMARY, &tuning, None).await;
+            (Replicator::connect(primary, replica, tuning).await).expect("connect the replicator")
+        }
+    };
     proxy.hold("BatchWriteItem", "", 1);
     // The engine's deadline is 4 s away: the first attempt starts at once, its retry could
     // start only after the first attempt's 2 s, when less than 2 s is left.
@@ -322,7 +335,17 @@ async fn the_sdks_retry_of_a_write_is_not_started_after_the_cutoff() {
     bounded(
         Duration::from_secs(60),
         "the SDK's retry and the cutoff",
-        the_sdks_retry_is_not_started_after_the_cutoff(),
+        the_sdks_retry_is_not_started_after_the_cutoff(false),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdks_retry_of_a_write_on_a_plain_client_is_not_started_after_the_cutoff() {
+    bounded(
+        Duration::from_secs(60),
+        "the SDK's retry and the cutoff, on a plain client",
+        the_sdks_retry_is_not_started_after_the_cutoff(true),
     )
     .await;
 }
