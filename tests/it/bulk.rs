@@ -41,6 +41,12 @@ fn calls_for(items: usize) -> u64 {
     ((items / 1000) * 40 + (items % 1000).div_ceil(25)) as u64
 }
 
+/// The `BatchWriteItem` calls `proxy` has forwarded since its last reset.
+fn batch_writes(proxy: &FaultProxy) -> u64 {
+    let stats = proxy.stats();
+    stats.requests.get("BatchWriteItem").copied().unwrap_or(0)
+}
+
 /// Starts a load and kills it once its checkpoint holds a finished file; returns those files.
 fn kill_after_a_file(
     rig: &Rig,
@@ -117,12 +123,7 @@ fn a_full_export_loads_exactly_its_items_skips_a_damaged_file_and_resumes_after_
         .filter(|f| !ended.contains(*f) && **f != damaged)
         .collect();
     let calls: u64 = left.iter().map(|f| calls_for(files[*f].len())).sum();
-    let counted = proxy
-        .stats()
-        .requests
-        .get("BatchWriteItem")
-        .copied()
-        .unwrap_or(0);
+    let counted = batch_writes(&proxy);
     assert_eq!(counted, calls, "no finished file was written again");
     let good: BTreeSet<&String> = (files.iter())
         .filter(|(f, _)| **f != damaged)
@@ -154,12 +155,7 @@ fn a_full_export_loads_exactly_its_items_skips_a_damaged_file_and_resumes_after_
         err.contains("the load must finish before the catch-up starts"),
         "{err}"
     );
-    let counted = proxy
-        .stats()
-        .requests
-        .get("BatchWriteItem")
-        .copied()
-        .unwrap_or(0);
+    let counted = batch_writes(&proxy);
     assert_eq!(counted, calls_for(expected));
     let all: BTreeMap<String, serde_json::Value> = files.into_values().flatten().collect();
     let loaded = rig.replica_items();
