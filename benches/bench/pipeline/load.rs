@@ -86,14 +86,7 @@ pub async fn load_case() -> Result<Line, String> {
         .map_err(|e| format!("CreateBucket: {e}"))?;
     let files = sample_files();
     for (key, bytes) in &files {
-        let body = ByteStream::from(bytes.clone());
-        s3.put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("PutObject: {e}"))?;
+        put(&s3, key, bytes.clone()).await?;
     }
     let one_file = one_file_export(&s3, &files).await?;
     let dynamo = Dynamo::start().await;
@@ -123,6 +116,15 @@ pub async fn load_case() -> Result<Line, String> {
         .int("peak_rss_kb_1_file", one.1)
         .num("rss_ratio_4_to_1", four.1 as f64 / one.1.max(1) as f64)
         .num("target_rss_ratio_at_most", 1.1))
+}
+
+/// `bytes` at `key` in the bench's bucket.
+async fn put(s3: &aws_sdk_s3::Client, key: &str, bytes: Vec<u8>) -> Result<(), String> {
+    let body = ByteStream::from(bytes);
+    (s3.put_object().bucket(BUCKET).key(key).body(body).send())
+        .await
+        .map_err(|e| format!("PutObject {key}: {e}"))?;
+    Ok(())
 }
 
 /// An export of the sample's first data file alone (its own manifests); its folder and items.
@@ -169,14 +171,7 @@ async fn one_file_export(
             summary.to_string().into_bytes(),
         ),
     ] {
-        let body = ByteStream::from(bytes);
-        s3.put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("PutObject: {e}"))?;
+        put(s3, &key, bytes).await?;
     }
     Ok((format!("s3://{BUCKET}/{folder}/"), count as usize))
 }
