@@ -26,7 +26,7 @@ $(VENV)/.installed: tools/requirements.txt
 ## lint: formatting, clippy, the SAM template, the sample events (`make test` lints as it builds)
 lint: tools
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml replica-account.yaml
 	python3 scripts/make-events.py --check
 
@@ -41,35 +41,34 @@ test:
 	$(MAKE) --no-print-directory -j2 tools test-build
 	$(VENV)/bin/cfn-lint template.yaml replica-account.yaml
 	python3 scripts/make-events.py --check
-	$(CLIPPY_BUILD) cargo test --tests -- --test-threads=$(TEST_THREADS)
+	$(CLIPPY_BUILD) cargo test --workspace --tests -- --test-threads=$(TEST_THREADS)
 	$(CLIPPY_BUILD) scripts/lambda-e2e.sh
 
-# Every target (the benches too, as `clippy --all-targets` lints them), built for the tests;
-# not `--all-targets`, which would also build a test harness for the two Lambda binaries.
+# Every target (the bench's package too, as `make lint` lints it), built for the tests; not
+# `--all-targets`, which would also build a test harness for the two Lambda binaries.
 test-build:
-	$(CLIPPY_BUILD) cargo test --tests --bench bench --no-run
+	$(CLIPPY_BUILD) cargo test --workspace --tests --no-run
 
 ## bench: the replicator's DynamoDB calls, speed against the same-run floor and a naive loop, and
 ## peak memory, per case, against local dynalite; then the rest of the pipeline (writer, lag,
 ## shards, backfill, diff memory, seeding, the second region) against same-run floors, with
-## kinesalite and moto too (one bench binary, benches/bench/; release builds; not part of `test`).
+## kinesalite and moto too (one bench binary, the package in benches/; not part of `test`).
 ## BENCH_CASES=a,b picks cases of either group, BENCH_SCALE=0.05 shrinks the pipeline's.
-## The bench binary is built first: `cargo bench` also builds every binary of the package, with
-## the dev-dependencies' features (tokio's test-util among them), into target/release. The
-## shipped builds of `replicator` (its size) and `dyno` (diff's and load's memory) are built
-## after it, over those copies, and the bench is then run by its path: `cargo bench` would put
-## its own copies back.
+## One release build makes the bench and the shipped `replicator` (its size, its init) and `dyno`
+## (diff's and load's memory): every dependency compiled once. The shipped build of those two
+## is then asked for again and must find nothing to compile: the bench measures the shipped code.
 bench: $(NODE_MODS)/.installed
-	bench=$$(cargo bench --bench bench --no-run --message-format=json-render-diagnostics \
-	  | sed -n '/"kind":\["bench"\]/s/.*"executable":"\([^"]*\)".*/\1/p') \
-	  && [ -n "$$bench" ] \
-	  && cargo build --release --bin replicator --bin dyno \
-	  && "$$bench" --bench
+	cargo build --release -p dyno-bench -p dyno --bin bench --bin replicator --bin dyno
+	@if cargo build --release -p dyno --bin replicator --bin dyno --message-format=json \
+	  | grep -q '"fresh":false'; then \
+	  echo "bench: the shipped build of replicator and dyno differs from the bench's (a feature" \
+	    "benches/Cargo.toml turns on?): the figures would not be the shipped code's" >&2; exit 1; fi
+	target/release/bench
 
 ## profile: where the CPU goes (perf, by symbol) in the replicator's bench cases and the writer at
 ## one caller: the bench built with symbols and frame pointers (`--profile profiling`, no LTO)
 profile: $(NODE_MODS)/.installed
-	RUSTFLAGS="-C force-frame-pointers=yes" cargo build --profile profiling --bench bench --bin dyno --bin replicator
+	RUSTFLAGS="-C force-frame-pointers=yes" cargo build --profile profiling -p dyno-bench -p dyno --bin bench --bin dyno --bin replicator
 	scripts/profile.sh
 
 ## build: the Lambda package for arm64 (target/lambda/replicator/bootstrap), cross-built with the

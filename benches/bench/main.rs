@@ -1,6 +1,7 @@
 //! `make bench`: what the replicator and the rest of the pipeline cost, and how fast they are,
 //! on local servers, one `bench case=…` line per case, each figure beside a floor measured in the
-//! same run. One bench binary for both groups (one LTO link, not two):
+//! same run. One bench binary for both groups, in a package of its own (`benches/Cargo.toml`:
+//! the shipped features, built once with the shipped binaries):
 //!
 //! - [`replicate`]: the replicator's handler (calls, speed against its floor and a naive loop,
 //!   peak memory), on two dynalites: `10k-distinct`, `10k-over-2k`, `1k-20pct-deletes`,
@@ -13,9 +14,8 @@
 //! `BENCH_CASES=a,b` runs only those cases, of either group (a name no group knows is an error);
 //! `BENCH_SCALE` (default 1) scales the pipeline's item counts and durations. `--child CASE` is
 //! the replicator group's child process (see `replicate/child.rs`): this binary runs itself for
-//! the handler's peak memory. Run without `--bench` (`cargo test --all-targets` does), it prints
-//! `bench: skipped` and exits 0: the bench is not a test. It exits non-zero when a check fails;
-//! it prints targets beside the figures but never judges seconds.
+//! the handler's peak memory. It exits non-zero when a check fails; it prints targets beside the
+//! figures but never judges seconds.
 
 #[path = "../../tests/it/common/mod.rs"]
 mod common;
@@ -31,11 +31,6 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--child") {
         return replicate::child::run(args.get(at + 1).map(String::as_str).unwrap_or_default());
-    }
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it.
-    if !args.iter().any(|a| a == "--bench") {
-        println!("bench: skipped (run `make bench`)");
-        return ExitCode::SUCCESS;
     }
     let cases = Cases::from_env();
     let known: Vec<&str> = (replicate::CASES.iter().map(|c| c.name))

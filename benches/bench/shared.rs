@@ -1,6 +1,5 @@
 //! What both groups share: which cases run (`BENCH_CASES`), the `bench case=…` lines and the exit
-//! status, servers of the bench's own, the release binaries beside the bench, CPU time from
-//! `/proc`, quantiles, items of a given size, and the bare requests the floors send.
+//! status, servers of the bench's own, the release binaries beside the bench, CPU time, quantiles, items of a given size, and the bare requests the floors send.
 
 use std::fmt::Display;
 use std::ops::Deref;
@@ -146,17 +145,13 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// The release binary `name` beside this bench's executable (`target/release/NAME`, the bench
-/// being `target/release/deps/bench-…`), which `make bench` builds.
+/// being `target/release/bench`), which `make bench` builds with it.
 pub fn release_binary(name: &str) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("the bench's own path: {e}"))?;
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join(name));
+    let path = exe.parent().map(|dir| dir.join(name));
     path.filter(|path| path.exists()).ok_or_else(|| {
         format!(
-            "no release {name} binary beside {}: run `cargo build --release --bin {name}` first \
-             (`make bench` does)",
+            "no release {name} binary beside {}: run `make bench`, which builds it",
             exe.display()
         )
     })
@@ -172,9 +167,19 @@ pub fn cpu_of(pid: &str) -> Option<(u32, f64)> {
     Some((parent, ticks as f64 / 100.0))
 }
 
-/// This process's CPU seconds so far.
+/// This process's CPU seconds so far, all its threads, user + system, to the nanosecond
+/// (`CLOCK_PROCESS_CPUTIME_ID`; `/proc`'s ticks of 10 ms are too coarse for runs of 30–300 ms).
 pub fn own_cpu_seconds() -> f64 {
-    cpu_of("self").map_or(0.0, |(_, seconds)| seconds)
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    if status != 0 {
+        return cpu_of("self").map_or(0.0, |(_, seconds)| seconds);
+    }
+    now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
 }
 
 pub fn ms(duration: Duration) -> f64 {

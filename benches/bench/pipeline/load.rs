@@ -7,7 +7,7 @@
 //! not by a file or the table). Checked: exit 0, and the item count the summary gives.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -25,7 +25,7 @@ const FULL: &str = "AWSDynamoDB/01716790307109-5f9d6aaa";
 const ITEMS: usize = 133_199;
 
 fn sample_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/aws-export-sample")
+    common::project_root().join("tests/fixtures/aws-export-sample")
 }
 
 /// The sample's files under `AWSDynamoDB/`, as (key, bytes).

@@ -35,9 +35,9 @@ impl Bench {
             .env("REPLICA_TABLE", replica_table)
             .env("PRIMARY_ENDPOINT_URL", &self.primary_endpoint)
             .env("REPLICA_ENDPOINT_URL", &self.replica_endpoint);
-        let output = tokio::process::Command::from(command)
-            .output()
+        let output = tokio::task::spawn_blocking(move || command.output())
             .await
+            .map_err(|e| format!("child: {e}"))?
             .map_err(|e| format!("child: {e}"))?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         if !output.status.success() {

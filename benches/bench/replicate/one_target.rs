@@ -13,7 +13,7 @@ struct Figures {
     floor_seconds: f64,
     /// The median over reps of handler seconds / floor seconds in the same rep.
     ratio_median: f64,
-    /// This process's CPU time (user + system) in the fastest handler and floor runs.
+    /// This process's CPU time (user + system), the least of the reps', handler and floor each.
     cpu_seconds: f64,
     floor_cpu_seconds: f64,
     /// Decoding the event's records and finding the distinct keys, alone.
@@ -72,6 +72,8 @@ async fn figures(bench: &Bench, case: &Case) -> Result<Figures, String> {
     let mut figures = Figures {
         seconds: f64::INFINITY,
         floor_seconds: f64::INFINITY,
+        cpu_seconds: f64::INFINITY,
+        floor_cpu_seconds: f64::INFINITY,
         ..Figures::default()
     };
 
@@ -102,9 +104,7 @@ async fn figures(bench: &Bench, case: &Case) -> Result<Figures, String> {
                 let (seconds, calls) = bench
                     .handler(case, &primary_table, &replica_table, &event)
                     .await?;
-                if seconds < figures.seconds {
-                    figures.cpu_seconds = own_cpu_seconds() - cpu;
-                }
+                figures.cpu_seconds = figures.cpu_seconds.min(own_cpu_seconds() - cpu);
                 figures.seconds = figures.seconds.min(seconds);
                 figures.calls = calls;
                 pair[0] = seconds;
@@ -113,9 +113,7 @@ async fn figures(bench: &Bench, case: &Case) -> Result<Figures, String> {
                 let seconds = bench
                     .floor(&primary_table, &replica_table, distinct.clone())
                     .await?;
-                if seconds < figures.floor_seconds {
-                    figures.floor_cpu_seconds = own_cpu_seconds() - cpu;
-                }
+                figures.floor_cpu_seconds = figures.floor_cpu_seconds.min(own_cpu_seconds() - cpu);
                 figures.floor_seconds = figures.floor_seconds.min(seconds);
                 pair[1] = seconds;
             }

@@ -36,7 +36,7 @@ pub enum Backend {
 }
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    project_root().to_path_buf()
 }
 
 fn tool(path: &str) -> PathBuf {
@@ -517,8 +517,26 @@ pub fn failures(response: &aws_lambda_events::event::streams::KinesisEventRespon
         .collect()
 }
 
+/// The repository: the package of the integration tests, or the parent of the bench's package
+/// (`benches/`, which also compiles these helpers).
 pub fn project_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let package = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match package.ends_with("benches") {
+        true => package.parent().unwrap_or(package),
+        false => package,
+    }
+}
+
+/// The `dyno` binary: cargo's for the integration tests; for the bench (a package without it),
+/// the release build beside the bench's own executable.
+fn dyno_binary() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_dyno") {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join("dyno")))
+            .unwrap_or_else(|| PathBuf::from("dyno")),
+    }
 }
 pub mod alone;
 pub mod calls;
@@ -640,7 +658,7 @@ pub struct At<'a> {
 /// caller's environment that would change what it does (profiles, logs, a dead-letter queue,
 /// dyno's own `DYNO_*` settings), and the endpoints of `at`.
 pub fn dyno_command(at: At<'_>) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dyno"));
+    let mut command = Command::new(dyno_binary());
     local_aws_env(&mut command)
         .env_remove("RUST_LOG")
         .env_remove("DEAD_LETTER_QUEUE_URL")
