@@ -1,6 +1,7 @@
 //! Item keys: the primary table's key schema, validation of key attributes against it, and a
 //! canonical, attribute-order-independent encoding used to group, match and route keys.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -174,21 +175,32 @@ impl KeySchema {
 
     /// Validates a set of key attributes (exactly the schema's, with the right types and sizes)
     /// and returns the key.
-    pub fn key(&self, mut attrs: HashMap<String, AttributeValue>) -> Result<Key, KeyError> {
-        if let Some(extra) = attrs
-            .keys()
-            .find(|name| self.attributes().all(|(a, _)| a.name != **name))
+    pub fn key(&self, attrs: HashMap<String, AttributeValue>) -> Result<Key, KeyError> {
+        self.key_of_pairs(attrs.into_iter().collect())
+    }
+
+    /// [`KeySchema::key`] of attributes as a record lists them (one or two: a list costs less
+    /// than a map); of a name given twice, the last value counts, as in a JSON object.
+    pub fn key_of_pairs(&self, mut attrs: Vec<(String, AttributeValue)>) -> Result<Key, KeyError> {
+        if let Some((extra, _)) = attrs
+            .iter()
+            .find(|(name, _)| self.attributes().all(|(a, _)| a.name != *name))
         {
             return Err(KeyError::Unexpected {
                 name: extra.clone(),
                 expected: self.describe(),
             });
         }
-        let canonical = self.encode(|name| attrs.get(name))?;
-        let values = self
-            .attributes()
-            .filter_map(|(attr, _)| attrs.remove_entry(&attr.name))
-            .collect();
+        let last = |attrs: &[(String, AttributeValue)], name: &str| {
+            attrs.iter().rposition(|(n, _)| n == name)
+        };
+        let canonical = self.encode(|name| last(&attrs, name).map(|at| &attrs[at].1))?;
+        let mut values = Vec::with_capacity(2);
+        for (attr, _) in self.attributes() {
+            if let Some(at) = last(&attrs, &attr.name) {
+                values.push(attrs.remove(at));
+            }
+        }
         Ok(Key { values, canonical })
     }
 
@@ -206,7 +218,7 @@ impl KeySchema {
         &self,
         get: impl Fn(&str) -> Option<&'a AttributeValue>,
     ) -> Result<Vec<u8>, KeyError> {
-        let mut canonical = Vec::new();
+        let mut canonical = Vec::with_capacity(64);
         for (attr, limit) in self.attributes() {
             let value = get(&attr.name).ok_or_else(|| KeyError::Missing(attr.name.clone()))?;
             let part = canonical_value(attr, limit, value)?;
@@ -225,26 +237,28 @@ impl KeySchema {
             .attributes()
             .filter_map(|(a, _)| item.get(&a.name).map(|v| (a.name.clone(), v.clone())))
             .collect();
-        self.key(attrs)
+        self.key_of_pairs(attrs)
     }
 }
 
 /// The bytes that identify one key attribute value the way DynamoDB does: strings and binaries
 /// by their bytes, numbers by their value (so `1`, `1.0` and `10E-1` are one key).
-fn canonical_value(
+fn canonical_value<'v>(
     attr: &KeyAttribute,
     limit: usize,
-    value: &AttributeValue,
-) -> Result<Vec<u8>, KeyError> {
+    value: &'v AttributeValue,
+) -> Result<Cow<'v, [u8]>, KeyError> {
     let wrong = |found| KeyError::WrongType {
         name: attr.name.clone(),
         expected: attr.kind.tag(),
         found,
     };
-    let bytes = match (attr.kind, value) {
-        (ScalarType::S, AttributeValue::S(s)) => s.as_bytes().to_vec(),
-        (ScalarType::B, AttributeValue::B(b)) => b.as_ref().to_vec(),
-        (ScalarType::N, AttributeValue::N(n)) => canonical_number(&attr.name, n)?.into_bytes(),
+    let bytes: Cow<'v, [u8]> = match (attr.kind, value) {
+        (ScalarType::S, AttributeValue::S(s)) => Cow::Borrowed(s.as_bytes()),
+        (ScalarType::B, AttributeValue::B(b)) => Cow::Borrowed(b.as_ref()),
+        (ScalarType::N, AttributeValue::N(n)) => {
+            Cow::Owned(canonical_number(&attr.name, n)?.into_bytes())
+        }
         (_, other) => return Err(wrong(type_name(other))),
     };
     if bytes.is_empty() {

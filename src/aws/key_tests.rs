@@ -38,6 +38,41 @@ fn key_is_order_independent_and_injective() {
 }
 
 #[test]
+fn a_listed_key_is_the_mapped_key_and_of_a_name_given_twice_the_last_counts() {
+    let schema = thread();
+    let pairs = |list: &[(&str, AttributeValue)]| -> Vec<(String, AttributeValue)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    };
+    let mapped = schema
+        .key(attrs(&[("ForumName", s("a")), ("Subject", s("b"))]))
+        .unwrap();
+    let listed = schema
+        .key_of_pairs(pairs(&[("Subject", s("b")), ("ForumName", s("a"))]))
+        .unwrap();
+    assert_eq!(listed, mapped);
+    assert_eq!(listed.to_attributes(), mapped.to_attributes());
+    let twice = pairs(&[
+        ("ForumName", s("x")),
+        ("Subject", s("y")),
+        ("ForumName", s("a")),
+        ("Subject", s("z")),
+        ("Subject", s("b")),
+    ]);
+    let twice = schema.key_of_pairs(twice).unwrap();
+    assert_eq!(twice, mapped);
+    assert_eq!(twice.to_attributes(), mapped.to_attributes());
+    assert_eq!(
+        schema.key_of_pairs(pairs(&[("ForumName", s("a")), ("Other", s("b"))])),
+        Err(KeyError::Unexpected {
+            name: "Other".into(),
+            expected: schema.to_string()
+        })
+    );
+}
+
+#[test]
 fn numbers_compare_by_value() {
     let schema = KeySchema::hash_only("id", ScalarType::N);
     let key = |n: &str| schema.key(attrs(&[("id", AttributeValue::N(n.into()))]));

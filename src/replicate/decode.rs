@@ -335,7 +335,36 @@ struct OldImage {
 #[derive(Deserialize)]
 struct StreamKeys {
     #[serde(rename = "Keys", default)]
-    keys: Option<serde_dynamo::Item>,
+    keys: Option<KeyAttributes>,
+}
+
+/// A record's `Keys`, each attribute's name and value as the record lists them: one or two, so a
+/// list, not a map (no hashing, one allocation).
+struct KeyAttributes(Vec<(String, serde_dynamo::AttributeValue)>);
+
+impl<'de> Deserialize<'de> for KeyAttributes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Attributes;
+        impl<'de> serde::de::Visitor<'de> for Attributes {
+            type Value = KeyAttributes;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of key attribute names to DynamoDB JSON values")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeyAttributes, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(2).min(4));
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(KeyAttributes(pairs))
+            }
+        }
+        deserializer.deserialize_map(Attributes)
+    }
 }
 
 fn decode_data(data: &[u8], schema: &KeySchema, primary_table: &str) -> Result<Key, Problem> {
@@ -347,15 +376,11 @@ fn decode_data(data: &[u8], schema: &KeySchema, primary_table: &str) -> Result<K
             expected: format!("the primary table `{primary_table}`"),
         });
     }
-    let keys = change
-        .dynamodb
-        .keys
-        .map(|k| k.into_inner())
-        .unwrap_or_default();
+    let keys = change.dynamodb.keys.map(|k| k.0).unwrap_or_default();
     if keys.is_empty() {
         return Err(Problem::NoKeys);
     }
-    Ok(schema.key(keys.into_iter().map(|(k, v)| (k, v.into())).collect())?)
+    Ok(schema.key_of_pairs(keys.into_iter().map(|(k, v)| (k, v.into())).collect())?)
 }
 
 #[cfg(test)]

@@ -116,6 +116,17 @@ fn decodes_the_kinesis_data_streams_for_dynamodb_format() {
     assert_eq!(key.to_string(), r#"ForumName=S:"f",Subject=S:"s""#);
 }
 
+#[test]
+fn of_a_key_attribute_named_twice_the_last_counts_as_in_any_json_object() {
+    let data = br#"{"dynamodb":{"Keys":{"ForumName":{"S":"x"},"Subject":{"S":"s"},
+        "ForumName":{"S":"f"}}}}"#;
+    let key = decode(&record(data), &thread(), "Thread").unwrap();
+    assert_eq!(key.to_string(), r#"ForumName=S:"f",Subject=S:"s""#);
+    let not_a_map = br#"{"dynamodb":{"Keys":[{"ForumName":{"S":"f"}}]}}"#;
+    let err = decode(&record(not_a_map), &thread(), "Thread").unwrap_err();
+    assert!(matches!(err.problem, Problem::NotARecord(_)), "{err}");
+}
+
 fn dynamodb_record(json: serde_json::Value) -> DynamoDbEventRecord {
     serde_json::from_value(json).unwrap()
 }
