@@ -9,7 +9,7 @@ LAMBDA_ENV := --env-var PRIMARY_TABLE=dyno-primary --env-var REPLICA_TABLE=dyno-
               --env-var AWS_ACCESS_KEY_ID=local --env-var AWS_SECRET_ACCESS_KEY=local \
               --env-var AWS_REGION=us-east-1
 
-.PHONY: tools test test-build lint build watch invoke deploy demo servers-up servers-down clean bench profile
+.PHONY: tools test test-build lint build watch invoke deploy demo servers-up servers-down clean bench bench-build profile
 
 ## tools: local servers (npm, in tools/) and Python tools (moto, cfn-lint, cargo-lambda, in .venv)
 tools: $(NODE_MODS)/.installed $(VENV)/.installed
@@ -57,13 +57,17 @@ test-build:
 ## One release build makes the bench and the shipped `replicator` (its size, its init) and `dyno`
 ## (diff's and load's memory): every dependency compiled once. The shipped build of those two
 ## is then asked for again and must find nothing to compile: the bench measures the shipped code.
-bench: $(NODE_MODS)/.installed
-	cargo build --release -p dyno-bench -p dyno --bin bench --bin replicator --bin dyno
+## The tools (dynalite, kinesalite; moto for the seeding cases) install while it builds.
+bench:
+	$(MAKE) --no-print-directory -j2 tools bench-build
 	@if cargo build --release -p dyno --bin replicator --bin dyno --message-format=json \
 	  | grep -q '"fresh":false'; then \
 	  echo "bench: the shipped build of replicator and dyno differs from the bench's (a feature" \
 	    "benches/Cargo.toml turns on?): the figures would not be the shipped code's" >&2; exit 1; fi
 	target/release/bench
+
+bench-build:
+	cargo build --release -p dyno-bench -p dyno --bin bench --bin replicator --bin dyno
 
 ## profile: where the CPU goes (perf, by symbol) in the replicator's bench cases and the writer at
 ## one caller: the bench built with symbols and frame pointers (`--profile profiling`, no LTO)
