@@ -155,6 +155,14 @@ impl KeySchema {
             }
         }
         let hash = hash.ok_or_else(|| fail("no HASH key".into()))?;
+        // DynamoDB refuses such a table; a server that describes one is not to be trusted with
+        // which value of a record is which key attribute.
+        if range.as_ref().is_some_and(|r| r.name == hash.name) {
+            return Err(fail(format!(
+                "its sort key has the partition key's name `{}`",
+                hash.name
+            )));
+        }
         Ok(KeySchema { hash, range })
     }
 

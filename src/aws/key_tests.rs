@@ -162,3 +162,32 @@ fn key_of_item_projects_the_key() {
     assert_eq!(key.to_attributes().len(), 2);
     assert!(!key.to_string().contains("secret"));
 }
+
+#[test]
+fn a_description_whose_sort_key_has_the_partition_keys_name_is_refused() {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, KeySchemaElement};
+    let element = |kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name("a")
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let definition = AttributeDefinition::builder()
+        .attribute_name("a")
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .unwrap();
+    let table = |elements: Vec<KeySchemaElement>| {
+        TableDescription::builder()
+            .table_name("t")
+            .set_key_schema(Some(elements))
+            .attribute_definitions(definition.clone())
+            .build()
+    };
+    let hash_only = KeySchema::from_description(&table(vec![element(KeyType::Hash)])).unwrap();
+    assert_eq!(hash_only, KeySchema::hash_only("a", ScalarType::S));
+    let twice = table(vec![element(KeyType::Hash), element(KeyType::Range)]);
+    let err = KeySchema::from_description(&twice).unwrap_err();
+    assert!(err.reason.contains("partition key's name `a`"), "{err}");
+}

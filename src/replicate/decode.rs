@@ -338,9 +338,14 @@ struct StreamKeys {
     keys: Option<KeyAttributes>,
 }
 
-/// A record's `Keys`, each attribute's name and value as the record lists them: one or two, so a
-/// list, not a map (no hashing, one allocation).
+/// A record's `Keys`, each attribute's name and value: one or two, so a list, not a map (no
+/// hashing, one allocation). Of a name given twice, the last value counts, as in a map; past
+/// [`MAX_KEY_NAMES`] names the rest are read and dropped: such a record names an attribute no
+/// key has, whatever the rest says, so neither a repeated name nor many names make it grow.
 struct KeyAttributes(Vec<(String, serde_dynamo::AttributeValue)>);
+
+/// A key has one or two attributes: three names are enough to tell that a record's are no key.
+const MAX_KEY_NAMES: usize = 3;
 
 impl<'de> Deserialize<'de> for KeyAttributes {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -356,9 +361,13 @@ impl<'de> Deserialize<'de> for KeyAttributes {
                 self,
                 mut map: A,
             ) -> Result<KeyAttributes, A::Error> {
-                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(2).min(4));
-                while let Some(pair) = map.next_entry()? {
-                    pairs.push(pair);
+                let mut pairs: Vec<(String, serde_dynamo::AttributeValue)> = Vec::with_capacity(2);
+                while let Some((name, value)) = map.next_entry()? {
+                    match pairs.iter().position(|(known, _)| *known == name) {
+                        Some(at) => pairs[at].1 = value,
+                        None if pairs.len() < MAX_KEY_NAMES => pairs.push((name, value)),
+                        None => {}
+                    }
                 }
                 Ok(KeyAttributes(pairs))
             }

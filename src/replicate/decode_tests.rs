@@ -122,6 +122,26 @@ fn of_a_key_attribute_named_twice_the_last_counts_as_in_any_json_object() {
         "ForumName":{"S":"f"}}}}"#;
     let key = decode(&record(data), &thread(), "Thread").unwrap();
     assert_eq!(key.to_string(), r#"ForumName=S:"f",Subject=S:"s""#);
+    // Repeated thousands of times, a name takes the room of one.
+    let repeated = format!(
+        r#"{{"dynamodb":{{"Keys":{{{}"Subject":{{"S":"s"}}}}}}}}"#,
+        r#""ForumName":{"S":"f"},"#.repeat(5000)
+    );
+    let key = decode(&record(repeated.as_bytes()), &thread(), "Thread").unwrap();
+    assert_eq!(key.to_string(), r#"ForumName=S:"f",Subject=S:"s""#);
+    // Many names: the third already says these are no key of the table.
+    let names: Vec<String> = (0..5000)
+        .map(|n| format!(r#""a{n}":{{"S":"x"}}"#))
+        .collect();
+    let many = format!(
+        r#"{{"dynamodb":{{"Keys":{{"ForumName":{{"S":"f"}},"Subject":{{"S":"s"}},{}}}}}}}"#,
+        names.join(",")
+    );
+    let err = decode(&record(many.as_bytes()), &thread(), "Thread").unwrap_err();
+    assert!(
+        matches!(&err.problem, Problem::Key(KeyError::Unexpected { name, .. }) if name == "a0"),
+        "{err}"
+    );
     let not_a_map = br#"{"dynamodb":{"Keys":[{"ForumName":{"S":"f"}}]}}"#;
     let err = decode(&record(not_a_map), &thread(), "Thread").unwrap_err();
     assert!(matches!(err.problem, Problem::NotARecord(_)), "{err}");
