@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::aws::retry::Backoff;
 use crate::aws::write_cutoff::CutoffGate;
@@ -44,14 +46,30 @@ impl From<&ClientSettings> for ClientSettings {
     }
 }
 
+/// The HTTPS client of every AWS client dyno builds (and of the credential providers that load
+/// with it): rustls with ring's crypto, the platform's trusted certificates.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+/// The loader of the shared AWS configuration, with dyno's HTTPS client: where every
+/// configuration dyno (or a test) loads starts.
+pub fn config_loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
+}
+
 /// Loads the shared AWS configuration (credentials chain, default region) once.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    config_loader().load().await
 }
 
 /// Like [`load_sdk_config`], with the region given (no region lookup).
 pub async fn load_sdk_config_in(region: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    config_loader()
         .region(Region::new(region.to_owned()))
         .load()
         .await

@@ -33,6 +33,7 @@ struct Fixture {
 
 fn sqs_client(server: &Server, counter: &CallCounter) -> aws_sdk_sqs::Client {
     let config = aws_sdk_sqs::config::Builder::new()
+        .http_client(dyno::aws::client::https_client())
         .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
         .region(aws_sdk_sqs::config::Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "dyno-tests"))

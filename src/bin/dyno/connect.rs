@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use dyno::aws::client;
 use dyno::aws::role::ReplicaRole;
@@ -33,8 +33,7 @@ impl Connected {
             .region
             .clone()
             .unwrap_or_else(|| local::REGION.to_owned());
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.clone()));
+        let mut loader = client::config_loader().region(Region::new(region.clone()));
         if local {
             loader = loader.credentials_provider(Credentials::new(
                 "local",

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
-use dyno::aws::client::{dynamodb_config, kinesis_client};
+use dyno::aws::client::{config_loader, dynamodb_config, kinesis_client};
 use dyno::aws::key::{KeySchema, ScalarType};
 use dyno::aws::stream::Stream;
 use dyno::aws::table::Table;
@@ -17,7 +17,7 @@ use super::calls::CallCounter;
 
 /// SDK configuration with static test credentials for local servers.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    config_loader()
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "dyno-tests"))
         .load()
