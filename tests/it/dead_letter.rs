@@ -78,9 +78,20 @@ async fn fixture() -> Fixture {
     }
 }
 
-/// Every message on the queue, decoded (and left there, invisible for a minute).
+/// Every message on the fixture's queue, decoded (and left there, invisible for a minute).
 async fn drain(f: &Fixture) -> Vec<DeadLetter> {
-    let queue = DeadLetterQueue::new(f.sqs.clone(), &f.queue_url);
+    drain_queue(&f.sqs, &f.queue_url).await
+}
+
+/// The primary's ten items `f`/`s0`..`s9`, the good records of [`mixed_event`] name.
+async fn put_ten_items(f: &Fixture) {
+    let items = (0..10).map(|i| thread_item("f", &format!("s{i}"), "b"));
+    put_items(&f.primary, PRIMARY, items.collect()).await;
+}
+
+/// Every message on the queue at `url`, decoded (and left there, invisible for a minute).
+async fn drain_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<DeadLetter> {
+    let queue = DeadLetterQueue::new(sqs.clone(), url);
     let mut letters = Vec::new();
     loop {
         let batch = queue

@@ -3,14 +3,12 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::*;
 use dyno::replicate::dead_letter::DeadLetterQueue;
 use dyno::replicate::letter::DeadLetter;
 use dyno::replicate::replicator::Replicator;
 
-use super::{drain, fixture, mixed_event, unusable_data};
+use super::{drain, drain_queue, fixture, mixed_event, put_ten_items, unusable_data};
 
 /// A record that fails, with unusable records before and after it. Lambda delivers everything
 /// from the lowest failure again, so only the unusable record before it is dead-lettered on the
@@ -102,14 +100,7 @@ async fn each_unusable_record_is_dead_lettered_once_across_redeliveries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_successful_batch_delivered_twice_is_dead_lettered_once() {
     let f = fixture().await;
-    put_items(
-        &f.primary,
-        PRIMARY,
-        (0..10)
-            .map(|i| thread_item("f", &format!("s{i}"), "b"))
-            .collect(),
-    )
-    .await;
+    put_ten_items(&f).await;
     let (event, bad) = mixed_event(10);
 
     for delivery in 1..=2 {
@@ -170,17 +161,6 @@ async fn a_fifo_queue_keeps_a_record_once_across_containers() {
             "container {container}: {sent:?}"
         );
     }
-    let queue = DeadLetterQueue::new(f.sqs.clone(), &url);
-    let mut kept = Vec::new();
-    loop {
-        let batch = queue
-            .receive(10, Duration::ZERO, Duration::from_secs(60))
-            .await
-            .expect("receive");
-        if batch.is_empty() {
-            break;
-        }
-        kept.extend(batch.into_iter().map(|m| m.letter.expect("a dead letter")));
-    }
+    let kept = drain_queue(&f.sqs, &url).await;
     assert_eq!(kept.len(), letters.len(), "each record kept once");
 }

@@ -11,19 +11,12 @@ use dyno::replicate::dead_letter::{DeadLetterError, DeadLetterQueue};
 use dyno::replicate::letter::DeadLetter;
 use tokio::time::Instant;
 
-use super::{drain, fixture, mixed_event};
+use super::{drain, fixture, mixed_event, put_ten_items};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_records_are_kept_verbatim_and_not_failures() {
     let f = fixture().await;
-    put_items(
-        &f.primary,
-        PRIMARY,
-        (0..10)
-            .map(|i| thread_item("f", &format!("s{i}"), "b"))
-            .collect(),
-    )
-    .await;
+    put_ten_items(&f).await;
     let (event, bad) = mixed_event(10);
 
     let (response, summary) = f.replicator.handle(&event, None).await;
