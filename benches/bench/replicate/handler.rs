@@ -13,25 +13,34 @@ use dyno::replicate::target::Target;
 use super::Case;
 use super::shared::{Bench, check};
 use crate::common;
+use crate::shared::own_cpu_seconds;
+
+/// One call of the handler, as a Lambda invocation is: from the event to its answer (the
+/// replicator is built before, as the function's init does).
+pub struct HandlerRun {
+    pub seconds: f64,
+    /// This process's CPU time (user + system) over the same span.
+    pub cpu_seconds: f64,
+}
 
 impl Bench {
-    /// The handler, to one replica table: seconds and DynamoDB calls (retries included).
+    /// The handler, to one replica table: its run, and its DynamoDB calls (retries included).
     pub async fn handler(
         &self,
         case: &Case,
         primary_table: &str,
         replica_table: &str,
         event: &KinesisEvent,
-    ) -> Result<(f64, u64), String> {
+    ) -> Result<(HandlerRun, u64), String> {
         let replicas = [replica_table.to_owned()];
-        let (seconds, calls) = self
+        let (run, calls) = self
             .handler_to(case, primary_table, &replicas, event)
             .await?;
-        Ok((seconds, calls.values().sum()))
+        Ok((run, calls.values().sum()))
     }
 
     /// The handler, writing every item whole to each of `replica_tables` (one: the replicator
-    /// `Replicator::connect` builds; more: one engine with a full-copy target per table): seconds
+    /// `Replicator::connect` builds; more: one engine with a full-copy target per table): its run
     /// and DynamoDB calls by operation (retries included).
     pub async fn handler_to(
         &self,
@@ -39,7 +48,7 @@ impl Bench {
         primary_table: &str,
         replica_tables: &[String],
         event: &KinesisEvent,
-    ) -> Result<(f64, BTreeMap<String, u64>), String> {
+    ) -> Result<(HandlerRun, BTreeMap<String, u64>), String> {
         let primary = common::table_of(&self.primary, primary_table);
         let replicator = match replica_tables {
             [replica_table] => Replicator::connect(
@@ -66,9 +75,13 @@ impl Bench {
             }
         };
         self.calls.reset();
+        let cpu = own_cpu_seconds();
         let started = Instant::now();
         let (response, summary) = replicator.handle(event, None).await;
-        let seconds = started.elapsed().as_secs_f64();
+        let run = HandlerRun {
+            seconds: started.elapsed().as_secs_f64(),
+            cpu_seconds: own_cpu_seconds() - cpu,
+        };
         let calls = self.calls.snapshot();
         let failed = response.batch_item_failures.len();
         let n = replica_tables.len();
@@ -92,7 +105,7 @@ impl Bench {
                 summary.puts
             ));
         }
-        Ok((seconds, calls))
+        Ok((run, calls))
     }
 
     /// Decodes every record and finds the distinct keys as the handler does, best of 3.

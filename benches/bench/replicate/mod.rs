@@ -5,12 +5,16 @@
 //! For each case the bench fills a primary table, builds the Kinesis event, and then, each on a
 //! fresh replica table:
 //! - runs the library's handler in this process (`seconds`, `calls`), `reps` times after one
-//!   untimed run (`handler.rs`);
+//!   untimed run (`handler.rs`); its `cpu_seconds` is this process's CPU time from the event to
+//!   the answer, as an invocation's (the replicator is built before it, as at the function's
+//!   init);
 //! - runs the floor, the unavoidable DynamoDB work done directly with the SDK: consistent
 //!   `BatchGetItem` of the distinct keys (in the order the handler meets them) and
 //!   `BatchWriteItem` of what comes back, at the same concurrency, with no decoding or
-//!   bookkeeping (`floor_seconds`, `floor.rs`), interleaved with the above, also after one
-//!   untimed run; `ratio_to_floor` is the best handler run over the best floor run, and
+//!   bookkeeping (`floor_seconds`, and `floor_cpu_seconds` over the same span), interleaved with
+//!   the above, also after one untimed run (`floor.rs`); `cpu_ratio` is the least handler CPU
+//!   over the least floor CPU, and `cpu_ratio_median` the median of the CPU ratios within each
+//!   pair (the machine's slow spells, which move both, cancel out); `ratio_to_floor` is the best handler run over the best floor run, and
 //!   `ratio_median` the median of the ratios within each interleaved pair (the two agree when the
 //!   machine is quiet) (`one_target.rs`);
 //! - runs the naive design once: per record `GetItem(ConsistentRead)` + `PutItem`/`DeleteItem`

@@ -13,9 +13,12 @@ struct Figures {
     floor_seconds: f64,
     /// The median over reps of handler seconds / floor seconds in the same rep.
     ratio_median: f64,
-    /// This process's CPU time (user + system), the least of the reps', handler and floor each.
+    /// This process's CPU time (user + system) over the handler's call and over the floor's, the
+    /// least of the reps', each.
     cpu_seconds: f64,
     floor_cpu_seconds: f64,
+    /// The median over reps of handler CPU / floor CPU in the same rep (drift cancels out).
+    cpu_ratio_median: f64,
     /// Decoding the event's records and finding the distinct keys, alone.
     decode_seconds: f64,
     naive_seconds: f64,
@@ -38,7 +41,8 @@ pub async fn run(bench: &Bench, case: &Case, report: &mut Report) -> Option<f64>
          calls_per_record={:.4} seconds={:.4} records_per_s={:.0} \
          floor_seconds={:.4} ratio_to_floor={:.3} ratio_median={:.3} \
          naive_seconds={:.3} speedup_vs_naive={:.1} peak_rss_mb={:.1} reps={} stat=min \
-         cpu_seconds={:.3} floor_cpu_seconds={:.3} decode_seconds={:.4}",
+         cpu_seconds={:.3} floor_cpu_seconds={:.3} cpu_ratio={:.3} cpu_ratio_median={:.3} \
+         decode_seconds={:.4}",
         case.name,
         case.records,
         case.keys,
@@ -56,6 +60,8 @@ pub async fn run(bench: &Bench, case: &Case, report: &mut Report) -> Option<f64>
         case.reps,
         f.cpu_seconds,
         f.floor_cpu_seconds,
+        f.cpu_seconds / f.floor_cpu_seconds,
+        f.cpu_ratio_median,
         f.decode_seconds,
     );
     report.emit(case.name, Ok(Line::written(line)));
@@ -93,35 +99,37 @@ async fn figures(bench: &Bench, case: &Case) -> Result<Figures, String> {
         Bench::drop_table(&bench.admin_replica, &replica_table).await;
     }
 
-    let mut ratios = Vec::with_capacity(case.reps);
+    let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
     for rep in 0..case.reps {
         // Interleaved, alternating which goes first, so drift favours neither.
-        let mut pair = [0.0; 2];
+        let (mut pair, mut cpu_pair) = ([0.0; 2], [0.0; 2]);
         for handler_turn in [rep % 2 == 0, rep % 2 != 0] {
             let replica_table = bench.fresh_replica(case, &pool).await?;
             if handler_turn {
-                let cpu = own_cpu_seconds();
-                let (seconds, calls) = bench
+                let (run, calls) = bench
                     .handler(case, &primary_table, &replica_table, &event)
                     .await?;
-                figures.cpu_seconds = figures.cpu_seconds.min(own_cpu_seconds() - cpu);
-                figures.seconds = figures.seconds.min(seconds);
+                figures.cpu_seconds = figures.cpu_seconds.min(run.cpu_seconds);
+                figures.seconds = figures.seconds.min(run.seconds);
                 figures.calls = calls;
-                pair[0] = seconds;
+                pair[0] = run.seconds;
+                cpu_pair[0] = run.cpu_seconds;
             } else {
+                let keys = distinct.clone();
                 let cpu = own_cpu_seconds();
-                let seconds = bench
-                    .floor(&primary_table, &replica_table, distinct.clone())
-                    .await?;
-                figures.floor_cpu_seconds = figures.floor_cpu_seconds.min(own_cpu_seconds() - cpu);
+                let seconds = bench.floor(&primary_table, &replica_table, keys).await?;
+                cpu_pair[1] = own_cpu_seconds() - cpu;
+                figures.floor_cpu_seconds = figures.floor_cpu_seconds.min(cpu_pair[1]);
                 figures.floor_seconds = figures.floor_seconds.min(seconds);
                 pair[1] = seconds;
             }
             Bench::drop_table(&bench.admin_replica, &replica_table).await;
         }
         ratios.push(pair[0] / pair[1]);
+        cpu_ratios.push(cpu_pair[0] / cpu_pair[1]);
     }
     figures.ratio_median = median(ratios);
+    figures.cpu_ratio_median = median(cpu_ratios);
 
     figures.decode_seconds = bench.decode(&primary_table, &event);
 

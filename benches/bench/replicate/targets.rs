@@ -23,9 +23,12 @@ struct TargetsFigures {
     seconds: f64,
     floor_seconds: f64,
     ratio_median: f64,
-    /// This process's CPU time (user + system), the least of the reps', handler and floor each.
+    /// This process's CPU time (user + system) over the handler's call and over the floor's, the
+    /// least of the reps', each.
     cpu_seconds: f64,
     floor_cpu_seconds: f64,
+    /// The median over reps of handler CPU / floor CPU in the same rep (drift cancels out).
+    cpu_ratio_median: f64,
 }
 
 /// The goal for a several-target case's `ratio_to_floor`: printed beside it, never judged.
@@ -45,7 +48,7 @@ pub async fn run(bench: &Bench, case: &Case, report: &mut Report) {
          calls_per_record={:.4} read_calls={} one_target_read_calls={} write_calls={} \
          seconds={:.4} records_per_s={:.0} floor_seconds={:.4} ratio_to_floor={:.3} \
          target_ratio_to_floor={:.2} ratio_median={:.3} reps={} stat=min cpu_seconds={:.3} \
-         floor_cpu_seconds={:.3}",
+         floor_cpu_seconds={:.3} cpu_ratio={:.3} cpu_ratio_median={:.3}",
         case.name,
         case.records,
         case.keys,
@@ -65,6 +68,8 @@ pub async fn run(bench: &Bench, case: &Case, report: &mut Report) {
         case.reps,
         f.cpu_seconds,
         f.floor_cpu_seconds,
+        f.cpu_seconds / f.floor_cpu_seconds,
+        f.cpu_ratio_median,
     );
     report.emit(case.name, Ok(Line::written(line)));
     if f.read_calls != f.one_target_read_calls {
@@ -135,37 +140,40 @@ async fn figures(bench: &Bench, case: &Case) -> Result<TargetsFigures, String> {
         bench.drop_tables(&tables).await;
     }
 
-    let mut ratios = Vec::with_capacity(case.reps);
+    let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
     for rep in 0..case.reps {
         // Interleaved, alternating which goes first, so drift favours neither.
-        let mut pair = [0.0; 2];
+        let (mut pair, mut cpu_pair) = ([0.0; 2], [0.0; 2]);
         for handler_turn in [rep % 2 == 0, rep % 2 != 0] {
             let tables = bench.fresh_replicas(case, &pool).await?;
-            let cpu = own_cpu_seconds();
             if handler_turn {
-                let (seconds, calls) = bench
+                let (run, calls) = bench
                     .handler_to(case, &primary_table, &tables, &event)
                     .await?;
                 note_reads(&mut figures, &calls);
-                figures.cpu_seconds = figures.cpu_seconds.min(own_cpu_seconds() - cpu);
-                if seconds < figures.seconds {
-                    figures.seconds = seconds;
+                figures.cpu_seconds = figures.cpu_seconds.min(run.cpu_seconds);
+                if run.seconds < figures.seconds {
+                    figures.seconds = run.seconds;
                     figures.write_calls = calls.get("BatchWriteItem").copied().unwrap_or(0);
                 }
-                pair[0] = seconds;
+                pair[0] = run.seconds;
+                cpu_pair[0] = run.cpu_seconds;
             } else {
-                let seconds = bench
-                    .floor_to(&primary_table, &tables, distinct.clone())
-                    .await?;
-                figures.floor_cpu_seconds = figures.floor_cpu_seconds.min(own_cpu_seconds() - cpu);
+                let keys = distinct.clone();
+                let cpu = own_cpu_seconds();
+                let seconds = bench.floor_to(&primary_table, &tables, keys).await?;
+                cpu_pair[1] = own_cpu_seconds() - cpu;
+                figures.floor_cpu_seconds = figures.floor_cpu_seconds.min(cpu_pair[1]);
                 figures.floor_seconds = figures.floor_seconds.min(seconds);
                 pair[1] = seconds;
             }
             bench.drop_tables(&tables).await;
         }
         ratios.push(pair[0] / pair[1]);
+        cpu_ratios.push(cpu_pair[0] / cpu_pair[1]);
     }
     figures.ratio_median = median(ratios);
+    figures.cpu_ratio_median = median(cpu_ratios);
     Bench::drop_table(&bench.admin_primary, &primary_table).await;
     Ok(figures)
 }
