@@ -1,6 +1,7 @@
 //! Which key of a batch call an answer names: a `BatchGetItem`'s items and unprocessed keys, a
 //! `BatchWriteItem`'s unprocessed writes, matched to the keys sent by their canonical encoding.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
@@ -11,15 +12,31 @@ use crate::aws::key::{Key, KeySchema};
 /// a write request in the call's answer names.
 pub struct KeyIndex<'a> {
     schema: &'a KeySchema,
-    /// foldhash, not std's SipHash: one lookup per key of every call.
-    positions: foldhash::HashMap<Vec<u8>, usize>,
+    /// foldhash, not std's SipHash: one lookup per key of every call. A [`Key`]'s encoding is
+    /// borrowed, not copied.
+    positions: foldhash::HashMap<Cow<'a, [u8]>, usize>,
     len: usize,
 }
 
 impl<'a> KeyIndex<'a> {
     /// Indexes `keys` by their position in the call.
-    pub fn new<'k>(schema: &'a KeySchema, keys: impl IntoIterator<Item = &'k Key>) -> Self {
-        Self::of_canonical(schema, keys.into_iter().map(|key| key.canonical().to_vec()))
+    pub fn new(schema: &'a KeySchema, keys: impl IntoIterator<Item = &'a Key>) -> Self {
+        Self::of_canonical(schema, keys.into_iter().map(|key| key.canonical().into()))
+    }
+
+    /// For each of `keys` (those of the writes of one call, in order), the write among `left`
+    /// (what the answer handed back unprocessed) that is for it, if any; None if one of `left`
+    /// is for none of them, or for one twice. An answer that leaves nothing (the usual one) is
+    /// matched without indexing the keys.
+    pub fn match_left(
+        schema: &'a KeySchema,
+        keys: impl ExactSizeIterator<Item = &'a Key>,
+        left: Vec<WriteRequest>,
+    ) -> Option<Vec<Option<WriteRequest>>> {
+        if left.is_empty() {
+            return Some(vec![None; keys.len()]);
+        }
+        Self::new(schema, keys).match_writes(left)
     }
 
     /// Indexes key maps (or items) by their position in the call; None if one has no valid key.
@@ -31,23 +48,20 @@ impl<'a> KeyIndex<'a> {
             .into_iter()
             .map(|item| schema.canonical_of_item(item).ok())
             .collect();
-        Some(Self::of_canonical(schema, canonical?.into_iter()))
+        Some(Self::of_canonical(
+            schema,
+            canonical?.into_iter().map(Cow::Owned),
+        ))
     }
 
-    /// Indexes the keys of write requests by their position in the call; None if a request has
-    /// no valid key.
-    pub fn of_writes(schema: &'a KeySchema, requests: &[WriteRequest]) -> Option<Self> {
-        let canonical: Option<Vec<Vec<u8>>> = requests
-            .iter()
-            .map(|request| schema.canonical_of_item(write_key(request)?).ok())
-            .collect();
-        Some(Self::of_canonical(schema, canonical?.into_iter()))
-    }
-
-    fn of_canonical(schema: &'a KeySchema, keys: impl Iterator<Item = Vec<u8>>) -> Self {
-        let keys: Vec<Vec<u8>> = keys.collect();
-        let len = keys.len();
-        let positions = keys.into_iter().enumerate().map(|(p, c)| (c, p)).collect();
+    fn of_canonical(schema: &'a KeySchema, keys: impl Iterator<Item = Cow<'a, [u8]>>) -> Self {
+        let mut positions =
+            foldhash::HashMap::with_capacity_and_hasher(keys.size_hint().0, Default::default());
+        let mut len = 0;
+        for (p, canonical) in keys.enumerate() {
+            positions.insert(canonical, p);
+            len = p + 1;
+        }
         KeyIndex {
             schema,
             positions,
@@ -58,7 +72,7 @@ impl<'a> KeyIndex<'a> {
     /// The position of the key an item (or key map) names; None if it names none of them.
     pub fn position(&self, attributes: &HashMap<String, AttributeValue>) -> Option<usize> {
         let canonical = self.schema.canonical_of_item(attributes).ok()?;
-        self.positions.get(&canonical).copied()
+        self.positions.get(canonical.as_slice()).copied()
     }
 
     /// The position of the key a put or delete request is for; None if it is for none of them.
@@ -87,5 +101,80 @@ fn write_key(request: &WriteRequest) -> Option<&HashMap<String, AttributeValue>>
         (Some(put), _) => Some(put.item()),
         (None, Some(delete)) => Some(delete.key()),
         (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest};
+
+    use super::*;
+    use crate::aws::key::ScalarType;
+
+    fn schema() -> KeySchema {
+        KeySchema::hash_only("id", ScalarType::S)
+    }
+
+    fn item(id: &str) -> HashMap<String, AttributeValue> {
+        let mut item = HashMap::from([("id".to_owned(), AttributeValue::S(id.into()))]);
+        item.insert("body".into(), AttributeValue::S(format!("of {id}")));
+        item
+    }
+
+    fn put(id: &str) -> WriteRequest {
+        let put = PutRequest::builder()
+            .set_item(Some(item(id)))
+            .build()
+            .unwrap();
+        WriteRequest::builder().put_request(put).build()
+    }
+
+    fn delete(id: &str) -> WriteRequest {
+        let key = HashMap::from([("id".to_owned(), AttributeValue::S(id.into()))]);
+        let delete = DeleteRequest::builder().set_key(Some(key)).build().unwrap();
+        WriteRequest::builder().delete_request(delete).build()
+    }
+
+    #[test]
+    fn unprocessed_writes_go_back_to_the_keys_they_were_sent_for() {
+        let schema = schema();
+        let keys: Vec<Key> = ["a", "b", "c"]
+            .iter()
+            .map(|id| schema.key_of_item(&item(id)).unwrap())
+            .collect();
+        let nothing_left = KeyIndex::match_left(&schema, keys.iter(), Vec::new()).unwrap();
+        assert_eq!(nothing_left, [None, None, None]);
+        let left = vec![delete("c"), put("a")];
+        let matched = KeyIndex::match_left(&schema, keys.iter(), left).unwrap();
+        assert_eq!(matched, [Some(put("a")), None, Some(delete("c"))]);
+    }
+
+    #[test]
+    fn an_answer_naming_a_write_not_sent_or_one_twice_is_refused() {
+        let schema = schema();
+        let keys: Vec<Key> = ["a", "b"]
+            .iter()
+            .map(|id| schema.key_of_item(&item(id)).unwrap())
+            .collect();
+        let stranger = KeyIndex::match_left(&schema, keys.iter(), vec![put("z")]);
+        assert!(stranger.is_none());
+        let twice = KeyIndex::match_left(&schema, keys.iter(), vec![put("a"), delete("a")]);
+        assert!(twice.is_none());
+        let keyless = WriteRequest::builder().build();
+        assert!(KeyIndex::match_left(&schema, keys.iter(), vec![keyless]).is_none());
+    }
+
+    #[test]
+    fn items_are_found_by_their_key_whatever_else_they_hold() {
+        let schema = schema();
+        let keys: Vec<Key> = ["a", "b"]
+            .iter()
+            .map(|id| schema.key_of_item(&item(id)).unwrap())
+            .collect();
+        let index = KeyIndex::new(&schema, &keys);
+        assert_eq!(index.position(&item("b")), Some(1));
+        assert_eq!(index.position(&item("z")), None);
+        let bad = HashMap::from([("id".to_owned(), AttributeValue::N("1".into()))]);
+        assert_eq!(index.position(&bad), None);
     }
 }

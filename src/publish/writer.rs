@@ -385,13 +385,30 @@ impl Writer {
         announce: &mut Vec<(Key, Change)>,
     ) {
         let attempts = Attempts::default();
-        let resent = retry::resend(chunk, &self.backoff, Deadline::NONE, |requests| {
-            self.write_round(requests, &attempts)
-        })
+        // Each write goes by its place in the chunk, so an answer is matched to the keys only
+        // when it leaves some writes unprocessed.
+        let (keys, requests): (Vec<(Key, Change)>, Vec<WriteRequest>) = chunk.into_iter().unzip();
+        let entries = requests
+            .into_iter()
+            .enumerate()
+            .map(|(at, r)| (at, (at, r)));
+        let resent = retry::resend(
+            entries.collect(),
+            &self.backoff,
+            Deadline::NONE,
+            |requests| self.write_round(&keys, requests, &attempts),
+        )
         .await;
+        let mut keys: Vec<Option<(Key, Change)>> = keys.into_iter().map(Some).collect();
+        let mut take = |places: Vec<usize>| -> Vec<(Key, Change)> {
+            places
+                .into_iter()
+                .filter_map(|at| keys[at].take())
+                .collect()
+        };
         report.written += resent.done.len();
-        announce.extend(resent.done);
-        let undone = resent.undone;
+        announce.extend(take(resent.done));
+        let undone = take(resent.undone);
         match resent.why {
             None => {}
             Some(Undone::Failed(Some(error)))
@@ -434,20 +451,25 @@ impl Writer {
         }
     }
 
-    /// One `BatchWriteItem`: for each request, `None` when it was applied, or the request the
-    /// answer handed back unprocessed. `Err(None)`: the answer named a write that was not sent.
+    /// One `BatchWriteItem` of `requests`, each with its place among `keys` (the chunk's): for
+    /// each, `None` when it was applied, or the request the answer handed back unprocessed.
+    /// `Err(None)`: the answer named a write that was not sent.
     async fn write_round(
         &self,
-        requests: Vec<WriteRequest>,
+        keys: &[(Key, Change)],
+        requests: Vec<(usize, WriteRequest)>,
         attempts: &Attempts,
-    ) -> Result<Vec<Option<WriteRequest>>, Option<AwsError>> {
-        let index = KeyIndex::of_writes(&self.schema, &requests).ok_or(None)?;
+    ) -> Result<Vec<Option<(usize, WriteRequest)>>, Option<AwsError>> {
+        let (places, requests): (Vec<usize>, Vec<WriteRequest>) = requests.into_iter().unzip();
         let call = WriteCall {
             watchers: vec![SharedInterceptor::new(attempts.clone())],
             ..WriteCall::default()
         };
         let left = self.table.batch_write(requests, call).await.map_err(Some)?;
-        index.match_writes(left).ok_or(None)
+        let sent = places.iter().map(|&at| &keys[at].0);
+        let matched = KeyIndex::match_left(&self.schema, sent, left).ok_or(None)?;
+        let again = places.into_iter().zip(matched);
+        Ok(again.map(|(at, left)| Some((at, left?))).collect())
     }
 
     /// Announces keys again (e.g. after [`WriteError::NotPublished`], or to repair).

@@ -109,17 +109,20 @@ impl Target {
         how: &Writing,
         deadline: Deadline,
     ) -> Outcome {
-        let entries = chunk.into_iter().map(|((i, key), request)| {
+        // Each write goes by its place in the chunk, so an answer is matched to `keys` only when
+        // it leaves some writes unprocessed.
+        let (keys, requests): (Vec<(usize, Key)>, Vec<WriteRequest>) = chunk.into_iter().unzip();
+        let entries = requests.into_iter().enumerate().map(|(at, request)| {
             let put = request.put_request.is_some();
-            ((i, key, put), request)
+            ((at, put), (at, request))
         });
         let resent = retry::resend(entries.collect(), &how.backoff, deadline, |requests| {
-            self.write_round(requests, how, deadline)
+            self.write_round(&keys, requests, how, deadline)
         })
         .await;
         let mut outcome = Outcome::default();
         let counts = outcome.target(&self.name);
-        for (_, _, put) in &resent.done {
+        for (_, put) in &resent.done {
             match put {
                 true => counts.puts += 1,
                 false => counts.deletes += 1,
@@ -127,8 +130,8 @@ impl Target {
         }
         (outcome.puts, outcome.deletes) = (counts.puts, counts.deletes);
         if let Some(why) = resent.why {
-            let keys = resent.undone.into_iter().map(|(i, key, _)| (i, key));
-            outcome.fail(keys.collect(), Some(&self.name), self.undone(why));
+            let undone = resent.undone.into_iter().map(|(at, _)| keys[at].clone());
+            outcome.fail(undone.collect(), Some(&self.name), self.undone(why));
         }
         outcome
     }
@@ -157,9 +160,10 @@ impl Target {
         }
     }
 
-    /// One `BatchWriteItem`: for each request sent, `None` when it was applied, or the request
-    /// the answer handed back unprocessed. An answer that names a write that was not sent fails
-    /// the call rather than count a write as done that may not be.
+    /// One `BatchWriteItem` of `requests`, each with its place among `keys` (the chunk's): for
+    /// each, `None` when it was applied, or the request the answer handed back unprocessed. An
+    /// answer that names a write that was not sent fails the call rather than count a write as
+    /// done that may not be.
     ///
     /// Each attempt (the SDK's retries included) may take at most the write attempt timeout, and
     /// none starts once less than that is left before `deadline` (a [`WriteCutoff`]): every
@@ -167,12 +171,12 @@ impl Target {
     /// call with [`ReplicateError::Deadline`].
     async fn write_round(
         &self,
-        requests: Vec<WriteRequest>,
+        keys: &[(usize, Key)],
+        requests: Vec<(usize, WriteRequest)>,
         how: &Writing,
         deadline: Deadline,
-    ) -> Result<Vec<Option<WriteRequest>>, ReplicateError> {
-        let index = KeyIndex::of_writes(&how.schema, &requests)
-            .ok_or_else(|| self.bad("a write without a valid key"))?;
+    ) -> Result<Vec<Option<(usize, WriteRequest)>>, ReplicateError> {
+        let (places, requests): (Vec<usize>, Vec<WriteRequest>) = requests.into_iter().unzip();
         let cutoff = WriteCutoff::new(deadline, how.attempt_timeout);
         if !cutoff.may_start() {
             return Err(ReplicateError::Deadline);
@@ -193,9 +197,11 @@ impl Target {
                     source,
                 },
             })?;
-        index
-            .match_writes(left)
-            .ok_or_else(|| self.bad("the answer holds a write that was not sent"))
+        let sent = places.iter().map(|&at| &keys[at].1);
+        let matched = KeyIndex::match_left(&how.schema, sent, left)
+            .ok_or_else(|| self.bad("the answer holds a write that was not sent"))?;
+        let again = places.into_iter().zip(matched);
+        Ok(again.map(|(at, left)| Some((at, left?))).collect())
     }
 }
 
