@@ -199,3 +199,16 @@ fn names_the_record_and_the_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn data_that_is_not_utf8_is_no_record_and_says_so() {
+    // The seed record with one byte of its subject made invalid UTF-8.
+    let mut data = SEED.to_vec();
+    let at = data.windows(6).position(|w| w == b"Thread").unwrap();
+    data[at] = 0xff;
+    let err = decode(&record(&data), &thread(), "Thread").unwrap_err();
+    assert!(matches!(err.problem, Problem::NotARecord(_)), "{err}");
+    assert!(err.to_string().contains("not UTF-8 text"), "{err}");
+    assert!(!record(&data).is_ttl_delete());
+    assert!(record(&data).table().is_none());
+}

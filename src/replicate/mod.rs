@@ -10,6 +10,7 @@ pub mod decode;
 pub mod deployment;
 pub mod engine;
 pub mod filter;
+pub mod key_numbers;
 pub mod key_queue;
 pub mod lambda;
 pub mod letter;

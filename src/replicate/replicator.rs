@@ -23,6 +23,7 @@ use crate::replicate::batch_rule::{self, RecordKey};
 use crate::replicate::dead_letter::{DeadLetterError, DeadLetterQueue};
 use crate::replicate::decode::{self, SourceRecord};
 use crate::replicate::engine::{Engine, SetupError};
+use crate::replicate::key_numbers::KeyNumbers;
 use crate::replicate::key_queue::KeyQueue;
 use crate::replicate::letter::{self, DeadLetter};
 use crate::replicate::metrics;
@@ -247,7 +248,7 @@ impl Replicator {
         numbered: KeyMap<usize>,
     ) -> Decoded {
         let sources = self.sources();
-        let mut key_numbers = numbered;
+        let mut key_numbers = KeyNumbers::new(queues.len(), numbered);
         let mut record_keys = Vec::with_capacity(records.len());
         let mut unusable = Vec::new();
         let mut new_keys: Vec<Vec<(usize, Key)>> = vec![Vec::new(); queues.len()];
@@ -259,15 +260,14 @@ impl Replicator {
             }
             match decode::decode_from(record, &sources) {
                 Ok((source, key)) => {
-                    let id = (source, key.canonical().to_vec());
-                    if !archive.left_alone.is_empty() && archive.left_alone.contains(&id) {
+                    let left_alone = !archive.left_alone.is_empty()
+                        && archive
+                            .left_alone
+                            .contains(&(source, key.canonical().to_vec()));
+                    if left_alone {
                         record_keys.push(RecordKey::Kept);
                     } else {
-                        let next = key_numbers.len();
-                        let number = *key_numbers.entry(id).or_insert_with(|| {
-                            new_keys[source].push((next, key));
-                            next
-                        });
+                        let number = key_numbers.number(source, key, &mut new_keys[source]);
                         record_keys.push(RecordKey::Key(number));
                     }
                 }
@@ -288,7 +288,7 @@ impl Replicator {
             queue.close();
         }
         Decoded {
-            distinct_keys: key_numbers.len(),
+            distinct_keys: key_numbers.distinct(),
             record_keys,
             unusable,
         }
