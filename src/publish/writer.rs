@@ -502,3 +502,7 @@ impl Writer {
             })
     }
 }
+
+#[cfg(test)]
+#[path = "writer_rounds_tests.rs"]
+mod rounds_tests;

@@ -201,14 +201,75 @@ fn names_the_record_and_the_reason() {
 }
 
 #[test]
-fn data_that_is_not_utf8_is_no_record_and_says_so() {
-    // The seed record with one byte of its subject made invalid UTF-8.
+fn data_that_is_not_utf8_is_no_record_and_says_where() {
+    // The seed record with the first byte of "Thread" in its subject made invalid UTF-8.
     let mut data = SEED.to_vec();
     let at = data.windows(6).position(|w| w == b"Thread").unwrap();
     data[at] = 0xff;
     let err = decode(&record(&data), &thread(), "Thread").unwrap_err();
-    assert!(matches!(err.problem, Problem::NotARecord(_)), "{err}");
-    assert!(err.to_string().contains("not UTF-8 text"), "{err}");
+    assert!(
+        matches!(err.problem, Problem::NotUtf8 { at: bad } if bad == at),
+        "{err}"
+    );
+    // What the log of unusable records and a dead letter say: where, never the data.
+    let reason = crate::replicate::letter::reason(&err.problem);
+    assert!(reason.contains(&format!(
+        "not UTF-8 text (its first bad byte is at offset {at})"
+    )));
     assert!(!record(&data).is_ttl_delete());
     assert!(record(&data).table().is_none());
+}
+
+/// A Kinesis Data Streams for DynamoDB record of `Thread` whose key is fine and whose `NewImage`
+/// (never read by the replicator) holds `body` as its Body's bytes.
+fn record_with_body(body: &[u8]) -> Vec<u8> {
+    let mut data = br#"{"awsRegion":"us-east-1","eventID":"e","eventName":"MODIFY","tableName":"Thread","dynamodb":{"Keys":{"ForumName":{"S":"f"},"Subject":{"S":"s"}},"NewImage":{"ForumName":{"S":"f"},"Subject":{"S":"s"},"Body":{"S":""#.to_vec();
+    data.extend_from_slice(body);
+    data.extend_from_slice(br#""}},"SizeBytes":40},"eventSource":"aws:dynamodb"}"#);
+    data
+}
+
+#[test]
+fn a_bad_byte_in_a_part_never_read_is_no_record_either() {
+    // JSON is UTF-8 text: a record with an overlong '/', a byte that is never UTF-8 or an
+    // encoded surrogate, even in an image the replicator skips, is unusable (dead-lettered,
+    // never half-read), and its TTL delete, if it is one, is not told apart from the rest.
+    for bad in [&[0xC0, 0xAF][..], &[0xFF], &[0xED, 0xA0, 0x80]] {
+        let data = record_with_body(bad);
+        let decoded = decode(&record(&data), &thread(), "Thread");
+        let unusable = matches!(&decoded, Err(e) if matches!(e.problem, Problem::NotUtf8 { .. }));
+        assert!(unusable, "{bad:?}: {decoded:?}");
+        assert!(record(&data).table().is_none());
+    }
+    let fine = record_with_body(b"ok");
+    assert!(decode(&record(&fine), &thread(), "Thread").is_ok());
+    // A TTL delete whose eventName has a bad byte: neither a TTL delete nor a key to delete.
+    let service = serde_json::json!({"type": "Service", "principalId": TTL_PRINCIPAL});
+    let mut data = kds("REMOVE", service, serde_json::Value::Null);
+    let at = data.windows(6).position(|w| w == b"REMOVE").unwrap();
+    data[at + 5] = 0xC5;
+    assert!(!record(&data).is_ttl_delete());
+    assert!(decode(&record(&data), &thread(), "Thread").is_err());
+}
+
+#[test]
+fn a_bom_is_refused_and_escapes_decode_as_text() {
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice(SEED);
+    let err = decode(&record(&bom), &thread(), "Thread").unwrap_err();
+    assert!(matches!(err.problem, Problem::NotARecord(_)), "{err}");
+    // Escapes in names and values, and in the table's name.
+    let escaped = br#"{"tableName":"\u0054hread","dynamodb":{"Keys":{"\u0046orumName":{"S":"\u0066\ud83d\ude00"},"Sub\u006aect":{"S":"s\/"}},"NewImage":{"x":{"S":"\ud800"}}}}"#;
+    let key = decode(&record(escaped), &thread(), "Thread").unwrap();
+    assert_eq!(
+        key.to_string(),
+        "ForumName=S:\"f\u{1F600}\",Subject=S:\"s/\""
+    );
+    assert_eq!(record(escaped).table().as_deref(), Some("Thread"));
+    // A lone surrogate escape in the key is refused.
+    let lone = br#"{"dynamodb":{"Keys":{"ForumName":{"S":"\ud800"},"Subject":{"S":"s"}}}}"#;
+    assert!(decode(&record(lone), &thread(), "Thread").is_err());
+    // Raw non-ASCII UTF-8 in a key is fine.
+    let raw = "{\"dynamodb\":{\"Keys\":{\"ForumName\":{\"S\":\"é\u{10FFFF}\"},\"Subject\":{\"S\":\"s\"}}}}";
+    assert!(decode(&record(raw.as_bytes()), &thread(), "Thread").is_ok());
 }

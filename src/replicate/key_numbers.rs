@@ -80,4 +80,58 @@ mod tests {
         assert_eq!(numbers.number(0, key("gone"), &mut new), 1);
         assert_eq!(numbers.distinct(), 2);
     }
+
+    /// The numbers, queues and count of one map of (table, key) to number (`entry().or_insert`,
+    /// the plain rule), over random batches of several tables, images first, keys shared
+    /// between tables.
+    #[test]
+    fn numbers_are_those_of_one_map_of_table_and_key() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..2000 {
+            let sources = rng.usize(1..4);
+            let ids: Vec<String> = (0..rng.usize(1..8)).map(|n| format!("k{n}")).collect();
+            // Images: distinct (source, key) pairs, as Archive::of gives them.
+            let mut images: Vec<(usize, String)> = Vec::new();
+            for _ in 0..rng.usize(0..4) {
+                let image = (rng.usize(0..sources), ids[rng.usize(0..ids.len())].clone());
+                if !images.contains(&image) {
+                    images.push(image);
+                }
+            }
+            let numbered = || -> KeyMap<usize> {
+                images
+                    .iter()
+                    .enumerate()
+                    .map(|(n, (s, id))| ((*s, key(id).canonical().to_vec()), n))
+                    .collect()
+            };
+            let records: Vec<(usize, String)> = (0..rng.usize(0..30))
+                .map(|_| (rng.usize(0..sources), ids[rng.usize(0..ids.len())].clone()))
+                .collect();
+            // The plain rule.
+            let mut old_map = numbered();
+            let mut old_new: Vec<Vec<(usize, Key)>> = vec![Vec::new(); sources];
+            let mut old_numbers = Vec::new();
+            for (s, id) in &records {
+                let next = old_map.len();
+                let n = *old_map
+                    .entry((*s, key(id).canonical().to_vec()))
+                    .or_insert_with(|| {
+                        old_new[*s].push((next, key(id)));
+                        next
+                    });
+                old_numbers.push(n);
+            }
+            // KeyNumbers.
+            let mut numbers = KeyNumbers::new(sources, numbered());
+            let mut new_new: Vec<Vec<(usize, Key)>> = vec![Vec::new(); sources];
+            let new_numbers: Vec<usize> = records
+                .iter()
+                .map(|(s, id)| numbers.number(*s, key(id), &mut new_new[*s]))
+                .collect();
+            assert_eq!(old_numbers, new_numbers, "{images:?} {records:?}");
+            assert_eq!(old_new, new_new);
+            assert_eq!(old_map.len(), numbers.distinct());
+        }
+    }
 }

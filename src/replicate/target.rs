@@ -222,3 +222,7 @@ fn request(verdict: Verdict, key: &Key) -> WriteRequest {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "target_rounds_tests.rs"]
+mod rounds_tests;
