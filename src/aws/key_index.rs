@@ -106,60 +106,38 @@ fn write_key(request: &WriteRequest) -> Option<&HashMap<String, AttributeValue>>
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest};
-
     use super::*;
-    use crate::aws::key::ScalarType;
+    use crate::aws::write_requests_for_tests::{delete, item, put, schema};
 
-    fn schema() -> KeySchema {
-        KeySchema::hash_only("id", ScalarType::S)
-    }
-
-    fn item(id: &str) -> HashMap<String, AttributeValue> {
-        let mut item = HashMap::from([("id".to_owned(), AttributeValue::S(id.into()))]);
-        item.insert("body".into(), AttributeValue::S(format!("of {id}")));
-        item
-    }
-
-    fn put(id: &str) -> WriteRequest {
-        let put = PutRequest::builder()
-            .set_item(Some(item(id)))
-            .build()
-            .unwrap();
-        WriteRequest::builder().put_request(put).build()
-    }
-
-    fn delete(id: &str) -> WriteRequest {
-        let key = HashMap::from([("id".to_owned(), AttributeValue::S(id.into()))]);
-        let delete = DeleteRequest::builder().set_key(Some(key)).build().unwrap();
-        WriteRequest::builder().delete_request(delete).build()
+    /// The keys of items `ids` (each with `n` = 1).
+    fn keys(schema: &KeySchema, ids: &[&str]) -> Vec<Key> {
+        let item = |id: &&str| schema.key_of_item(&item(id, "1")).unwrap();
+        ids.iter().map(item).collect()
     }
 
     #[test]
     fn unprocessed_writes_go_back_to_the_keys_they_were_sent_for() {
         let schema = schema();
-        let keys: Vec<Key> = ["a", "b", "c"]
-            .iter()
-            .map(|id| schema.key_of_item(&item(id)).unwrap())
-            .collect();
+        let keys = keys(&schema, &["a", "b", "c"]);
         let nothing_left = KeyIndex::match_left(&schema, keys.iter(), Vec::new()).unwrap();
         assert_eq!(nothing_left, [None, None, None]);
-        let left = vec![delete("c"), put("a")];
+        // Another order, the number spelled otherwise: the same keys.
+        let left = vec![delete("c", "1.0"), put(item("a", "1"))];
         let matched = KeyIndex::match_left(&schema, keys.iter(), left).unwrap();
-        assert_eq!(matched, [Some(put("a")), None, Some(delete("c"))]);
+        assert_eq!(
+            matched,
+            [Some(put(item("a", "1"))), None, Some(delete("c", "1.0"))]
+        );
     }
 
     #[test]
     fn an_answer_naming_a_write_not_sent_or_one_twice_is_refused() {
         let schema = schema();
-        let keys: Vec<Key> = ["a", "b"]
-            .iter()
-            .map(|id| schema.key_of_item(&item(id)).unwrap())
-            .collect();
-        let stranger = KeyIndex::match_left(&schema, keys.iter(), vec![put("z")]);
+        let keys = keys(&schema, &["a", "b"]);
+        let stranger = KeyIndex::match_left(&schema, keys.iter(), vec![put(item("z", "1"))]);
         assert!(stranger.is_none());
-        let twice = KeyIndex::match_left(&schema, keys.iter(), vec![put("a"), delete("a")]);
-        assert!(twice.is_none());
+        let twice = vec![put(item("a", "1")), delete("a", "1")];
+        assert!(KeyIndex::match_left(&schema, keys.iter(), twice).is_none());
         let keyless = WriteRequest::builder().build();
         assert!(KeyIndex::match_left(&schema, keys.iter(), vec![keyless]).is_none());
     }
@@ -167,13 +145,11 @@ mod tests {
     #[test]
     fn items_are_found_by_their_key_whatever_else_they_hold() {
         let schema = schema();
-        let keys: Vec<Key> = ["a", "b"]
-            .iter()
-            .map(|id| schema.key_of_item(&item(id)).unwrap())
-            .collect();
+        let keys = keys(&schema, &["a", "b"]);
         let index = KeyIndex::new(&schema, &keys);
-        assert_eq!(index.position(&item("b")), Some(1));
-        assert_eq!(index.position(&item("z")), None);
+        assert_eq!(index.position(&item("b", "1")), Some(1));
+        assert_eq!(index.position(&item("b", "2")), None);
+        assert_eq!(index.position(&item("z", "1")), None);
         let bad = HashMap::from([("id".to_owned(), AttributeValue::N("1".into()))]);
         assert_eq!(index.position(&bad), None);
     }

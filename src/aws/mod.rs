@@ -18,3 +18,5 @@ pub mod store;
 pub mod stream;
 pub mod table;
 pub mod write_cutoff;
+#[cfg(test)]
+pub mod write_requests_for_tests;

@@ -126,6 +126,21 @@ pub struct BatchError {
     pub not_published: Option<NotPublished>,
 }
 
+impl BatchError {
+    /// The report of a batch to `table` before any of its writes is sent.
+    pub fn nothing_yet(table: &str) -> Self {
+        BatchError {
+            table: table.to_owned(),
+            written: 0,
+            not_written: Vec::new(),
+            unknown: Vec::new(),
+            first_error: None,
+            gave_up: None,
+            not_published: None,
+        }
+    }
+}
+
 impl fmt::Display for BatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -351,15 +366,7 @@ impl Writer {
             };
             keyed.push(((self.key_of(&attrs)?, change), request));
         }
-        let mut report = BatchError {
-            table: self.table.name.clone(),
-            written: 0,
-            not_written: Vec::new(),
-            unknown: Vec::new(),
-            first_error: None,
-            gave_up: None,
-            not_published: None,
-        };
+        let mut report = BatchError::nothing_yet(&self.table.name);
         let mut announce = Vec::with_capacity(keyed.len());
         let mut rest = keyed.into_iter().peekable();
         while rest.peek().is_some() {

@@ -2,57 +2,18 @@
 //! answers: each key ends up once, written (and announced), unknown (and announced) or not
 //! written, round after round.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemError, BatchWriteItemOutput};
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
 
 use super::*;
-use crate::aws::key::ScalarType;
-
-fn schema() -> KeySchema {
-    KeySchema::composite(("id", ScalarType::S), ("n", ScalarType::N))
-}
-
-fn item(id: &str, n: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("id".to_owned(), AttributeValue::S(id.into())),
-        ("n".to_owned(), AttributeValue::N(n.into())),
-        ("body".to_owned(), AttributeValue::S(format!("of {id}"))),
-    ])
-}
-
-fn put(item: HashMap<String, AttributeValue>) -> WriteRequest {
-    let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
-    WriteRequest::builder().put_request(put).build()
-}
-
-fn delete(id: &str, n: &str) -> WriteRequest {
-    let key = HashMap::from([
-        ("n".to_owned(), AttributeValue::N(n.into())),
-        ("id".to_owned(), AttributeValue::S(id.into())),
-    ]);
-    let delete = DeleteRequest::builder().set_key(Some(key)).build().unwrap();
-    WriteRequest::builder().delete_request(delete).build()
-}
-
-fn id_of(request: &WriteRequest) -> String {
-    let attrs = match (&request.put_request, &request.delete_request) {
-        (Some(p), _) => p.item(),
-        (None, Some(d)) => d.key(),
-        _ => panic!("an empty request"),
-    };
-    match &attrs["id"] {
-        AttributeValue::S(s) => s.clone(),
-        _ => panic!(),
-    }
-}
+use crate::aws::write_requests_for_tests::{delete, id_of, item, put, schema};
 
 type Answer = Box<
     dyn Fn(&[WriteRequest]) -> MockResponse<BatchWriteItemOutput, BatchWriteItemError>
@@ -130,16 +91,13 @@ fn chunk(writer: &Writer) -> Vec<((Key, Change), WriteRequest)> {
         .collect()
 }
 
-fn report() -> BatchError {
-    BatchError {
-        table: "primary".into(),
-        written: 0,
-        not_written: Vec::new(),
-        unknown: Vec::new(),
-        first_error: None,
-        gave_up: None,
-        not_published: None,
-    }
+/// The writer's `write_chunk` of [`chunk`]: its report, and what it announced.
+async fn write_chunk(writer: &Writer) -> (BatchError, Vec<(Key, Change)>) {
+    let (mut report, mut announce) = (BatchError::nothing_yet("primary"), Vec::new());
+    writer
+        .write_chunk(chunk(writer), &mut report, &mut announce)
+        .await;
+    (report, announce)
 }
 
 fn ids(keys: impl IntoIterator<Item = Key>) -> Vec<String> {
@@ -192,10 +150,7 @@ async fn three_rounds_keep_each_place_on_its_key() {
         Box::new(|sent| left(sent.to_vec())),
     ];
     let (writer, sent) = writer(answers, 3);
-    let (mut report, mut announce) = (report(), Vec::new());
-    writer
-        .write_chunk(chunk(&writer), &mut report, &mut announce)
-        .await;
+    let (report, announce) = write_chunk(&writer).await;
     assert_eq!(
         *sent.lock().unwrap(),
         [vec!["a", "b", "c", "d", "e"], vec!["b", "e"], vec!["b"]]
@@ -230,10 +185,7 @@ async fn round_two_naming_a_write_done_in_round_one() {
         Box::new(|_| left(vec![put(item("a", "1"))])),
     ];
     let (writer, _) = writer(answers, 5);
-    let (mut report, mut announce) = (report(), Vec::new());
-    writer
-        .write_chunk(chunk(&writer), &mut report, &mut announce)
-        .await;
+    let (report, announce) = write_chunk(&writer).await;
     let (done, unknown, not_written) = accounted(&report, &announce);
     assert_eq!(done, ["a", "b", "e"]);
     assert_eq!(unknown, ["c", "d"]);
@@ -257,10 +209,7 @@ async fn a_refusal_in_round_two_leaves_only_whats_left_not_written() {
         }),
     ];
     let (writer, _) = writer(answers, 5);
-    let (mut report, mut announce) = (report(), Vec::new());
-    writer
-        .write_chunk(chunk(&writer), &mut report, &mut announce)
-        .await;
+    let (report, announce) = write_chunk(&writer).await;
     let (done, unknown, not_written) = accounted(&report, &announce);
     assert_eq!(done, ["a", "b", "e"]);
     assert!(unknown.is_empty(), "{unknown:?}");
@@ -274,10 +223,7 @@ async fn the_same_write_twice_or_a_stranger_fails_the_chunk_as_unknown() {
     let keyless: Answer = Box::new(|_| left(vec![WriteRequest::builder().build()]));
     for answer in [twice, stranger, keyless] {
         let (writer, _) = writer(vec![answer], 5);
-        let (mut report, mut announce) = (report(), Vec::new());
-        writer
-            .write_chunk(chunk(&writer), &mut report, &mut announce)
-            .await;
+        let (report, announce) = write_chunk(&writer).await;
         let (done, unknown, _) = accounted(&report, &announce);
         assert!(done.is_empty());
         assert_eq!(unknown.len(), 5);

@@ -6,14 +6,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
 use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 
 use super::*;
 use crate::aws::error::AwsError;
-use crate::aws::key::ScalarType;
 use crate::aws::store::{PageRequest, ReadAnswer, ScannedPage};
+use crate::aws::write_requests_for_tests::{delete, id_of, item, put, schema};
 
 type Answer = Box<dyn Fn(&[WriteRequest]) -> Vec<WriteRequest> + Send + Sync>;
 
@@ -59,34 +59,8 @@ impl Store for Scripted {
     }
 }
 
-fn schema() -> KeySchema {
-    KeySchema::composite(("id", ScalarType::S), ("n", ScalarType::N))
-}
-
-fn item(id: &str, n: &str) -> Item {
-    HashMap::from([
-        ("id".to_owned(), AttributeValue::S(id.into())),
-        ("n".to_owned(), AttributeValue::N(n.into())),
-        ("body".to_owned(), AttributeValue::S(format!("of {id}"))),
-    ])
-}
-
 fn key(id: &str) -> Key {
     schema().key_of_item(&item(id, "1")).unwrap()
-}
-
-fn put(item: Item) -> WriteRequest {
-    let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
-    WriteRequest::builder().put_request(put).build()
-}
-
-fn delete(id: &str, n: &str) -> WriteRequest {
-    let key = HashMap::from([
-        ("n".to_owned(), AttributeValue::N(n.into())),
-        ("id".to_owned(), AttributeValue::S(id.into())),
-    ]);
-    let delete = DeleteRequest::builder().set_key(Some(key)).build().unwrap();
-    WriteRequest::builder().delete_request(delete).build()
 }
 
 /// `ids` numbered 100, 101, …: the first `puts` with an item, the rest none (deletes).
@@ -125,18 +99,6 @@ fn failed(outcome: &Outcome) -> Vec<(usize, String)> {
         .collect();
     keys.sort();
     keys
-}
-
-fn id_of(request: &WriteRequest) -> String {
-    let attrs = match (&request.put_request, &request.delete_request) {
-        (Some(p), _) => p.item(),
-        (None, Some(d)) => d.key(),
-        _ => panic!("an empty request"),
-    };
-    match &attrs["id"] {
-        AttributeValue::S(s) => s.clone(),
-        _ => panic!(),
-    }
 }
 
 #[tokio::test]
