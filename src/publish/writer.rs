@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::fmt;
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
@@ -20,12 +19,13 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::aws::error::{Attempts, AwsError};
-use crate::aws::key::{Key, KeyError, KeyList, KeySchema};
+use crate::aws::key::{Key, KeyError, KeySchema};
 use crate::aws::key_index::KeyIndex;
 use crate::aws::limits;
 use crate::aws::retry::{self, Backoff, Deadline, Undone};
 use crate::aws::stream::{Stream, StreamError};
 use crate::aws::table::{Table, TableError, WriteCall};
+pub use crate::publish::batch_error::BatchError;
 use crate::publish::publisher::{Change, NotPublished, Publisher};
 use aws_sdk_dynamodb::config::SharedInterceptor;
 
@@ -104,85 +104,6 @@ impl WriteError {
                 .as_ref()
                 .map_or(&[], |n| n.keys.as_slice()),
             _ => &[],
-        }
-    }
-}
-
-/// What became of a batch that did not fully succeed.
-#[derive(Debug)]
-pub struct BatchError {
-    pub table: String,
-    /// Written, and announced (unless in `not_published`).
-    pub written: usize,
-    /// Definitely not written (refused, or left unprocessed after every retry): write again.
-    pub not_written: Vec<Key>,
-    /// May or may not have been written; announced (unless in `not_published`).
-    pub unknown: Vec<Key>,
-    /// The first error of a whole call.
-    pub first_error: Option<AwsError>,
-    /// Why unprocessed writes were given up, if they were.
-    pub gave_up: Option<String>,
-    /// Keys written (or maybe written) whose records are not on the stream.
-    pub not_published: Option<NotPublished>,
-}
-
-impl BatchError {
-    /// The report of a batch to `table` before any of its writes is sent.
-    pub fn nothing_yet(table: &str) -> Self {
-        BatchError {
-            table: table.to_owned(),
-            written: 0,
-            not_written: Vec::new(),
-            unknown: Vec::new(),
-            first_error: None,
-            gave_up: None,
-            not_published: None,
-        }
-    }
-}
-
-impl fmt::Display for BatchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "batch write to `{}`: {} written",
-            self.table, self.written
-        )?;
-        let why = self
-            .first_error
-            .as_ref()
-            .map(ToString::to_string)
-            .or_else(|| self.gave_up.clone())
-            .unwrap_or_default();
-        if !self.not_written.is_empty() {
-            let keys = KeyList(&self.not_written);
-            write!(
-                f,
-                "; {} not written ({why}): nothing was announced for them; write them again: {keys}",
-                self.not_written.len()
-            )?;
-        }
-        if !self.unknown.is_empty() {
-            write!(
-                f,
-                "; {} with an unknown outcome ({why}): they may or may not have been written, \
-                 and their keys were announced",
-                self.unknown.len()
-            )?;
-        }
-        if let Some(not_published) = &self.not_published {
-            write!(f, "; but {not_published}")?;
-        }
-        Ok(())
-    }
-}
-
-impl StdError for BatchError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match (&self.not_published, &self.first_error) {
-            (Some(n), _) => Some(n),
-            (None, Some(e)) => Some(e),
-            (None, None) => None,
         }
     }
 }
