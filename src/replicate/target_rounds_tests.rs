@@ -42,7 +42,7 @@ impl Store for Scripted {
         _keys: Vec<Item>,
         _attributes: Option<&'a [String]>,
     ) -> BoxFuture<'a, Result<ReadAnswer, AwsError>> {
-        unimplemented!()
+        Box::pin(async { Err(not_scripted("BatchGetItem")) })
     }
     fn batch_write(
         &self,
@@ -55,8 +55,14 @@ impl Store for Scripted {
         Box::pin(async move { Ok(left) })
     }
     fn scan_page(&self, _request: PageRequest) -> BoxFuture<'_, Result<ScannedPage, AwsError>> {
-        unimplemented!()
+        Box::pin(async { Err(not_scripted("Scan")) })
     }
+}
+
+/// What the store answers a call it has no script for (a target only writes).
+fn not_scripted(operation: &'static str) -> AwsError {
+    let why = std::io::Error::other("the scripted store answers only BatchWriteItem");
+    AwsError::unknown(operation, why)
 }
 
 fn key(id: &str) -> Key {
