@@ -11,17 +11,9 @@ use dyno::replicate::replicator::Replicator;
 use dyno::replicate::target::Target;
 
 use super::Case;
+use super::shared::Run;
 use super::shared::{Bench, check};
 use crate::common;
-use crate::shared::own_cpu_seconds;
-
-/// One call of the handler, as a Lambda invocation is: from the event to its answer (the
-/// replicator is built before, as the function's init does).
-pub struct HandlerRun {
-    pub seconds: f64,
-    /// This process's CPU time (user + system) over the same span.
-    pub cpu_seconds: f64,
-}
 
 impl Bench {
     /// The handler, to one replica table: its run, and its DynamoDB calls (retries included).
@@ -31,7 +23,7 @@ impl Bench {
         primary_table: &str,
         replica_table: &str,
         event: &KinesisEvent,
-    ) -> Result<(HandlerRun, u64), String> {
+    ) -> Result<(Run, u64), String> {
         let replicas = [replica_table.to_owned()];
         let (run, calls) = self
             .handler_to(case, primary_table, &replicas, event)
@@ -48,7 +40,7 @@ impl Bench {
         primary_table: &str,
         replica_tables: &[String],
         event: &KinesisEvent,
-    ) -> Result<(HandlerRun, BTreeMap<String, u64>), String> {
+    ) -> Result<(Run, BTreeMap<String, u64>), String> {
         let primary = common::table_of(&self.primary, primary_table);
         let replicator = match replica_tables {
             [replica_table] => Replicator::connect(
@@ -75,13 +67,8 @@ impl Bench {
             }
         };
         self.calls.reset();
-        let cpu = own_cpu_seconds();
-        let started = Instant::now();
-        let (response, summary) = replicator.handle(event, None).await;
-        let run = HandlerRun {
-            seconds: started.elapsed().as_secs_f64(),
-            cpu_seconds: own_cpu_seconds() - cpu,
-        };
+        // One call, as a Lambda invocation is: the replicator is built before, as at init.
+        let (run, (response, summary)) = Run::of(replicator.handle(event, None)).await;
         let calls = self.calls.snapshot();
         let failed = response.batch_item_failures.len();
         let n = replica_tables.len();

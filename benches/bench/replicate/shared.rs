@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::Client;
@@ -11,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use super::Case;
 use crate::common::calls::CallCounter;
 use crate::common::{self, Item, create_table, s, thread_schema};
-use crate::shared::{Own, body_pool, sized_item};
+use crate::shared::{Own, body_pool, own_cpu_seconds, sized_item};
 use dyno::aws::key::KeySchema;
 use dyno::replicate::tuning::Tuning;
 
@@ -39,6 +40,28 @@ pub struct Prepared {
     pub primary_table: String,
     pub event: KinesisEvent,
     pub distinct: Vec<Item>,
+}
+
+/// One measured call (of the handler, or of the floor): its seconds, and this process's CPU
+/// time (user + system) over the same span.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    pub seconds: f64,
+    pub cpu_seconds: f64,
+}
+
+impl Run {
+    /// Runs `call`, measured.
+    pub async fn of<T>(call: impl Future<Output = T>) -> (Run, T) {
+        let cpu = own_cpu_seconds();
+        let started = Instant::now();
+        let output = call.await;
+        let run = Run {
+            seconds: started.elapsed().as_secs_f64(),
+            cpu_seconds: own_cpu_seconds() - cpu,
+        };
+        (run, output)
+    }
 }
 
 impl Bench {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::Case;
 use super::shared::{Bench, Prepared, read_calls};
-use crate::shared::{Line, Report, median, own_cpu_seconds};
+use crate::shared::{Line, Report, median};
 
 /// A several-target case's figures (the handler writes `case.targets` full copies).
 #[derive(Debug, Default)]
@@ -160,12 +160,11 @@ async fn figures(bench: &Bench, case: &Case) -> Result<TargetsFigures, String> {
                 cpu_pair[0] = run.cpu_seconds;
             } else {
                 let keys = distinct.clone();
-                let cpu = own_cpu_seconds();
-                let seconds = bench.floor_to(&primary_table, &tables, keys).await?;
-                cpu_pair[1] = own_cpu_seconds() - cpu;
-                figures.floor_cpu_seconds = figures.floor_cpu_seconds.min(cpu_pair[1]);
-                figures.floor_seconds = figures.floor_seconds.min(seconds);
-                pair[1] = seconds;
+                let run = bench.floor_to(&primary_table, &tables, keys).await?;
+                figures.floor_cpu_seconds = figures.floor_cpu_seconds.min(run.cpu_seconds);
+                figures.floor_seconds = figures.floor_seconds.min(run.seconds);
+                pair[1] = run.seconds;
+                cpu_pair[1] = run.cpu_seconds;
             }
             bench.drop_tables(&tables).await;
         }
