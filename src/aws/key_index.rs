@@ -24,19 +24,23 @@ impl<'a> KeyIndex<'a> {
         Self::of_canonical(schema, keys.into_iter().map(|key| key.canonical().into()))
     }
 
-    /// For each of `keys` (those of the writes of one call, in order), the write among `left`
-    /// (what the answer handed back unprocessed) that is for it, if any; None if one of `left`
-    /// is for none of them, or for one twice. An answer that leaves nothing (the usual one) is
-    /// matched without indexing the keys.
+    /// For the writes of one call, sent by their `places` in a chunk (in order; `key_at` says
+    /// the key of a place): each place, with the write among `left` (what the answer handed
+    /// back unprocessed) that is for its key, if any. None if one of `left` is for none of them,
+    /// or for one twice. An answer that leaves nothing (the usual one) is matched without
+    /// indexing the keys.
     pub fn match_left(
         schema: &'a KeySchema,
-        keys: impl ExactSizeIterator<Item = &'a Key>,
+        places: Vec<usize>,
+        key_at: impl Fn(usize) -> &'a Key,
         left: Vec<WriteRequest>,
-    ) -> Option<Vec<Option<WriteRequest>>> {
-        if left.is_empty() {
-            return Some(vec![None; keys.len()]);
-        }
-        Self::new(schema, keys).match_writes(left)
+    ) -> Option<Vec<Option<(usize, WriteRequest)>>> {
+        let matched = match left.is_empty() {
+            true => vec![None; places.len()],
+            false => Self::new(schema, places.iter().map(|&at| key_at(at))).match_writes(left)?,
+        };
+        let again = places.into_iter().zip(matched);
+        Some(again.map(|(at, left)| Some((at, left?))).collect())
     }
 
     /// Indexes key maps (or items) by their position in the call; None if one has no valid key.
@@ -116,30 +120,34 @@ mod tests {
     }
 
     #[test]
-    fn unprocessed_writes_go_back_to_the_keys_they_were_sent_for() {
+    fn unprocessed_writes_go_back_to_the_places_of_the_keys_they_were_sent_for() {
         let schema = schema();
-        let keys = keys(&schema, &["a", "b", "c"]);
-        let nothing_left = KeyIndex::match_left(&schema, keys.iter(), Vec::new()).unwrap();
-        assert_eq!(nothing_left, [None, None, None]);
+        let keys = keys(&schema, &["a", "b", "c", "d"]);
+        let key_at = |at: usize| &keys[at];
+        // The second round of a chunk: places 0, 2 and 3 sent again.
+        let nothing_left = KeyIndex::match_left(&schema, vec![0, 2, 3], key_at, Vec::new());
+        assert_eq!(nothing_left.unwrap(), [None, None, None]);
         // Another order, the number spelled otherwise: the same keys.
-        let left = vec![delete("c", "1.0"), put(item("a", "1"))];
-        let matched = KeyIndex::match_left(&schema, keys.iter(), left).unwrap();
-        assert_eq!(
-            matched,
-            [Some(put(item("a", "1"))), None, Some(delete("c", "1.0"))]
-        );
+        let left = vec![delete("d", "1.0"), put(item("a", "1"))];
+        let matched = KeyIndex::match_left(&schema, vec![0, 2, 3], key_at, left).unwrap();
+        let expected = [
+            Some((0, put(item("a", "1")))),
+            None,
+            Some((3, delete("d", "1.0"))),
+        ];
+        assert_eq!(matched, expected);
     }
 
     #[test]
     fn an_answer_naming_a_write_not_sent_or_one_twice_is_refused() {
         let schema = schema();
-        let keys = keys(&schema, &["a", "b"]);
-        let stranger = KeyIndex::match_left(&schema, keys.iter(), vec![put(item("z", "1"))]);
-        assert!(stranger.is_none());
-        let twice = vec![put(item("a", "1")), delete("a", "1")];
-        assert!(KeyIndex::match_left(&schema, keys.iter(), twice).is_none());
-        let keyless = WriteRequest::builder().build();
-        assert!(KeyIndex::match_left(&schema, keys.iter(), vec![keyless]).is_none());
+        let keys = keys(&schema, &["a", "b", "c"]);
+        let match_left = |left| KeyIndex::match_left(&schema, vec![0, 1], |at| &keys[at], left);
+        assert!(match_left(vec![put(item("z", "1"))]).is_none());
+        // c is in the chunk, but not among the writes of this call.
+        assert!(match_left(vec![put(item("c", "1"))]).is_none());
+        assert!(match_left(vec![put(item("a", "1")), delete("a", "1")]).is_none());
+        assert!(match_left(vec![WriteRequest::builder().build()]).is_none());
     }
 
     #[test]

@@ -394,10 +394,7 @@ impl Writer {
             ..WriteCall::default()
         };
         let left = self.table.batch_write(requests, call).await.map_err(Some)?;
-        let sent = places.iter().map(|&at| &keys[at].0);
-        let matched = KeyIndex::match_left(&self.schema, sent, left).ok_or(None)?;
-        let again = places.into_iter().zip(matched);
-        Ok(again.map(|(at, left)| Some((at, left?))).collect())
+        KeyIndex::match_left(&self.schema, places, |at| &keys[at].0, left).ok_or(None)
     }
 
     /// Announces keys again (e.g. after [`WriteError::NotPublished`], or to repair).

@@ -197,11 +197,8 @@ impl Target {
                     source,
                 },
             })?;
-        let sent = places.iter().map(|&at| &keys[at].1);
-        let matched = KeyIndex::match_left(&how.schema, sent, left)
-            .ok_or_else(|| self.bad("the answer holds a write that was not sent"))?;
-        let again = places.into_iter().zip(matched);
-        Ok(again.map(|(at, left)| Some((at, left?))).collect())
+        KeyIndex::match_left(&how.schema, places, |at| &keys[at].1, left)
+            .ok_or_else(|| self.bad("the answer holds a write that was not sent"))
     }
 }
 
