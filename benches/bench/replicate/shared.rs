@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use super::Case;
 use crate::common::calls::CallCounter;
 use crate::common::{self, Item, create_table, s, thread_schema};
-use crate::shared::{Own, body_pool, own_cpu_seconds, sized_item};
+use crate::shared::{Own, body_pool, median, own_cpu_seconds, sized_item};
 use dyno::aws::key::KeySchema;
 use dyno::replicate::tuning::Tuning;
 
@@ -44,7 +44,7 @@ pub struct Prepared {
 
 /// One measured call (of the handler, or of the floor): its seconds, and this process's CPU
 /// time (user + system) over the same span.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Run {
     pub seconds: f64,
     pub cpu_seconds: f64,
@@ -61,6 +61,50 @@ impl Run {
             cpu_seconds: own_cpu_seconds() - cpu,
         };
         (run, output)
+    }
+}
+
+/// A case's interleaved reps, each a run of the handler and one of its floor: the least of each
+/// side (seconds and CPU each on its own), and the medians of the ratios within a rep (this
+/// VM's slow spells move both runs of a rep, and cancel out).
+#[derive(Debug, Default)]
+pub struct Pairs(Vec<[Run; 2]>);
+
+impl Pairs {
+    pub fn push(&mut self, handler: Run, floor: Run) {
+        self.0.push([handler, floor]);
+    }
+
+    pub fn handler(&self) -> Run {
+        self.least(0)
+    }
+
+    pub fn floor(&self) -> Run {
+        self.least(1)
+    }
+
+    pub fn ratio_median(&self) -> f64 {
+        median(self.0.iter().map(|[h, f]| h.seconds / f.seconds).collect())
+    }
+
+    pub fn cpu_ratio_median(&self) -> f64 {
+        median(
+            self.0
+                .iter()
+                .map(|[h, f]| h.cpu_seconds / f.cpu_seconds)
+                .collect(),
+        )
+    }
+
+    fn least(&self, side: usize) -> Run {
+        let least = Run {
+            seconds: f64::INFINITY,
+            cpu_seconds: f64::INFINITY,
+        };
+        self.0.iter().fold(least, |least, pair| Run {
+            seconds: least.seconds.min(pair[side].seconds),
+            cpu_seconds: least.cpu_seconds.min(pair[side].cpu_seconds),
+        })
     }
 }
 

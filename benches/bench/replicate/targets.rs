@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use super::Case;
-use super::shared::{Bench, Prepared, read_calls};
-use crate::shared::{Line, Report, median};
+use super::shared::{Bench, Pairs, Prepared, Run, read_calls};
+use crate::shared::{Line, Report};
 
 /// A several-target case's figures (the handler writes `case.targets` full copies).
 #[derive(Debug, Default)]
@@ -20,15 +20,8 @@ struct TargetsFigures {
     one_target_read_calls: u64,
     /// `BatchWriteItem` calls over every target, in the fastest handler run.
     write_calls: u64,
-    seconds: f64,
-    floor_seconds: f64,
-    ratio_median: f64,
-    /// This process's CPU time (user + system) over the handler's call and over the floor's, the
-    /// least of the reps', each.
-    cpu_seconds: f64,
-    floor_cpu_seconds: f64,
-    /// The median over reps of handler CPU / floor CPU in the same rep (drift cancels out).
-    cpu_ratio_median: f64,
+    /// The handler's and the floor's runs, seconds and this process's CPU (user + system).
+    pairs: Pairs,
 }
 
 /// The goal for a several-target case's `ratio_to_floor`: printed beside it, never judged.
@@ -43,6 +36,7 @@ pub async fn run(bench: &Bench, case: &Case, report: &mut Report) {
     };
     let records = case.records as f64;
     let calls = f.read_calls + f.write_calls;
+    let (handler, floor) = (f.pairs.handler(), f.pairs.floor());
     let line = format!(
         "bench case={} records={} keys={} item_bytes={} targets={} calls={} \
          calls_per_record={:.4} read_calls={} one_target_read_calls={} write_calls={} \
@@ -59,17 +53,17 @@ pub async fn run(bench: &Bench, case: &Case, report: &mut Report) {
         f.read_calls,
         f.one_target_read_calls,
         f.write_calls,
-        f.seconds,
-        records / f.seconds,
-        f.floor_seconds,
-        f.seconds / f.floor_seconds,
+        handler.seconds,
+        records / handler.seconds,
+        floor.seconds,
+        handler.seconds / floor.seconds,
         TARGETS_RATIO_GOAL,
-        f.ratio_median,
+        f.pairs.ratio_median(),
         case.reps,
-        f.cpu_seconds,
-        f.floor_cpu_seconds,
-        f.cpu_seconds / f.floor_cpu_seconds,
-        f.cpu_ratio_median,
+        handler.cpu_seconds,
+        floor.cpu_seconds,
+        handler.cpu_seconds / floor.cpu_seconds,
+        f.pairs.cpu_ratio_median(),
     );
     report.emit(case.name, Ok(Line::written(line)));
     if f.read_calls != f.one_target_read_calls {
@@ -91,13 +85,7 @@ async fn figures(bench: &Bench, case: &Case) -> Result<TargetsFigures, String> {
         event,
         distinct,
     } = bench.prepare(case).await?;
-    let mut figures = TargetsFigures {
-        seconds: f64::INFINITY,
-        floor_seconds: f64::INFINITY,
-        cpu_seconds: f64::INFINITY,
-        floor_cpu_seconds: f64::INFINITY,
-        ..TargetsFigures::default()
-    };
+    let mut figures = TargetsFigures::default();
 
     // The same event to one target: the reads to compare with (and the primary's first
     // pass, untimed).
@@ -140,39 +128,28 @@ async fn figures(bench: &Bench, case: &Case) -> Result<TargetsFigures, String> {
         bench.drop_tables(&tables).await;
     }
 
-    let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
     for rep in 0..case.reps {
         // Interleaved, alternating which goes first, so drift favours neither.
-        let (mut pair, mut cpu_pair) = ([0.0; 2], [0.0; 2]);
+        let (mut handler, mut floor) = (Run::default(), Run::default());
         for handler_turn in [rep % 2 == 0, rep % 2 != 0] {
             let tables = bench.fresh_replicas(case, &pool).await?;
             if handler_turn {
-                let (run, calls) = bench
+                let calls;
+                (handler, calls) = bench
                     .handler_to(case, &primary_table, &tables, &event)
                     .await?;
                 note_reads(&mut figures, &calls);
-                figures.cpu_seconds = figures.cpu_seconds.min(run.cpu_seconds);
-                if run.seconds < figures.seconds {
-                    figures.seconds = run.seconds;
+                if handler.seconds < figures.pairs.handler().seconds {
                     figures.write_calls = calls.get("BatchWriteItem").copied().unwrap_or(0);
                 }
-                pair[0] = run.seconds;
-                cpu_pair[0] = run.cpu_seconds;
             } else {
                 let keys = distinct.clone();
-                let run = bench.floor_to(&primary_table, &tables, keys).await?;
-                figures.floor_cpu_seconds = figures.floor_cpu_seconds.min(run.cpu_seconds);
-                figures.floor_seconds = figures.floor_seconds.min(run.seconds);
-                pair[1] = run.seconds;
-                cpu_pair[1] = run.cpu_seconds;
+                floor = bench.floor_to(&primary_table, &tables, keys).await?;
             }
             bench.drop_tables(&tables).await;
         }
-        ratios.push(pair[0] / pair[1]);
-        cpu_ratios.push(cpu_pair[0] / cpu_pair[1]);
+        figures.pairs.push(handler, floor);
     }
-    figures.ratio_median = median(ratios);
-    figures.cpu_ratio_median = median(cpu_ratios);
     Bench::drop_table(&bench.admin_primary, &primary_table).await;
     Ok(figures)
 }
