@@ -5,11 +5,13 @@
 //! and (for an archive, see `archive`) whether it is a TTL delete and what its old image is.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use aws_lambda_events::event::dynamodb::EventRecord as DynamoDbEventRecord;
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::aws::key::{Key, KeyError, KeySchema};
 use crate::aws::table::Item;
@@ -24,6 +26,8 @@ pub enum Problem {
          Streams JSON record"
     )]
     NotUtf8 { at: usize },
+    #[error("record's dynamodb.Keys is not a map of DynamoDB JSON attribute values: {0}")]
+    KeysNotDynamoDbJson(#[source] serde_json::Error),
     #[error("record has no dynamodb.Keys")]
     NoKeys,
     #[error("record is for table `{found}`, not {expected}")]
@@ -50,10 +54,81 @@ pub struct RecordError {
     pub problem: Problem,
 }
 
+/// What a record announces, read in one pass: the table it names, if it names one, and its
+/// key's attributes as they came (not yet checked against any key schema).
+#[derive(Debug)]
+pub struct Announced<'a> {
+    pub table: Option<Cow<'a, str>>,
+    pub keys: Option<Keys<'a>>,
+}
+
+/// A record's `dynamodb.Keys`.
+#[derive(Debug, Clone, Copy)]
+pub enum Keys<'a> {
+    /// As JSON text, exactly as in the record's data: one text is one key (or one error), so a
+    /// batch needs to parse each distinct text once.
+    Text(&'a str),
+    /// Already parsed (a table stream's record, as Lambda delivers it).
+    Attributes(&'a HashMap<String, serde_dynamo::AttributeValue>),
+}
+
+impl<'a> Announced<'a> {
+    /// The `Keys`' text, if the record carries them as text.
+    pub fn text(&self) -> Option<&'a str> {
+        match self.keys {
+            Some(Keys::Text(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The announced key, checked against the primary table's key schema.
+    pub fn key(&self, schema: &KeySchema) -> Result<Key, Problem> {
+        let pairs: Vec<(String, serde_dynamo::AttributeValue)> = match self.keys {
+            Some(Keys::Text(text)) => {
+                let attributes: KeyAttributes =
+                    serde_json::from_str(text).map_err(Problem::KeysNotDynamoDbJson)?;
+                attributes.0
+            }
+            Some(Keys::Attributes(map)) => {
+                map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            }
+            None => Vec::new(),
+        };
+        if pairs.is_empty() {
+            return Err(Problem::NoKeys);
+        }
+        Ok(schema.key_of_pairs(pairs.into_iter().map(|(k, v)| (k, v.into())).collect())?)
+    }
+}
+
+/// Which of a deployment's primary tables (`sources`, each a name and key schema) a record that
+/// names `table` is for: the one it names; a record that names none is for the only one.
+pub fn source_of(table: Option<&str>, sources: &[(&str, &KeySchema)]) -> Result<usize, Problem> {
+    let tables = || {
+        let names: Vec<String> = sources.iter().map(|(t, _)| format!("`{t}`")).collect();
+        names.join(", ")
+    };
+    match (sources, table) {
+        ([(primary, _)], Some(named)) if named != *primary => Err(Problem::OtherTable {
+            found: named.to_owned(),
+            expected: format!("the primary table `{primary}`"),
+        }),
+        ([_], _) => Ok(0),
+        (_, Some(named)) => sources
+            .iter()
+            .position(|(t, _)| *t == named)
+            .ok_or_else(|| Problem::OtherTable {
+                found: named.to_owned(),
+                expected: format!("any of this deployment's primary tables ({})", tables()),
+            }),
+        (_, None) => Err(Problem::NoTable { tables: tables() }),
+    }
+}
+
 /// A record of a stream the replicator is triggered by.
 pub trait SourceRecord {
-    /// The key the record announces, checked against the primary table's key schema.
-    fn key(&self, schema: &KeySchema, primary_table: &str) -> Result<Key, Problem>;
+    /// The table the record names and its key's attributes, or why it cannot be read.
+    fn announced(&self) -> Result<Announced<'_>, Problem>;
     /// What identifies the record in `batchItemFailures`: its sequence number.
     fn sequence_number(&self) -> &str;
     /// The shard it came from, for messages.
@@ -66,9 +141,6 @@ pub trait SourceRecord {
     fn partition_key(&self) -> &str;
     /// The ARN of the stream it came from.
     fn event_source_arn(&self) -> Option<&str>;
-    /// The table the record names, if it names one (`None` also when it cannot be read: then
-    /// decoding it says why).
-    fn table(&self) -> Option<String>;
     /// True for a delete that DynamoDB's TTL made (a `REMOVE` whose `userIdentity` is the
     /// DynamoDB service), not a writer: a table's own stream and Kinesis Data Streams for
     /// DynamoDB say so; dyno's own key records never do.
@@ -79,8 +151,14 @@ pub trait SourceRecord {
 }
 
 impl SourceRecord for KinesisEventRecord {
-    fn key(&self, schema: &KeySchema, primary_table: &str) -> Result<Key, Problem> {
-        decode_data(&self.kinesis.data, schema, primary_table)
+    fn announced(&self) -> Result<Announced<'_>, Problem> {
+        let record: KeyRecord = parse(&self.kinesis.data)?;
+        let table = match record.table_name {
+            Some(name) => Some(name),
+            None => record.event_source_arn.and_then(table_of_arn_text),
+        };
+        let keys = record.dynamodb.keys.map(|raw| Keys::Text(raw.get()));
+        Ok(Announced { table, keys })
     }
 
     fn sequence_number(&self) -> &str {
@@ -107,11 +185,6 @@ impl SourceRecord for KinesisEventRecord {
         self.event_source_arn.as_deref()
     }
 
-    fn table(&self) -> Option<String> {
-        let named: TableOnly = parse(&self.kinesis.data).ok()?;
-        named.table()
-    }
-
     /// Reads only `eventName` and `userIdentity` (data that is not a record is no TTL delete).
     fn is_ttl_delete(&self) -> bool {
         parse::<Origin>(&self.kinesis.data).is_ok_and(|origin| {
@@ -133,22 +206,16 @@ impl SourceRecord for KinesisEventRecord {
 /// A record of a table's own DynamoDB stream: its `Keys` are the key (its images are read only
 /// for an archive's TTL deletes); its table is the one its `eventSourceARN` names.
 impl SourceRecord for DynamoDbEventRecord {
-    fn key(&self, schema: &KeySchema, primary_table: &str) -> Result<Key, Problem> {
-        if let Some(table) = self.table().filter(|t| t != primary_table) {
-            return Err(Problem::OtherTable {
-                found: table,
-                expected: format!("the primary table `{primary_table}`"),
-            });
-        }
+    fn announced(&self) -> Result<Announced<'_>, Problem> {
+        let table = self
+            .event_source_arn
+            .as_deref()
+            .and_then(table_of_stream_arn);
         let keys = &self.change.keys;
-        if keys.is_empty() {
-            return Err(Problem::NoKeys);
-        }
-        let attrs = keys
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone().into()))
-            .collect();
-        Ok(schema.key(attrs)?)
+        Ok(Announced {
+            table: table.map(Cow::Borrowed),
+            keys: (!keys.is_empty()).then_some(Keys::Attributes(keys)),
+        })
     }
 
     fn sequence_number(&self) -> &str {
@@ -175,11 +242,6 @@ impl SourceRecord for DynamoDbEventRecord {
 
     fn event_source_arn(&self) -> Option<&str> {
         self.event_source_arn.as_deref()
-    }
-
-    fn table(&self) -> Option<String> {
-        let arn = self.event_source_arn.as_deref()?;
-        table_of_stream_arn(arn).map(str::to_owned)
     }
 
     fn is_ttl_delete(&self) -> bool {
@@ -227,36 +289,16 @@ pub fn shard_of(record: &KinesisEventRecord) -> &str {
 }
 
 /// Decodes a record of a deployment that follows `sources` (each primary table's name and key
-/// schema): which of them the record is for (the one it names; a record that names none is for
-/// the only one), and its key.
+/// schema): which of them the record is for (see [`source_of`]), and its key.
 pub fn decode_from<R: SourceRecord + ?Sized>(
     record: &R,
     sources: &[(&str, &KeySchema)],
 ) -> Result<(usize, Key), RecordError> {
-    if let [(table, schema)] = sources {
-        return decode(record, schema, table).map(|key| (0, key));
-    }
-    let tables = || {
-        let names: Vec<String> = sources.iter().map(|(t, _)| format!("`{t}`")).collect();
-        names.join(", ")
-    };
-    let source = match record.table() {
-        Some(named) => sources
-            .iter()
-            .position(|(t, _)| *t == named)
-            .ok_or_else(|| Problem::OtherTable {
-                found: named,
-                expected: format!("any of this deployment's primary tables ({})", tables()),
-            }),
-        None => Err(Problem::NoTable { tables: tables() }),
-    };
-    let source = source.map_err(|problem| RecordError {
-        shard: record.shard().to_owned(),
-        sequence_number: record.sequence_number().to_owned(),
-        problem,
-    })?;
-    let (table, schema) = sources[source];
-    decode(record, schema, table).map(|key| (source, key))
+    let decoded = record.announced().and_then(|announced| {
+        let source = source_of(announced.table.as_deref(), sources)?;
+        Ok((source, announced.key(sources[source].1)?))
+    });
+    decoded.map_err(|problem| unusable(record, problem))
 }
 
 /// Decodes a record's key and checks it against the primary table's key schema (images, if
@@ -266,46 +308,46 @@ pub fn decode<R: SourceRecord + ?Sized>(
     schema: &KeySchema,
     primary_table: &str,
 ) -> Result<Key, RecordError> {
-    record
-        .key(schema, primary_table)
-        .map_err(|problem| RecordError {
-            shard: record.shard().to_owned(),
-            sequence_number: record.sequence_number().to_owned(),
-            problem,
-        })
+    decode_from(record, &[(primary_table, schema)]).map(|(_, key)| key)
 }
 
-/// The parts of a DynamoDB Streams record (aws_lambda_events' `dynamodb::EventRecord`) that
-/// the replicator uses. The rest (ids, timestamps, and the images a native stream may carry, up
-/// to 400 KB each) is skipped by the parser without being built.
-#[derive(Deserialize)]
-struct KeyRecord {
-    #[serde(rename = "tableName", default)]
-    table_name: Option<String>,
-    #[serde(rename = "eventSourceARN", default)]
-    event_source_arn: Option<String>,
-    dynamodb: StreamKeys,
-}
-
-/// What names a record's table: `tableName` (Kinesis Data Streams for DynamoDB), or
-/// `eventSourceARN` (DynamoDB Streams records, and the dyno writer's when given the table ARN).
-#[derive(Deserialize)]
-struct TableOnly {
-    #[serde(rename = "tableName", default)]
-    table_name: Option<String>,
-    #[serde(rename = "eventSourceARN", default)]
-    event_source_arn: Option<String>,
-}
-
-impl TableOnly {
-    fn table(self) -> Option<String> {
-        named_table(self.table_name, self.event_source_arn.as_deref())
+/// `problem`, with where `record` is in the stream.
+pub fn unusable<R: SourceRecord + ?Sized>(record: &R, problem: Problem) -> RecordError {
+    RecordError {
+        shard: record.shard().to_owned(),
+        sequence_number: record.sequence_number().to_owned(),
+        problem,
     }
 }
 
-/// The table a record names: its `tableName`, else the table of its `eventSourceARN`.
-fn named_table(table_name: Option<String>, event_source_arn: Option<&str>) -> Option<String> {
-    table_name.or_else(|| table_of_stream_arn(event_source_arn?).map(str::to_owned))
+/// The parts of a DynamoDB Streams record (aws_lambda_events' `dynamodb::EventRecord`) that
+/// the replicator uses, borrowed from the data where they hold no escape. What names the table:
+/// `tableName` (Kinesis Data Streams for DynamoDB), or `eventSourceARN` (DynamoDB Streams
+/// records, and the dyno writer's when given the table ARN). The rest (ids, timestamps, and the
+/// images a native stream may carry, up to 400 KB each) is skipped by the parser without being
+/// built, and the `Keys` are kept as text.
+#[derive(Deserialize)]
+struct KeyRecord<'a> {
+    #[serde(rename = "tableName", default, borrow)]
+    table_name: Option<Cow<'a, str>>,
+    #[serde(rename = "eventSourceARN", default, borrow)]
+    event_source_arn: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    dynamodb: StreamKeys<'a>,
+}
+
+#[derive(Deserialize)]
+struct StreamKeys<'a> {
+    #[serde(rename = "Keys", default, borrow)]
+    keys: Option<&'a RawValue>,
+}
+
+/// The table of a table or stream ARN as the record spelled it (see [`table_of_stream_arn`]).
+fn table_of_arn_text(arn: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    match arn {
+        Cow::Borrowed(arn) => table_of_stream_arn(arn).map(Cow::Borrowed),
+        Cow::Owned(arn) => table_of_stream_arn(&arn).map(|t| Cow::Owned(t.to_owned())),
+    }
 }
 
 /// Who made a record's change (Kinesis Data Streams for DynamoDB): all that tells a TTL delete.
@@ -335,12 +377,6 @@ struct ImageRecord {
 struct OldImage {
     #[serde(rename = "OldImage", default)]
     old_image: Option<serde_dynamo::Item>,
-}
-
-#[derive(Deserialize)]
-struct StreamKeys {
-    #[serde(rename = "Keys", default)]
-    keys: Option<KeyAttributes>,
 }
 
 /// A record's `Keys`, each attribute's name and value: one or two, so a list, not a map (no
@@ -390,22 +426,6 @@ fn parse<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, Problem> {
         at: e.valid_up_to(),
     })?;
     Ok(serde_json::from_str(text)?)
-}
-
-fn decode_data(data: &[u8], schema: &KeySchema, primary_table: &str) -> Result<Key, Problem> {
-    let change: KeyRecord = parse(data)?;
-    let named = named_table(change.table_name, change.event_source_arn.as_deref());
-    if let Some(table) = named.filter(|t| t != primary_table) {
-        return Err(Problem::OtherTable {
-            found: table,
-            expected: format!("the primary table `{primary_table}`"),
-        });
-    }
-    let keys = change.dynamodb.keys.map(|k| k.0).unwrap_or_default();
-    if keys.is_empty() {
-        return Err(Problem::NoKeys);
-    }
-    Ok(schema.key_of_pairs(keys.into_iter().map(|(k, v)| (k, v.into())).collect())?)
 }
 
 #[cfg(test)]

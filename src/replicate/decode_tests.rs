@@ -144,7 +144,10 @@ fn of_a_key_attribute_named_twice_the_last_counts_as_in_any_json_object() {
     );
     let not_a_map = br#"{"dynamodb":{"Keys":[{"ForumName":{"S":"f"}}]}}"#;
     let err = decode(&record(not_a_map), &thread(), "Thread").unwrap_err();
-    assert!(matches!(err.problem, Problem::NotARecord(_)), "{err}");
+    assert!(
+        matches!(err.problem, Problem::KeysNotDynamoDbJson(_)),
+        "{err}"
+    );
 }
 
 fn dynamodb_record(json: serde_json::Value) -> DynamoDbEventRecord {
@@ -217,7 +220,7 @@ fn data_that_is_not_utf8_is_no_record_and_says_where() {
         "not UTF-8 text (its first bad byte is at offset {at})"
     )));
     assert!(!record(&data).is_ttl_delete());
-    assert!(record(&data).table().is_none());
+    assert!(record(&data).announced().is_err());
 }
 
 /// A Kinesis Data Streams for DynamoDB record of `Thread` whose key is fine and whose `NewImage`
@@ -239,7 +242,7 @@ fn a_bad_byte_in_a_part_never_read_is_no_record_either() {
         let decoded = decode(&record(&data), &thread(), "Thread");
         let unusable = matches!(&decoded, Err(e) if matches!(e.problem, Problem::NotUtf8 { .. }));
         assert!(unusable, "{bad:?}: {decoded:?}");
-        assert!(record(&data).table().is_none());
+        assert!(record(&data).announced().is_err());
     }
     let fine = record_with_body(b"ok");
     assert!(decode(&record(&fine), &thread(), "Thread").is_ok());
@@ -265,11 +268,50 @@ fn a_bom_is_refused_and_escapes_decode_as_text() {
         key.to_string(),
         "ForumName=S:\"f\u{1F600}\",Subject=S:\"s/\""
     );
-    assert_eq!(record(escaped).table().as_deref(), Some("Thread"));
+    let escaped_record = record(escaped);
+    let announced = escaped_record.announced().unwrap();
+    assert_eq!(announced.table.as_deref(), Some("Thread"));
     // A lone surrogate escape in the key is refused.
     let lone = br#"{"dynamodb":{"Keys":{"ForumName":{"S":"\ud800"},"Subject":{"S":"s"}}}}"#;
     assert!(decode(&record(lone), &thread(), "Thread").is_err());
     // Raw non-ASCII UTF-8 in a key is fine.
     let raw = "{\"dynamodb\":{\"Keys\":{\"ForumName\":{\"S\":\"é\u{10FFFF}\"},\"Subject\":{\"S\":\"s\"}}}}";
     assert!(decode(&record(raw.as_bytes()), &thread(), "Thread").is_ok());
+}
+
+#[test]
+fn a_record_is_for_the_table_it_names_or_for_the_only_one() {
+    let (a, b) = (thread(), thread());
+    let one = [("Thread", &a)];
+    assert_eq!(source_of(None, &one).unwrap(), 0);
+    assert_eq!(source_of(Some("Thread"), &one).unwrap(), 0);
+    let err = source_of(Some("Other"), &one).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "record is for table `Other`, not the primary table `Thread`"
+    );
+    let two = [("Thread", &a), ("Forum", &b)];
+    assert_eq!(source_of(Some("Forum"), &two).unwrap(), 1);
+    let err = source_of(Some("Other"), &two).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("not any of this deployment's primary tables (`Thread`, `Forum`)"),
+        "{err}"
+    );
+    let err = source_of(None, &two).unwrap_err();
+    assert!(matches!(&err, Problem::NoTable { tables } if tables == "`Thread`, `Forum`"));
+    assert!(
+        err.to_string().contains("the writer must name the table"),
+        "{err}"
+    );
+}
+
+#[test]
+fn keys_that_are_no_dynamodb_json_say_so_without_their_text() {
+    let data = br#"{"dynamodb":{"Keys":{"ForumName":{"S":"TOP-SECRET","N":"1"}}}}"#;
+    let err = decode(&record(data), &thread(), "Thread").unwrap_err();
+    let reason = crate::replicate::letter::reason(&err.problem);
+    assert!(reason.starts_with("record's dynamodb.Keys is not a map of DynamoDB JSON"));
+    assert!(reason.contains("column"), "{reason}");
+    assert!(!reason.contains("TOP-SECRET"), "{reason}");
 }

@@ -146,21 +146,28 @@ fn ascii_json(json: &str) -> String {
 /// never repeats the record's content (a JSON error's own message can quote a string value).
 pub fn reason(problem: &Problem) -> String {
     match problem {
-        Problem::NotARecord(e) => {
-            let kind = match e.classify() {
-                serde_json::error::Category::Io => "I/O",
-                serde_json::error::Category::Syntax => "syntax",
-                serde_json::error::Category::Data => "data (wrong field type or value)",
-                serde_json::error::Category::Eof => "truncated",
-            };
-            format!(
-                "data is not a DynamoDB Streams JSON record: {kind} error at line {} column {}",
-                e.line(),
-                e.column()
-            )
-        }
+        Problem::NotARecord(e) => format!(
+            "data is not a DynamoDB Streams JSON record: {}",
+            json_error(e)
+        ),
+        Problem::KeysNotDynamoDbJson(e) => format!(
+            "record's dynamodb.Keys is not a map of DynamoDB JSON attribute values: {} of the \
+             Keys' text",
+            json_error(e)
+        ),
         other => other.to_string(),
     }
+}
+
+/// A JSON error's kind and place, without its message (which can quote the data).
+fn json_error(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "I/O",
+        serde_json::error::Category::Syntax => "syntax",
+        serde_json::error::Category::Data => "data (wrong field type or value)",
+        serde_json::error::Category::Eof => "truncated",
+    };
+    format!("{kind} error at line {} column {}", e.line(), e.column())
 }
 
 impl DeadLetter {

@@ -21,7 +21,7 @@ use crate::aws::table::Table;
 use crate::replicate::archive::{Archive, Image, KeyId, KeyMap};
 use crate::replicate::batch_rule::{self, RecordKey};
 use crate::replicate::dead_letter::{DeadLetterError, DeadLetterQueue};
-use crate::replicate::decode::{self, SourceRecord};
+use crate::replicate::decode::SourceRecord;
 use crate::replicate::engine::{Engine, SetupError};
 use crate::replicate::key_numbers::KeyNumbers;
 use crate::replicate::key_queue::KeyQueue;
@@ -258,22 +258,11 @@ impl Replicator {
                 unusable.push((position, letter::reason(problem)));
                 continue;
             }
-            match decode::decode_from(record, &sources) {
-                Ok((source, key)) => {
-                    let left_alone = !archive.left_alone.is_empty()
-                        && archive
-                            .left_alone
-                            .contains(&(source, key.canonical().to_vec()));
-                    if left_alone {
-                        record_keys.push(RecordKey::Kept);
-                    } else {
-                        let number = key_numbers.number(source, key, &mut new_keys[source]);
-                        record_keys.push(RecordKey::Key(number));
-                    }
-                }
-                Err(error) => {
+            match key_numbers.record_key(record, &sources, &archive.left_alone, &mut new_keys) {
+                Ok(found) => record_keys.push(found),
+                Err(problem) => {
                     record_keys.push(RecordKey::Unusable(unusable.len()));
-                    unusable.push((position, letter::reason(&error.problem)));
+                    unusable.push((position, letter::reason(&problem)));
                 }
             }
             if (position + 1) % DECODE_STEP == 0 {
