@@ -16,7 +16,9 @@ use serde_json::value::RawValue;
 use crate::aws::key::{Key, KeyError, KeySchema};
 use crate::aws::table::Item;
 
-/// Why a record can never be replicated, whatever is retried.
+/// Why a record can never be replicated, whatever is retried. A JSON error's own message can quote
+/// the data: what is logged or dead-lettered is the `letter` module's `reason`, never this
+/// `Display`.
 #[derive(Debug, thiserror::Error)]
 pub enum Problem {
     #[error("data is not a DynamoDB Streams JSON record: {0}")]
@@ -154,8 +156,8 @@ impl SourceRecord for KinesisEventRecord {
     fn announced(&self) -> Result<Announced<'_>, Problem> {
         let record: KeyRecord = parse(&self.kinesis.data)?;
         let table = match record.table_name {
-            Some(name) => Some(name),
-            None => record.event_source_arn.and_then(table_of_arn_text),
+            Some(Text(name)) => Some(name),
+            None => (record.event_source_arn).and_then(|Text(arn)| table_of_arn_text(arn)),
         };
         let keys = record.dynamodb.keys.map(|raw| Keys::Text(raw.get()));
         Ok(Announced { table, keys })
@@ -329,12 +331,17 @@ pub fn unusable<R: SourceRecord + ?Sized>(record: &R, problem: Problem) -> Recor
 #[derive(Deserialize)]
 struct KeyRecord<'a> {
     #[serde(rename = "tableName", default, borrow)]
-    table_name: Option<Cow<'a, str>>,
+    table_name: Option<Text<'a>>,
     #[serde(rename = "eventSourceARN", default, borrow)]
-    event_source_arn: Option<Cow<'a, str>>,
+    event_source_arn: Option<Text<'a>>,
     #[serde(borrow)]
     dynamodb: StreamKeys<'a>,
 }
+
+/// A string borrowed from the data unless it holds an escape (serde borrows a `Cow` field only
+/// where the field is the `Cow` itself, not inside an `Option`).
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
 #[derive(Deserialize)]
 struct StreamKeys<'a> {

@@ -315,3 +315,101 @@ fn keys_that_are_no_dynamodb_json_say_so_without_their_text() {
     assert!(reason.contains("column"), "{reason}");
     assert!(!reason.contains("TOP-SECRET"), "{reason}");
 }
+
+/// Against the previous decoding (2f96dac^), what changed, on purpose: data that is no record
+/// (or no UTF-8) in a deployment of several tables says so (it said `NoTable`); a record of
+/// another table is `OtherTable` whatever its Keys (they made it `NotARecord`); and Keys that
+/// are valid JSON but no DynamoDB JSON map (an array, a string, an unknown type, a lone
+/// surrogate) are `KeysNotDynamoDbJson` (they were `NotARecord`). What did not change: `"Keys":
+/// null` and `{}` are `NoKeys`; a lone surrogate in the table's name, or a bad escape or a
+/// repeated field anywhere, is `NotARecord`.
+#[test]
+fn what_a_record_that_is_no_key_is_and_says() {
+    let (a, b) = (thread(), thread());
+    let two = [("Thread", &a), ("Forum", &b)];
+    let problem = |data: &[u8], sources: &[(&str, &KeySchema)]| {
+        decode_from(&record(data), sources).unwrap_err().problem
+    };
+    assert!(matches!(problem(b"not json", &two), Problem::NotARecord(_)));
+    assert!(matches!(
+        problem(b"{\"x\":\"\xff\"}", &two),
+        Problem::NotUtf8 { at: 6 }
+    ));
+    let one = [("Thread", &a)];
+    for keys in [r#"[1]"#, r#"{"ForumName":{"S":"\ud800"}}"#] {
+        let data = format!(r#"{{"tableName":"Other","dynamodb":{{"Keys":{keys}}}}}"#);
+        let found = problem(data.as_bytes(), &one);
+        assert!(
+            matches!(found, Problem::OtherTable { .. }),
+            "{keys}: {found}"
+        );
+    }
+    for keys in [
+        r#"[]"#,
+        r#""SECRET""#,
+        r#"5"#,
+        r#"{"ForumName":{"SECRET":"x"}}"#,
+        r#"{"ForumName":{"S":"SECRET","N":"1"}}"#,
+        r#"{"ForumName":{"S":"\ud800SECRET"},"Subject":{"S":"s"}}"#,
+        r#"{"Forum\udc00Name":{"S":"x"}}"#,
+    ] {
+        let data = format!(r#"{{"tableName":"Thread","dynamodb":{{"Keys":{keys}}}}}"#);
+        let found = problem(data.as_bytes(), &one);
+        assert!(
+            matches!(found, Problem::KeysNotDynamoDbJson(_)),
+            "{keys}: {found}"
+        );
+        let reason = crate::replicate::letter::reason(&found);
+        assert!(!reason.contains("SECRET"), "{reason}");
+        assert!(reason.ends_with("of the Keys' text"), "{reason}");
+    }
+    for keys in ["null", "{}"] {
+        let data = format!(r#"{{"dynamodb":{{"Keys":{keys}}}}}"#);
+        assert!(
+            matches!(problem(data.as_bytes(), &one), Problem::NoKeys),
+            "{keys}"
+        );
+    }
+    for data in [
+        r#"{"tableName":"Thread\ud800","dynamodb":{"Keys":{}}}"#,
+        r#"{"dynamodb":{"Keys":{"ForumName":{"S":"\x"}}}}"#,
+        r#"{"dynamodb":{"Keys":{},"Keys":{}}}"#,
+        r#"{"tableName":"Thread","tableName":"Thread","dynamodb":{}}"#,
+    ] {
+        let found = problem(data.as_bytes(), &two);
+        assert!(matches!(found, Problem::NotARecord(_)), "{data}: {found}");
+    }
+}
+
+/// Keys nested past serde_json's depth limit are refused, never overflow the stack (the Keys
+/// are skipped as text, without a limit, then parsed alone); an image as deep is skipped.
+#[test]
+fn keys_nested_deep_are_refused_and_an_image_as_deep_is_skipped() {
+    let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let keys = format!(
+        r#"{{"dynamodb":{{"Keys":{{"ForumName":{{"L":{}}},"Subject":{{"S":"s"}}}}}}}}"#,
+        deep(100_000)
+    );
+    let err = decode(&record(keys.as_bytes()), &thread(), "Thread").unwrap_err();
+    assert!(
+        matches!(err.problem, Problem::KeysNotDynamoDbJson(_)),
+        "{err}"
+    );
+    let image = format!(
+        r#"{{"dynamodb":{{"Keys":{{"ForumName":{{"S":"f"}},"Subject":{{"S":"s"}}}},"NewImage":{}}}}}"#,
+        deep(100_000)
+    );
+    assert!(decode(&record(image.as_bytes()), &thread(), "Thread").is_ok());
+}
+
+#[test]
+fn a_table_named_without_escapes_is_borrowed_from_the_data() {
+    let by_name = record(br#"{"tableName":"Thread","dynamodb":{}}"#);
+    let by_arn = record(br#"{"eventSourceARN":"arn:aws:dynamodb:r:1:table/Thread","dynamodb":{}}"#);
+    let escaped = record(br#"{"tableName":"\u0054hread","dynamodb":{}}"#);
+    for (r, borrowed) in [(&by_name, true), (&by_arn, true), (&escaped, false)] {
+        let table = r.announced().unwrap().table.expect("a table");
+        assert_eq!(table, "Thread");
+        assert_eq!(matches!(table, Cow::Borrowed(_)), borrowed);
+    }
+}

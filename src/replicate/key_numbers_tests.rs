@@ -232,3 +232,176 @@ fn a_keys_text_met_again_is_not_parsed_again() {
     assert_eq!(numbers.texts.len(), 2);
     assert_eq!(new, [vec![(0, key("a"))], vec![(1, key("a"))]]);
 }
+
+/// Texts that differ but spell one key (spacing, escapes, a repeated name, a number's spelling)
+/// are each parsed, and all get the key's one number; the key is queued once.
+#[test]
+fn texts_that_differ_but_spell_one_key_share_its_number() {
+    let s = KeySchema::hash_only("id", ScalarType::S);
+    let n = KeySchema::hash_only("id", ScalarType::N);
+    let sources = [("S", &s), ("N", &n)];
+    let record = |table: &str, keys: &str| {
+        kinesis(format!(
+            r#"{{"tableName":"{table}","dynamodb":{{"Keys":{keys}}}}}"#
+        ))
+    };
+    let records = [
+        record("S", r#"{"id":{"S":"a"}}"#),
+        record("S", r#"{ "id" : { "S" : "a" } }"#),
+        record("S", r#"{"\u0069d":{"S":"\u0061"}}"#),
+        record("S", r#"{"id":{"S":"b"},"id":{"S":"a"}}"#),
+        record("N", r#"{"id":{"N":"1"}}"#),
+        record("N", r#"{"id":{"N":"1.0"}}"#),
+        record("N", r#"{"id":{"N":"10E-1"}}"#),
+        record("N", r#"{"id":{"N":"0001"}}"#),
+        record("S", r#"{"id":{"S":"a"}}"#),
+        record("N", r#"{"id":{"N":"1.0"}}"#),
+    ];
+    let mut numbers = KeyNumbers::new(2, KeyMap::default());
+    let mut new = vec![Vec::new(), Vec::new()];
+    let found: Vec<RecordKey> = (records.iter())
+        .map(|r| (numbers.record_key(r, &sources, &KeySet::default(), &mut new)).unwrap())
+        .collect();
+    use RecordKey::Key as K;
+    assert_eq!(
+        found,
+        [K(0), K(0), K(0), K(0), K(1), K(1), K(1), K(1), K(0), K(1)]
+    );
+    assert_eq!(numbers.distinct(), 2);
+    assert_eq!((new[0].len(), new[1].len()), (1, 1));
+    assert_eq!(numbers.texts.len(), 8);
+}
+
+/// One text is a key of one table and no key of another (their schemas differ): the text is
+/// looked up per table, and a text that is no key is never remembered, so it says why each time.
+#[test]
+fn one_text_is_a_key_of_one_table_and_unusable_for_another_every_time() {
+    let s = KeySchema::hash_only("id", ScalarType::S);
+    let n = KeySchema::hash_only("id", ScalarType::N);
+    let sources = [("S", &s), ("N", &n)];
+    let record = |table: &str| {
+        kinesis(format!(
+            r#"{{"tableName":"{table}","dynamodb":{{"Keys":{{"id":{{"S":"a"}}}}}}}}"#
+        ))
+    };
+    let records = [
+        record("S"),
+        record("N"),
+        record("S"),
+        record("N"),
+        record("N"),
+    ];
+    let mut numbers = KeyNumbers::new(2, KeyMap::default());
+    let mut new = vec![Vec::new(), Vec::new()];
+    let found: Vec<Result<RecordKey, String>> = (records.iter())
+        .map(|r| {
+            let found = numbers.record_key(r, &sources, &KeySet::default(), &mut new);
+            found.map_err(|p| p.to_string())
+        })
+        .collect();
+    let wrong_type = Err(
+        "record's key does not match the primary table's key schema: key \
+         attribute `id` must be of type N, found S"
+            .to_owned(),
+    );
+    use RecordKey::Key as K;
+    assert_eq!(
+        found,
+        [
+            Ok(K(0)),
+            wrong_type.clone(),
+            Ok(K(0)),
+            wrong_type.clone(),
+            wrong_type
+        ]
+    );
+    assert_eq!(numbers.texts.len(), 1);
+    assert_eq!(new, [vec![(0, key("a"))], vec![]]);
+}
+
+/// KEEP_TTL_DELETES: a text of a key the archive leaves alone is Kept each time it is met; a
+/// text of an image's key has the image's number (images are numbered first); neither is
+/// queued; and a text of the same key on another table is another key.
+#[test]
+fn a_text_met_again_keeps_what_the_archive_made_of_its_key() {
+    let schema = KeySchema::hash_only("id", ScalarType::S);
+    let sources = [("T0", &schema), ("T1", &schema)];
+    let record = |t: usize, keys: &str| {
+        kinesis(format!(
+            r#"{{"tableName":"T{t}","dynamodb":{{"Keys":{keys}}}}}"#
+        ))
+    };
+    let (alone, image, other) = (
+        r#"{"id":{"S":"alone"}}"#,
+        r#"{"id":{"S":"img"}}"#,
+        r#"{"id":{"S":"x"}}"#,
+    );
+    let left_alone: KeySet = [(0, key("alone").canonical().to_vec())]
+        .into_iter()
+        .collect();
+    let images = KeyMap::from_iter([((0, key("img").canonical().to_vec()), 0)]);
+    let records = [
+        record(0, alone),
+        record(0, image),
+        record(0, other),
+        record(0, alone),
+        record(1, alone),
+        record(0, image),
+        record(1, image),
+        record(0, r#"{"id":{"S":"\u0061lone"}}"#),
+    ];
+    let mut numbers = KeyNumbers::new(2, images);
+    let mut new = vec![Vec::new(), Vec::new()];
+    let found: Vec<RecordKey> = (records.iter())
+        .map(|r| (numbers.record_key(r, &sources, &left_alone, &mut new)).unwrap())
+        .collect();
+    use RecordKey::{Kept, Key as K};
+    assert_eq!(found, [Kept, K(0), K(1), Kept, K(2), K(0), K(3), Kept]);
+    assert_eq!(
+        new,
+        [
+            vec![(1, key("x"))],
+            vec![(2, key("alone")), (3, key("img"))]
+        ]
+    );
+    assert_eq!(numbers.distinct(), 4);
+}
+
+/// A table stream's records carry their Keys parsed: no text to remember, the same numbers.
+#[test]
+fn a_table_stream_records_keys_are_numbered_without_a_text() {
+    let schema = KeySchema::hash_only("id", ScalarType::S);
+    let sources = [("T", &schema)];
+    let record = |id: &str, arn: &str| -> aws_lambda_events::event::dynamodb::EventRecord {
+        serde_json::from_value(serde_json::json!({
+            "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "eventSourceARN": arn,
+            "dynamodb": {"Keys": {"id": {"S": id}}, "SequenceNumber": "1", "SizeBytes": 9,
+                "StreamViewType": "KEYS_ONLY", "ApproximateCreationDateTime": 1.0}
+        }))
+        .unwrap()
+    };
+    let arn = "arn:aws:dynamodb:r:1:table/T/stream/x";
+    let records = [
+        record("a", arn),
+        record("b", arn),
+        record("a", arn),
+        record("a", "arn:aws:dynamodb:r:1:table/U/stream/x"),
+    ];
+    let mut numbers = KeyNumbers::new(1, KeyMap::default());
+    let mut new = vec![Vec::new()];
+    let found: Vec<Result<RecordKey, String>> = (records.iter())
+        .map(|r| {
+            let found = numbers.record_key(r, &sources, &KeySet::default(), &mut new);
+            found.map_err(|p| p.to_string())
+        })
+        .collect();
+    use RecordKey::Key as K;
+    assert_eq!(found[..3], [Ok(K(0)), Ok(K(1)), Ok(K(0))]);
+    assert_eq!(
+        found[3],
+        Err("record is for table `U`, not the primary table `T`".to_owned())
+    );
+    assert!(numbers.texts.is_empty());
+    assert_eq!(new, [vec![(0, key("a")), (1, key("b"))]]);
+}
