@@ -65,32 +65,44 @@ pub struct Announced<'a> {
 }
 
 /// A record's `dynamodb.Keys`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub enum Keys<'a> {
     /// As JSON text, exactly as in the record's data: one text is one key (or one error), so a
     /// batch needs to parse each distinct text once.
     Text(&'a str),
+    /// Parsed with the rest of the record, each attribute's name and value.
+    Parsed(Vec<(String, serde_dynamo::AttributeValue)>),
     /// Already parsed (a table stream's record, as Lambda delivers it).
     Attributes(&'a HashMap<String, serde_dynamo::AttributeValue>),
+}
+
+/// How a record's data gives its `Keys`: as text (so a batch that repeats keys finds each repeat
+/// by its text, unparsed), or parsed at once (less work for a key met once). Either gives the
+/// same key; a record whose `Keys` cannot be read is read as text, to say why the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysAs {
+    Text,
+    Parsed,
 }
 
 impl<'a> Announced<'a> {
     /// The `Keys`' text, if the record carries them as text.
     pub fn text(&self) -> Option<&'a str> {
-        match self.keys {
+        match &self.keys {
             Some(Keys::Text(text)) => Some(text),
             _ => None,
         }
     }
 
     /// The announced key, checked against the primary table's key schema.
-    pub fn key(&self, schema: &KeySchema) -> Result<Key, Problem> {
+    pub fn key(self, schema: &KeySchema) -> Result<Key, Problem> {
         let pairs: Vec<(String, serde_dynamo::AttributeValue)> = match self.keys {
             Some(Keys::Text(text)) => {
                 let attributes: KeyAttributes =
                     serde_json::from_str(text).map_err(Problem::KeysNotDynamoDbJson)?;
                 attributes.0
             }
+            Some(Keys::Parsed(pairs)) => pairs,
             Some(Keys::Attributes(map)) => {
                 map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
             }
@@ -129,8 +141,9 @@ pub fn source_of(table: Option<&str>, sources: &[(&str, &KeySchema)]) -> Result<
 
 /// A record of a stream the replicator is triggered by.
 pub trait SourceRecord {
-    /// The table the record names and its key's attributes, or why it cannot be read.
-    fn announced(&self) -> Result<Announced<'_>, Problem>;
+    /// The table the record names and its key's attributes (`keys` says how a record whose data
+    /// is JSON text gives them), or why it cannot be read.
+    fn announced(&self, keys: KeysAs) -> Result<Announced<'_>, Problem>;
     /// What identifies the record in `batchItemFailures`: its sequence number.
     fn sequence_number(&self) -> &str;
     /// The shard it came from, for messages.
@@ -153,13 +166,17 @@ pub trait SourceRecord {
 }
 
 impl SourceRecord for KinesisEventRecord {
-    fn announced(&self) -> Result<Announced<'_>, Problem> {
-        let record: KeyRecord = parse(&self.kinesis.data)?;
-        let table = match record.table_name {
-            Some(Text(name)) => Some(name),
-            None => (record.event_source_arn).and_then(|Text(arn)| table_of_arn_text(arn)),
-        };
-        let keys = record.dynamodb.keys.map(|raw| Keys::Text(raw.get()));
+    fn announced(&self, keys: KeysAs) -> Result<Announced<'_>, Problem> {
+        let data = &self.kinesis.data;
+        if keys == KeysAs::Parsed
+            && let Ok(record) = parse::<KeyRecord<KeyAttributes>>(data)
+        {
+            let (table, keys) = record.parts();
+            let keys = keys.map(|k| Keys::Parsed(k.0));
+            return Ok(Announced { table, keys });
+        }
+        let (table, keys) = parse::<KeyRecord<&RawValue>>(data)?.parts();
+        let keys = keys.map(|raw| Keys::Text(raw.get()));
         Ok(Announced { table, keys })
     }
 
@@ -208,7 +225,7 @@ impl SourceRecord for KinesisEventRecord {
 /// A record of a table's own DynamoDB stream: its `Keys` are the key (its images are read only
 /// for an archive's TTL deletes); its table is the one its `eventSourceARN` names.
 impl SourceRecord for DynamoDbEventRecord {
-    fn announced(&self) -> Result<Announced<'_>, Problem> {
+    fn announced(&self, _: KeysAs) -> Result<Announced<'_>, Problem> {
         let table = self
             .event_source_arn
             .as_deref()
@@ -296,7 +313,7 @@ pub fn decode_from<R: SourceRecord + ?Sized>(
     record: &R,
     sources: &[(&str, &KeySchema)],
 ) -> Result<(usize, Key), RecordError> {
-    let decoded = record.announced().and_then(|announced| {
+    let decoded = record.announced(KeysAs::Parsed).and_then(|announced| {
         let source = source_of(announced.table.as_deref(), sources)?;
         Ok((source, announced.key(sources[source].1)?))
     });
@@ -327,27 +344,44 @@ pub fn unusable<R: SourceRecord + ?Sized>(record: &R, problem: Problem) -> Recor
 /// `tableName` (Kinesis Data Streams for DynamoDB), or `eventSourceARN` (DynamoDB Streams
 /// records, and the dyno writer's when given the table ARN). The rest (ids, timestamps, and the
 /// images a native stream may carry, up to 400 KB each) is skipped by the parser without being
-/// built, and the `Keys` are kept as text.
+/// built, and the `Keys` are read as `K` (text, or their attributes).
 #[derive(Deserialize)]
-struct KeyRecord<'a> {
+#[serde(bound(deserialize = "K: Deserialize<'de>"))]
+struct KeyRecord<'a, K> {
     #[serde(rename = "tableName", default, borrow)]
     table_name: Option<Text<'a>>,
     #[serde(rename = "eventSourceARN", default, borrow)]
     event_source_arn: Option<Text<'a>>,
-    #[serde(borrow)]
-    dynamodb: StreamKeys<'a>,
+    dynamodb: StreamKeys<K>,
+}
+
+impl<'a, K> KeyRecord<'a, K> {
+    /// The table the record names (its `tableName`, else the table of its `eventSourceARN`),
+    /// and its `Keys`.
+    fn parts(self) -> (Option<Cow<'a, str>>, Option<K>) {
+        let table = match self.table_name {
+            Some(Text(name)) => Some(name),
+            None => (self.event_source_arn).and_then(|Text(arn)| table_of_arn_text(arn)),
+        };
+        (table, self.dynamodb.keys)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "K: Deserialize<'de>"))]
+struct StreamKeys<K> {
+    #[serde(rename = "Keys", default = "none")]
+    keys: Option<K>,
+}
+
+fn none<K>() -> Option<K> {
+    None
 }
 
 /// A string borrowed from the data unless it holds an escape (serde borrows a `Cow` field only
 /// where the field is the `Cow` itself, not inside an `Option`).
 #[derive(Deserialize)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
-
-#[derive(Deserialize)]
-struct StreamKeys<'a> {
-    #[serde(rename = "Keys", default, borrow)]
-    keys: Option<&'a RawValue>,
-}
 
 /// The table of a table or stream ARN as the record spelled it (see [`table_of_stream_arn`]).
 fn table_of_arn_text(arn: Cow<'_, str>) -> Option<Cow<'_, str>> {

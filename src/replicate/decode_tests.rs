@@ -220,7 +220,7 @@ fn data_that_is_not_utf8_is_no_record_and_says_where() {
         "not UTF-8 text (its first bad byte is at offset {at})"
     )));
     assert!(!record(&data).is_ttl_delete());
-    assert!(record(&data).announced().is_err());
+    assert!(record(&data).announced(KeysAs::Text).is_err());
 }
 
 /// A Kinesis Data Streams for DynamoDB record of `Thread` whose key is fine and whose `NewImage`
@@ -242,7 +242,7 @@ fn a_bad_byte_in_a_part_never_read_is_no_record_either() {
         let decoded = decode(&record(&data), &thread(), "Thread");
         let unusable = matches!(&decoded, Err(e) if matches!(e.problem, Problem::NotUtf8 { .. }));
         assert!(unusable, "{bad:?}: {decoded:?}");
-        assert!(record(&data).announced().is_err());
+        assert!(record(&data).announced(KeysAs::Text).is_err());
     }
     let fine = record_with_body(b"ok");
     assert!(decode(&record(&fine), &thread(), "Thread").is_ok());
@@ -269,7 +269,7 @@ fn a_bom_is_refused_and_escapes_decode_as_text() {
         "ForumName=S:\"f\u{1F600}\",Subject=S:\"s/\""
     );
     let escaped_record = record(escaped);
-    let announced = escaped_record.announced().unwrap();
+    let announced = escaped_record.announced(KeysAs::Text).unwrap();
     assert_eq!(announced.table.as_deref(), Some("Thread"));
     // A lone surrogate escape in the key is refused.
     let lone = br#"{"dynamodb":{"Keys":{"ForumName":{"S":"\ud800"},"Subject":{"S":"s"}}}}"#;
@@ -408,8 +408,43 @@ fn a_table_named_without_escapes_is_borrowed_from_the_data() {
     let by_arn = record(br#"{"eventSourceARN":"arn:aws:dynamodb:r:1:table/Thread","dynamodb":{}}"#);
     let escaped = record(br#"{"tableName":"\u0054hread","dynamodb":{}}"#);
     for (r, borrowed) in [(&by_name, true), (&by_arn, true), (&escaped, false)] {
-        let table = r.announced().unwrap().table.expect("a table");
-        assert_eq!(table, "Thread");
-        assert_eq!(matches!(table, Cow::Borrowed(_)), borrowed);
+        for keys in [KeysAs::Text, KeysAs::Parsed] {
+            let table = r.announced(keys).unwrap().table.expect("a table");
+            assert_eq!(table, "Thread");
+            assert_eq!(matches!(table, Cow::Borrowed(_)), borrowed);
+        }
     }
+}
+
+/// Keys read as text or parsed with the record: the same table, the same key, the same problem,
+/// for every record of these tests and for the seed.
+#[test]
+fn keys_as_text_or_parsed_are_the_same_key_or_the_same_problem() {
+    let datas: Vec<Vec<u8>> = vec![
+        SEED.to_vec(),
+        br#"{"tableName":"Thread","dynamodb":{"Keys":{"Subject":{"S":"s"},"ForumName":{"S":"f"}}}}"#.to_vec(),
+        br#"{"dynamodb":{"Keys":{"ForumName":{"S":"x"},"Subject":{"S":"s"},"ForumName":{"S":"f"}}}}"#.to_vec(),
+        br#"{"dynamodb":{"Keys":[{"ForumName":{"S":"f"}}]}}"#.to_vec(),
+        br#"{"dynamodb":{"Keys":{"ForumName":{"N":"1"},"Subject":{"S":"s"}}}}"#.to_vec(),
+        br#"{"dynamodb":{"Keys":{"ForumName":{"S":"\ud800"},"Subject":{"S":"s"}}}}"#.to_vec(),
+        br#"{"dynamodb":{"Keys":null}}"#.to_vec(),
+        br#"{"dynamodb":{}}"#.to_vec(),
+        br#"{"tableName":"Other","dynamodb":{"Keys":[1]}}"#.to_vec(),
+        b"not json".to_vec(),
+        record_with_body(&[0xFF]),
+    ];
+    let outcome = |data: &[u8], keys: KeysAs| {
+        let r = record(data);
+        let announced = r.announced(keys).map_err(|p| p.to_string())?;
+        let table = announced.table.as_deref().map(str::to_owned);
+        let key = announced.key(&thread()).map_err(|p| p.to_string())?;
+        Ok::<_, String>((table, key.to_string()))
+    };
+    let mut keys = 0;
+    for data in &datas {
+        let (text, parsed) = (outcome(data, KeysAs::Text), outcome(data, KeysAs::Parsed));
+        assert_eq!(text, parsed, "{}", String::from_utf8_lossy(data));
+        keys += usize::from(text.is_ok());
+    }
+    assert_eq!(keys, 3);
 }

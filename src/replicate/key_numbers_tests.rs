@@ -135,6 +135,7 @@ fn a_key_found_by_its_text_is_the_key_decoding_finds() {
     let schema = KeySchema::hash_only("id", ScalarType::S);
     let names = ["T0", "T1", "T2"];
     let (mut keys, mut kept, mut problems) = (0, 0, 0);
+    let mut read_as = [0, 0]; // records read with their Keys parsed, as text
     for _ in 0..1500 {
         let sources: Vec<(&str, &KeySchema)> = names[..rng.usize(1..4)]
             .iter()
@@ -179,10 +180,13 @@ fn a_key_found_by_its_text_is_the_key_decoding_finds() {
                 },
             )
             .collect();
-        let mut numbers = KeyNumbers::new(sources.len(), KeyMap::default());
+        // Batches that change how they read Keys every few records.
+        let window = rng.usize(1..8);
+        let mut numbers = KeyNumbers::windowed(sources.len(), KeyMap::default(), window);
         let mut new = vec![Vec::new(); sources.len()];
         let found: Vec<Result<RecordKey, String>> = (records.iter())
             .map(|r| {
+                read_as[usize::from(numbers.reading.as_text)] += 1;
                 (numbers.record_key(r, &sources, &left_alone, &mut new)).map_err(|p| p.to_string())
             })
             .collect();
@@ -199,11 +203,12 @@ fn a_key_found_by_its_text_is_the_key_decoding_finds() {
             .count();
         problems += found.iter().filter(|f| f.is_err()).count();
     }
-    // Every outcome was met, many times.
+    // Every outcome was met, many times, and records were read both ways.
     assert!(
         keys > 3000 && kept > 300 && problems > 3000,
         "{keys} {kept} {problems}"
     );
+    assert!(read_as[0] > 2000 && read_as[1] > 2000, "{read_as:?}");
 }
 
 /// A batch's records of one key, each `Keys` text parsed once: the repeats are found by text.
@@ -404,4 +409,57 @@ fn a_table_stream_records_keys_are_numbered_without_a_text() {
     );
     assert!(numbers.texts.is_empty());
     assert_eq!(new, [vec![(0, key("a")), (1, key("b"))]]);
+}
+
+#[test]
+fn texts_are_read_next_while_two_in_five_records_repeat_a_key() {
+    assert!(read_texts_next(WINDOW, WINDOW));
+    assert!(read_texts_next(1000, 400));
+    assert!(!read_texts_next(1000, 399));
+    assert!(!read_texts_next(WINDOW, 0));
+    assert!(read_texts_next(0, 0));
+}
+
+/// How each window reads Keys follows the last window's repeats; the numbers never change: a
+/// batch of distinct keys parses them after its first window, a batch that repeats them goes
+/// back to texts.
+#[test]
+fn each_window_reads_keys_as_the_last_ones_repeats_say() {
+    let schema = KeySchema::hash_only("id", ScalarType::S);
+    let sources = [("T0", &schema)];
+    let records = |keys: usize| -> Vec<_> {
+        (0..40)
+            .map(|r| {
+                kinesis(format!(
+                    r#"{{"dynamodb":{{"Keys":{{"id":{{"S":"k{}"}}}}}}}}"#,
+                    r % keys
+                ))
+            })
+            .collect()
+    };
+    // (keys, reads texts at the end, texts remembered): 40 keys parse after the first window;
+    // 5 keys repeat 3 of 8 in the first window (parsed next), all 8 in the second (texts again).
+    for (keys, as_text, texts) in [(40, false, 8), (5, true, 5), (2, true, 2)] {
+        let records = records(keys);
+        let mut numbers = KeyNumbers::windowed(1, KeyMap::default(), 8);
+        let mut new = vec![Vec::new()];
+        let mut ways = Vec::new();
+        let found: Vec<RecordKey> = (records.iter())
+            .map(|r| {
+                ways.push(numbers.reading.as_text);
+                numbers
+                    .record_key(r, &sources, &KeySet::default(), &mut new)
+                    .unwrap()
+            })
+            .collect();
+        let expected: Vec<RecordKey> = (0..40).map(|r| RecordKey::Key(r % keys)).collect();
+        assert_eq!(found, expected);
+        assert_eq!(numbers.reading.as_text, as_text, "{keys} keys");
+        assert_eq!(numbers.texts.len(), texts, "{keys} keys");
+        assert_eq!(new[0].len(), keys);
+        if keys == 5 {
+            let windows: Vec<bool> = ways.chunks(8).map(|w| w[0]).collect();
+            assert_eq!(windows, [true, false, true, true, true]);
+        }
+    }
 }
