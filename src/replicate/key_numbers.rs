@@ -17,7 +17,9 @@ pub struct KeyNumbers<'a> {
     reading: KeysRead,
 }
 
-/// How many records a batch reads one way before [`read_texts_next`] chooses again.
+/// How many records a batch reads one way before [`read_texts_next`] chooses again: records of
+/// a key numbered (unusable records, and those of a key the archive leaves alone, are not
+/// counted, read either way).
 pub const WINDOW: usize = 256;
 
 /// Whether the next window of a batch reads its records' `Keys` as text, when `repeats` of the
@@ -25,7 +27,10 @@ pub const WINDOW: usize = 256;
 /// A text met once costs more than parsing the `Keys` with the record (skipped, parsed alone,
 /// remembered); a text met again saves the parse, the key and its lookup. Measured (the bench's
 /// decoding of 10,000 records, this machine): every key distinct, read as text, 20–30% more
-/// than parsed at once; five records a key, 25–30% less. A batch starts reading texts.
+/// than parsed at once; five records a key, 25–30% less. A batch starts reading texts. Texts are
+/// remembered only while they are read: keys that come round again only a window or more later
+/// are met as new texts once more when the batch goes back to texts (where every key repeats
+/// so, about 8% more than reading texts throughout).
 pub fn read_texts_next(read: usize, repeats: usize) -> bool {
     repeats * 5 >= read * 2
 }
@@ -134,8 +139,11 @@ impl<'a> KeyNumbers<'a> {
             .map(|text| self.texts.entry((source, text)))
         {
             Some(Entry::Occupied(known)) => {
-                self.reading.counted(true);
-                return Ok(*known.get());
+                let found = *known.get();
+                if found != RecordKey::Kept {
+                    self.reading.counted(true);
+                }
+                return Ok(found);
             }
             Some(Entry::Vacant(slot)) => Some(slot),
             None => None,
@@ -148,8 +156,9 @@ impl<'a> KeyNumbers<'a> {
             true => RecordKey::Kept,
             false => RecordKey::Key(self.numbers.number(source, key, &mut new[source])),
         };
-        self.reading
-            .counted(matches!(found, RecordKey::Key(n) if n < known));
+        if let RecordKey::Key(n) = found {
+            self.reading.counted(n < known);
+        }
         if let Some(slot) = slot {
             slot.insert(found);
         }
@@ -170,3 +179,7 @@ impl<'a> KeyNumbers<'a> {
 #[cfg(test)]
 #[path = "key_numbers_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "keys_read_tests.rs"]
+mod keys_read_tests;
