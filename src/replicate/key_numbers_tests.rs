@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::*;
 use crate::aws::key::ScalarType;
 
-fn key(id: &str) -> Key {
+pub(super) fn key(id: &str) -> Key {
     let schema = KeySchema::hash_only("id", ScalarType::S);
     let item = [("id".to_owned(), AttributeValue::S(id.into()))].into();
     schema.key_of_item(&item).unwrap()
@@ -91,10 +91,81 @@ fn numbers_are_those_of_one_map_of_table_and_key() {
 }
 
 /// A Kinesis record whose data is `data`.
-fn kinesis(data: String) -> aws_lambda_events::event::kinesis::KinesisEventRecord {
+pub(super) fn kinesis(
+    data: impl Into<Vec<u8>>,
+) -> aws_lambda_events::event::kinesis::KinesisEventRecord {
     let mut record = aws_lambda_events::event::kinesis::KinesisEventRecord::default();
-    *record.kinesis.data = data.into_bytes();
+    *record.kinesis.data = data.into();
     record
+}
+
+/// Each record's number, `Kept`, or problem (its `Debug`), the keys queued per table, and how
+/// many keys are numbered.
+pub(super) type Outcomes = (
+    Vec<Result<RecordKey, String>>,
+    Vec<Vec<(usize, Key)>>,
+    usize,
+);
+
+/// The plain rule, the oracle of `record_key`: decode each record whole, and number its key in
+/// one map of (table, key) seeded with the images' keys (`numbered`); a key in `left_alone` is
+/// `Kept`.
+pub(super) fn plain_rule<R: SourceRecord>(
+    records: &[R],
+    sources: &[(&str, &KeySchema)],
+    left_alone: &KeySet,
+    numbered: KeyMap<usize>,
+) -> Outcomes {
+    let mut map = numbered;
+    let mut new = vec![Vec::new(); sources.len()];
+    let found = (records.iter())
+        .map(
+            |r| match crate::replicate::decode::decode_from(r, sources) {
+                Ok((s, key)) if left_alone.contains(&(s, key.canonical().to_vec())) => {
+                    Ok(RecordKey::Kept)
+                }
+                Ok((s, key)) => {
+                    let next = map.len();
+                    let n = *map.entry((s, key.canonical().to_vec())).or_insert_with(|| {
+                        new[s].push((next, key));
+                        next
+                    });
+                    Ok(RecordKey::Key(n))
+                }
+                Err(e) => Err(format!("{:?}", e.problem)),
+            },
+        )
+        .collect();
+    (found, new, map.len())
+}
+
+/// `record_key` over `records`, a batch that chooses how to read `Keys` every `window` records;
+/// `read_as` counts the records read with their `Keys` parsed (0) and as text (1).
+pub(super) fn windowed_run<R: SourceRecord>(
+    records: &[R],
+    sources: &[(&str, &KeySchema)],
+    left_alone: &KeySet,
+    numbered: KeyMap<usize>,
+    window: usize,
+    read_as: &mut [usize; 2],
+) -> Outcomes {
+    let mut numbers = KeyNumbers::windowed(sources.len(), numbered, window);
+    let mut new = vec![Vec::new(); sources.len()];
+    let found = (records.iter())
+        .map(|r| {
+            read_as[usize::from(numbers.reading.as_text)] += 1;
+            let found = numbers.record_key(r, sources, left_alone, &mut new);
+            found.map_err(|p| format!("{p:?}"))
+        })
+        .collect();
+    (found, new, numbers.distinct())
+}
+
+/// How many of `found` are numbered keys and how many are `Kept`.
+pub(super) fn counts(found: &[Result<RecordKey, String>]) -> (usize, usize) {
+    let keys = found.iter().filter(|f| matches!(f, Ok(RecordKey::Key(_))));
+    let kept = found.iter().filter(|f| matches!(f, Ok(RecordKey::Kept)));
+    (keys.count(), kept.count())
 }
 
 /// One of several spellings of the record data of table `t` (`None`: names none) and key `id`,
@@ -159,49 +230,21 @@ fn a_key_found_by_its_text_is_the_key_decoding_finds() {
                 (rng.usize(0..sources.len()), key(id).canonical().to_vec())
             })
             .collect();
-        // The plain rule: decode each record whole; number its key in one map.
-        let mut map: KeyMap<usize> = KeyMap::default();
-        let mut plain_new = vec![Vec::new(); sources.len()];
-        let plain: Vec<Result<RecordKey, String>> = (records.iter())
-            .map(
-                |r| match crate::replicate::decode::decode_from(r, &sources) {
-                    Ok((s, key)) if left_alone.contains(&(s, key.canonical().to_vec())) => {
-                        Ok(RecordKey::Kept)
-                    }
-                    Ok((s, key)) => {
-                        let next = map.len();
-                        let n = *map.entry((s, key.canonical().to_vec())).or_insert_with(|| {
-                            plain_new[s].push((next, key));
-                            next
-                        });
-                        Ok(RecordKey::Key(n))
-                    }
-                    Err(e) => Err(e.problem.to_string()),
-                },
-            )
-            .collect();
+        let plain = plain_rule(&records, &sources, &left_alone, KeyMap::default());
         // Batches that change how they read Keys every few records.
         let window = rng.usize(1..8);
-        let mut numbers = KeyNumbers::windowed(sources.len(), KeyMap::default(), window);
-        let mut new = vec![Vec::new(); sources.len()];
-        let found: Vec<Result<RecordKey, String>> = (records.iter())
-            .map(|r| {
-                read_as[usize::from(numbers.reading.as_text)] += 1;
-                (numbers.record_key(r, &sources, &left_alone, &mut new)).map_err(|p| p.to_string())
-            })
-            .collect();
+        let found = windowed_run(
+            &records,
+            &sources,
+            &left_alone,
+            KeyMap::default(),
+            window,
+            &mut read_as,
+        );
         assert_eq!(plain, found);
-        assert_eq!(plain_new, new);
-        assert_eq!(map.len(), numbers.distinct());
-        keys += found
-            .iter()
-            .filter(|f| matches!(f, Ok(RecordKey::Key(_))))
-            .count();
-        kept += found
-            .iter()
-            .filter(|f| matches!(f, Ok(RecordKey::Kept)))
-            .count();
-        problems += found.iter().filter(|f| f.is_err()).count();
+        let (k, c) = counts(&found.0);
+        (keys, kept) = (keys + k, kept + c);
+        problems += found.0.iter().filter(|f| f.is_err()).count();
     }
     // Every outcome was met, many times, and records were read both ways.
     assert!(
@@ -409,57 +452,4 @@ fn a_table_stream_records_keys_are_numbered_without_a_text() {
     );
     assert!(numbers.texts.is_empty());
     assert_eq!(new, [vec![(0, key("a")), (1, key("b"))]]);
-}
-
-#[test]
-fn texts_are_read_next_while_two_in_five_records_repeat_a_key() {
-    assert!(read_texts_next(WINDOW, WINDOW));
-    assert!(read_texts_next(1000, 400));
-    assert!(!read_texts_next(1000, 399));
-    assert!(!read_texts_next(WINDOW, 0));
-    assert!(read_texts_next(0, 0));
-}
-
-/// How each window reads Keys follows the last window's repeats; the numbers never change: a
-/// batch of distinct keys parses them after its first window, a batch that repeats them goes
-/// back to texts.
-#[test]
-fn each_window_reads_keys_as_the_last_ones_repeats_say() {
-    let schema = KeySchema::hash_only("id", ScalarType::S);
-    let sources = [("T0", &schema)];
-    let records = |keys: usize| -> Vec<_> {
-        (0..40)
-            .map(|r| {
-                kinesis(format!(
-                    r#"{{"dynamodb":{{"Keys":{{"id":{{"S":"k{}"}}}}}}}}"#,
-                    r % keys
-                ))
-            })
-            .collect()
-    };
-    // (keys, reads texts at the end, texts remembered): 40 keys parse after the first window;
-    // 5 keys repeat 3 of 8 in the first window (parsed next), all 8 in the second (texts again).
-    for (keys, as_text, texts) in [(40, false, 8), (5, true, 5), (2, true, 2)] {
-        let records = records(keys);
-        let mut numbers = KeyNumbers::windowed(1, KeyMap::default(), 8);
-        let mut new = vec![Vec::new()];
-        let mut ways = Vec::new();
-        let found: Vec<RecordKey> = (records.iter())
-            .map(|r| {
-                ways.push(numbers.reading.as_text);
-                numbers
-                    .record_key(r, &sources, &KeySet::default(), &mut new)
-                    .unwrap()
-            })
-            .collect();
-        let expected: Vec<RecordKey> = (0..40).map(|r| RecordKey::Key(r % keys)).collect();
-        assert_eq!(found, expected);
-        assert_eq!(numbers.reading.as_text, as_text, "{keys} keys");
-        assert_eq!(numbers.texts.len(), texts, "{keys} keys");
-        assert_eq!(new[0].len(), keys);
-        if keys == 5 {
-            let windows: Vec<bool> = ways.chunks(8).map(|w| w[0]).collect();
-            assert_eq!(windows, [true, false, true, true, true]);
-        }
-    }
 }

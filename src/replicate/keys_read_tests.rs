@@ -4,23 +4,10 @@
 //! queues what decoding each record whole and one map of (table, key) give.
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
-use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::tests::{counts, key, kinesis, plain_rule, windowed_run};
 use super::*;
 use crate::aws::key::ScalarType;
-use crate::replicate::decode::decode_from;
-
-fn key(id: &str) -> Key {
-    let schema = KeySchema::hash_only("id", ScalarType::S);
-    let item = [("id".to_owned(), AttributeValue::S(id.into()))].into();
-    schema.key_of_item(&item).unwrap()
-}
-
-fn kinesis(data: impl Into<Vec<u8>>) -> KinesisEventRecord {
-    let mut record = KinesisEventRecord::default();
-    *record.kinesis.data = data.into();
-    record
-}
 
 /// Nested `L`s, `depth` deep, around a string.
 fn nested(depth: usize) -> String {
@@ -233,46 +220,20 @@ fn windowed_batches_with_images_are_what_whole_decoding_gives() {
             })
             .filter(|k| !images.contains(k))
             .collect();
-        // The plain rule.
-        let mut map = numbered();
-        let mut plain_new = vec![Vec::new(); sources.len()];
-        let plain: Vec<Result<RecordKey, String>> = (records.iter())
-            .map(|r| match decode_from(r, &sources) {
-                Ok((s, key)) if left_alone.contains(&(s, key.canonical().to_vec())) => {
-                    Ok(RecordKey::Kept)
-                }
-                Ok((s, key)) => {
-                    let next = map.len();
-                    let n = *map.entry((s, key.canonical().to_vec())).or_insert_with(|| {
-                        plain_new[s].push((next, key));
-                        next
-                    });
-                    Ok(RecordKey::Key(n))
-                }
-                Err(e) => Err(format!("{:?}", e.problem)),
-            })
-            .collect();
-        let mut numbers = KeyNumbers::windowed(sources.len(), numbered(), rng.usize(1..5));
-        let mut new = vec![Vec::new(); sources.len()];
-        let found: Vec<Result<RecordKey, String>> = (records.iter())
-            .map(|r| {
-                let found = numbers.record_key(r, &sources, &left_alone, &mut new);
-                found.map_err(|p| format!("{p:?}"))
-            })
-            .collect();
+        let plain = plain_rule(&records, &sources, &left_alone, numbered());
+        let window = rng.usize(1..5);
+        let found = windowed_run(
+            &records,
+            &sources,
+            &left_alone,
+            numbered(),
+            window,
+            &mut [0; 2],
+        );
         assert_eq!(plain, found);
-        assert_eq!(plain_new, new);
-        assert_eq!(map.len(), numbers.distinct());
-        keys += found
-            .iter()
-            .filter(|f| matches!(f, Ok(RecordKey::Key(_))))
-            .count();
-        kept += found
-            .iter()
-            .filter(|f| matches!(f, Ok(RecordKey::Kept)))
-            .count();
-        imaged += found
-            .iter()
+        let (k, c) = counts(&found.0);
+        (keys, kept) = (keys + k, kept + c);
+        imaged += (found.0.iter())
             .filter(|f| matches!(f, Ok(RecordKey::Key(n)) if *n < images.len()))
             .count();
     }
@@ -319,4 +280,57 @@ fn records_of_a_key_left_alone_are_not_counted_either_way() {
     assert!(!numbers.reading.as_text);
     assert_eq!((numbers.reading.read, numbers.reading.repeats), (0, 0));
     assert_eq!(new[0].len(), 4);
+}
+
+#[test]
+fn texts_are_read_next_while_two_in_five_records_repeat_a_key() {
+    assert!(read_texts_next(WINDOW, WINDOW));
+    assert!(read_texts_next(1000, 400));
+    assert!(!read_texts_next(1000, 399));
+    assert!(!read_texts_next(WINDOW, 0));
+    assert!(read_texts_next(0, 0));
+}
+
+/// How each window reads Keys follows the last window's repeats; the numbers never change: a
+/// batch of distinct keys parses them after its first window, a batch that repeats them goes
+/// back to texts.
+#[test]
+fn each_window_reads_keys_as_the_last_ones_repeats_say() {
+    let schema = KeySchema::hash_only("id", ScalarType::S);
+    let sources = [("T0", &schema)];
+    let records = |keys: usize| -> Vec<_> {
+        (0..40)
+            .map(|r| {
+                kinesis(format!(
+                    r#"{{"dynamodb":{{"Keys":{{"id":{{"S":"k{}"}}}}}}}}"#,
+                    r % keys
+                ))
+            })
+            .collect()
+    };
+    // (keys, reads texts at the end, texts remembered): 40 keys parse after the first window;
+    // 5 keys repeat 3 of 8 in the first window (parsed next), all 8 in the second (texts again).
+    for (keys, as_text, texts) in [(40, false, 8), (5, true, 5), (2, true, 2)] {
+        let records = records(keys);
+        let mut numbers = KeyNumbers::windowed(1, KeyMap::default(), 8);
+        let mut new = vec![Vec::new()];
+        let mut ways = Vec::new();
+        let found: Vec<RecordKey> = (records.iter())
+            .map(|r| {
+                ways.push(numbers.reading.as_text);
+                numbers
+                    .record_key(r, &sources, &KeySet::default(), &mut new)
+                    .unwrap()
+            })
+            .collect();
+        let expected: Vec<RecordKey> = (0..40).map(|r| RecordKey::Key(r % keys)).collect();
+        assert_eq!(found, expected);
+        assert_eq!(numbers.reading.as_text, as_text, "{keys} keys");
+        assert_eq!(numbers.texts.len(), texts, "{keys} keys");
+        assert_eq!(new[0].len(), keys);
+        if keys == 5 {
+            let windows: Vec<bool> = ways.chunks(8).map(|w| w[0]).collect();
+            assert_eq!(windows, [true, false, true, true, true]);
+        }
+    }
 }
