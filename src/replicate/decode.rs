@@ -370,12 +370,8 @@ impl<'a, K> KeyRecord<'a, K> {
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "K: Deserialize<'de>"))]
 struct StreamKeys<K> {
-    #[serde(rename = "Keys", default = "none")]
+    #[serde(rename = "Keys")]
     keys: Option<K>,
-}
-
-fn none<K>() -> Option<K> {
-    None
 }
 
 /// A string borrowed from the data unless it holds an escape (serde borrows a `Cow` field only
